@@ -1,0 +1,470 @@
+//! The `durable` CLI: argument definitions and the commands behind them.
+//!
+//! Every command opens the SQLite database named by `--db` (or
+//! `DURABLE_DB`). Commands that run guest code (`run`, `serve`, `replay`,
+//! `bench`) build a [`Host`]; the others use a [`Client`] only, so they work
+//! against a database a `durable serve` in another process is serving.
+
+mod bench;
+mod output;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use durable_host::client::{Client, StartRequest, parse_json};
+use durable_host::clock::{Clock, SystemClock};
+use durable_host::host::{Host, HostConfig};
+use durable_host::store::{Durability, InstanceFilter, SqliteStore, Store};
+use durable_host::types::RuntimeStatus;
+use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "durable", version, about = "Durable functions for WebAssembly components")]
+pub struct Cli {
+    /// The SQLite database file holding instances, history and components.
+    #[arg(long, global = true, env = "DURABLE_DB", default_value = "durable.db")]
+    db: PathBuf,
+
+    /// Log more (`-v` info, `-vv` debug); `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deploy a component, start an orchestration, wait for it and print its output.
+    Run {
+        /// The component (.wasm) offering the orchestrator.
+        #[arg(long)]
+        component: PathBuf,
+        /// Orchestrator name; may be left out when the component offers one.
+        #[arg(long)]
+        orchestrator: Option<String>,
+        /// Input as JSON.
+        #[arg(long, default_value = "null")]
+        input: String,
+        /// Instance id (default: a new unique id).
+        #[arg(long)]
+        id: Option<String>,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// Run the engine: dispatch orchestrations, activities and timers until Ctrl-C.
+    Serve {
+        /// Components to deploy before serving (repeatable).
+        #[arg(long)]
+        component: Vec<PathBuf>,
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// Store a component as the newest deployment for its orchestrators.
+    Deploy {
+        #[arg(long)]
+        component: PathBuf,
+    },
+    /// Start an orchestration and print its instance id.
+    Start {
+        /// Orchestrator name.
+        orchestrator: String,
+        /// Input as JSON.
+        #[arg(long, default_value = "null")]
+        input: String,
+        /// Instance id (default: a new unique id).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Show an instance's status as JSON.
+    Status { id: String },
+    /// Wait for an instance to finish, then show its status.
+    Wait {
+        id: String,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Show an instance's history.
+    History {
+        id: String,
+        /// Print the events as a JSON array (the format `replay` reads).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the log lines an instance's code recorded.
+    Logs { id: String },
+    /// Send an external event to a running instance.
+    RaiseEvent {
+        id: String,
+        /// Event name.
+        name: String,
+        /// Event data as JSON.
+        #[arg(long, default_value = "null")]
+        data: String,
+    },
+    /// Terminate a running instance.
+    Terminate {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List instances.
+    List {
+        /// Only these statuses (comma separated, e.g. Running,Failed).
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        /// Only ids starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Replay a recorded history against a component and print the actions
+    /// it decides, or the nondeterminism it hits.
+    Replay {
+        #[arg(long)]
+        component: PathBuf,
+        #[arg(long)]
+        orchestrator: String,
+        /// A JSON array of history events (`durable history ID --json`).
+        #[arg(long)]
+        history: PathBuf,
+    },
+    /// Measure throughput and replay cost (see README, Performance).
+    Bench(bench::BenchArgs),
+}
+
+/// Settings of the engine for commands that run one.
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    /// Orchestration turns run at once.
+    #[arg(long, default_value_t = 64)]
+    orchestration_concurrency: usize,
+    /// Activities run at once.
+    #[arg(long, default_value_t = 64)]
+    activity_concurrency: usize,
+    /// CPU time (ms) one orchestrator step may use.
+    #[arg(long, default_value_t = 2000)]
+    step_cpu_ms: u64,
+    /// Memory (MiB) one orchestrator instance may use.
+    #[arg(long, default_value_t = 64)]
+    orchestrator_memory_mb: usize,
+    /// Memory (MiB) one activity run may use.
+    #[arg(long, default_value_t = 512)]
+    activity_memory_mb: usize,
+    /// Seconds an activity may run before it fails with ActivityTimeout.
+    #[arg(long, default_value_t = 300)]
+    activity_timeout: u64,
+    /// Give activities a host directory: HOST_PATH::GUEST_PATH (repeatable).
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    dirs: Vec<String>,
+    /// Give activities an environment variable: KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Let activities open network connections.
+    #[arg(long)]
+    allow_network: bool,
+    /// Pass activity stdout/stderr through.
+    #[arg(long)]
+    activity_stdio: bool,
+    /// Commit durability.
+    #[arg(long, value_enum, default_value_t = Durability::Full)]
+    durability: Durability,
+    /// How often (ms) to look for work written by other processes.
+    #[arg(long, default_value_t = 200)]
+    poll_ms: u64,
+    /// Live orchestrator instances kept in memory.
+    #[arg(long, default_value_t = 2048)]
+    cache_capacity: usize,
+    /// Do not cache compiled components on disk.
+    #[arg(long)]
+    no_compile_cache: bool,
+}
+
+impl HostArgs {
+    fn config(&self) -> anyhow::Result<HostConfig> {
+        let mut capabilities = ActivityCapabilities {
+            network: self.allow_network,
+            inherit_stdio: self.activity_stdio,
+            ..Default::default()
+        };
+        for dir in &self.dirs {
+            let (host, guest) = dir
+                .split_once("::")
+                .with_context(|| format!("--dir `{dir}` must look like HOST_PATH::GUEST_PATH"))?;
+            capabilities.dirs.push((PathBuf::from(host), guest.to_owned()));
+        }
+        for pair in &self.env {
+            let (k, v) = pair
+                .split_once('=')
+                .with_context(|| format!("--env `{pair}` must look like KEY=VALUE"))?;
+            capabilities.env.push((k.to_owned(), v.to_owned()));
+        }
+        let defaults = HostConfig::default();
+        Ok(HostConfig {
+            orchestration_concurrency: self.orchestration_concurrency.max(1),
+            activity_concurrency: self.activity_concurrency.max(1),
+            poll_interval: Duration::from_millis(self.poll_ms.max(1)),
+            cache_capacity: self.cache_capacity,
+            compile_cache: if self.no_compile_cache {
+                None
+            } else {
+                defaults.compile_cache.clone()
+            },
+            limits: GuestLimits {
+                step_cpu: Duration::from_millis(self.step_cpu_ms.max(1)),
+                orchestrator_memory: self.orchestrator_memory_mb << 20,
+                activity_memory: self.activity_memory_mb << 20,
+                activity_timeout: Duration::from_secs(self.activity_timeout.max(1)),
+            },
+            capabilities,
+            ..defaults
+        })
+    }
+}
+
+pub fn init_tracing(cli: &Cli) {
+    let default = match (cli.verbose, &cli.command) {
+        (0, Command::Serve { .. }) => "info",
+        (0, _) => "warn",
+        (1, _) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn open_store(db: &std::path::Path, durability: Durability) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(db, durability)
+        .with_context(|| format!("cannot open the database {}", db.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))
+}
+
+async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<()> {
+    let bytes = read_component(path)?;
+    let record = host
+        .deploy(&bytes)
+        .await
+        .with_context(|| format!("cannot load component {}", path.display()))?;
+    tracing::info!(
+        digest = %record.digest,
+        orchestrators = ?record.catalogue.orchestrators,
+        activities = ?record.catalogue.activities,
+        "deployed {}",
+        path.display()
+    );
+    Ok(())
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Run {
+            component,
+            orchestrator,
+            input,
+            id,
+            timeout,
+            host,
+        } => {
+            let config = host.config()?;
+            let store = open_store(&cli.db, host.durability)?;
+            let host = Host::new(store, clock, config)?;
+            let bytes = read_component(&component)?;
+            let record = host
+                .deploy(&bytes)
+                .await
+                .with_context(|| format!("cannot load component {}", component.display()))?;
+            let orchestrator = match orchestrator {
+                Some(name) => name,
+                None => match record.catalogue.orchestrators.as_slice() {
+                    [only] => only.clone(),
+                    [] => bail!("{} offers no orchestrators", component.display()),
+                    many => bail!(
+                        "{} offers several orchestrators ({}); choose one with --orchestrator",
+                        component.display(),
+                        many.join(", ")
+                    ),
+                },
+            };
+            let mut request = StartRequest::new(&orchestrator).input(input);
+            request.instance_id = id;
+            let id = host.client().start(request).await?;
+            let running = host.start();
+            let waited = host
+                .client()
+                .wait(&id, Duration::from_secs(timeout))
+                .await;
+            running.shutdown().await;
+            let record = waited?;
+            output::print_outcome(&record)
+        }
+        Command::Serve { component, host } => {
+            let config = host.config()?;
+            let store = open_store(&cli.db, host.durability)?;
+            let host = Host::new(store, clock, config)?;
+            for path in &component {
+                deploy(&host, path).await?;
+            }
+            let running = host.start();
+            tracing::info!(db = %cli.db.display(), "serving; Ctrl-C to stop");
+            shutdown_signal().await;
+            tracing::info!("stopping: finishing work in flight");
+            running.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deploy { component } => {
+            let store = open_store(&cli.db, Durability::Full)?;
+            let host = Host::new(store, clock, HostConfig::default())?;
+            deploy(&host, &component).await?;
+            let components = host.client().store().components().await?;
+            if let Some(newest) = components.first() {
+                println!("{}", newest.digest);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Start {
+            orchestrator,
+            input,
+            id,
+        } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            let mut request = StartRequest::new(orchestrator).input(input);
+            request.instance_id = id;
+            println!("{}", client.start(request).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { id } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            output::print_status(&client.status(&id).await?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Wait { id, timeout } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            let record = client.wait(&id, Duration::from_secs(timeout)).await?;
+            output::print_status(&record)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { id, json } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            let history = client.history(&id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+            } else {
+                output::print_history(&history);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs { id } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            for line in client.logs(&id).await? {
+                println!(
+                    "{} {:5} {}",
+                    output::format_time(line.timestamp),
+                    line.level.to_uppercase(),
+                    line.message
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RaiseEvent { id, name, data } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            client.raise_event(&id, &name, &data).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Terminate { id, reason } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            client.terminate(&id, reason.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List {
+            status,
+            prefix,
+            limit,
+        } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            let mut statuses = Vec::new();
+            for s in &status {
+                statuses.push(RuntimeStatus::parse(s.trim()).with_context(|| {
+                    format!(
+                        "unknown status `{s}`; use one of {}",
+                        RuntimeStatus::ALL.map(|s| s.as_str()).join(", ")
+                    )
+                })?);
+            }
+            let filter = InstanceFilter {
+                statuses,
+                id_prefix: prefix,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            output::print_list(&client.list(&filter).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            component,
+            orchestrator,
+            history,
+        } => {
+            let text = std::fs::read_to_string(&history)
+                .with_context(|| format!("cannot read {}", history.display()))?;
+            parse_json("the history file", &text)?;
+            let events: Vec<durable_host::types::HistoryEvent> = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a list of history events", history.display()))?;
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory()?);
+            let config = HostConfig {
+                compile_cache: HostConfig::default().compile_cache,
+                ..HostConfig::default()
+            };
+            let host = Host::new(store, clock, config)?;
+            let bytes = read_component(&component)?;
+            match host.replay_history(&bytes, &orchestrator, &events).await? {
+                Ok(actions) => {
+                    println!("{}", serde_json::to_string_pretty(&actions)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(failure) => {
+                    eprintln!("replay failed: {failure}");
+                    println!("{}", serde_json::to_string_pretty(&failure)?);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

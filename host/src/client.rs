@@ -1,0 +1,271 @@
+//! The client side: start instances, raise events, terminate, query and wait.
+//!
+//! A [`Client`] needs only a [`Store`]; it works in the same process as a
+//! running [`crate::host::Host`] (which wakes waiters at once) or in another
+//! process sharing the database (waiters poll).
+
+use crate::clock::Clock;
+use crate::store::{
+    ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance, Store, StoreError,
+};
+use crate::types::{EventKind, HistoryEvent, Json, Timestamp};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Errors a client can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("unknown orchestrator `{name}`; {}", available_text(.available))]
+    UnknownOrchestrator { name: String, available: Vec<String> },
+    #[error("{what} is not valid JSON: {reason}")]
+    MalformedJson { what: String, reason: String },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("instance `{id}` did not finish within {timeout:?}")]
+    Timeout { id: String, timeout: Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn available_text(available: &[String]) -> String {
+    if available.is_empty() {
+        "no component is deployed yet (deploy one with `durable serve --component` or `durable deploy`)"
+            .to_owned()
+    } else {
+        format!("deployed components offer: {}", available.join(", "))
+    }
+}
+
+/// Checks that `text` is one JSON value; `what` names it in the error.
+pub fn parse_json(what: &str, text: &str) -> Result<Json, ClientError> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| ClientError::MalformedJson {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// How to start an orchestration.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub orchestrator: String,
+    /// JSON text; validated.
+    pub input: Json,
+    /// `None`: a new unique id.
+    pub instance_id: Option<String>,
+}
+
+impl StartRequest {
+    pub fn new(orchestrator: impl Into<String>) -> Self {
+        StartRequest {
+            orchestrator: orchestrator.into(),
+            input: "null".into(),
+            instance_id: None,
+        }
+    }
+
+    pub fn input(mut self, input: impl Into<Json>) -> Self {
+        self.input = input.into();
+        self
+    }
+
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    changes: watch::Sender<u64>,
+    ids: Arc<IdGenerator>,
+    poll_interval: Duration,
+}
+
+impl Client {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Client {
+            store,
+            clock,
+            changes: watch::Sender::new(0),
+            ids: Arc::new(IdGenerator::new()),
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Wakes in-process waiters; the host calls it after every commit.
+    pub(crate) fn notify_changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn new_id(&self) -> String {
+        self.ids.next(self.clock.now())
+    }
+
+    /// The newest deployed component offering `orchestrator`.
+    pub async fn component_for(&self, orchestrator: &str) -> Result<ComponentRecord, ClientError> {
+        let components = self.store.components().await?;
+        if let Some(found) = components
+            .iter()
+            .find(|c| c.catalogue.orchestrators.iter().any(|o| o == orchestrator))
+        {
+            return Ok(found.clone());
+        }
+        let mut available: Vec<String> = components
+            .into_iter()
+            .flat_map(|c| c.catalogue.orchestrators)
+            .collect();
+        available.sort();
+        available.dedup();
+        Err(ClientError::UnknownOrchestrator {
+            name: orchestrator.to_owned(),
+            available,
+        })
+    }
+
+    /// Starts an instance on the newest component offering the orchestrator
+    /// and returns its id.
+    pub async fn start(&self, request: StartRequest) -> Result<String, ClientError> {
+        let input = parse_json("the input", &request.input)?;
+        let component = self.component_for(&request.orchestrator).await?;
+        let instance_id = match request.instance_id {
+            Some(id) if id.trim().is_empty() => {
+                return Err(ClientError::InvalidRequest(
+                    "an instance id cannot be empty".into(),
+                ));
+            }
+            Some(id) => id,
+            None => self.new_id(),
+        };
+        self.store
+            .create_instance(NewInstance {
+                instance_id: instance_id.clone(),
+                name: request.orchestrator,
+                execution_id: self.new_id(),
+                digest: component.digest,
+                input,
+                parent: None,
+                created_at: self.clock.now(),
+            })
+            .await?;
+        self.notify_changed();
+        Ok(instance_id)
+    }
+
+    /// Delivers an external event to a running instance.
+    pub async fn raise_event(
+        &self,
+        instance_id: &str,
+        name: &str,
+        data: &str,
+    ) -> Result<(), ClientError> {
+        let input = parse_json("the event data", data)?;
+        let now = self.clock.now();
+        let event = EventKind::EventRaised {
+            name: name.to_owned(),
+            input,
+        };
+        self.store.send_message(instance_id, event, now, now).await?;
+        self.notify_changed();
+        Ok(())
+    }
+
+    /// Asks a running instance to stop; it ends `Terminated` at its next turn.
+    pub async fn terminate(&self, instance_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
+        let now = self.clock.now();
+        let event = EventKind::ExecutionTerminated {
+            reason: reason.map(str::to_owned),
+        };
+        self.store.send_message(instance_id, event, now, now).await?;
+        self.notify_changed();
+        Ok(())
+    }
+
+    pub async fn status(&self, instance_id: &str) -> Result<InstanceRecord, ClientError> {
+        self.store
+            .instance(instance_id)
+            .await?
+            .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()).into())
+    }
+
+    pub async fn history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, ClientError> {
+        self.status(instance_id).await?;
+        Ok(self.store.history(instance_id).await?)
+    }
+
+    pub async fn logs(&self, instance_id: &str) -> Result<Vec<LogLine>, ClientError> {
+        self.status(instance_id).await?;
+        Ok(self.store.logs(instance_id).await?)
+    }
+
+    pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRecord>, ClientError> {
+        Ok(self.store.list_instances(filter).await?)
+    }
+
+    /// Waits until the instance has finished (completed, failed,
+    /// terminated) and returns its final record.
+    pub async fn wait(
+        &self,
+        instance_id: &str,
+        timeout: Duration,
+    ) -> Result<InstanceRecord, ClientError> {
+        let mut changes = self.changes.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let record = self.status(instance_id).await?;
+            if record.status.is_terminal() {
+                return Ok(record);
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(ClientError::Timeout { id: instance_id.to_owned(), timeout });
+                }
+            }
+        }
+    }
+}
+
+/// Unique ids without an RNG: a hash of the process, the time and a counter.
+struct IdGenerator {
+    process: String,
+    counter: AtomicU64,
+}
+
+impl IdGenerator {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        IdGenerator {
+            process: format!("{}-{nanos}", std::process::id()),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self, now: Timestamp) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let hash = Sha256::new()
+            .chain_update(self.process.as_bytes())
+            .chain_update(now.to_le_bytes())
+            .chain_update(n.to_le_bytes())
+            .finalize();
+        hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

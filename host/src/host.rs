@@ -1,0 +1,784 @@
+//! The running engine: dispatch loops for orchestrations and activities.
+//!
+//! The orchestration loop locks instances that have visible messages and
+//! runs one turn for each, concurrently up to a limit. A turn takes the live
+//! guest from the cache (or starts a fresh one and replays the history into
+//! it), feeds it the new events, plans the turn with [`crate::replay`] and
+//! commits it in one transaction. The activity loop locks activity tasks,
+//! runs them and delivers their results. Both loops sleep until notified by
+//! a commit in this process, until the next timer is due (on the injected
+//! [`Clock`]), or until the poll interval passes (work written by other
+//! processes).
+
+use crate::client::Client;
+use crate::clock::Clock;
+use crate::replay::{NonDeterminism, Outcome, ReplayState, TurnPlan, split_turns, turn_time};
+use crate::store::{
+    ActivityWorkItem, ComponentRecord, NewActivity, OrchestrationCommit, OrchestrationWorkItem,
+    OutboundMessage, Store, StoreError,
+};
+use crate::types::{ActionKind, EventKind, Failure, HistoryEvent, RuntimeStatus};
+use crate::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use crate::wasm::{ActivityRun, LiveOrchestration, LoadedComponent, WasmRuntime, digest_of};
+use anyhow::Context as _;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Settings of a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Names this host in leases.
+    pub owner: String,
+    /// Orchestration turns run at once.
+    pub orchestration_concurrency: usize,
+    /// Activities run at once.
+    pub activity_concurrency: usize,
+    /// How long a lock on an orchestration is held before others may take it.
+    pub orchestration_lease: Duration,
+    /// How often to look for work written by other processes.
+    pub poll_interval: Duration,
+    /// Live orchestrator instances kept in memory.
+    pub cache_capacity: usize,
+    /// Where compiled components are cached (none: no disk cache).
+    pub compile_cache: Option<PathBuf>,
+    pub limits: GuestLimits,
+    pub capabilities: ActivityCapabilities,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            owner: format!("host-{}", std::process::id()),
+            orchestration_concurrency: 64,
+            activity_concurrency: 64,
+            orchestration_lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(200),
+            cache_capacity: 2048,
+            compile_cache: default_compile_cache(),
+            limits: GuestLimits::default(),
+            capabilities: ActivityCapabilities::default(),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/durable` or `~/.cache/durable`.
+pub fn default_compile_cache() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|dir| dir.join("durable"))
+}
+
+/// A live guest and what the host remembers of its history.
+struct CachedInstance {
+    guest: LiveOrchestration,
+    replay: ReplayState,
+    execution_id: String,
+}
+
+/// Live instances, evicting the least recently returned when full.
+struct InstanceCache {
+    capacity: usize,
+    entries: HashMap<String, (u64, CachedInstance)>,
+    order: VecDeque<(String, u64)>,
+    generation: u64,
+}
+
+impl InstanceCache {
+    fn take(&mut self, id: &str) -> Option<CachedInstance> {
+        self.entries.remove(id).map(|(_, entry)| entry)
+    }
+
+    fn put(&mut self, id: String, entry: CachedInstance) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.generation += 1;
+        self.order.push_back((id.clone(), self.generation));
+        self.entries.insert(id, (self.generation, entry));
+        while self.entries.len() > self.capacity {
+            let Some((old, generation)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&old).is_some_and(|(g, _)| *g == generation) {
+                self.entries.remove(&old);
+            }
+        }
+        // Drop stale order entries so the queue stays bounded.
+        if self.order.len() > self.capacity * 4 + 16 {
+            let entries = &self.entries;
+            self.order
+                .retain(|(id, g)| entries.get(id).is_some_and(|(current, _)| current == g));
+        }
+    }
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    wasm: WasmRuntime,
+    config: HostConfig,
+    cache: Mutex<InstanceCache>,
+    wake_orchestrations: Notify,
+    wake_activities: Notify,
+}
+
+/// How an execution ends outside the guest's own decision.
+enum Ending {
+    Failed(Failure),
+    Terminated(Option<String>),
+}
+
+impl Host {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: HostConfig,
+    ) -> anyhow::Result<Host> {
+        let wasm = WasmRuntime::new(
+            config.compile_cache.clone(),
+            config.limits.clone(),
+            config.capabilities.clone(),
+        )?;
+        Ok(Host {
+            inner: Arc::new(Inner {
+                client: Client::new(store.clone(), clock.clone()),
+                store,
+                clock,
+                wasm,
+                cache: Mutex::new(InstanceCache {
+                    capacity: config.cache_capacity,
+                    entries: HashMap::new(),
+                    order: VecDeque::new(),
+                    generation: 0,
+                }),
+                config,
+                wake_orchestrations: Notify::new(),
+                wake_activities: Notify::new(),
+            }),
+        })
+    }
+
+    /// The client of this host's store; waits are woken by its commits.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Loads a component, learns what it offers, and stores it as the newest
+    /// deployment. New instances of its orchestrators run on it; running
+    /// instances stay on the component they started with.
+    pub async fn deploy(&self, bytes: &[u8]) -> anyhow::Result<ComponentRecord> {
+        let loaded = self.inner.wasm.load(bytes).await?;
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .put_component(&loaded.digest, bytes, &loaded.catalogue, now)
+            .await?;
+        Ok(ComponentRecord {
+            digest: loaded.digest.clone(),
+            catalogue: loaded.catalogue.clone(),
+            deployed_at: now,
+        })
+    }
+
+    /// Starts the dispatch loops; they run until [`RunningHost::shutdown`].
+    pub fn start(&self) -> RunningHost {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let inner = self.inner.clone();
+        let rx = stopped.clone();
+        tasks.spawn(async move { inner.orchestration_loop(rx).await });
+        let inner = self.inner.clone();
+        tasks.spawn(async move { inner.activity_loop(stopped).await });
+        RunningHost { stop, tasks }
+    }
+
+    /// Drops every cached live instance (the next turn of each replays its
+    /// history into a fresh guest).
+    pub fn evict_all(&self) {
+        let mut cache = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.entries.clear();
+        cache.order.clear();
+    }
+
+    /// Replays `history` into a fresh instance of `orchestrator` from the
+    /// given component and returns the actions it decides on each turn, or
+    /// the failure (nondeterminism, trap) that replay hits.
+    pub async fn replay_history(
+        &self,
+        component: &[u8],
+        orchestrator: &str,
+        history: &[HistoryEvent],
+    ) -> anyhow::Result<Result<Vec<crate::types::Action>, Failure>> {
+        let loaded = self.inner.wasm.load(component).await?;
+        let (instance_id, execution_id) = match history.iter().find_map(|e| match &e.kind {
+            EventKind::ExecutionStarted {
+                instance_id,
+                execution_id,
+                ..
+            } => Some((instance_id.clone(), execution_id.clone())),
+            _ => None,
+        }) {
+            Some(ids) => ids,
+            None => anyhow::bail!("the history has no ExecutionStarted event"),
+        };
+        let mut guest = match self
+            .inner
+            .wasm
+            .start_orchestration(&loaded, orchestrator, &instance_id, &execution_id)
+            .await?
+        {
+            Ok(guest) => guest,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let mut replay = ReplayState::from_history(history);
+        let mut actions = Vec::new();
+        for turn in split_turns(history) {
+            let out = match guest.step(turn, true, turn_time(turn).unwrap_or(0)).await {
+                Ok(out) => out,
+                Err(failure) => return Ok(Err(failure)),
+            };
+            if let Err(nd) = replay.check_replayed(&out.actions) {
+                return Ok(Err(nd.into_failure()));
+            }
+            actions.extend(out.actions);
+        }
+        if let Err(nd) = replay.finish_replay() {
+            return Ok(Err(nd.into_failure()));
+        }
+        Ok(Ok(actions))
+    }
+}
+
+/// Handle to running dispatch loops.
+pub struct RunningHost {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningHost {
+    /// Stops taking new work and waits for the work in flight to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Inner {
+    async fn component(&self, digest: &str) -> anyhow::Result<Arc<LoadedComponent>> {
+        if let Some(loaded) = self.wasm.loaded(digest) {
+            return Ok(loaded);
+        }
+        let bytes = self
+            .store
+            .component_bytes(digest)
+            .await?
+            .with_context(|| format!("component {digest} is not in the store"))?;
+        anyhow::ensure!(
+            digest_of(&bytes) == digest,
+            "stored component {digest} does not match its digest"
+        );
+        self.wasm.load(&bytes).await
+    }
+
+    fn commit_done(&self) {
+        self.wake_orchestrations.notify_one();
+        self.client.notify_changed();
+    }
+
+    /// Sleeps until notified, the next stored wake-up time, the poll
+    /// interval, or shutdown.
+    async fn idle(&self, wake: &Notify, stopped: &mut watch::Receiver<bool>) {
+        let now = self.clock.now();
+        let next = self.store.next_wakeup(now).await.ok().flatten();
+        let due = async {
+            match next {
+                Some(at) => self.clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = due => {}
+            _ = tokio::time::sleep(self.config.poll_interval) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+
+    async fn orchestration_loop(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.config.orchestration_concurrency));
+        let mut running = JoinSet::new();
+        while !*stopped.borrow() {
+            while running.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = running.join_next() => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
+            }
+            let lease = self.config.orchestration_lease.as_millis() as u64;
+            let now = self.clock.now();
+            let items = match self
+                .store
+                .lock_orchestrations(&self.config.owner, free, lease, now)
+                .await
+            {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::error!("cannot lock orchestrations: {e}");
+                    self.idle(&self.wake_orchestrations, &mut stopped).await;
+                    continue;
+                }
+            };
+            if items.is_empty() {
+                self.idle(&self.wake_orchestrations, &mut stopped).await;
+                continue;
+            }
+            for item in items {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                let inner = self.clone();
+                running.spawn(async move {
+                    let id = item.instance.instance_id.clone();
+                    let token = item.lock_token.clone();
+                    if let Err(e) = inner.run_turn(item).await {
+                        tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
+                        let retry_at = inner.clock.now() + 1_000;
+                        let _ = inner.store.abandon_orchestration(&id, &token, retry_at).await;
+                    }
+                    drop(permit);
+                });
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn activity_loop(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.config.activity_concurrency));
+        let mut running = JoinSet::new();
+        // An activity's lease outlives its timeout, so a live host never
+        // loses a task it is still running.
+        let lease = (self.config.limits.activity_timeout + Duration::from_secs(30)).as_millis() as u64;
+        while !*stopped.borrow() {
+            while running.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = running.join_next() => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
+            }
+            let now = self.clock.now();
+            let tasks = match self
+                .store
+                .lock_activities(&self.config.owner, free, lease, now)
+                .await
+            {
+                Ok(tasks) => tasks,
+                Err(e) => {
+                    tracing::error!("cannot lock activities: {e}");
+                    self.idle(&self.wake_activities, &mut stopped).await;
+                    continue;
+                }
+            };
+            if tasks.is_empty() {
+                self.idle(&self.wake_activities, &mut stopped).await;
+                continue;
+            }
+            for task in tasks {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                let inner = self.clone();
+                running.spawn(async move {
+                    if let Err(e) = inner.run_activity(&task).await {
+                        // Left locked: the lease expires and it runs again.
+                        tracing::error!(activity = %task.name, instance = %task.instance_id,
+                            "activity could not run, will retry after its lease: {e:#}");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn run_activity(&self, task: &ActivityWorkItem) -> anyhow::Result<()> {
+        let component = self.component(&task.digest).await?;
+        let now = self.clock.now();
+        let run = ActivityRun {
+            instance_id: &task.instance_id,
+            task_id: task.task_id,
+            attempt: task.attempt,
+            now,
+        };
+        let (result, logs) = self
+            .wasm
+            .run_activity(&component, &task.name, &task.input, run)
+            .await?;
+        for line in logs {
+            tracing::info!(instance = %task.instance_id, activity = %task.name, level = %line.level, "{}", line.message);
+        }
+        let event = match result {
+            Ok(result) => EventKind::TaskCompleted {
+                task_id: task.task_id,
+                result,
+            },
+            Err(failure) => EventKind::TaskFailed {
+                task_id: task.task_id,
+                failure,
+            },
+        };
+        match self
+            .store
+            .complete_activity(task, event, self.clock.now())
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost) => {
+                tracing::warn!(activity = %task.name, "activity finished after its lease was lost; result dropped");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.wake_orchestrations.notify_one();
+        Ok(())
+    }
+
+    fn cache_take(&self, id: &str) -> Option<CachedInstance> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).take(id)
+    }
+
+    fn cache_put(&self, id: String, entry: CachedInstance) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(id, entry);
+    }
+
+    /// Starts a fresh guest and replays the committed history into it.
+    /// `Err((state, failure))`: the instance must fail.
+    async fn cold_start(
+        &self,
+        item: &OrchestrationWorkItem,
+    ) -> anyhow::Result<Result<CachedInstance, (ReplayState, Failure)>> {
+        let instance = &item.instance;
+        let component = self.component(&instance.digest).await?;
+        let history = self.store.history(&instance.instance_id).await?;
+        let mut replay = ReplayState::from_history(&history);
+        let mut guest = match self
+            .wasm
+            .start_orchestration(
+                &component,
+                &instance.name,
+                &instance.instance_id,
+                &instance.execution_id,
+            )
+            .await?
+        {
+            Ok(guest) => guest,
+            Err(failure) => return Ok(Err((replay, failure))),
+        };
+        for turn in split_turns(&history) {
+            let at = turn_time(turn).unwrap_or(instance.created_at);
+            let replayed = guest
+                .step(turn, true, at)
+                .await
+                .and_then(|out| {
+                    replay
+                        .check_replayed(&out.actions)
+                        .map_err(NonDeterminism::into_failure)
+                });
+            if let Err(failure) = replayed {
+                return Ok(Err((replay, failure)));
+            }
+        }
+        if let Err(nd) = replay.finish_replay() {
+            return Ok(Err((replay, nd.into_failure())));
+        }
+        Ok(Ok(CachedInstance {
+            guest,
+            replay,
+            execution_id: instance.execution_id.clone(),
+        }))
+    }
+
+    async fn run_turn(&self, item: OrchestrationWorkItem) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let instance = &item.instance;
+        let id = instance.instance_id.clone();
+        let mut consumed = Vec::with_capacity(item.messages.len());
+        let mut deliver = Vec::with_capacity(item.messages.len());
+        let mut terminate = None;
+        for message in &item.messages {
+            consumed.push(message.id);
+            let stale = message
+                .execution_id
+                .as_deref()
+                .is_some_and(|e| e != instance.execution_id);
+            if instance.status.is_terminal() || stale {
+                continue;
+            }
+            match &message.event {
+                EventKind::ExecutionTerminated { reason } => terminate = Some(reason.clone()),
+                event => deliver.push(event.clone()),
+            }
+        }
+        if instance.status.is_terminal() {
+            // Late messages for a finished instance are dropped.
+            let commit = self.base_commit(&item, consumed, instance.status, now);
+            return self.commit(commit, None).await;
+        }
+        let cached = self.cache_take(&id).filter(|c| {
+            c.execution_id == instance.execution_id && c.replay.history_len() == item.history_len
+        });
+        if let Some(reason) = terminate {
+            let replay = match cached {
+                Some(c) => c.replay,
+                None => ReplayState::from_history(&self.store.history(&id).await?),
+            };
+            let events = replay.begin_turn(now, deliver);
+            return self
+                .end(&item, &replay, events, consumed, Ending::Terminated(reason), now)
+                .await;
+        }
+        let mut live = match cached {
+            Some(live) => live,
+            None => match self.cold_start(&item).await? {
+                Ok(live) => live,
+                Err((replay, failure)) => {
+                    let events = replay.begin_turn(now, deliver);
+                    return self
+                        .end(&item, &replay, events, consumed, Ending::Failed(failure), now)
+                        .await;
+                }
+            },
+        };
+        let events = live.replay.begin_turn(now, deliver);
+        let output = match live.guest.step(&events, false, now).await {
+            Ok(output) => output,
+            Err(failure) => {
+                return self
+                    .end(&item, &live.replay, events, consumed, Ending::Failed(failure), now)
+                    .await;
+            }
+        };
+        if let Some(unsupported) = output.actions.iter().find_map(|a| unsupported(&a.kind)) {
+            let failure = Failure::fatal("UnsupportedAction", unsupported);
+            return self
+                .end(&item, &live.replay, events, consumed, Ending::Failed(failure), now)
+                .await;
+        }
+        let before = live.replay.clone();
+        let plan = match live.replay.finish_turn(events.clone(), &output.actions, now) {
+            Ok(plan) => plan,
+            Err(nd) => {
+                let failure = nd.into_failure();
+                return self
+                    .end(&item, &before, events, consumed, Ending::Failed(failure), now)
+                    .await;
+            }
+        };
+        let finished = plan.outcome.is_some();
+        let mut commit = self.plan_commit(&item, plan, consumed, now);
+        commit.logs = output.logs;
+        let keep = (!finished).then_some(live);
+        self.commit(commit, keep.map(|live| (id, live))).await
+    }
+
+    fn base_commit(
+        &self,
+        item: &OrchestrationWorkItem,
+        consumed: Vec<i64>,
+        status: RuntimeStatus,
+        now: u64,
+    ) -> OrchestrationCommit {
+        let instance = &item.instance;
+        OrchestrationCommit {
+            instance_id: instance.instance_id.clone(),
+            lock_token: item.lock_token.clone(),
+            execution_id: instance.execution_id.clone(),
+            new_history: Vec::new(),
+            consumed,
+            status,
+            output: instance.output.clone(),
+            failure: instance.failure.clone(),
+            custom_status: None,
+            activities: Vec::new(),
+            messages: Vec::new(),
+            cancelled_timers: Vec::new(),
+            logs: Vec::new(),
+            new_execution: None,
+            now,
+        }
+    }
+
+    fn plan_commit(
+        &self,
+        item: &OrchestrationWorkItem,
+        plan: TurnPlan,
+        consumed: Vec<i64>,
+        now: u64,
+    ) -> OrchestrationCommit {
+        let instance = &item.instance;
+        let mut commit = self.base_commit(item, consumed, RuntimeStatus::Running, now);
+        commit.new_history = plan.new_history;
+        commit.custom_status = plan.custom_status;
+        commit.cancelled_timers = plan.cancelled_timers;
+        commit.activities = plan
+            .activities
+            .into_iter()
+            .map(|a| NewActivity {
+                task_id: a.task_id,
+                name: a.name,
+                input: a.input,
+                visible_at: now,
+            })
+            .collect();
+        commit.messages.extend(plan.timers.into_iter().map(|t| OutboundMessage {
+            instance_id: instance.instance_id.clone(),
+            execution_id: Some(instance.execution_id.clone()),
+            event: EventKind::TimerFired {
+                timer_id: t.timer_id,
+                fire_at: t.fire_at,
+            },
+            visible_at: t.fire_at,
+            timer_id: Some(t.timer_id),
+        }));
+        commit
+            .messages
+            .extend(plan.events_sent.into_iter().map(|e| OutboundMessage {
+                instance_id: e.instance_id,
+                execution_id: None,
+                event: EventKind::EventRaised {
+                    name: e.name,
+                    input: e.input,
+                },
+                visible_at: now,
+                timer_id: None,
+            }));
+        match plan.outcome {
+            None => {}
+            Some(Outcome::Completed(result)) => {
+                commit.status = RuntimeStatus::Completed;
+                commit.output = Some(result);
+            }
+            Some(Outcome::Failed(failure)) => {
+                commit.status = RuntimeStatus::Failed;
+                commit.failure = Some(failure);
+            }
+            Some(Outcome::ContinuedAsNew { input, .. }) => {
+                commit.status = RuntimeStatus::Running;
+                commit.new_execution = Some(EventKind::ExecutionStarted {
+                    name: instance.name.clone(),
+                    instance_id: instance.instance_id.clone(),
+                    execution_id: self.client.new_id(),
+                    input,
+                    parent: None,
+                });
+            }
+        }
+        commit
+    }
+
+    /// Ends the execution without the guest's decision (failure, trap,
+    /// nondeterminism, termination).
+    async fn end(
+        &self,
+        item: &OrchestrationWorkItem,
+        replay: &ReplayState,
+        mut events: Vec<HistoryEvent>,
+        consumed: Vec<i64>,
+        ending: Ending,
+        now: u64,
+    ) -> anyhow::Result<()> {
+        let position = replay.history_len() + events.len() as u32;
+        let (status, kind, output, failure) = match ending {
+            Ending::Failed(failure) => {
+                tracing::warn!(instance = %item.instance.instance_id, "orchestration failed: {failure}");
+                (
+                    RuntimeStatus::Failed,
+                    EventKind::ExecutionCompleted {
+                        result: None,
+                        failure: Some(failure.clone()),
+                    },
+                    None,
+                    Some(failure),
+                )
+            }
+            Ending::Terminated(reason) => (
+                RuntimeStatus::Terminated,
+                EventKind::ExecutionTerminated {
+                    reason: reason.clone(),
+                },
+                Some(serde_json::to_string(&reason.unwrap_or_default())?),
+                None,
+            ),
+        };
+        events.push(HistoryEvent {
+            event_id: position,
+            timestamp: now,
+            kind,
+        });
+        let mut commit = self.base_commit(item, consumed, status, now);
+        commit.new_history = events;
+        commit.output = output;
+        commit.failure = failure;
+        commit.cancelled_timers = replay.open_timers().collect();
+        self.commit(commit, None).await
+    }
+
+    async fn commit(
+        &self,
+        commit: OrchestrationCommit,
+        keep: Option<(String, CachedInstance)>,
+    ) -> anyhow::Result<()> {
+        let wakes_activities = !commit.activities.is_empty();
+        match self.store.complete_orchestration(commit).await {
+            Ok(()) => {
+                if let Some((id, live)) = keep {
+                    self.cache_put(id, live);
+                }
+                if wakes_activities {
+                    self.wake_activities.notify_one();
+                }
+                self.commit_done();
+                Ok(())
+            }
+            Err(StoreError::LeaseLost) => {
+                tracing::warn!("lost the lease on an orchestration; its turn was discarded");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Actions this host version cannot carry out yet, with a message saying so.
+fn unsupported(kind: &ActionKind) -> Option<String> {
+    let what = match kind {
+        ActionKind::StartSubOrchestration { .. } => "sub-orchestrations",
+        ActionKind::CallEntity(_)
+        | ActionKind::SignalEntity(_)
+        | ActionKind::LockEntities { .. }
+        | ActionKind::UnlockEntities { .. } => "entities",
+        _ => return None,
+    };
+    Some(format!(
+        "this host does not run {what} yet; the orchestrator asked for one"
+    ))
+}

@@ -1,0 +1,288 @@
+//! The storage contract the engine owns, and its backends.
+//!
+//! Work is shaped as work items (DESIGN.md section 5): a dispatcher *locks*
+//! an orchestration instance together with its visible inbox messages (or an
+//! activity task) under a lease, runs it, then *completes* it in one
+//! transaction that also checks the lease is still held. A lease that has
+//! expired lets another host take the work over; a completion whose lease was
+//! lost fails with [`StoreError::LeaseLost`] and changes nothing, so two hosts
+//! never both write a turn.
+//!
+//! Backends: [`sqlite`] (embedded default). Every method documents its
+//! atomicity and which errors mean what; a backend must honour them exactly.
+
+pub mod sqlite;
+
+use crate::types::{EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::{Durability, SqliteStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An instance with this id exists and has not finished.
+    #[error("an instance with id `{0}` already exists and is not finished")]
+    InstanceExists(String),
+    #[error("no instance with id `{0}`")]
+    InstanceNotFound(String),
+    /// The operation needs a running instance.
+    #[error("instance `{0}` has already finished ({1})")]
+    InstanceFinished(String, RuntimeStatus),
+    /// The lease on the work item expired and was possibly taken by another
+    /// host: the caller must drop its results (they were not written).
+    #[error("the lease on this work item was lost")]
+    LeaseLost,
+    /// The backend failed; retrying later may help.
+    #[error("storage failure: {0}")]
+    Backend(String),
+    /// Stored data could not be decoded: a bug or a corrupt store.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a component offers, as its `catalogue` export says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalogue {
+    pub orchestrators: Vec<String>,
+    pub activities: Vec<String>,
+    pub entities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentRecord {
+    /// `sha256:<hex>` of the component's bytes.
+    pub digest: String,
+    pub catalogue: Catalogue,
+    pub deployed_at: Timestamp,
+}
+
+/// A new orchestration instance.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub instance_id: String,
+    pub name: String,
+    pub execution_id: String,
+    /// The component digest the instance is pinned to.
+    pub digest: String,
+    pub input: Json,
+    pub parent: Option<ParentInstance>,
+    pub created_at: Timestamp,
+}
+
+/// An instance's row, as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRecord {
+    pub instance_id: String,
+    pub name: String,
+    pub execution_id: String,
+    pub digest: String,
+    pub status: RuntimeStatus,
+    pub input: Json,
+    pub output: Option<Json>,
+    pub failure: Option<Failure>,
+    pub custom_status: Option<Json>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// Filters for [`Store::list_instances`]; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    pub statuses: Vec<RuntimeStatus>,
+    pub created_from: Option<Timestamp>,
+    pub created_to: Option<Timestamp>,
+    pub id_prefix: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A message waiting in an instance's inbox.
+#[derive(Debug, Clone)]
+pub struct InboxMessage {
+    pub id: i64,
+    /// The execution it is meant for; `None` for "whichever is current".
+    pub execution_id: Option<String>,
+    pub event: EventKind,
+}
+
+/// A locked orchestration instance with its visible messages.
+#[derive(Debug, Clone)]
+pub struct OrchestrationWorkItem {
+    pub instance: InstanceRecord,
+    pub lock_token: String,
+    /// Length of the committed history of the current execution.
+    pub history_len: u32,
+    pub messages: Vec<InboxMessage>,
+}
+
+/// A message for another instance's inbox (or this one's, for timers).
+#[derive(Debug, Clone)]
+pub struct OutboundMessage {
+    pub instance_id: String,
+    pub execution_id: Option<String>,
+    pub event: EventKind,
+    pub visible_at: Timestamp,
+    /// Timers carry their id so they can be cancelled.
+    pub timer_id: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewActivity {
+    pub task_id: u32,
+    pub name: String,
+    pub input: Json,
+    pub visible_at: Timestamp,
+}
+
+/// A guest log line, recorded once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub timestamp: Timestamp,
+    pub level: String,
+    pub message: String,
+}
+
+/// Everything one orchestration turn writes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct OrchestrationCommit {
+    pub instance_id: String,
+    pub lock_token: String,
+    pub execution_id: String,
+    pub new_history: Vec<HistoryEvent>,
+    /// Inbox messages consumed by this turn (deleted).
+    pub consumed: Vec<i64>,
+    pub status: RuntimeStatus,
+    pub output: Option<Json>,
+    pub failure: Option<Failure>,
+    /// `Some` to change the custom status.
+    pub custom_status: Option<Option<Json>>,
+    pub activities: Vec<NewActivity>,
+    pub messages: Vec<OutboundMessage>,
+    /// Pending timer messages of this instance to delete.
+    pub cancelled_timers: Vec<u32>,
+    pub logs: Vec<LogLine>,
+    /// Continue-as-new: history is cleared and the new execution started
+    /// with this `ExecutionStarted` event.
+    pub new_execution: Option<EventKind>,
+    pub now: Timestamp,
+}
+
+/// A locked activity task.
+#[derive(Debug, Clone)]
+pub struct ActivityWorkItem {
+    pub id: i64,
+    pub lock_token: String,
+    pub instance_id: String,
+    pub execution_id: String,
+    pub task_id: u32,
+    pub name: String,
+    pub input: Json,
+    pub digest: String,
+    pub attempt: u32,
+}
+
+/// The storage contract. All methods are safe to call concurrently.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a component by digest with its catalogue and marks it the
+    /// newest deployment. Idempotent: storing the same digest again only
+    /// refreshes its deployment time.
+    async fn put_component(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+        catalogue: &Catalogue,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// The bytes of a stored component, `None` if unknown.
+    async fn component_bytes(&self, digest: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// All stored components, newest deployment first.
+    async fn components(&self) -> StoreResult<Vec<ComponentRecord>>;
+
+    /// Creates an instance and enqueues its `ExecutionStarted` message,
+    /// atomically. Fails with `InstanceExists` if an unfinished instance has
+    /// the id; a finished one is replaced (its history is deleted).
+    async fn create_instance(&self, instance: NewInstance) -> StoreResult<()>;
+
+    /// Appends a message to a running instance's inbox. `InstanceNotFound`
+    /// or `InstanceFinished` otherwise; nothing is written then.
+    async fn send_message(
+        &self,
+        instance_id: &str,
+        event: EventKind,
+        visible_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Locks up to `max` unlocked instances that have visible messages, for
+    /// `lease_ms`, and returns them with those messages (oldest first).
+    async fn lock_orchestrations(
+        &self,
+        owner: &str,
+        max: usize,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<OrchestrationWorkItem>>;
+
+    /// The committed history of an instance's current execution.
+    async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>>;
+
+    /// Commits a turn atomically if the lease is still held (else
+    /// `LeaseLost` and nothing is written), and releases the lock.
+    async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()>;
+
+    /// Releases a lock without writing anything; messages stay and become
+    /// visible again at `retry_at`. Idempotent.
+    async fn abandon_orchestration(
+        &self,
+        instance_id: &str,
+        lock_token: &str,
+        retry_at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Locks up to `max` visible, unlocked activity tasks for `lease_ms`.
+    async fn lock_activities(
+        &self,
+        owner: &str,
+        max: usize,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ActivityWorkItem>>;
+
+    /// Deletes a finished activity task and delivers its result (a
+    /// `TaskCompleted` / `TaskFailed` event) to its instance, atomically.
+    /// `LeaseLost` if the task is gone or locked by someone else.
+    async fn complete_activity(
+        &self,
+        task: &ActivityWorkItem,
+        result: EventKind,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Earliest time after `now` at which a message or task becomes
+    /// visible, to know when to wake up.
+    async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
+
+    async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>>;
+
+    async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>>;
+
+    async fn logs(&self, instance_id: &str) -> StoreResult<Vec<LogLine>>;
+}

@@ -1,0 +1,468 @@
+//! Running guest components with wasmtime.
+//!
+//! One [`WasmRuntime`] owns the wasmtime `Engine` (epoch interruption on, a
+//! ticker thread advancing the epoch) and a table of [`LoadedComponent`]s by
+//! digest. A component is compiled once and the machine code cached on disk
+//! by digest, so a restart deserialises instead of recompiling. Each loaded
+//! component keeps two `InstancePre`s: one linked against the deterministic
+//! sandbox (orchestrators) and one against full WASI with the granted
+//! capabilities (activities).
+//!
+//! A [`LiveOrchestration`] is one store holding one guest instance and one
+//! `orchestration` resource; the dispatcher caches it between turns.
+
+mod bindings;
+pub mod sandbox;
+
+use crate::store::{Catalogue, LogLine};
+use crate::types::{Action, Failure, HistoryEvent, Json, Timestamp, failure_types};
+use anyhow::Context as _;
+use bindings::{ActivityContext, DurableComponent, DurableComponentPre};
+use sandbox::{ActivityCapabilities, GuestLimits, GuestState};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
+use wasmtime::{Config, Engine, Store};
+
+/// How often the epoch advances; CPU limits are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The `sha256:<hex>` digest of component bytes.
+pub fn digest_of(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+impl bindings::durable::core::host::Host for GuestState {
+    fn log(
+        &mut self,
+        level: bindings::durable::core::host::LogLevel,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use bindings::durable::core::host::LogLevel;
+        let level = match level {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        self.logs.push(LogLine {
+            timestamp: self.time.get(),
+            level: level.into(),
+            message,
+        });
+        Ok(())
+    }
+}
+
+/// The wasmtime engine, compiled-code cache and loaded components.
+pub struct WasmRuntime {
+    engine: Engine,
+    cache_dir: Option<PathBuf>,
+    limits: GuestLimits,
+    capabilities: ActivityCapabilities,
+    components: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+}
+
+/// A compiled component, ready to instantiate.
+pub struct LoadedComponent {
+    pub digest: String,
+    pub catalogue: Catalogue,
+    sandboxed: DurableComponentPre<GuestState>,
+    full: DurableComponentPre<GuestState>,
+}
+
+impl WasmRuntime {
+    /// `cache_dir`: where compiled machine code is kept (none: no disk cache).
+    pub fn new(
+        cache_dir: Option<PathBuf>,
+        limits: GuestLimits,
+        capabilities: ActivityCapabilities,
+    ) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("durable-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(WasmRuntime {
+            engine,
+            cache_dir,
+            limits,
+            capabilities,
+            components: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn limits(&self) -> &GuestLimits {
+        &self.limits
+    }
+
+    /// A component already loaded by digest.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<LoadedComponent>> {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    /// Compiles (or loads from the disk cache), links and describes a
+    /// component. Errors name what is wrong with the bytes.
+    pub async fn load(&self, bytes: &[u8]) -> anyhow::Result<Arc<LoadedComponent>> {
+        let digest = digest_of(bytes);
+        if let Some(loaded) = self.loaded(&digest) {
+            return Ok(loaded);
+        }
+        let component = self.compile(&digest, bytes)?;
+        let mut sandbox_linker = Linker::<GuestState>::new(&self.engine);
+        sandbox::add_sandboxed_wasi(&mut sandbox_linker)?;
+        DurableComponent::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut sandbox_linker,
+            |s| s,
+        )?;
+        sandbox::stub_forbidden_imports(&mut sandbox_linker, &component)?;
+        let mut full_linker = Linker::<GuestState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut full_linker)?;
+        DurableComponent::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut full_linker,
+            |s| s,
+        )?;
+        let sandboxed = DurableComponentPre::new(
+            sandbox_linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .context("the component does not fit the durable world (wit/durable.wit)")?,
+        )?;
+        let full = DurableComponentPre::new(
+            full_linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .context("the component imports something the host cannot provide")?,
+        )?;
+        let catalogue = {
+            let mut store = self.sandboxed_store("catalogue", "catalogue");
+            let instance = sandboxed.instantiate_async(&mut store).await?;
+            let info = instance
+                .durable_core_catalogue()
+                .call_describe(&mut store)
+                .await
+                .map_err(anyhow::Error::from)
+                .context("calling the component's catalogue")?;
+            Catalogue {
+                orchestrators: info.orchestrators,
+                activities: info.activities,
+                entities: info.entities,
+            }
+        };
+        let loaded = Arc::new(LoadedComponent {
+            digest: digest.clone(),
+            catalogue,
+            sandboxed,
+            full,
+        });
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn compile(&self, digest: &str, bytes: &[u8]) -> anyhow::Result<Component> {
+        let cached = self.cache_dir.as_ref().map(|dir| {
+            let hex = digest.trim_start_matches("sha256:");
+            dir.join(format!("{hex}-{}.cwasm", env!("CARGO_PKG_VERSION")))
+        });
+        if let Some(path) = &cached
+            && let Some(component) = self.deserialize_cached(path)
+        {
+            return Ok(component);
+        }
+        if bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            anyhow::bail!(
+                "this is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+                 (or wrap it with `wasm-tools component new`)"
+            );
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("not a valid WebAssembly component")?;
+        if let Some(path) = &cached
+            && let Err(e) = write_cache(path, &component)
+        {
+            tracing::warn!("cannot cache compiled component at {}: {e:#}", path.display());
+        }
+        Ok(component)
+    }
+
+    /// Loads machine code this runtime compiled earlier.
+    #[allow(unsafe_code)] // reason: the file is one we wrote from `Component::serialize`
+    fn deserialize_cached(&self, path: &Path) -> Option<Component> {
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the cache directory holds only artifacts serialised by this
+        // program (`write_cache`), named by the digest of their source and
+        // the host version; wasmtime additionally checks engine compatibility.
+        match unsafe { Component::deserialize_file(&self.engine, path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::debug!("ignoring stale cache entry {}: {e:#}", path.display());
+                None
+            }
+        }
+    }
+
+    fn sandboxed_store(&self, instance_id: &str, execution_id: &str) -> Store<GuestState> {
+        let state = GuestState::sandboxed(
+            instance_id,
+            execution_id,
+            self.limits.orchestrator_memory,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.step_ticks());
+        store
+    }
+
+    fn step_ticks(&self) -> u64 {
+        (self.limits.step_cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    }
+
+    /// Starts an orchestration instance in a fresh sandboxed store. A
+    /// `Failure` means the instance must fail (unknown name, trap).
+    pub async fn start_orchestration(
+        &self,
+        component: &LoadedComponent,
+        name: &str,
+        instance_id: &str,
+        execution_id: &str,
+    ) -> anyhow::Result<Result<LiveOrchestration, Failure>> {
+        let mut store = self.sandboxed_store(instance_id, execution_id);
+        let instance = match component.sandboxed.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Ok(Err(classify(e, &store, &self.limits))),
+        };
+        let created = instance
+            .durable_core_orchestrator()
+            .orchestration()
+            .call_create(&mut store, name, instance_id)
+            .await;
+        let handle = match created {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(failure)) => return Ok(Err(failure.into())),
+            Err(e) => return Ok(Err(classify(e, &store, &self.limits))),
+        };
+        Ok(Ok(LiveOrchestration {
+            store,
+            instance,
+            handle,
+            step_ticks: self.step_ticks(),
+            limits: self.limits.clone(),
+            poisoned: false,
+        }))
+    }
+
+    /// Runs one activity attempt with the granted capabilities and limits.
+    /// `Err` is an infrastructure problem (retry later); the inner result is
+    /// the activity's outcome.
+    pub async fn run_activity(
+        &self,
+        component: &LoadedComponent,
+        name: &str,
+        input: &Json,
+        context: ActivityRun<'_>,
+    ) -> anyhow::Result<(Result<Json, Failure>, Vec<LogLine>)> {
+        let state = GuestState::for_activity(&self.capabilities, self.limits.activity_memory)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Activities may compute for long: yield to tokio every tick so the
+        // timeout below can interrupt them.
+        store.epoch_deadline_async_yield_and_update(1);
+        store.data().time.set(context.now);
+        let call = async {
+            let instance = component.full.instantiate_async(&mut store).await?;
+            let ctx = ActivityContext {
+                instance_id: context.instance_id.to_owned(),
+                task_id: context.task_id,
+                attempt: context.attempt,
+            };
+            instance
+                .durable_core_activity()
+                .call_run(&mut store, name, input, &ctx)
+                .await
+        };
+        let outcome = tokio::time::timeout(self.limits.activity_timeout, call).await;
+        let result = match outcome {
+            Err(_) => Err(Failure::new(
+                failure_types::ACTIVITY_TIMEOUT,
+                format!(
+                    "activity `{name}` did not finish within {:?}",
+                    self.limits.activity_timeout
+                ),
+            )),
+            Ok(Ok(result)) => result.map_err(Failure::from),
+            Ok(Err(e)) => Err(classify(e, &store, &self.limits)),
+        };
+        let mut logs = std::mem::take(&mut store.data_mut().logs);
+        drain_output(&store, context.now, &mut logs);
+        Ok((result, logs))
+    }
+}
+
+/// Facts about one activity attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct ActivityRun<'a> {
+    pub instance_id: &'a str,
+    pub task_id: u32,
+    pub attempt: u32,
+    pub now: Timestamp,
+}
+
+fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn drain_output(store: &Store<GuestState>, now: Timestamp, logs: &mut Vec<LogLine>) {
+    for (level, text) in [
+        ("info", store.data().stdout.take()),
+        ("warn", store.data().stderr.take()),
+    ] {
+        logs.extend(text.lines().filter(|l| !l.is_empty()).map(|line| LogLine {
+            timestamp: now,
+            level: level.into(),
+            message: line.to_owned(),
+        }));
+    }
+}
+
+/// Turns a wasmtime error from a guest call into the failure a user sees.
+fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: &GuestLimits) -> Failure {
+    let text = format!("{error:#}");
+    let stderr = store.data().stderr.take();
+    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        return Failure::fatal(
+            failure_types::RESOURCE_LIMIT,
+            format!(
+                "the guest used more than its CPU limit of {:?} in one step and was interrupted",
+                limits.step_cpu
+            ),
+        );
+    }
+    if text.contains("forcing trap when growing memory") || text.contains("memory growth failure") {
+        return Failure::fatal(
+            failure_types::RESOURCE_LIMIT,
+            format!(
+                "the guest tried to grow its memory past its limit ({text}); the orchestrator \
+                 limit is {} MiB",
+                limits.orchestrator_memory >> 20
+            ),
+        );
+    }
+    if let Some(start) = text.find("forbidden import: `") {
+        let rest = &text[start + "forbidden import: `".len()..];
+        let import = rest.split('`').next().unwrap_or(rest);
+        if import.starts_with("wasi:filesystem") || import.starts_with("wasi:sockets") {
+            return Failure::fatal(
+                failure_types::SANDBOX_VIOLATION,
+                format!(
+                    "orchestrator code called `{import}`: orchestrators run in a deterministic \
+                     sandbox with no files or network; do I/O in an activity and call it with \
+                     call_activity"
+                ),
+            );
+        }
+        return Failure::fatal(
+            failure_types::SANDBOX_VIOLATION,
+            format!("guest code called `{import}`, which the host does not provide here"),
+        );
+    }
+    let mut failure = Failure::fatal(failure_types::TRAP, format!("the guest trapped: {text}"));
+    let panic = stderr.trim();
+    if !panic.is_empty() {
+        failure.message = format!("the guest trapped: {panic}");
+        failure.stack = Some(text);
+    }
+    failure
+}
+
+/// A live orchestration instance in its own sandboxed store.
+pub struct LiveOrchestration {
+    store: Store<GuestState>,
+    instance: DurableComponent,
+    handle: ResourceAny,
+    step_ticks: u64,
+    limits: GuestLimits,
+    poisoned: bool,
+}
+
+/// What one step produced.
+#[derive(Debug, Default)]
+pub struct StepOutput {
+    pub actions: Vec<Action>,
+    pub logs: Vec<LogLine>,
+}
+
+impl LiveOrchestration {
+    /// Feeds one turn's events. On `Err` the instance is unusable and the
+    /// orchestration must fail with that failure.
+    pub async fn step(
+        &mut self,
+        events: &[HistoryEvent],
+        replaying: bool,
+        now: Timestamp,
+    ) -> Result<StepOutput, Failure> {
+        if self.poisoned {
+            return Err(Failure::fatal(
+                failure_types::TRAP,
+                "the instance trapped earlier and cannot run",
+            ));
+        }
+        self.store.data().time.set(now);
+        self.store.set_epoch_deadline(self.step_ticks);
+        let events: Vec<_> = events.iter().map(Into::into).collect();
+        let result = self
+            .instance
+            .durable_core_orchestrator()
+            .orchestration()
+            .call_step(&mut self.store, self.handle, &events, replaying)
+            .await;
+        match result {
+            Ok(out) => {
+                let mut logs = std::mem::take(&mut self.store.data_mut().logs);
+                drain_output(&self.store, now, &mut logs);
+                if replaying {
+                    logs.clear(); // recorded when the turn first ran
+                }
+                Ok(StepOutput {
+                    actions: out.actions.into_iter().map(Into::into).collect(),
+                    logs,
+                })
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(classify(e, &self.store, &self.limits))
+            }
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! Per-store guest state and the two capability sets guests run with.
+//!
+//! Orchestrators (and later entities) run **sandboxed**: the wall clock is
+//! the turn's replay-safe time, the monotonic clock advances with it, random
+//! bytes come from a generator seeded by the instance, environment and
+//! arguments are empty, and the filesystem and sockets interfaces are not
+//! linked at all: calling them traps, and the trap is reported as a
+//! `SandboxViolation` that says to use an activity. Activities run with the
+//! capabilities an operator grants ([`ActivityCapabilities`]).
+
+use crate::store::LogLine;
+use crate::types::Timestamp;
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{
+    FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
+
+/// Most bytes of stdout/stderr kept per step; the rest is dropped.
+const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
+
+/// What activities may touch. Orchestrators get none of it.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityCapabilities {
+    /// Environment variables visible to activities.
+    pub env: Vec<(String, String)>,
+    /// Host directories mapped into activities: (host path, guest path).
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Allow TCP/UDP sockets and name lookups.
+    pub network: bool,
+    /// Pass activity stdout/stderr through to the host's.
+    pub inherit_stdio: bool,
+}
+
+/// Resource limits for guest code.
+#[derive(Debug, Clone)]
+pub struct GuestLimits {
+    /// CPU time one orchestrator step may take before it is interrupted.
+    pub step_cpu: Duration,
+    /// Linear memory one orchestrator instance may grow to.
+    pub orchestrator_memory: usize,
+    /// Linear memory one activity run may grow to.
+    pub activity_memory: usize,
+    /// Wall-clock time one activity run may take.
+    pub activity_timeout: Duration,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        GuestLimits {
+            step_cpu: Duration::from_secs(2),
+            orchestrator_memory: 64 << 20,
+            activity_memory: 512 << 20,
+            activity_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The data of every guest store.
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    /// The replay-safe time, for sandboxed stores.
+    pub(crate) time: VirtualTime,
+    /// Guest `log` calls and captured output since the last drain.
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) stdout: CapturedOutput,
+    pub(crate) stderr: CapturedOutput,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl GuestState {
+    /// State for a sandboxed orchestrator of `instance_id`.
+    pub fn sandboxed(instance_id: &str, execution_id: &str, memory: usize) -> Self {
+        let time = VirtualTime::default();
+        let stdout = CapturedOutput::default();
+        let stderr = CapturedOutput::default();
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(instance_id.as_bytes())
+            .chain_update([0])
+            .chain_update(execution_id.as_bytes())
+            .finalize()
+            .into();
+        let mut insecure_seed = [0u8; 16];
+        insecure_seed.copy_from_slice(&seed[..16]);
+        let wasi = WasiCtxBuilder::new()
+            .wall_clock(time.clone())
+            .monotonic_clock(time.clone())
+            .secure_random(ChaCha20Rng::from_seed(seed))
+            .insecure_random(ChaCha20Rng::from_seed(Sha256::digest(seed).into()))
+            .insecure_random_seed(u128::from_le_bytes(insecure_seed))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        GuestState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: limits(memory),
+            time,
+            logs: Vec::new(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// State for one activity run with the granted capabilities.
+    pub fn for_activity(caps: &ActivityCapabilities, memory: usize) -> anyhow::Result<Self> {
+        let stdout = CapturedOutput::default();
+        let stderr = CapturedOutput::default();
+        let mut builder = WasiCtxBuilder::new();
+        builder.envs(&caps.env);
+        for (host, guest) in &caps.dirs {
+            builder
+                .preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map_err(|e| anyhow::anyhow!("cannot open directory {}: {e}", host.display()))?;
+        }
+        if caps.network {
+            builder.inherit_network().allow_ip_name_lookup(true);
+        }
+        if caps.inherit_stdio {
+            builder.inherit_stdout().inherit_stderr();
+        } else {
+            builder.stdout(stdout.clone()).stderr(stderr.clone());
+        }
+        Ok(GuestState {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            limits: limits(memory),
+            time: VirtualTime::default(),
+            logs: Vec::new(),
+            stdout,
+            stderr,
+        })
+    }
+}
+
+fn limits(memory: usize) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(memory)
+        .trap_on_grow_failure(true)
+        .build()
+}
+
+/// Interfaces sandboxed guests may use (unversioned names).
+const SANDBOX_INTERFACES: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/exit",
+    "wasi:cli/environment",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// Defines every other interface the component imports (filesystem,
+/// sockets, ...) with functions that trap with an error naming the call, so
+/// a component that links them still instantiates, and fails only if
+/// orchestrator code actually calls them.
+pub fn stub_forbidden_imports(
+    linker: &mut Linker<GuestState>,
+    component: &wasmtime::component::Component,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    use wasmtime::component::ResourceType;
+    let engine = linker.engine().clone();
+    let ty = component.component_type();
+    for (name, import) in ty.imports(&engine) {
+        let unversioned = name.split('@').next().unwrap_or(name);
+        if unversioned.starts_with("durable:") || SANDBOX_INTERFACES.contains(&unversioned) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = import.ty else {
+            continue;
+        };
+        let mut stub = linker.instance(name)?;
+        for (item, export) in instance.exports(&engine) {
+            match export.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let called = format!("{name}#{item}");
+                    stub.func_new(item, move |_, _, _, _| {
+                        Err(wasmtime::format_err!("forbidden import: `{called}`"))
+                    })?;
+                }
+                ComponentItem::Resource(_) => {
+                    stub.resource(item, ResourceType::host::<()>(), |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Links what sandboxed guests may use: clocks, random, stdio, environment
+/// (empty) and exit. Filesystem and sockets stay unlinked; the component's
+/// remaining imports are defined as traps per component.
+pub fn add_sandboxed_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::WasiCli;
+    use wasmtime_wasi::clocks::WasiClocks;
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi_io::bindings::wasi::io;
+
+    struct HasIo;
+    impl HasData for HasIo {
+        type Data<'a> = &'a mut ResourceTable;
+    }
+    let l = linker;
+    io::error::add_to_linker::<GuestState, HasIo>(l, |t| &mut t.table)?;
+    io::poll::add_to_linker::<GuestState, HasIo>(l, |t| &mut t.table)?;
+    io::streams::add_to_linker::<GuestState, HasIo>(l, |t| &mut t.table)?;
+    clocks::wall_clock::add_to_linker::<GuestState, WasiClocks>(l, |t| {
+        wasmtime_wasi::clocks::WasiClocksView::clocks(t)
+    })?;
+    clocks::monotonic_clock::add_to_linker::<GuestState, WasiClocks>(l, |t| {
+        wasmtime_wasi::clocks::WasiClocksView::clocks(t)
+    })?;
+    random::random::add_to_linker::<GuestState, WasiRandom>(l, |t| t.wasi.random())?;
+    random::insecure::add_to_linker::<GuestState, WasiRandom>(l, |t| t.wasi.random())?;
+    random::insecure_seed::add_to_linker::<GuestState, WasiRandom>(l, |t| t.wasi.random())?;
+    cli::exit::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::environment::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::stdin::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::stdout::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::stderr::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::terminal_input::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::terminal_output::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::terminal_stdin::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
+    Ok(())
+}
+
+fn cli_view<T: WasiView>(t: &mut T) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
+    wasmtime_wasi::cli::WasiCliView::cli(t)
+}
+
+/// The replay-safe time of a sandboxed store, in milliseconds since the
+/// epoch; the host sets it before every step.
+#[derive(Debug, Clone, Default)]
+pub struct VirtualTime(Arc<AtomicU64>);
+
+impl VirtualTime {
+    pub fn set(&self, now: Timestamp) {
+        self.0.store(now, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Timestamp {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl HostWallClock for VirtualTime {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.get())
+    }
+}
+
+impl HostMonotonicClock for VirtualTime {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+
+    fn now(&self) -> u64 {
+        self.get().saturating_mul(1_000_000)
+    }
+}
+
+/// A bounded in-memory sink for guest stdout/stderr.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedOutput(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedOutput {
+    /// Takes what was written since the last call.
+    pub fn take(&self) -> String {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut out = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let room = MAX_CAPTURED_OUTPUT.saturating_sub(out.len());
+        out.extend_from_slice(&buf[..buf.len().min(room)]);
+        // Report everything as written: output beyond the cap is dropped.
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
