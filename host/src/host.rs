@@ -709,7 +709,7 @@ impl Inner {
         let position = replay.history_len() + events.len() as u32;
         let (status, kind, output, failure) = match ending {
             Ending::Failed(failure) => {
-                tracing::warn!(instance = %item.instance.instance_id, "orchestration failed: {failure}");
+                tracing::info!(instance = %item.instance.instance_id, "orchestration failed: {failure}");
                 (
                     RuntimeStatus::Failed,
                     EventKind::ExecutionCompleted {

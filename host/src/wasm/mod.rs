@@ -239,6 +239,13 @@ impl WasmRuntime {
         store
     }
 
+    fn orchestrator_limits(&self) -> CallLimits {
+        CallLimits {
+            step_cpu: self.limits.step_cpu,
+            memory: self.limits.orchestrator_memory,
+        }
+    }
+
     fn step_ticks(&self) -> u64 {
         (self.limits.step_cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
@@ -255,7 +262,7 @@ impl WasmRuntime {
         let mut store = self.sandboxed_store(instance_id, execution_id);
         let instance = match component.sandboxed.instantiate_async(&mut store).await {
             Ok(instance) => instance,
-            Err(e) => return Ok(Err(classify(e, &store, &self.limits))),
+            Err(e) => return Ok(Err(classify(e, &store, self.orchestrator_limits()))),
         };
         let created = instance
             .durable_core_orchestrator()
@@ -265,14 +272,14 @@ impl WasmRuntime {
         let handle = match created {
             Ok(Ok(handle)) => handle,
             Ok(Err(failure)) => return Ok(Err(failure.into())),
-            Err(e) => return Ok(Err(classify(e, &store, &self.limits))),
+            Err(e) => return Ok(Err(classify(e, &store, self.orchestrator_limits()))),
         };
         Ok(Ok(LiveOrchestration {
             store,
             instance,
             handle,
             step_ticks: self.step_ticks(),
-            limits: self.limits.clone(),
+            limits: self.orchestrator_limits(),
             poisoned: false,
         }))
     }
@@ -316,7 +323,14 @@ impl WasmRuntime {
                 ),
             )),
             Ok(Ok(result)) => result.map_err(Failure::from),
-            Ok(Err(e)) => Err(classify(e, &store, &self.limits)),
+            Ok(Err(e)) => Err(classify(
+                e,
+                &store,
+                CallLimits {
+                    step_cpu: self.limits.activity_timeout,
+                    memory: self.limits.activity_memory,
+                },
+            )),
         };
         let mut logs = std::mem::take(&mut store.data_mut().logs);
         drain_output(&store, context.now, &mut logs);
@@ -356,54 +370,72 @@ fn drain_output(store: &Store<GuestState>, now: Timestamp, logs: &mut Vec<LogLin
     }
 }
 
+/// Which limits applied to the call that failed, for the error message.
+#[derive(Debug, Clone, Copy)]
+struct CallLimits {
+    step_cpu: Duration,
+    memory: usize,
+}
+
 /// Turns a wasmtime error from a guest call into the failure a user sees.
-fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: &GuestLimits) -> Failure {
+fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: CallLimits) -> Failure {
     let text = format!("{error:#}");
     let stderr = store.data().stderr.take();
-    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
-        return Failure::fatal(
+    let mut failure = if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        Failure::fatal(
             failure_types::RESOURCE_LIMIT,
             format!(
                 "the guest used more than its CPU limit of {:?} in one step and was interrupted",
                 limits.step_cpu
             ),
-        );
-    }
-    if text.contains("forcing trap when growing memory") || text.contains("memory growth failure") {
-        return Failure::fatal(
+        )
+    } else if let Some(at) = text.find("forcing trap when growing memory to ") {
+        let rest = &text[at + "forcing trap when growing memory to ".len()..];
+        let wanted = rest.split(' ').next().unwrap_or("?");
+        Failure::fatal(
             failure_types::RESOURCE_LIMIT,
             format!(
-                "the guest tried to grow its memory past its limit ({text}); the orchestrator \
-                 limit is {} MiB",
-                limits.orchestrator_memory >> 20
+                "the guest tried to grow its memory to {wanted} bytes, past its limit of {} MiB",
+                limits.memory >> 20
             ),
-        );
-    }
-    if let Some(start) = text.find("forbidden import: `") {
-        let rest = &text[start + "forbidden import: `".len()..];
+        )
+    } else if let Some(at) = text.find("forbidden import: `") {
+        let rest = &text[at + "forbidden import: `".len()..];
         let import = rest.split('`').next().unwrap_or(rest);
-        if import.starts_with("wasi:filesystem") || import.starts_with("wasi:sockets") {
-            return Failure::fatal(
-                failure_types::SANDBOX_VIOLATION,
-                format!(
-                    "orchestrator code called `{import}`: orchestrators run in a deterministic \
-                     sandbox with no files or network; do I/O in an activity and call it with \
-                     call_activity"
-                ),
-            );
-        }
-        return Failure::fatal(
-            failure_types::SANDBOX_VIOLATION,
-            format!("guest code called `{import}`, which the host does not provide here"),
-        );
-    }
-    let mut failure = Failure::fatal(failure_types::TRAP, format!("the guest trapped: {text}"));
-    let panic = stderr.trim();
-    if !panic.is_empty() {
-        failure.message = format!("the guest trapped: {panic}");
-        failure.stack = Some(text);
-    }
+        let message = if import.starts_with("wasi:filesystem") || import.starts_with("wasi:sockets") {
+            format!(
+                "orchestrator code called `{import}`: orchestrators run in a deterministic \
+                 sandbox with no files or network; do I/O in an activity and call it with \
+                 call_activity"
+            )
+        } else {
+            format!("guest code called `{import}`, which the sandbox does not provide")
+        };
+        Failure::fatal(failure_types::SANDBOX_VIOLATION, message)
+    } else if let Some(panic) = panic_message(&stderr) {
+        Failure::fatal(failure_types::TRAP, format!("the guest panicked: {panic}"))
+    } else {
+        let first = text.lines().next().unwrap_or("unknown error");
+        Failure::fatal(failure_types::TRAP, format!("the guest trapped: {first}"))
+    };
+    failure.stack = Some(if stderr.trim().is_empty() {
+        text
+    } else {
+        format!("{}\n{text}", stderr.trim())
+    });
     failure
+}
+
+/// Extracts "MESSAGE (at FILE:LINE:COL)" from Rust's panic output.
+fn panic_message(stderr: &str) -> Option<String> {
+    let at = stderr.find("panicked at ")?;
+    let rest = &stderr[at + "panicked at ".len()..];
+    let (location, message) = rest.split_once(":\n")?;
+    let message: Vec<&str> = message
+        .lines()
+        .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    Some(format!("{} (at {location})", message.join("\n").trim()))
 }
 
 /// A live orchestration instance in its own sandboxed store.
@@ -412,7 +444,7 @@ pub struct LiveOrchestration {
     instance: DurableComponent,
     handle: ResourceAny,
     step_ticks: u64,
-    limits: GuestLimits,
+    limits: CallLimits,
     poisoned: bool,
 }
 
@@ -461,7 +493,7 @@ impl LiveOrchestration {
             }
             Err(e) => {
                 self.poisoned = true;
-                Err(classify(e, &self.store, &self.limits))
+                Err(classify(e, &self.store, self.limits))
             }
         }
     }

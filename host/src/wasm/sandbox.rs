@@ -197,9 +197,24 @@ pub fn stub_forbidden_imports(
     use wasmtime::component::ResourceType;
     let engine = linker.engine().clone();
     let ty = component.component_type();
-    for (name, import) in ty.imports(&engine) {
+    let allowed = |name: &str| {
         let unversioned = name.split('@').next().unwrap_or(name);
-        if unversioned.starts_with("durable:") || SANDBOX_INTERFACES.contains(&unversioned) {
+        unversioned.starts_with("durable:") || SANDBOX_INTERFACES.contains(&unversioned)
+    };
+    // Resources of linked interfaces that forbidden ones re-use (streams,
+    // pollables): those are already defined and must not be redefined.
+    let mut linked_resources = std::collections::HashSet::new();
+    for (name, import) in ty.imports(&engine) {
+        if let (true, ComponentItem::ComponentInstance(instance)) = (allowed(name), &import.ty) {
+            for (item, export) in instance.exports(&engine) {
+                if matches!(export.ty, ComponentItem::Resource(_)) {
+                    linked_resources.insert(item.to_owned());
+                }
+            }
+        }
+    }
+    for (name, import) in ty.imports(&engine) {
+        if allowed(name) {
             continue;
         }
         let ComponentItem::ComponentInstance(instance) = import.ty else {
@@ -214,7 +229,7 @@ pub fn stub_forbidden_imports(
                         Err(wasmtime::format_err!("forbidden import: `{called}`"))
                     })?;
                 }
-                ComponentItem::Resource(_) => {
+                ComponentItem::Resource(_) if !linked_resources.contains(item) => {
                     stub.resource(item, ResourceType::host::<()>(), |_, _| Ok(()))?;
                 }
                 _ => {}

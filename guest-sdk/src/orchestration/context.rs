@@ -1,0 +1,299 @@
+//! [`OrchestrationContext`]: everything an orchestrator may do, all of it replay-safe.
+//!
+//! Each method that starts work records an action in the shared [`ReplayState`] at once (taking
+//! the next sequence id) and returns a task that the executor resolves when the matching history
+//! event arrives. Time, ids and "am I replaying" come from the history the executor applied, never
+//! from a real clock or random source.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::combinators;
+use super::state::ReplayState;
+use super::task::{ExternalEventSource, SequencedSource, Task, TimerTask};
+use crate::bindings::wit_orch::{
+    ActionKind, EntityOperation, ScheduleActivity, SendEvent, StartSubOrchestration, StartTimer,
+};
+use crate::bindings::wit_types;
+use crate::failure::{Failure, INVALID_INPUT};
+use crate::log::LogLevel;
+
+/// Where orchestrator log lines go when not replaying (the host in a component, a buffer in
+/// tests).
+pub(crate) type LogSink = Rc<dyn Fn(LogLevel, &str)>;
+
+/// The namespace Durable Functions derives its `new_uuid` namespace from.
+const DURABLE_UUID_NAMESPACE: &str = "9e952958-5e33-4daf-827f-2fa12937b875";
+
+/// The address of an entity: its entity name and its key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntityId {
+    /// The entity's name, e.g. `counter`.
+    pub name: String,
+    /// Which instance of it, e.g. `user-42`.
+    pub key: String,
+}
+
+impl EntityId {
+    /// The entity `name` with key `key`.
+    pub fn new(name: impl Into<String>, key: impl Into<String>) -> Self {
+        EntityId {
+            name: name.into(),
+            key: key.into(),
+        }
+    }
+}
+
+impl From<EntityId> for wit_types::EntityId {
+    fn from(id: EntityId) -> Self {
+        wit_types::EntityId {
+            name: id.name,
+            key: id.key,
+        }
+    }
+}
+
+/// The orchestrator's handle on its own execution. Cheap to clone; single-threaded.
+#[derive(Clone)]
+pub struct OrchestrationContext {
+    state: Rc<RefCell<ReplayState>>,
+    log_sink: LogSink,
+}
+
+impl fmt::Debug for OrchestrationContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.borrow();
+        f.debug_struct("OrchestrationContext")
+            .field("instance_id", &state.instance_id)
+            .field("current_time_ms", &state.current_time_ms)
+            .field("is_replaying", &state.is_replaying)
+            .finish()
+    }
+}
+
+fn to_json(value: &impl Serialize, what: &str) -> Result<String, Failure> {
+    serde_json::to_string(value).map_err(|err| {
+        Failure::new(INVALID_INPUT, format!("{what} is not serialisable: {err}")).non_retriable()
+    })
+}
+
+/// For fire-and-forget actions there is no task to fail, and skipping the action would hide the
+/// bug, so an unserialisable payload traps the orchestration with this message.
+fn to_json_or_panic(value: &impl Serialize, what: &str) -> String {
+    match to_json(value, what) {
+        Ok(json) => json,
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+fn millis_since_epoch(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl OrchestrationContext {
+    pub(crate) fn new(state: Rc<RefCell<ReplayState>>, log_sink: LogSink) -> Self {
+        OrchestrationContext { state, log_sink }
+    }
+
+    fn sequenced<T>(&self, kind: ActionKind) -> (u32, Task<T>) {
+        let sequence_id = self.state.borrow_mut().schedule(kind);
+        let source = SequencedSource {
+            state: self.state.clone(),
+            sequence_id,
+        };
+        (sequence_id, Task::from_source(Rc::new(source)))
+    }
+
+    /// This orchestration's instance id.
+    pub fn instance_id(&self) -> String {
+        self.state.borrow().instance_id.clone()
+    }
+
+    /// True while the code re-runs turns already in the history; false for the new turn.
+    pub fn is_replaying(&self) -> bool {
+        self.state.borrow().is_replaying
+    }
+
+    /// The replay-safe current time: when the current turn started.
+    pub fn current_utc_datetime(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.state.borrow().current_time_ms)
+    }
+
+    /// A new UUID (v5, text form) that is the same on every replay: derived from the instance
+    /// id, the current turn's time and how many UUIDs this execution made before, as Durable
+    /// Functions does.
+    pub fn new_uuid(&self) -> String {
+        let mut state = self.state.borrow_mut();
+        let name = format!(
+            "{}_{}_{}",
+            state.instance_id, state.current_time_ms, state.uuid_counter
+        );
+        state.uuid_counter += 1;
+        let namespace = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            DURABLE_UUID_NAMESPACE.as_bytes(),
+        );
+        uuid::Uuid::new_v5(&namespace, name.as_bytes()).to_string()
+    }
+
+    /// Logs through the host, except while replaying (so each line is recorded once).
+    pub fn log(&self, level: LogLevel, message: impl AsRef<str>) {
+        if !self.is_replaying() {
+            (self.log_sink)(level, message.as_ref());
+        }
+    }
+
+    /// [`OrchestrationContext::log`] at `Info`.
+    pub fn info(&self, message: impl AsRef<str>) {
+        self.log(LogLevel::Info, message);
+    }
+
+    /// [`OrchestrationContext::log`] at `Warn`.
+    pub fn warn(&self, message: impl AsRef<str>) {
+        self.log(LogLevel::Warn, message);
+    }
+
+    /// [`OrchestrationContext::log`] at `Error`.
+    pub fn error(&self, message: impl AsRef<str>) {
+        self.log(LogLevel::Error, message);
+    }
+
+    /// Schedules the activity `name` with `input` and returns its task.
+    pub fn call_activity<O: DeserializeOwned>(&self, name: &str, input: impl Serialize) -> Task<O> {
+        let input = match to_json(&input, "activity input") {
+            Ok(input) => input,
+            Err(failure) => return Task::failed(failure),
+        };
+        let kind = ActionKind::ScheduleActivity(ScheduleActivity {
+            name: name.to_owned(),
+            input,
+        });
+        self.sequenced(kind).1
+    }
+
+    /// Starts the orchestrator `name` as a child and returns its task. With `instance_id` `None`
+    /// the host derives the child's id from this instance's id and the sequence id.
+    pub fn call_sub_orchestrator<O: DeserializeOwned>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        input: impl Serialize,
+    ) -> Task<O> {
+        let input = match to_json(&input, "sub-orchestration input") {
+            Ok(input) => input,
+            Err(failure) => return Task::failed(failure),
+        };
+        let kind = ActionKind::StartSubOrchestration(StartSubOrchestration {
+            name: name.to_owned(),
+            instance_id: instance_id.unwrap_or_default().to_owned(),
+            input,
+        });
+        self.sequenced(kind).1
+    }
+
+    /// Starts a durable timer that fires at `fire_at`.
+    pub fn create_timer(&self, fire_at: SystemTime) -> TimerTask {
+        let kind = ActionKind::StartTimer(StartTimer {
+            fire_at: millis_since_epoch(fire_at),
+        });
+        let timer_id = self.state.borrow_mut().schedule(kind);
+        TimerTask::new(self.state.clone(), timer_id)
+    }
+
+    /// Starts a durable timer that fires `delay` after the current (replay-safe) time.
+    pub fn create_timer_after(&self, delay: Duration) -> TimerTask {
+        self.create_timer(self.current_utc_datetime() + delay)
+    }
+
+    /// Waits for the external event `name`. Events are handed out oldest waiter first; an event
+    /// that arrived before anyone waited is kept and consumed by the next waiter, once.
+    pub fn wait_for_external_event<T: DeserializeOwned>(&self, name: &str) -> Task<T> {
+        let waiter = self.state.borrow_mut().new_waiter(name);
+        Task::from_source(Rc::new(ExternalEventSource {
+            state: self.state.clone(),
+            waiter,
+        }))
+    }
+
+    /// Raises the event `name` with `input` on another instance.
+    pub fn send_event(&self, instance_id: &str, name: &str, input: impl Serialize) {
+        let kind = ActionKind::SendEvent(SendEvent {
+            instance_id: instance_id.to_owned(),
+            name: name.to_owned(),
+            input: to_json_or_panic(&input, "event payload"),
+        });
+        self.state.borrow_mut().schedule(kind);
+    }
+
+    /// Sets the custom status clients see.
+    pub fn set_custom_status(&self, status: impl Serialize) {
+        let json = to_json_or_panic(&status, "custom status");
+        self.state
+            .borrow_mut()
+            .record(ActionKind::SetCustomStatus(Some(json)));
+    }
+
+    /// Clears the custom status.
+    pub fn clear_custom_status(&self) {
+        self.state
+            .borrow_mut()
+            .record(ActionKind::SetCustomStatus(None));
+    }
+
+    /// Restarts this orchestration with `input` once the orchestrator function returns `Ok`
+    /// (its value is then ignored): return right after calling this. With
+    /// `preserve_unprocessed_events`, events that arrived but were not consumed are carried
+    /// into the new execution.
+    pub fn continue_as_new(&self, input: impl Serialize, preserve_unprocessed_events: bool) {
+        let json = to_json_or_panic(&input, "continue-as-new input");
+        self.state.borrow_mut().continue_as_new = Some((json, preserve_unprocessed_events));
+    }
+
+    /// Calls `operation` on an entity and returns its task (entities milestone).
+    pub fn call_entity<O: DeserializeOwned>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+    ) -> Task<O> {
+        let input = match to_json(&input, "entity operation input") {
+            Ok(input) => input,
+            Err(failure) => return Task::failed(failure),
+        };
+        let kind = ActionKind::CallEntity(EntityOperation {
+            entity: entity.clone().into(),
+            operation: operation.to_owned(),
+            input,
+            scheduled_at: None,
+        });
+        self.sequenced(kind).1
+    }
+
+    /// Signals `operation` on an entity without waiting (entities milestone).
+    pub fn signal_entity(&self, entity: &EntityId, operation: &str, input: impl Serialize) {
+        let kind = ActionKind::SignalEntity(EntityOperation {
+            entity: entity.clone().into(),
+            operation: operation.to_owned(),
+            input: to_json_or_panic(&input, "entity operation input"),
+            scheduled_at: None,
+        });
+        self.state.borrow_mut().schedule(kind);
+    }
+
+    /// See [`combinators::task_all`].
+    pub fn task_all<T>(&self, tasks: Vec<Task<T>>) -> Task<Vec<T>> {
+        combinators::task_all(tasks)
+    }
+
+    /// See [`combinators::task_any`].
+    pub fn task_any<T>(&self, tasks: Vec<Task<T>>) -> Task<(usize, Result<T, Failure>)> {
+        combinators::task_any(tasks)
+    }
+}

@@ -1,0 +1,146 @@
+//! The replay state one orchestration execution shares between its executor, its context and
+//! its tasks.
+//!
+//! The executor writes into it as it applies history events (current time, task outcomes by
+//! sequence id, external events delivered to waiters or buffered); the context writes the actions
+//! the code decides (each work-starting action takes the next sequence id); tasks only read
+//! outcomes. Every outcome carries the ordinal at which it arrived, so combinators can pick the
+//! first in history order no matter when they look.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::bindings::wit_orch::{Action, ActionKind};
+use crate::failure::Failure;
+
+/// What a finished task produced.
+pub(crate) type Outcome = Result<Value, Failure>;
+
+/// A finished task: its outcome and when it finished, as the number of outcomes that arrived
+/// before it in this execution.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub order: u64,
+    pub outcome: Rc<Outcome>,
+}
+
+/// Identifies one `wait_for_external_event` call. Waiting consumes no sequence id: it decides
+/// no action, so it has its own counter.
+pub(crate) type WaiterId = u64;
+
+#[derive(Debug, Default)]
+pub(crate) struct ReplayState {
+    pub instance_id: String,
+    /// Milliseconds since the epoch of the current `orchestrator-started` event.
+    pub current_time_ms: u64,
+    /// False until an `orchestrator-started` event set `current_time_ms`.
+    pub time_known: bool,
+    pub is_replaying: bool,
+    next_sequence: u32,
+    pub uuid_counter: u32,
+    next_order: u64,
+    actions: Vec<Action>,
+    /// Outcomes of work-starting actions, by sequence id.
+    completed: HashMap<u32, Resolved>,
+    cancelled_timers: HashSet<u32>,
+    next_waiter: WaiterId,
+    /// Waiters per event name, oldest first.
+    waiters: HashMap<String, VecDeque<WaiterId>>,
+    /// Events handed to waiters.
+    received: HashMap<WaiterId, Resolved>,
+    /// Events that arrived while nobody waited, oldest first, each consumed once.
+    buffered: HashMap<String, VecDeque<Value>>,
+    /// Set by `continue_as_new`: the next execution's input (JSON text) and whether to carry
+    /// unconsumed events over.
+    pub continue_as_new: Option<(String, bool)>,
+}
+
+impl ReplayState {
+    pub fn new(instance_id: String) -> Self {
+        ReplayState {
+            instance_id,
+            ..ReplayState::default()
+        }
+    }
+
+    /// Records a work-starting action under the next sequence id and returns that id.
+    pub fn schedule(&mut self, kind: ActionKind) -> u32 {
+        let id = self.next_sequence;
+        self.next_sequence += 1;
+        self.actions.push(Action { id, kind });
+        id
+    }
+
+    /// Records an action that starts no work (its id is 0).
+    pub fn record(&mut self, kind: ActionKind) {
+        self.actions.push(Action { id: 0, kind });
+    }
+
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    fn stamp(&mut self, outcome: Outcome) -> Resolved {
+        let order = self.next_order;
+        self.next_order += 1;
+        Resolved {
+            order,
+            outcome: Rc::new(outcome),
+        }
+    }
+
+    /// Resolves the task with this sequence id. A second outcome for the same id (a duplicate
+    /// event) is ignored: the first one counts.
+    pub fn resolve(&mut self, sequence_id: u32, outcome: Outcome) {
+        if !self.completed.contains_key(&sequence_id) {
+            let resolved = self.stamp(outcome);
+            self.completed.insert(sequence_id, resolved);
+        }
+    }
+
+    pub fn outcome(&self, sequence_id: u32) -> Option<Resolved> {
+        self.completed.get(&sequence_id).cloned()
+    }
+
+    /// Marks a timer cancelled; returns false when it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, timer_id: u32) -> bool {
+        !self.completed.contains_key(&timer_id) && self.cancelled_timers.insert(timer_id)
+    }
+
+    /// An external event arrived: the oldest waiter for its name gets it, or it is buffered.
+    pub fn deliver_event(&mut self, name: String, value: Value) {
+        let waiter = self.waiters.get_mut(&name).and_then(VecDeque::pop_front);
+        match waiter {
+            Some(waiter) => {
+                let resolved = self.stamp(Ok(value));
+                self.received.insert(waiter, resolved);
+            }
+            None => self.buffered.entry(name).or_default().push_back(value),
+        }
+    }
+
+    /// Registers a waiter for `name`; a buffered event is consumed at once.
+    pub fn new_waiter(&mut self, name: &str) -> WaiterId {
+        let waiter = self.next_waiter;
+        self.next_waiter += 1;
+        let buffered = self.buffered.get_mut(name).and_then(VecDeque::pop_front);
+        match buffered {
+            Some(value) => {
+                let resolved = self.stamp(Ok(value));
+                self.received.insert(waiter, resolved);
+            }
+            None => self
+                .waiters
+                .entry(name.to_owned())
+                .or_default()
+                .push_back(waiter),
+        }
+        waiter
+    }
+
+    pub fn received(&self, waiter: WaiterId) -> Option<Resolved> {
+        self.received.get(&waiter).cloned()
+    }
+}

@@ -1,0 +1,164 @@
+//! `probe`: a test-only component for the host's sandbox and replay tests.
+//!
+//! Its orchestrators try what the sandbox must virtualise or forbid (clock, randomness, files,
+//! sockets, endless loops, unbounded memory, panics) and report what they saw; `hello_sequence`
+//! is a deliberately *changed* copy of the example (it says goodbye first) so that replaying the
+//! example's history against it is a nondeterminism; `slow_chain` and `slow_step` leave a trace
+//! in `/data/runs.log` for crash/restart tests.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use durable_sdk::{ActivityContext, Failure, OrchestrationContext};
+use serde_json::{Value, json};
+
+fn io_failure(err: std::io::Error) -> Failure {
+    Failure::new("Io", err.to_string())
+}
+
+/// What the orchestrator sees of the clock, the random source and `new_uuid` right now.
+fn reading(ctx: &OrchestrationContext) -> Result<Value, Failure> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|err| Failure::new("Random", err.to_string()))?;
+    Ok(json!({
+        "now_ms": now_ms,
+        "random": random.to_vec(),
+        "uuid": ctx.new_uuid(),
+        "orchestration_time_ms": ctx
+            .current_utc_datetime()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
+    }))
+}
+
+/// Reads clock, random bytes and a UUID, waits for the event `go`, reads them again, and
+/// returns both readings: a live run and a cold replay must return the same.
+#[durable_sdk::orchestrator]
+async fn clock_random_uuid(ctx: OrchestrationContext) -> Result<Value, Failure> {
+    let before = reading(&ctx)?;
+    let go: Value = ctx.wait_for_external_event("go").await?;
+    let after = reading(&ctx)?;
+    Ok(json!({ "before": before, "go": go, "after": after }))
+}
+
+/// Tries to read a host file; the sandbox must refuse.
+#[durable_sdk::orchestrator]
+async fn open_file(_ctx: OrchestrationContext) -> Result<String, Failure> {
+    std::fs::read_to_string("/etc/hostname").map_err(io_failure)
+}
+
+/// Tries to open a socket; the sandbox must refuse.
+#[durable_sdk::orchestrator]
+async fn open_socket(_ctx: OrchestrationContext) -> Result<String, Failure> {
+    std::net::TcpStream::connect("127.0.0.1:80")
+        .map(|stream| format!("connected: {stream:?}"))
+        .map_err(io_failure)
+}
+
+/// Spins forever without yielding; the host's CPU bound must stop it.
+#[durable_sdk::orchestrator]
+async fn infinite_loop(_ctx: OrchestrationContext) -> Result<(), Failure> {
+    let mut spins: u64 = 0;
+    loop {
+        spins = std::hint::black_box(spins.wrapping_add(1));
+    }
+}
+
+/// Allocates and touches 1 MiB blocks forever; the host's memory bound must stop it.
+#[durable_sdk::orchestrator]
+async fn memory_bomb(_ctx: OrchestrationContext) -> Result<(), Failure> {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let block = vec![0xA5u8; 1 << 20];
+        blocks.push(std::hint::black_box(block));
+    }
+}
+
+/// Panics (a trap in the component).
+#[durable_sdk::orchestrator]
+async fn trap(_ctx: OrchestrationContext) -> Result<(), Failure> {
+    panic!("probe: deliberate panic in orchestrator `trap`");
+}
+
+/// A changed copy of `examples/hello-sequence`: it says goodbye first, so the example's
+/// recorded history does not match it.
+#[durable_sdk::orchestrator]
+async fn hello_sequence(ctx: OrchestrationContext) -> Result<Vec<String>, Failure> {
+    let mut greetings = vec![ctx.call_activity::<String>("say_goodbye", "Tokyo").await?];
+    for city in ["Tokyo", "Seattle", "London"] {
+        greetings.push(ctx.call_activity::<String>("say_hello", city).await?);
+    }
+    Ok(greetings)
+}
+
+/// Returns its input at once.
+#[durable_sdk::orchestrator]
+async fn echo(_ctx: OrchestrationContext, input: Value) -> Result<Value, Failure> {
+    Ok(input)
+}
+
+/// Calls `slow_step` with 1..=5 in sequence and returns the outputs.
+#[durable_sdk::orchestrator]
+async fn slow_chain(ctx: OrchestrationContext) -> Result<Vec<u64>, Failure> {
+    let mut outputs = Vec::new();
+    for step in 1..=5u64 {
+        outputs.push(ctx.call_activity::<u64>("slow_step", step).await?);
+    }
+    Ok(outputs)
+}
+
+/// Appends `"{instance_id} {input}"` to `/data/runs.log`, sleeps `SLOW_STEP_MS` (default 200)
+/// milliseconds, and returns `input * 10`.
+#[durable_sdk::activity]
+fn slow_step(ctx: ActivityContext, input: u64) -> Result<u64, Failure> {
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/data/runs.log")
+        .map_err(io_failure)?;
+    writeln!(log, "{} {input}", ctx.instance_id()).map_err(io_failure)?;
+    drop(log);
+    let millis = std::env::var("SLOW_STEP_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(200);
+    std::thread::sleep(Duration::from_millis(millis));
+    Ok(input * 10)
+}
+
+#[durable_sdk::activity]
+fn say_hello(name: String) -> Result<String, Failure> {
+    Ok(format!("Hello {name}!"))
+}
+
+#[durable_sdk::activity]
+fn say_goodbye(name: String) -> Result<String, Failure> {
+    Ok(format!("Goodbye {name}!"))
+}
+
+/// Always fails with a structured failure.
+#[durable_sdk::activity]
+fn fail_always() -> Result<(), Failure> {
+    Err(Failure::new("BadThing", "it broke").with_details(json!({ "code": 7 })))
+}
+
+durable_sdk::component! {
+    orchestrators: [
+        clock_random_uuid,
+        open_file,
+        open_socket,
+        infinite_loop,
+        memory_bomb,
+        trap,
+        hello_sequence,
+        echo,
+        slow_chain,
+    ],
+    activities: [slow_step, say_hello, say_goodbye, fail_always],
+    entities: [],
+}
