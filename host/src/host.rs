@@ -431,9 +431,6 @@ impl Inner {
             .wasm
             .run_activity(&component, &task.name, &task.input, run)
             .await?;
-        for line in logs {
-            tracing::info!(instance = %task.instance_id, activity = %task.name, level = %line.level, "{}", line.message);
-        }
         let event = match result {
             Ok(result) => EventKind::TaskCompleted {
                 task_id: task.task_id,
@@ -446,7 +443,7 @@ impl Inner {
         };
         match self
             .store
-            .complete_activity(task, event, self.clock.now())
+            .complete_activity(task, event, logs)
             .await
         {
             Ok(()) => {}

@@ -1,1 +1,10 @@
+//! End-to-end tests: real guest components (built from `examples/` and
+//! `tests/guests/`) in a real host on real SQLite files. One test binary
+//! (each links wasmtime); one module per concern.
 
+mod support;
+
+mod bad_input;
+mod examples;
+mod nondeterminism;
+mod sandbox;

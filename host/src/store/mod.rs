@@ -266,14 +266,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Vec<ActivityWorkItem>>;
 
-    /// Deletes a finished activity task and delivers its result (a
-    /// `TaskCompleted` / `TaskFailed` event) to its instance, atomically.
-    /// `LeaseLost` if the task is gone or locked by someone else.
+    /// Deletes a finished activity task, delivers its result (a
+    /// `TaskCompleted` / `TaskFailed` event) to its instance and records the
+    /// activity's log lines, atomically. `LeaseLost` if the task is gone or
+    /// locked by someone else; nothing is written then.
     async fn complete_activity(
         &self,
         task: &ActivityWorkItem,
         result: EventKind,
-        now: Timestamp,
+        logs: Vec<LogLine>,
     ) -> StoreResult<()>;
 
     /// Earliest time after `now` at which a message or task becomes

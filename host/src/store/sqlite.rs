@@ -335,6 +335,24 @@ fn insert_message(
     Ok(())
 }
 
+fn insert_logs(conn: &Connection, instance_id: &str, logs: &[LogLine]) -> StoreResult<()> {
+    if logs.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO logs (instance_id, timestamp, level, message) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for line in logs {
+        insert.execute(params![
+            instance_id,
+            line.timestamp as i64,
+            line.level,
+            line.message
+        ])?;
+    }
+    Ok(())
+}
+
 fn requires_running(conn: &Connection, instance_id: &str) -> StoreResult<InstanceRecord> {
     let instance = load_instance(conn, instance_id)?
         .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
@@ -622,7 +640,7 @@ impl Store for SqliteStore {
         &self,
         task: &ActivityWorkItem,
         result: EventKind,
-        _now: Timestamp,
+        logs: Vec<LogLine>,
     ) -> StoreResult<()> {
         let (id, token) = (task.id, task.lock_token.clone());
         let (instance_id, execution_id) = (task.instance_id.clone(), task.execution_id.clone());
@@ -633,6 +651,7 @@ impl Store for SqliteStore {
             if deleted == 0 {
                 return Err(StoreError::LeaseLost);
             }
+            insert_logs(conn, &instance_id, &logs)?;
             insert_message(conn, &instance_id, Some(&execution_id), None, &result, 0)
         })
         .await
@@ -806,14 +825,7 @@ fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()>
             message.visible_at,
         )?;
     }
-    if !commit.logs.is_empty() {
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO logs (instance_id, timestamp, level, message) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for line in &commit.logs {
-            insert.execute(params![id, line.timestamp as i64, line.level, line.message])?;
-        }
-    }
+    insert_logs(conn, id, &commit.logs)?;
     let failure = commit.failure.as_ref().map(serde_json::to_string).transpose()?;
     let completed_at = commit.status.is_terminal().then_some(now);
     let mut execution_id = commit.execution_id.clone();

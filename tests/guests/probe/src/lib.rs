@@ -41,6 +41,9 @@ fn reading(ctx: &OrchestrationContext) -> Result<Value, Failure> {
 #[durable_sdk::orchestrator]
 async fn clock_random_uuid(ctx: OrchestrationContext) -> Result<Value, Failure> {
     let before = reading(&ctx)?;
+    // Recorded once, by the live run: the test compares it with what a cold
+    // replay recomputes.
+    ctx.set_custom_status(&before);
     let go: Value = ctx.wait_for_external_event("go").await?;
     let after = reading(&ctx)?;
     Ok(json!({ "before": before, "go": go, "after": after }))
@@ -94,6 +97,12 @@ async fn hello_sequence(ctx: OrchestrationContext) -> Result<Vec<String>, Failur
         greetings.push(ctx.call_activity::<String>("say_hello", city).await?);
     }
     Ok(greetings)
+}
+
+/// Calls `fail_always` and lets its failure end the orchestration.
+#[durable_sdk::orchestrator]
+async fn call_failing(ctx: OrchestrationContext) -> Result<(), Failure> {
+    ctx.call_activity::<()>("fail_always", ()).await
 }
 
 /// Returns its input at once.
@@ -157,6 +166,7 @@ durable_sdk::component! {
         trap,
         hello_sequence,
         echo,
+        call_failing,
         slow_chain,
     ],
     activities: [slow_step, say_hello, say_goodbye, fail_always],

@@ -1,0 +1,163 @@
+//! Each example runs to completion through the real host on a SQLite file.
+
+use crate::support::*;
+use durable_host::client::StartRequest;
+use durable_host::types::{EventKind, RuntimeStatus};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_sequence_greets_three_cities_in_order() {
+    let mut t = TestHost::new();
+    t.deploy(&["hello-sequence"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("hello_sequence"))
+        .await
+        .unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed);
+    assert_eq!(
+        output(&record),
+        json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+    let history = t.client().history(&id).await.unwrap();
+    let scheduled: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskScheduled { name, input } => Some(format!("{name}({input})")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        scheduled,
+        [
+            "say_hello(\"Tokyo\")",
+            "say_hello(\"Seattle\")",
+            "say_hello(\"London\")"
+        ]
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_fan_in_sums_parallel_work() {
+    let mut t = TestHost::new();
+    t.deploy(&["fan-out-fan-in"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("fan_out_fan_in").input("50"))
+        .await
+        .unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed);
+    // work(i) = 2i for i in 1..=50.
+    assert_eq!(output(&record), json!(2550));
+    assert_eq!(
+        record.custom_status.as_deref(),
+        Some(r#"{"done":50,"scheduled":50}"#)
+    );
+    let logs = t.client().logs(&id).await.unwrap();
+    let summed: Vec<_> = logs
+        .iter()
+        .filter(|l| l.message.contains("work items summed"))
+        .collect();
+    assert_eq!(summed.len(), 1, "a replay-safe log is recorded once: {logs:?}");
+    t.stop().await;
+}
+
+async fn approval_waiting(t: &TestHost) -> String {
+    let id = t
+        .client()
+        .start(StartRequest::new("approval_workflow").input(r#"{"timeout_secs": 3600}"#))
+        .await
+        .unwrap();
+    t.history_until(&id, |h| has(h, "TimerCreated")).await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_event_beats_the_timer_and_cancels_it() {
+    let mut t = TestHost::new();
+    t.deploy(&["human-interaction"]).await;
+    t.run();
+    let id = approval_waiting(&t).await;
+    t.client().raise_event(&id, "Approval", "true").await.unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed);
+    assert_eq!(output(&record), json!("approved"));
+    let history = t.client().history(&id).await.unwrap();
+    assert!(has(&history, "TimerCancelled"), "{history:#?}");
+    assert!(!history.iter().any(is_timer_fired));
+    // The cancelled timer left nothing behind to fire later.
+    t.clock.advance(Duration::from_secs(7200));
+    assert_eq!(t.store.next_wakeup(START).await.unwrap(), None);
+    let logs = t.client().logs(&id).await.unwrap();
+    assert!(
+        logs.iter().any(|l| l.message.contains("approval requested")),
+        "activity logs are recorded: {logs:?}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_times_out_when_the_clock_passes_the_deadline() {
+    let mut t = TestHost::new();
+    t.deploy(&["human-interaction"]).await;
+    t.run();
+    let id = approval_waiting(&t).await;
+    t.clock.advance(Duration::from_secs(3599));
+    let still = t.client().status(&id).await.unwrap();
+    assert_eq!(still.status, RuntimeStatus::Running);
+    t.clock.advance(Duration::from_secs(1));
+    let record = t.finish(&id).await;
+    assert_eq!(output(&record), json!("escalated"));
+    let history = t.client().history(&id).await.unwrap();
+    let fired = history.iter().find(|e| is_timer_fired(e)).expect("timer fired");
+    assert_eq!(fired.timestamp, START + 3_600_000);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_replay_after_eviction_reaches_the_same_result() {
+    let mut t = TestHost::with_config(|c| c.cache_capacity = 0);
+    t.deploy(&["hello-sequence", "human-interaction"]).await;
+    t.run();
+    let hello = t
+        .client()
+        .start(StartRequest::new("hello_sequence"))
+        .await
+        .unwrap();
+    let approval = approval_waiting(&t).await;
+    t.client()
+        .raise_event(&approval, "Approval", "false")
+        .await
+        .unwrap();
+    assert_eq!(
+        output(&t.finish(&hello).await),
+        json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+    assert_eq!(output(&t.finish(&approval).await), json!("rejected"));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_structured_activity_failure_reaches_the_caller_typed() {
+    let mut t = TestHost::new();
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("call_failing"))
+        .await
+        .unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.expect("failure");
+    assert_eq!(failure.error_type, "BadThing");
+    assert_eq!(failure.message, "it broke");
+    assert_eq!(failure.details.as_deref(), Some(r#"{"code":7}"#));
+    t.stop().await;
+}

@@ -1,0 +1,42 @@
+//! A history recorded by one component replayed against a changed one.
+
+use crate::support::*;
+use durable_host::client::StartRequest;
+use durable_host::types::RuntimeStatus;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
+    let mut t = TestHost::new();
+    t.deploy(&["hello-sequence"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("hello_sequence"))
+        .await
+        .unwrap();
+    assert_eq!(t.finish(&id).await.status, RuntimeStatus::Completed);
+    let history = t.client().history(&id).await.unwrap();
+    t.stop().await;
+
+    // The same history replays cleanly against the component that wrote it...
+    let same = t
+        .host
+        .replay_history(&guest_bytes("hello-sequence"), "hello_sequence", &history)
+        .await
+        .unwrap();
+    assert!(same.is_ok(), "{same:?}");
+
+    // ...and not against the probe's changed copy, which says goodbye first.
+    let failure = t
+        .host
+        .replay_history(&guest_bytes("probe"), "hello_sequence", &history)
+        .await
+        .unwrap()
+        .expect_err("nondeterminism");
+    assert_eq!(failure.error_type, "NonDeterminism");
+    assert_eq!(
+        failure.message,
+        "step 0: code scheduled activity `say_goodbye`, history has activity `say_hello`"
+    );
+    assert!(failure.non_retriable);
+}

@@ -1,0 +1,103 @@
+//! The deterministic sandbox: virtual clock, seeded randomness, no I/O, and
+//! CPU and memory bounds that fail one instance while others complete.
+
+use crate::support::*;
+use durable_host::client::StartRequest;
+use durable_host::types::RuntimeStatus;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_random_and_uuid_are_the_same_on_replay() {
+    let mut t = TestHost::new();
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("clock_random_uuid").instance_id("probe-1"))
+        .await
+        .unwrap();
+    t.history_until(&id, |h| h.len() >= 2).await;
+    let live: Value = {
+        let record = t.client().status(&id).await.unwrap();
+        serde_json::from_str(record.custom_status.as_deref().expect("status set")).unwrap()
+    };
+    // The orchestrator's clock is the turn's time, not the machine's.
+    assert_eq!(live["now_ms"], json!(START));
+    assert_eq!(live["orchestration_time_ms"], json!(START));
+    assert_ne!(live["random"], json!(vec![0; 16]));
+
+    // Force a cold replay of the first turn before the second.
+    t.host.evict_all();
+    t.clock.advance(Duration::from_secs(5));
+    t.client().raise_event(&id, "go", "1").await.unwrap();
+    let record = t.finish(&id).await;
+    let out = output(&record);
+    assert_eq!(out["before"], live, "replay must recompute the same readings");
+    assert_eq!(out["after"]["now_ms"], json!(START + 5_000));
+    assert_ne!(out["after"]["random"], out["before"]["random"]);
+    assert_ne!(out["after"]["uuid"], out["before"]["uuid"]);
+    t.stop().await;
+}
+
+async fn failure_of(t: &TestHost, orchestrator: &str) -> durable_host::types::Failure {
+    let id = t
+        .client()
+        .start(StartRequest::new(orchestrator))
+        .await
+        .unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Failed, "{record:#?}");
+    record.failure.expect("failure")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_and_sockets_fail_with_a_hint_to_use_an_activity() {
+    let mut t = TestHost::new();
+    t.deploy(&["probe"]).await;
+    t.run();
+    for orchestrator in ["open_file", "open_socket"] {
+        let failure = failure_of(&t, orchestrator).await;
+        assert_eq!(failure.error_type, "SandboxViolation", "{failure:#?}");
+        assert!(failure.message.contains("activity"), "{}", failure.message);
+        assert!(failure.non_retriable);
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runaway_guests_fail_alone_while_others_complete() {
+    let mut t = TestHost::with_config(|c| {
+        c.limits.step_cpu = Duration::from_millis(300);
+        c.limits.orchestrator_memory = 32 << 20;
+    });
+    t.deploy(&["probe", "hello-sequence"]).await;
+    t.run();
+    let client = t.client();
+    let looping = client.start(StartRequest::new("infinite_loop")).await.unwrap();
+    let bomb = client.start(StartRequest::new("memory_bomb")).await.unwrap();
+    let trap = client.start(StartRequest::new("trap")).await.unwrap();
+    let mut hellos = Vec::new();
+    for _ in 0..5 {
+        hellos.push(client.start(StartRequest::new("hello_sequence")).await.unwrap());
+    }
+    for id in &hellos {
+        let record = t.finish(id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed);
+        assert_eq!(output(&record)[0], json!("Hello Tokyo!"), "the newest deployment wins");
+    }
+    let looping = t.finish(&looping).await.failure.expect("failure");
+    assert_eq!(looping.error_type, "ResourceLimit");
+    assert!(looping.message.contains("CPU limit"), "{}", looping.message);
+    let bomb = t.finish(&bomb).await.failure.expect("failure");
+    assert_eq!(bomb.error_type, "ResourceLimit");
+    assert!(bomb.message.contains("32 MiB"), "{}", bomb.message);
+    let trap = t.finish(&trap).await.failure.expect("failure");
+    assert_eq!(trap.error_type, "Trap");
+    assert!(
+        trap.message.contains("deliberate panic"),
+        "the panic message is kept: {}",
+        trap.message
+    );
+    t.stop().await;
+}

@@ -1,0 +1,190 @@
+//! Helpers shared by the end-to-end tests: the guest components (built once
+//! per test run for `wasm32-wasip2` into their own target directory), and a
+//! host on a fresh SQLite file driven by a manual clock.
+
+use durable_host::client::Client;
+use durable_host::clock::ManualClock;
+use durable_host::host::{Host, HostConfig, RunningHost};
+use durable_host::store::{Durability, InstanceRecord, SqliteStore, Store};
+use durable_host::types::{EventKind, HistoryEvent};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+const GUESTS: &[&str] = &[
+    "hello-sequence",
+    "fan-out-fan-in",
+    "human-interaction",
+    "probe",
+    "bench-guest",
+];
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ lives in the workspace root")
+        .to_path_buf()
+}
+
+/// Builds every guest component once per test process and returns the
+/// directory holding the `.wasm` files.
+pub fn guest_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace_root();
+        let target = root.join("target").join("wasm");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&root)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target);
+        for guest in GUESTS {
+            cmd.args(["-p", guest]);
+        }
+        for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+            cmd.env_remove(var);
+        }
+        let status = cmd.status().expect("running cargo to build the guest components");
+        assert!(
+            status.success(),
+            "building the guest components failed (is the wasm32-wasip2 target installed? \
+             `rustup target add wasm32-wasip2`)"
+        );
+        target.join("wasm32-wasip2").join("release")
+    })
+}
+
+/// The path of a guest component, e.g. `guest("probe")`.
+pub fn guest(name: &str) -> PathBuf {
+    guest_dir().join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+pub fn guest_bytes(name: &str) -> Vec<u8> {
+    let path = guest(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Compiled-code cache shared by the tests.
+pub fn compile_cache() -> PathBuf {
+    workspace_root().join("target").join("wasm").join("compiled")
+}
+
+/// 2026-01-01T00:00:00Z.
+pub const START: u64 = 1_767_225_600_000;
+
+/// A host on a fresh SQLite file in a temporary directory, driven by a
+/// manual clock.
+pub struct TestHost {
+    pub host: Host,
+    pub clock: ManualClock,
+    pub store: Arc<dyn Store>,
+    pub dir: tempfile::TempDir,
+    running: Option<RunningHost>,
+}
+
+impl TestHost {
+    pub fn new() -> TestHost {
+        TestHost::with_config(|_| {})
+    }
+
+    pub fn with_config(change: impl FnOnce(&mut HostConfig)) -> TestHost {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("durable.db"), Durability::Normal)
+                .expect("opening SQLite"),
+        );
+        let clock = ManualClock::new(START);
+        let mut config = HostConfig {
+            compile_cache: Some(compile_cache()),
+            poll_interval: Duration::from_millis(50),
+            ..HostConfig::default()
+        };
+        change(&mut config);
+        let host = Host::new(store.clone(), Arc::new(clock.clone()), config).expect("host");
+        TestHost {
+            host,
+            clock,
+            store,
+            dir,
+            running: None,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        self.host.client()
+    }
+
+    /// Deploys guest components by name.
+    pub async fn deploy(&self, guests: &[&str]) {
+        for name in guests {
+            self.host
+                .deploy(&guest_bytes(name))
+                .await
+                .unwrap_or_else(|e| panic!("deploying {name}: {e:#}"));
+        }
+    }
+
+    /// Starts the dispatch loops.
+    pub fn run(&mut self) {
+        self.running = Some(self.host.start());
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// Waits (bounded) for the instance to finish.
+    pub async fn finish(&self, id: &str) -> InstanceRecord {
+        self.client()
+            .wait(id, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {id}: {e}"))
+    }
+
+    /// Polls (bounded) until the instance's history satisfies `done`: the
+    /// way to wait for the host to reach a point, never for a timer.
+    pub async fn history_until(
+        &self,
+        id: &str,
+        done: impl Fn(&[HistoryEvent]) -> bool,
+    ) -> Vec<HistoryEvent> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let history = self.client().history(id).await.expect("history");
+            if done(&history) {
+                return history;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "instance {id} never reached the expected point; history: {history:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// True if the history has an event of this label (`TimerCreated`).
+pub fn has(history: &[HistoryEvent], label: &str) -> bool {
+    history.iter().any(|e| e.kind.label() == label)
+}
+
+pub fn count(history: &[HistoryEvent], label: &str) -> usize {
+    history.iter().filter(|e| e.kind.label() == label).count()
+}
+
+/// The output of a completed instance as JSON.
+pub fn output(record: &InstanceRecord) -> serde_json::Value {
+    assert!(
+        record.output.is_some(),
+        "instance {} has no output: {record:#?}",
+        record.instance_id
+    );
+    serde_json::from_str(record.output.as_deref().unwrap_or("null")).expect("output is JSON")
+}
+
+pub fn is_timer_fired(e: &HistoryEvent) -> bool {
+    matches!(e.kind, EventKind::TimerFired { .. })
+}
