@@ -12,6 +12,8 @@
 //! atomicity and which errors mean what; a backend must honour them exactly.
 
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use crate::types::{EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp};
 use serde::{Deserialize, Serialize};

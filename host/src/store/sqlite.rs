@@ -715,8 +715,9 @@ impl Store for SqliteStore {
                 args.push(rusqlite::types::Value::Integer(to as i64));
             }
             if let Some(prefix) = &filter.id_prefix {
+                // SQLite's substr counts characters, not bytes.
                 sql.push_str(" AND substr(instance_id, 1, ?) = ?");
-                args.push(rusqlite::types::Value::Integer(prefix.len() as i64));
+                args.push(rusqlite::types::Value::Integer(prefix.chars().count() as i64));
                 args.push(rusqlite::types::Value::Text(prefix.clone()));
             }
             sql.push_str(" ORDER BY created_at, instance_id");
