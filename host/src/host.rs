@@ -371,8 +371,11 @@ impl Inner {
         let permits = Arc::new(Semaphore::new(self.config.activity_concurrency));
         let mut running = JoinSet::new();
         // An activity's lease outlives its timeout, so a live host never
-        // loses a task it is still running.
-        let lease = (self.config.limits.activity_timeout + Duration::from_secs(30)).as_millis() as u64;
+        // loses a task it is still running; the margin (time to record the
+        // result) is capped by the timeout itself, so with a short timeout a
+        // crashed host's task is retried soon rather than 30 s later.
+        let timeout = self.config.limits.activity_timeout;
+        let lease = (timeout + timeout.min(Duration::from_secs(30))).as_millis() as u64;
         while !*stopped.borrow() {
             while running.try_join_next().is_some() {}
             let free = permits.available_permits();

@@ -2,9 +2,12 @@
 //! `tests/guests/`) in a real host on real SQLite files. One test binary
 //! (each links wasmtime); one module per concern.
 
+mod process;
 mod support;
 
 mod bad_input;
+mod cli;
+mod crash;
 mod examples;
 mod nondeterminism;
 mod sandbox;

@@ -179,6 +179,10 @@ pub struct HostArgs {
     /// How often (ms) to look for work written by other processes.
     #[arg(long, default_value_t = 200)]
     poll_ms: u64,
+    /// Seconds a host holds an orchestration during a turn; a crashed host's
+    /// turn is taken over after this.
+    #[arg(long, default_value_t = 60)]
+    orchestration_lease: u64,
     /// Live orchestrator instances kept in memory.
     #[arg(long, default_value_t = 2048)]
     cache_capacity: usize,
@@ -211,6 +215,7 @@ impl HostArgs {
             orchestration_concurrency: self.orchestration_concurrency.max(1),
             activity_concurrency: self.activity_concurrency.max(1),
             poll_interval: Duration::from_millis(self.poll_ms.max(1)),
+            orchestration_lease: Duration::from_secs(self.orchestration_lease.max(1)),
             cache_capacity: self.cache_capacity,
             compile_cache: if self.no_compile_cache {
                 None

@@ -1,0 +1,182 @@
+//! The `durable` command as a person uses it: the real binary, its exit
+//! codes, and the messages it prints.
+
+use crate::process::{Durable, count_json};
+use crate::support::guest;
+use serde_json::json;
+use std::ffi::OsStr;
+use std::path::Path;
+
+fn with_component<'a>(command: &'a str, component: &'a Path) -> [&'a OsStr; 3] {
+    [
+        OsStr::new(command),
+        OsStr::new("--component"),
+        component.as_os_str(),
+    ]
+}
+
+/// Error lines start `error: ` and name the cause; no panics, no backtraces.
+#[track_caller]
+fn assert_readable_error(stderr: &str, expected: &str) {
+    assert!(
+        stderr.contains(expected),
+        "stderr should say `{expected}`:\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn run_prints_the_orchestration_output() {
+    let durable = Durable::new();
+    let out = durable.run(with_component("run", &guest("hello-sequence")));
+    let printed: serde_json::Value =
+        serde_json::from_str(out.ok()).unwrap_or_else(|e| panic!("stdout is JSON ({e}): {out:#?}"));
+    assert_eq!(
+        printed,
+        json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+    assert!(durable.db.exists(), "the database named by --db was used");
+}
+
+#[test]
+fn bad_requests_say_what_is_wrong() {
+    let durable = Durable::new();
+
+    let out = durable.run(["start", "hello_sequence", "--input", "{bad"]);
+    assert_readable_error(out.err(), "the input is not valid JSON");
+
+    let out = durable.run(["start", "no_such"]);
+    assert_readable_error(out.err(), "unknown orchestrator `no_such`");
+    assert!(
+        out.stderr.contains("no component is deployed yet"),
+        "{}",
+        out.stderr
+    );
+
+    durable
+        .run(with_component("deploy", &guest("hello-sequence")))
+        .ok();
+    let out = durable.run(["start", "no_such"]);
+    assert_readable_error(out.err(), "unknown orchestrator `no_such`");
+    assert!(
+        out.stderr
+            .contains("deployed components offer: hello_sequence"),
+        "lists what is deployed: {}",
+        out.stderr
+    );
+
+    let text = durable.path("notes.txt");
+    std::fs::write(&text, "this is not wasm\n").unwrap();
+    let out = durable.run(with_component("run", &text));
+    assert_readable_error(out.err(), "not a valid WebAssembly component");
+    assert!(
+        out.stderr.contains("notes.txt"),
+        "names the file: {}",
+        out.stderr
+    );
+
+    let out = durable.run(["status", "missing-id"]);
+    assert_readable_error(out.err(), "no instance with id `missing-id`");
+
+    let out = durable.run(["list", "--status", "Bogus"]);
+    assert_readable_error(out.err(), "unknown status `Bogus`");
+    assert!(
+        out.stderr.contains("Pending, Running, Completed"),
+        "lists the valid statuses: {}",
+        out.stderr
+    );
+    // Status names are not case sensitive; nothing matches yet.
+    assert_eq!(durable.run(["list", "--status", "running"]).ok(), "");
+}
+
+#[test]
+fn a_waiting_instance_is_driven_from_the_command_line() {
+    let durable = Durable::new();
+    durable
+        .run(with_component("deploy", &guest("human-interaction")))
+        .ok();
+    let mut serve = durable.serve("serve.log", ["--poll-ms", "20"]);
+
+    let out = durable.run(["start", "approval_workflow", "--id", "appr-1"]);
+    assert_eq!(out.ok().trim(), "appr-1");
+    let out = durable.run(["start", "approval_workflow", "--id", "appr-1"]);
+    assert_readable_error(out.err(), "`appr-1` already exists");
+    assert_eq!(
+        durable
+            .run(["start", "approval_workflow", "--id", "appr-2"])
+            .ok()
+            .trim(),
+        "appr-2"
+    );
+
+    for id in ["appr-1", "appr-2"] {
+        durable.history_until(id, |h| count_json(h, "TimerCreated") == 1);
+    }
+    serve.assert_running();
+
+    let listed = durable.run(["list", "--status", "Running"]);
+    let ids: Vec<&str> = listed
+        .ok()
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(ids, ["appr-1", "appr-2"], "{listed:#?}");
+    assert!(listed.stdout.contains("approval_workflow"), "{listed:#?}");
+    assert_eq!(durable.run(["list", "--status", "Completed"]).ok(), "");
+    let prefixed = durable.run(["list", "--prefix", "appr-2"]);
+    assert_eq!(prefixed.ok().lines().count(), 1, "{prefixed:#?}");
+
+    let history = durable.run(["history", "appr-1"]);
+    let text = history.ok();
+    for label in [
+        "ExecutionStarted",
+        "TaskScheduled",
+        "TaskCompleted",
+        "TimerCreated",
+    ] {
+        assert!(text.contains(label), "history shows {label}:\n{text}");
+    }
+    assert!(text.contains("request_approval"), "{text}");
+
+    let logs = durable.run(["logs", "appr-1"]);
+    assert!(
+        logs.ok().contains("INFO  approval requested for appr-1"),
+        "{logs:#?}"
+    );
+
+    let out = durable.run(["raise-event", "appr-1", "Approval", "--data", "{nope"]);
+    assert_readable_error(out.err(), "the event data is not valid JSON");
+    durable
+        .run(["raise-event", "appr-1", "Approval", "--data", "true"])
+        .ok();
+    let waited = durable.run(["wait", "appr-1", "--timeout", "60"]);
+    let status: serde_json::Value = serde_json::from_str(waited.ok()).expect("status JSON");
+    assert_eq!(status["runtimeStatus"], "Completed", "{status:#}");
+    assert_eq!(status["output"], "approved", "{status:#}");
+
+    durable
+        .run(["terminate", "appr-2", "--reason", "no longer needed"])
+        .ok();
+    let waited = durable.run(["wait", "appr-2", "--timeout", "60"]);
+    let status: serde_json::Value = serde_json::from_str(waited.ok()).expect("status JSON");
+    assert_eq!(status["runtimeStatus"], "Terminated", "{status:#}");
+    assert_eq!(status["output"], "no longer needed", "{status:#}");
+
+    let out = durable.run(["raise-event", "appr-1", "Approval", "--data", "false"]);
+    assert_readable_error(
+        out.err(),
+        "instance `appr-1` has already finished (Completed)",
+    );
+    let out = durable.run(["terminate", "appr-2"]);
+    assert_readable_error(out.err(), "has already finished (Terminated)");
+    let out = durable.run(["raise-event", "nobody", "Approval"]);
+    assert_readable_error(out.err(), "no instance with id `nobody`");
+
+    let status = durable.run(["status", "appr-2"]);
+    let status: serde_json::Value = serde_json::from_str(status.ok()).expect("status JSON");
+    assert_eq!(status["instanceId"], "appr-2");
+    let finished = durable.run(["list", "--status", "Completed,Terminated"]);
+    assert_eq!(finished.ok().lines().count(), 2, "{finished:#?}");
+    serve.assert_running();
+}

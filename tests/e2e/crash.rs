@@ -1,0 +1,155 @@
+//! Crash recovery with a real process: `durable serve` is killed (SIGKILL)
+//! in the middle of a chain of activities and started again on the same
+//! database. Nothing recorded is lost, no recorded activity runs again, and
+//! the activity that was in flight is retried once its lease expires.
+
+use crate::process::{Durable, Serve};
+use crate::support::*;
+use durable_host::store::{Durability, SqliteStore, Store};
+use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::time::{Duration, Instant};
+
+const ID: &str = "crash-1";
+
+fn serve(durable: &Durable, log: &str) -> Serve {
+    let probe = guest("probe");
+    let data = durable.path("data");
+    let args: [std::ffi::OsString; 12] = [
+        "--component".into(),
+        probe.into_os_string(),
+        "--dir".into(),
+        format!("{}::/data", data.display()).into(),
+        "--env".into(),
+        "SLOW_STEP_MS=300".into(),
+        "--poll-ms".into(),
+        "20".into(),
+        // The in-flight activity's lease is 2 s + min(30 s, 2 s), and a
+        // turn cut short by the kill is taken over after 5 s: the restart
+        // does not wait for the defaults (5 min + 30 s, 60 s).
+        "--activity-timeout".into(),
+        "2".into(),
+        "--orchestration-lease".into(),
+        "5".into(),
+    ];
+    durable.serve(log, args)
+}
+
+/// The steps (1..=5) whose results the history records.
+fn completed_steps(history: &[HistoryEvent]) -> BTreeSet<u64> {
+    history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskCompleted { result, .. } => {
+                Some(result.parse::<u64>().expect("slow_step returns a number") / 10)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Polls (bounded) until `done` holds for the instance's history.
+async fn history_until(
+    store: &dyn Store,
+    serve: &mut Serve,
+    within: Duration,
+    done: impl Fn(&[HistoryEvent]) -> bool,
+) -> Vec<HistoryEvent> {
+    let deadline = Instant::now() + within;
+    loop {
+        let history = store.history(ID).await.expect("history");
+        if done(&history) {
+            return history;
+        }
+        serve.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "{ID} did not get there within {within:?}; history: {history:#?}\nserve log:\n{}",
+            serve.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_host_resumes_without_repeating_recorded_activities() {
+    let durable = Durable::new();
+    std::fs::create_dir_all(durable.path("data")).expect("data dir");
+    let probe = guest("probe");
+    // Deployed up front so `start` never races the server's own deployment.
+    durable
+        .run([
+            OsStr::new("deploy"),
+            OsStr::new("--component"),
+            probe.as_os_str(),
+        ])
+        .ok();
+
+    let mut first = serve(&durable, "serve-1.log");
+    let started = durable.run(["start", "slow_chain", "--id", ID]);
+    assert_eq!(started.ok().trim(), ID);
+    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
+
+    history_until(&store, &mut first, Duration::from_secs(60), |h| {
+        count(h, "TaskCompleted") >= 2
+    })
+    .await;
+    first.kill();
+    let before_kill = store.history(ID).await.expect("history");
+    let recorded = completed_steps(&before_kill);
+    assert!(recorded.len() >= 2, "{before_kill:#?}");
+    assert!(
+        recorded.len() < 5,
+        "the kill came before the end: {before_kill:#?}"
+    );
+    assert!(
+        store.instance(ID).await.unwrap().unwrap().status == RuntimeStatus::Running,
+        "not finished at the kill"
+    );
+
+    let restarted = Instant::now();
+    let mut second = serve(&durable, "serve-2.log");
+    let history = history_until(&store, &mut second, Duration::from_secs(25), |h| {
+        has(h, "ExecutionCompleted")
+    })
+    .await;
+    let recovery = restarted.elapsed();
+    drop(second);
+
+    let record = store.instance(ID).await.unwrap().expect("instance");
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), serde_json::json!([10, 20, 30, 40, 50]));
+    assert_eq!(count(&history, "TaskScheduled"), 5, "{history:#?}");
+    assert_eq!(count(&history, "TaskCompleted"), 5, "{history:#?}");
+    assert_eq!(completed_steps(&history), (1..=5).collect());
+    // What was recorded before the kill is still there, unchanged.
+    assert_eq!(history[..before_kill.len()], before_kill[..]);
+
+    let log = std::fs::read_to_string(durable.path("data").join("runs.log")).expect("runs.log");
+    let runs = |step: u64| {
+        log.lines()
+            .filter(|line| *line == format!("{ID} {step}"))
+            .count()
+    };
+    for step in 1..=5 {
+        if recorded.contains(&step) {
+            assert_eq!(
+                runs(step),
+                1,
+                "step {step} was recorded before the kill; runs.log:\n{log}"
+            );
+        } else {
+            assert!(runs(step) >= 1, "step {step} never ran; runs.log:\n{log}");
+        }
+    }
+    assert_eq!(
+        log.lines().count(),
+        (1..=5).map(runs).sum::<usize>(),
+        "only this instance's steps: {log}"
+    );
+    assert!(
+        recovery < Duration::from_secs(20),
+        "recovery took {recovery:?}: leases held by the dead host should expire within seconds"
+    );
+}

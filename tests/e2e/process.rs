@@ -1,0 +1,167 @@
+//! Running the real `durable` binary: commands against a database in a
+//! temporary directory, and `durable serve` children that are killed when
+//! the test ends, even by a panic.
+
+use crate::support::workspace_root;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A temporary directory holding `durable.db`, and the binary to run on it.
+pub struct Durable {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+/// What a finished command printed.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Asserts exit code 0 and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert!(self.status.success(), "expected success: {self:#?}");
+        &self.stdout
+    }
+
+    /// Asserts a non-zero exit and returns stderr.
+    #[track_caller]
+    pub fn err(&self) -> &str {
+        assert!(!self.status.success(), "expected a failure: {self:#?}");
+        assert_ne!(self.status.code(), None, "killed by a signal: {self:#?}");
+        &self.stderr
+    }
+}
+
+impl Durable {
+    pub fn new() -> Durable {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("durable.db");
+        Durable { dir, db }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `durable --db <db> <args>`, sharing compiled components between runs.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_durable"));
+        cmd.arg("--db").arg(&self.db).args(args);
+        // The compile cache lands in target/wasm/durable, not in $HOME.
+        cmd.env(
+            "XDG_CACHE_HOME",
+            workspace_root().join("target").join("wasm"),
+        )
+        .env_remove("DURABLE_DB")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a command to the end.
+    pub fn run<I, S>(&self, args: I) -> Outcome
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(args);
+        let output = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+        Outcome {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Starts `durable serve <args>`; its stderr goes to `<dir>/<log>`.
+    pub fn serve<I, S>(&self, log: &str, args: I) -> Serve
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let log = self.path(log);
+        let file = std::fs::File::create(&log).expect("serve log file");
+        let mut cmd = self.command(["serve"]);
+        cmd.args(args).stdout(Stdio::null()).stderr(file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+        Serve { child, log }
+    }
+
+    /// Runs `durable history <id> --json` until `done` holds (bounded).
+    pub fn history_until(
+        &self,
+        id: &str,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.run(["history", id, "--json"]);
+            let history: Vec<serde_json::Value> = if out.status.success() {
+                serde_json::from_str(&out.stdout).expect("history --json prints a JSON array")
+            } else {
+                Vec::new()
+            };
+            if done(&history) {
+                return history;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {id} never reached the expected point: {out:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A running `durable serve`; killed (SIGKILL) and reaped on drop.
+pub struct Serve {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Kills the process at once (SIGKILL on unix: no clean shutdown).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Panics if the process has exited (it should serve until killed).
+    #[track_caller]
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("durable serve exited ({status}):\n{}", self.log_text());
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `label` field of the history events as `durable history --json`
+/// prints them (`type`).
+pub fn count_json(history: &[serde_json::Value], label: &str) -> usize {
+    history.iter().filter(|e| e["type"] == label).count()
+}
