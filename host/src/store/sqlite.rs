@@ -118,6 +118,9 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     reader: mpsc::Sender<Job>,
     lock_counter: AtomicU64,
+    /// Makes this handle's lock tokens unique even among hosts that share
+    /// an owner name.
+    nonce: String,
 }
 
 impl SqliteStore {
@@ -135,6 +138,7 @@ impl SqliteStore {
             writer: spawn_worker("durable-sqlite-writer", writer, true),
             reader: spawn_worker("durable-sqlite-reader", reader, false),
             lock_counter: AtomicU64::new(0),
+            nonce: store_nonce(),
         })
     }
 
@@ -147,6 +151,7 @@ impl SqliteStore {
             reader: writer.clone(),
             writer,
             lock_counter: AtomicU64::new(0),
+            nonce: store_nonce(),
         })
     }
 
@@ -190,8 +195,21 @@ impl SqliteStore {
 
     fn new_lock_token(&self, owner: &str) -> String {
         let n = self.lock_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{owner}/{n}")
+        format!("{owner}/{}/{n}", self.nonce)
     }
+}
+
+/// Process id, open time and a per-process count: owner names alone repeat
+/// (`host-<pid>` is `host-1` in every container), and a token shared by two
+/// holders would let one commit over the other's lease.
+fn store_nonce() -> String {
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = OPENED.fetch_add(1, Ordering::Relaxed);
+    format!("{}.{nanos:x}.{n}", std::process::id())
 }
 
 fn configure(conn: &Connection, durability: Durability) -> StoreResult<()> {

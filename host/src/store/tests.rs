@@ -1213,3 +1213,27 @@ async fn spawned_writers_all_land_on_a_file() {
         .unwrap();
     assert_eq!(all.len(), 101);
 }
+
+/// Two hosts may share an owner name (the default is `host-<pid>`, and pid 1
+/// in every container); their lease tokens must still differ, or a host
+/// whose lease was taken over could commit over the new holder's turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_tokens_differ_between_stores_with_the_same_owner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("durable.db");
+    let first = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    let second = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    create(&first, "a", T0).await;
+    let old = lock_one(&first, "host-1", "a", T0).await;
+    let new = lock_one(&second, "host-1", "a", T0 + LEASE).await;
+    assert_ne!(old.lock_token, new.lock_token);
+    let err = first
+        .complete_orchestration(empty_commit(&old, T0 + LEASE + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost), "{err}");
+    second
+        .complete_orchestration(empty_commit(&new, T0 + LEASE + 1))
+        .await
+        .unwrap();
+}
