@@ -13,13 +13,16 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Errors a client can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("unknown orchestrator `{name}`; {}", available_text(.available))]
-    UnknownOrchestrator { name: String, available: Vec<String> },
+    UnknownOrchestrator {
+        name: String,
+        available: Vec<String>,
+    },
     #[error("{what} is not valid JSON: {reason}")]
     MalformedJson { what: String, reason: String },
     #[error("{0}")]
@@ -84,6 +87,8 @@ pub struct Client {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     changes: watch::Sender<u64>,
+    /// Wakes an in-process dispatcher when new work is written.
+    work_added: Arc<Notify>,
     ids: Arc<IdGenerator>,
     poll_interval: Duration,
 }
@@ -94,6 +99,7 @@ impl Client {
             store,
             clock,
             changes: watch::Sender::new(0),
+            work_added: Arc::new(Notify::new()),
             ids: Arc::new(IdGenerator::new()),
             poll_interval: Duration::from_millis(100),
         }
@@ -110,6 +116,16 @@ impl Client {
     /// Wakes in-process waiters; the host calls it after every commit.
     pub(crate) fn notify_changed(&self) {
         self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Notified when this client writes new work (a start, an event).
+    pub(crate) fn work_added(&self) -> &Arc<Notify> {
+        &self.work_added
+    }
+
+    fn notify_work(&self) {
+        self.work_added.notify_one();
+        self.notify_changed();
     }
 
     pub(crate) fn new_id(&self) -> String {
@@ -162,7 +178,7 @@ impl Client {
                 created_at: self.clock.now(),
             })
             .await?;
-        self.notify_changed();
+        self.notify_work();
         Ok(instance_id)
     }
 
@@ -179,19 +195,27 @@ impl Client {
             name: name.to_owned(),
             input,
         };
-        self.store.send_message(instance_id, event, now, now).await?;
-        self.notify_changed();
+        self.store
+            .send_message(instance_id, event, now, now)
+            .await?;
+        self.notify_work();
         Ok(())
     }
 
     /// Asks a running instance to stop; it ends `Terminated` at its next turn.
-    pub async fn terminate(&self, instance_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
+    pub async fn terminate(
+        &self,
+        instance_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ClientError> {
         let now = self.clock.now();
         let event = EventKind::ExecutionTerminated {
             reason: reason.map(str::to_owned),
         };
-        self.store.send_message(instance_id, event, now, now).await?;
-        self.notify_changed();
+        self.store
+            .send_message(instance_id, event, now, now)
+            .await?;
+        self.notify_work();
         Ok(())
     }
 

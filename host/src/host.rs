@@ -47,6 +47,9 @@ pub struct HostConfig {
     pub compile_cache: Option<PathBuf>,
     pub limits: GuestLimits,
     pub capabilities: ActivityCapabilities,
+    /// Use wasmtime's pooling allocator (faster instantiation; reserves
+    /// address space up front for every slot).
+    pub pooling: bool,
 }
 
 impl Default for HostConfig {
@@ -61,6 +64,7 @@ impl Default for HostConfig {
             compile_cache: default_compile_cache(),
             limits: GuestLimits::default(),
             capabilities: ActivityCapabilities::default(),
+            pooling: true,
         }
     }
 }
@@ -104,7 +108,11 @@ impl InstanceCache {
             let Some((old, generation)) = self.order.pop_front() else {
                 break;
             };
-            if self.entries.get(&old).is_some_and(|(g, _)| *g == generation) {
+            if self
+                .entries
+                .get(&old)
+                .is_some_and(|(g, _)| *g == generation)
+            {
                 self.entries.remove(&old);
             }
         }
@@ -130,7 +138,8 @@ struct Inner {
     wasm: WasmRuntime,
     config: HostConfig,
     cache: Mutex<InstanceCache>,
-    wake_orchestrations: Notify,
+    /// Shared with the client, so starts and events wake the loop at once.
+    wake_orchestrations: Arc<Notify>,
     wake_activities: Notify,
 }
 
@@ -146,14 +155,21 @@ impl Host {
         clock: Arc<dyn Clock>,
         config: HostConfig,
     ) -> anyhow::Result<Host> {
+        let slots = config.cache_capacity
+            + config.orchestration_concurrency
+            + config.activity_concurrency
+            + 64;
         let wasm = WasmRuntime::new(
             config.compile_cache.clone(),
             config.limits.clone(),
             config.capabilities.clone(),
+            if config.pooling { slots as u32 } else { 0 },
         )?;
+        let client = Client::new(store.clone(), clock.clone());
         Ok(Host {
             inner: Arc::new(Inner {
-                client: Client::new(store.clone(), clock.clone()),
+                wake_orchestrations: client.work_added().clone(),
+                client,
                 store,
                 clock,
                 wasm,
@@ -164,7 +180,6 @@ impl Host {
                     generation: 0,
                 }),
                 config,
-                wake_orchestrations: Notify::new(),
                 wake_activities: Notify::new(),
             }),
         })
@@ -358,7 +373,10 @@ impl Inner {
                     if let Err(e) = inner.run_turn(item).await {
                         tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
                         let retry_at = inner.clock.now() + 1_000;
-                        let _ = inner.store.abandon_orchestration(&id, &token, retry_at).await;
+                        let _ = inner
+                            .store
+                            .abandon_orchestration(&id, &token, retry_at)
+                            .await;
                     }
                     drop(permit);
                 });
@@ -444,11 +462,7 @@ impl Inner {
                 failure,
             },
         };
-        match self
-            .store
-            .complete_activity(task, event, logs)
-            .await
-        {
+        match self.store.complete_activity(task, event, logs).await {
             Ok(()) => {}
             Err(StoreError::LeaseLost) => {
                 tracing::warn!(activity = %task.name, "activity finished after its lease was lost; result dropped");
@@ -460,7 +474,10 @@ impl Inner {
     }
 
     fn cache_take(&self, id: &str) -> Option<CachedInstance> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).take(id)
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(id)
     }
 
     fn cache_put(&self, id: String, entry: CachedInstance) {
@@ -495,14 +512,11 @@ impl Inner {
         };
         for turn in split_turns(&history) {
             let at = turn_time(turn).unwrap_or(instance.created_at);
-            let replayed = guest
-                .step(turn, true, at)
-                .await
-                .and_then(|out| {
-                    replay
-                        .check_replayed(&out.actions)
-                        .map_err(NonDeterminism::into_failure)
-                });
+            let replayed = guest.step(turn, true, at).await.and_then(|out| {
+                replay
+                    .check_replayed(&out.actions)
+                    .map_err(NonDeterminism::into_failure)
+            });
             if let Err(failure) = replayed {
                 return Ok(Err((replay, failure)));
             }
@@ -553,7 +567,14 @@ impl Inner {
             };
             let events = replay.begin_turn(now, deliver);
             return self
-                .end(&item, &replay, events, consumed, Ending::Terminated(reason), now)
+                .end(
+                    &item,
+                    &replay,
+                    events,
+                    consumed,
+                    Ending::Terminated(reason),
+                    now,
+                )
                 .await;
         }
         let mut live = match cached {
@@ -563,7 +584,14 @@ impl Inner {
                 Err((replay, failure)) => {
                     let events = replay.begin_turn(now, deliver);
                     return self
-                        .end(&item, &replay, events, consumed, Ending::Failed(failure), now)
+                        .end(
+                            &item,
+                            &replay,
+                            events,
+                            consumed,
+                            Ending::Failed(failure),
+                            now,
+                        )
                         .await;
                 }
             },
@@ -573,23 +601,47 @@ impl Inner {
             Ok(output) => output,
             Err(failure) => {
                 return self
-                    .end(&item, &live.replay, events, consumed, Ending::Failed(failure), now)
+                    .end(
+                        &item,
+                        &live.replay,
+                        events,
+                        consumed,
+                        Ending::Failed(failure),
+                        now,
+                    )
                     .await;
             }
         };
         if let Some(unsupported) = output.actions.iter().find_map(|a| unsupported(&a.kind)) {
             let failure = Failure::fatal("UnsupportedAction", unsupported);
             return self
-                .end(&item, &live.replay, events, consumed, Ending::Failed(failure), now)
+                .end(
+                    &item,
+                    &live.replay,
+                    events,
+                    consumed,
+                    Ending::Failed(failure),
+                    now,
+                )
                 .await;
         }
         let before = live.replay.clone();
-        let plan = match live.replay.finish_turn(events.clone(), &output.actions, now) {
+        let plan = match live
+            .replay
+            .finish_turn(events.clone(), &output.actions, now)
+        {
             Ok(plan) => plan,
             Err(nd) => {
                 let failure = nd.into_failure();
                 return self
-                    .end(&item, &before, events, consumed, Ending::Failed(failure), now)
+                    .end(
+                        &item,
+                        &before,
+                        events,
+                        consumed,
+                        Ending::Failed(failure),
+                        now,
+                    )
                     .await;
             }
         };
@@ -649,16 +701,18 @@ impl Inner {
                 visible_at: now,
             })
             .collect();
-        commit.messages.extend(plan.timers.into_iter().map(|t| OutboundMessage {
-            instance_id: instance.instance_id.clone(),
-            execution_id: Some(instance.execution_id.clone()),
-            event: EventKind::TimerFired {
-                timer_id: t.timer_id,
-                fire_at: t.fire_at,
-            },
-            visible_at: t.fire_at,
-            timer_id: Some(t.timer_id),
-        }));
+        commit
+            .messages
+            .extend(plan.timers.into_iter().map(|t| OutboundMessage {
+                instance_id: instance.instance_id.clone(),
+                execution_id: Some(instance.execution_id.clone()),
+                event: EventKind::TimerFired {
+                    timer_id: t.timer_id,
+                    fire_at: t.fire_at,
+                },
+                visible_at: t.fire_at,
+                timer_id: Some(t.timer_id),
+            }));
         commit
             .messages
             .extend(plan.events_sent.into_iter().map(|e| OutboundMessage {

@@ -16,8 +16,7 @@
 //!    which storage commits in one transaction.
 
 use crate::types::{
-    Action, ActionKind, EntityId, EventKind, Failure, HistoryEvent, Json, Timestamp,
-    failure_types,
+    Action, ActionKind, EntityId, EventKind, Failure, HistoryEvent, Json, Timestamp, failure_types,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,10 +44,18 @@ impl fmt::Display for Scheduled {
                 write!(f, "event `{name}` to `{instance_id}`")
             }
             Scheduled::EntityCall { entity, operation } => {
-                write!(f, "call `{operation}` on entity `{}@{}`", entity.name, entity.key)
+                write!(
+                    f,
+                    "call `{operation}` on entity `{}@{}`",
+                    entity.name, entity.key
+                )
             }
             Scheduled::EntitySignal { entity, operation } => {
-                write!(f, "signal `{operation}` to entity `{}@{}`", entity.name, entity.key)
+                write!(
+                    f,
+                    "signal `{operation}` to entity `{}@{}`",
+                    entity.name, entity.key
+                )
             }
             Scheduled::EntityLock(entities) => write!(f, "a lock on {} entities", entities.len()),
         }
@@ -548,7 +555,10 @@ mod tests {
             labels,
             ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled"]
         );
-        assert_eq!(history[2].event_id, 0, "scheduled events carry the sequence id");
+        assert_eq!(
+            history[2].event_id, 0,
+            "scheduled events carry the sequence id"
+        );
         assert_eq!(history[1].event_id, 1, "others carry their position");
         assert_eq!(state.history_len(), 3);
         assert_eq!(state.scheduled_len(), 1);
@@ -635,7 +645,10 @@ mod tests {
         let err = state
             .check_replayed(&[activity(0, "A"), activity(1, "B")])
             .unwrap_err();
-        assert!(err.0.starts_with("step 1: code scheduled activity `B`, history has nothing"));
+        assert!(
+            err.0
+                .starts_with("step 1: code scheduled activity `B`, history has nothing")
+        );
     }
 
     #[test]
@@ -647,7 +660,13 @@ mod tests {
             kind: ActionKind::StartTimer { fire_at: 100 },
         };
         let plan = state.finish_turn(events, &[timer], 0).unwrap();
-        assert_eq!(plan.timers, [TimerRequest { timer_id: 0, fire_at: 100 }]);
+        assert_eq!(
+            plan.timers,
+            [TimerRequest {
+                timer_id: 0,
+                fire_at: 100
+            }]
+        );
 
         let events = state.begin_turn(
             1,
@@ -667,7 +686,10 @@ mod tests {
             .unwrap();
         assert_eq!(plan.outcome, Some(Outcome::Completed("\"ok\"".into())));
         assert_eq!(plan.cancelled_timers, [0]);
-        assert!(plan.activities.is_empty(), "actions after completion are dropped");
+        assert!(
+            plan.activities.is_empty(),
+            "actions after completion are dropped"
+        );
         assert!(state.is_finished());
     }
 

@@ -17,7 +17,10 @@ async fn malformed_json_unknown_names_and_duplicate_ids_are_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::MalformedJson { .. }), "{err}");
-    assert!(err.to_string().starts_with("the input is not valid JSON"), "{err}");
+    assert!(
+        err.to_string().starts_with("the input is not valid JSON"),
+        "{err}"
+    );
 
     let err = client
         .start(StartRequest::new("no_such_thing"))
@@ -79,7 +82,10 @@ async fn a_component_that_is_not_a_component_is_named_as_such() {
     // A core module is not a component either.
     let core = [0, b'a', b's', b'm', 1, 0, 0, 0];
     let err = t.host.deploy(&core).await.unwrap_err();
-    assert!(format!("{err:#}").contains("core WebAssembly module"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("core WebAssembly module"),
+        "{err:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,12 +99,23 @@ async fn terminate_stops_a_waiting_instance_and_later_messages_are_dropped() {
         .await
         .unwrap();
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
-    t.client().terminate(&id, Some("no longer needed")).await.unwrap();
+    t.client()
+        .terminate(&id, Some("no longer needed"))
+        .await
+        .unwrap();
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Terminated);
     assert_eq!(record.output.as_deref(), Some("\"no longer needed\""));
-    assert_eq!(t.store.next_wakeup(START).await.unwrap(), None, "timer deleted");
-    let err = t.client().raise_event(&id, "Approval", "true").await.unwrap_err();
+    assert_eq!(
+        t.store.next_wakeup(START).await.unwrap(),
+        None,
+        "timer deleted"
+    );
+    let err = t
+        .client()
+        .raise_event(&id, "Approval", "true")
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ClientError::Store(StoreError::InstanceFinished(..))),
         "{err}"

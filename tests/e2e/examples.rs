@@ -64,7 +64,11 @@ async fn fan_out_fan_in_sums_parallel_work() {
         .iter()
         .filter(|l| l.message.contains("work items summed"))
         .collect();
-    assert_eq!(summed.len(), 1, "a replay-safe log is recorded once: {logs:?}");
+    assert_eq!(
+        summed.len(),
+        1,
+        "a replay-safe log is recorded once: {logs:?}"
+    );
     t.stop().await;
 }
 
@@ -84,7 +88,10 @@ async fn approval_event_beats_the_timer_and_cancels_it() {
     t.deploy(&["human-interaction"]).await;
     t.run();
     let id = approval_waiting(&t).await;
-    t.client().raise_event(&id, "Approval", "true").await.unwrap();
+    t.client()
+        .raise_event(&id, "Approval", "true")
+        .await
+        .unwrap();
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Completed);
     assert_eq!(output(&record), json!("approved"));
@@ -96,7 +103,8 @@ async fn approval_event_beats_the_timer_and_cancels_it() {
     assert_eq!(t.store.next_wakeup(START).await.unwrap(), None);
     let logs = t.client().logs(&id).await.unwrap();
     assert!(
-        logs.iter().any(|l| l.message.contains("approval requested")),
+        logs.iter()
+            .any(|l| l.message.contains("approval requested")),
         "activity logs are recorded: {logs:?}"
     );
     t.stop().await;
@@ -115,7 +123,10 @@ async fn approval_times_out_when_the_clock_passes_the_deadline() {
     let record = t.finish(&id).await;
     assert_eq!(output(&record), json!("escalated"));
     let history = t.client().history(&id).await.unwrap();
-    let fired = history.iter().find(|e| is_timer_fired(e)).expect("timer fired");
+    let fired = history
+        .iter()
+        .find(|e| is_timer_fired(e))
+        .expect("timer fired");
     assert_eq!(fired.timestamp, START + 3_600_000);
     t.stop().await;
 }

@@ -33,7 +33,10 @@ async fn clock_random_and_uuid_are_the_same_on_replay() {
     t.client().raise_event(&id, "go", "1").await.unwrap();
     let record = t.finish(&id).await;
     let out = output(&record);
-    assert_eq!(out["before"], live, "replay must recompute the same readings");
+    assert_eq!(
+        out["before"], live,
+        "replay must recompute the same readings"
+    );
     assert_eq!(out["after"]["now_ms"], json!(START + 5_000));
     assert_ne!(out["after"]["random"], out["before"]["random"]);
     assert_ne!(out["after"]["uuid"], out["before"]["uuid"]);
@@ -74,17 +77,32 @@ async fn runaway_guests_fail_alone_while_others_complete() {
     t.deploy(&["probe", "hello-sequence"]).await;
     t.run();
     let client = t.client();
-    let looping = client.start(StartRequest::new("infinite_loop")).await.unwrap();
-    let bomb = client.start(StartRequest::new("memory_bomb")).await.unwrap();
+    let looping = client
+        .start(StartRequest::new("infinite_loop"))
+        .await
+        .unwrap();
+    let bomb = client
+        .start(StartRequest::new("memory_bomb"))
+        .await
+        .unwrap();
     let trap = client.start(StartRequest::new("trap")).await.unwrap();
     let mut hellos = Vec::new();
     for _ in 0..5 {
-        hellos.push(client.start(StartRequest::new("hello_sequence")).await.unwrap());
+        hellos.push(
+            client
+                .start(StartRequest::new("hello_sequence"))
+                .await
+                .unwrap(),
+        );
     }
     for id in &hellos {
         let record = t.finish(id).await;
         assert_eq!(record.status, RuntimeStatus::Completed);
-        assert_eq!(output(&record)[0], json!("Hello Tokyo!"), "the newest deployment wins");
+        assert_eq!(
+            output(&record)[0],
+            json!("Hello Tokyo!"),
+            "the newest deployment wins"
+        );
     }
     let looping = t.finish(&looping).await.failure.expect("failure");
     assert_eq!(looping.error_type, "ResourceLimit");

@@ -37,15 +37,28 @@ pub fn guest_dir() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&root)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
             .arg(&target);
         for guest in GUESTS {
             cmd.args(["-p", guest]);
         }
-        for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+        ] {
             cmd.env_remove(var);
         }
-        let status = cmd.status().expect("running cargo to build the guest components");
+        let status = cmd
+            .status()
+            .expect("running cargo to build the guest components");
         assert!(
             status.success(),
             "building the guest components failed (is the wasm32-wasip2 target installed? \
@@ -67,7 +80,10 @@ pub fn guest_bytes(name: &str) -> Vec<u8> {
 
 /// Compiled-code cache shared by the tests.
 pub fn compile_cache() -> PathBuf {
-    workspace_root().join("target").join("wasm").join("compiled")
+    workspace_root()
+        .join("target")
+        .join("wasm")
+        .join("compiled")
 }
 
 /// 2026-01-01T00:00:00Z.

@@ -25,9 +25,15 @@ pub fn task_all<T>(tasks: Vec<Task<T>>) -> Task<Vec<T>> {
             outcome: Rc::new(Ok(Value::Array(Vec::new()))),
         })));
     }
+    let children: Vec<Rc<dyn TaskSource>> = tasks.into_iter().map(|t| t.source).collect();
     Task::from_source(Rc::new(AllSource {
-        children: tasks.into_iter().map(|t| t.source).collect(),
-        cached: RefCell::new(None),
+        progress: RefCell::new(AllProgress {
+            pending: (0..children.len()).collect(),
+            outcomes: vec![None; children.len()],
+            first_failure: None,
+            cached: None,
+        }),
+        children,
     }))
 }
 
@@ -49,39 +55,53 @@ pub fn task_any<T>(tasks: Vec<Task<T>>) -> Task<(usize, Result<T, Failure>)> {
 
 struct AllSource {
     children: Vec<Rc<dyn TaskSource>>,
-    cached: RefCell<Option<Resolved>>,
+    progress: RefCell<AllProgress>,
+}
+
+/// What an `AllSource` has learned so far. Only children still pending are
+/// looked at again, so a fan-out of N costs O(pending) per poll instead of
+/// re-reading (and cloning) every child's value.
+struct AllProgress {
+    pending: Vec<usize>,
+    outcomes: Vec<Option<Resolved>>,
+    first_failure: Option<Resolved>,
+    cached: Option<Resolved>,
 }
 
 impl AllSource {
-    fn compute(&self) -> Option<Resolved> {
-        let mut values = Vec::with_capacity(self.children.len());
-        let mut last_order = 0;
-        let mut first_failure: Option<Resolved> = None;
-        let mut pending = false;
-        for child in &self.children {
-            match child.resolved() {
-                None => pending = true,
-                Some(resolved) => match &*resolved.outcome {
-                    Ok(value) => {
-                        last_order = last_order.max(resolved.order);
-                        values.push(value.clone());
-                    }
-                    Err(_) => {
-                        if first_failure
-                            .as_ref()
-                            .is_none_or(|first| resolved.order < first.order)
-                        {
-                            first_failure = Some(resolved);
-                        }
-                    }
-                },
+    fn compute(&self, progress: &mut AllProgress) -> Option<Resolved> {
+        let AllProgress {
+            pending,
+            outcomes,
+            first_failure,
+            ..
+        } = progress;
+        pending.retain(|&index| match self.children[index].resolved() {
+            None => true,
+            Some(resolved) => {
+                let earlier = first_failure
+                    .as_ref()
+                    .is_none_or(|first| resolved.order < first.order);
+                if resolved.outcome.is_err() && earlier {
+                    *first_failure = Some(resolved.clone());
+                }
+                outcomes[index] = Some(resolved);
+                false
             }
+        });
+        if let Some(failure) = first_failure {
+            return Some(failure.clone());
         }
-        if first_failure.is_some() {
-            return first_failure;
-        }
-        if pending {
+        if !pending.is_empty() {
             return None;
+        }
+        let mut last_order = 0;
+        let mut values = Vec::with_capacity(outcomes.len());
+        for resolved in outcomes.iter().flatten() {
+            last_order = last_order.max(resolved.order);
+            if let Ok(value) = &*resolved.outcome {
+                values.push(value.clone());
+            }
         }
         Some(Resolved {
             order: last_order,
@@ -92,11 +112,12 @@ impl AllSource {
 
 impl TaskSource for AllSource {
     fn resolved(&self) -> Option<Resolved> {
-        if let Some(cached) = self.cached.borrow().as_ref() {
+        let mut progress = self.progress.borrow_mut();
+        if let Some(cached) = progress.cached.as_ref() {
             return Some(cached.clone());
         }
-        let resolved = self.compute()?;
-        *self.cached.borrow_mut() = Some(resolved.clone());
+        let resolved = self.compute(&mut progress)?;
+        progress.cached = Some(resolved.clone());
         Some(resolved)
     }
 }

@@ -43,7 +43,8 @@ pub(crate) struct ReplayState {
     next_order: u64,
     actions: Vec<Action>,
     /// Outcomes of work-starting actions, by sequence id.
-    completed: HashMap<u32, Resolved>,
+    /// Outcomes by sequence id (ids are dense, so a vector beats a map).
+    completed: Vec<Option<Resolved>>,
     cancelled_timers: HashSet<u32>,
     next_waiter: WaiterId,
     /// Waiters per event name, oldest first.
@@ -94,19 +95,23 @@ impl ReplayState {
     /// Resolves the task with this sequence id. A second outcome for the same id (a duplicate
     /// event) is ignored: the first one counts.
     pub fn resolve(&mut self, sequence_id: u32, outcome: Outcome) {
-        if !self.completed.contains_key(&sequence_id) {
+        let index = sequence_id as usize;
+        if self.completed.len() <= index {
+            self.completed.resize(index + 1, None);
+        }
+        if self.completed[index].is_none() {
             let resolved = self.stamp(outcome);
-            self.completed.insert(sequence_id, resolved);
+            self.completed[index] = Some(resolved);
         }
     }
 
     pub fn outcome(&self, sequence_id: u32) -> Option<Resolved> {
-        self.completed.get(&sequence_id).cloned()
+        self.completed.get(sequence_id as usize).cloned().flatten()
     }
 
     /// Marks a timer cancelled; returns false when it already fired or was cancelled.
     pub fn cancel_timer(&mut self, timer_id: u32) -> bool {
-        !self.completed.contains_key(&timer_id) && self.cancelled_timers.insert(timer_id)
+        self.outcome(timer_id).is_none() && self.cancelled_timers.insert(timer_id)
     }
 
     /// An external event arrived: the oldest waiter for its name gets it, or it is buffered.

@@ -22,7 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "durable", version, about = "Durable functions for WebAssembly components")]
+#[command(
+    name = "durable",
+    version,
+    about = "Durable functions for WebAssembly components"
+)]
 pub struct Cli {
     /// The SQLite database file holding instances, history and components.
     #[arg(long, global = true, env = "DURABLE_DB", default_value = "durable.db")]
@@ -202,7 +206,9 @@ impl HostArgs {
             let (host, guest) = dir
                 .split_once("::")
                 .with_context(|| format!("--dir `{dir}` must look like HOST_PATH::GUEST_PATH"))?;
-            capabilities.dirs.push((PathBuf::from(host), guest.to_owned()));
+            capabilities
+                .dirs
+                .push((PathBuf::from(host), guest.to_owned()));
         }
         for pair in &self.env {
             let (k, v) = pair
@@ -310,10 +316,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             request.instance_id = id;
             let id = host.client().start(request).await?;
             let running = host.start();
-            let waited = host
-                .client()
-                .wait(&id, Duration::from_secs(timeout))
-                .await;
+            let waited = host.client().wait(&id, Duration::from_secs(timeout)).await;
             running.shutdown().await;
             let record = waited?;
             output::print_outcome(&record)
@@ -429,7 +432,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", history.display()))?;
             parse_json("the history file", &text)?;
             let events: Vec<durable_host::types::HistoryEvent> = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a list of history events", history.display()))?;
+                .with_context(|| {
+                    format!("{} is not a list of history events", history.display())
+                })?;
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory()?);
             let config = HostConfig {
                 compile_cache: HostConfig::default().compile_cache,

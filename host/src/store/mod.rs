@@ -15,7 +15,9 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
-use crate::types::{EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp};
+use crate::types::{
+    EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 pub use sqlite::{Durability, SqliteStore};

@@ -2,8 +2,8 @@
 //! types and the engine's domain types ([`crate::types`]).
 
 use crate::types::{
-    Action, ActionKind, EntityId, EntityOperation, EventKind, Failure, FailureCause,
-    HistoryEvent, ParentInstance,
+    Action, ActionKind, EntityId, EntityOperation, EventKind, Failure, FailureCause, HistoryEvent,
+    ParentInstance,
 };
 
 wasmtime::component::bindgen!({

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 /// How often the epoch advances; CPU limits are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -78,15 +78,37 @@ pub struct LoadedComponent {
 }
 
 impl WasmRuntime {
-    /// `cache_dir`: where compiled machine code is kept (none: no disk cache).
+    /// `cache_dir`: where compiled machine code is kept (none: no disk
+    /// cache). `instance_slots`: guest instances alive at once (live cached
+    /// orchestrators plus running activities); with some, instances come
+    /// from a pooling allocator that reuses memory instead of mapping and
+    /// unmapping it for every activity run.
     pub fn new(
         cache_dir: Option<PathBuf>,
         limits: GuestLimits,
         capabilities: ActivityCapabilities,
+        instance_slots: u32,
     ) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        if instance_slots > 0 {
+            let max_memory = limits.orchestrator_memory.max(limits.activity_memory);
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(instance_slots)
+                .max_core_instances_per_component(32)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8)
+                .total_core_instances(instance_slots.saturating_mul(8))
+                .total_memories(instance_slots.saturating_mul(2))
+                .total_tables(instance_slots.saturating_mul(4))
+                .total_stacks(instance_slots)
+                .max_memory_size(max_memory);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            // Reserve only what the limit allows (plus guards), not 4 GiB
+            // per slot.
+            config.memory_reservation(max_memory as u64);
+        }
         let engine = Engine::new(&config)?;
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -203,7 +225,10 @@ impl WasmRuntime {
         if let Some(path) = &cached
             && let Err(e) = write_cache(path, &component)
         {
-            tracing::warn!("cannot cache compiled component at {}: {e:#}", path.display());
+            tracing::warn!(
+                "cannot cache compiled component at {}: {e:#}",
+                path.display()
+            );
         }
         Ok(component)
     }
@@ -227,11 +252,8 @@ impl WasmRuntime {
     }
 
     fn sandboxed_store(&self, instance_id: &str, execution_id: &str) -> Store<GuestState> {
-        let state = GuestState::sandboxed(
-            instance_id,
-            execution_id,
-            self.limits.orchestrator_memory,
-        );
+        let state =
+            GuestState::sandboxed(instance_id, execution_id, self.limits.orchestrator_memory);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
@@ -381,7 +403,9 @@ struct CallLimits {
 fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: CallLimits) -> Failure {
     let text = format!("{error:#}");
     let stderr = store.data().stderr.take();
-    let mut failure = if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+    let mut failure = if let Some(wasmtime::Trap::Interrupt) =
+        error.downcast_ref::<wasmtime::Trap>()
+    {
         Failure::fatal(
             failure_types::RESOURCE_LIMIT,
             format!(
@@ -402,7 +426,8 @@ fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: CallLimit
     } else if let Some(at) = text.find("forbidden import: `") {
         let rest = &text[at + "forbidden import: `".len()..];
         let import = rest.split('`').next().unwrap_or(rest);
-        let message = if import.starts_with("wasi:filesystem") || import.starts_with("wasi:sockets") {
+        let message = if import.starts_with("wasi:filesystem") || import.starts_with("wasi:sockets")
+        {
             format!(
                 "orchestrator code called `{import}`: orchestrators run in a deterministic \
                  sandbox with no files or network; do I/O in an activity and call it with \

@@ -193,8 +193,8 @@ pub fn stub_forbidden_imports(
     linker: &mut Linker<GuestState>,
     component: &wasmtime::component::Component,
 ) -> wasmtime::Result<()> {
-    use wasmtime::component::types::ComponentItem;
     use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
     let engine = linker.engine().clone();
     let ty = component.component_type();
     let allowed = |name: &str| {
