@@ -9,7 +9,7 @@
 //! returns the actions it decided; `activity.run` decodes JSON input, calls the activity and
 //! encodes its output. Failures are structured ([`Failure`]) end to end.
 //!
-//! ```ignore
+//! ```no_run
 //! use durable_sdk::{Failure, OrchestrationContext};
 //!
 //! #[durable_sdk::orchestrator]
@@ -23,6 +23,7 @@
 //! }
 //!
 //! durable_sdk::component! { orchestrators: [greet], activities: [say_hello], entities: [] }
+//! # fn main() {}
 //! ```
 
 // The macros expand to `::durable_sdk::...` paths; this makes them work inside this crate too.

@@ -12,7 +12,7 @@
 
 use crate::client::Client;
 use crate::clock::Clock;
-use crate::replay::{NonDeterminism, Outcome, ReplayState, TurnPlan, split_turns, turn_time};
+use crate::replay::{Outcome, ReplayState, TurnPlan, split_turns, turn_time};
 use crate::store::{
     ActivityWorkItem, ComponentRecord, NewActivity, OrchestrationCommit, OrchestrationWorkItem,
     OutboundMessage, Store, StoreError,
@@ -512,13 +512,12 @@ impl Inner {
         };
         for turn in split_turns(&history) {
             let at = turn_time(turn).unwrap_or(instance.created_at);
-            let replayed = guest.step(turn, true, at).await.and_then(|out| {
-                replay
-                    .check_replayed(&out.actions)
-                    .map_err(NonDeterminism::into_failure)
-            });
-            if let Err(failure) = replayed {
-                return Ok(Err((replay, failure)));
+            let out = match guest.step(turn, true, at).await {
+                Ok(out) => out,
+                Err(failure) => return Ok(Err((replay, failure))),
+            };
+            if let Err(nd) = replay.check_replayed(&out.actions) {
+                return Ok(Err((replay, nd.into_failure())));
             }
         }
         if let Err(nd) = replay.finish_replay() {

@@ -95,7 +95,8 @@ pub struct TestHost {
     pub host: Host,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
-    pub dir: tempfile::TempDir,
+    /// Keeps the database directory alive as long as the host.
+    _dir: tempfile::TempDir,
     running: Option<RunningHost>,
 }
 
@@ -122,7 +123,7 @@ impl TestHost {
             host,
             clock,
             store,
-            dir,
+            _dir: dir,
             running: None,
         }
     }

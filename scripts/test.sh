@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every check and test, from a fresh clone: formatting, lints (host and
+# guests), the SDK's replay unit tests, the storage suite and the
+# end-to-end tests (real components, real SQLite files, real processes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2 >/dev/null
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+guests=(-p hello-sequence -p fan-out-fan-in -p human-interaction -p probe -p bench-guest)
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --release --target wasm32-wasip2 --target-dir target/wasm "${guests[@]}" -- -D warnings
+cargo test
