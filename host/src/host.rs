@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::replay::{Outcome, ReplayState, TurnPlan, split_turns, turn_time};
 use crate::store::{
     ActivityWorkItem, ComponentRecord, NewActivity, OrchestrationCommit, OrchestrationWorkItem,
-    OutboundMessage, Store, StoreError,
+    OutboundMessage, Store, StoreError, StoreResult,
 };
 use crate::types::{ActionKind, EventKind, Failure, HistoryEvent, RuntimeStatus};
 use crate::wasm::sandbox::{ActivityCapabilities, GuestLimits};
@@ -142,6 +142,8 @@ struct Inner {
     wake_orchestrations: Arc<Notify>,
     wake_activities: Notify,
 }
+
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// How an execution ends outside the guest's own decision.
 enum Ending {
@@ -331,8 +333,19 @@ impl Inner {
         }
     }
 
-    async fn orchestration_loop(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.config.orchestration_concurrency));
+    /// Locks work while permits are free, runs each item in its own task,
+    /// and idles when there is none; on shutdown, waits for work in flight.
+    async fn work_loop<W: Send + 'static>(
+        self: &Arc<Self>,
+        what: &str,
+        concurrency: usize,
+        wake: &Notify,
+        mut stopped: watch::Receiver<bool>,
+        lease: u64,
+        lock: for<'a> fn(&'a Inner, usize, u64) -> Boxed<'a, StoreResult<Vec<W>>>,
+        run: impl Fn(Arc<Inner>, W) -> Boxed<'static, ()>,
+    ) {
+        let permits = Arc::new(Semaphore::new(concurrency));
         let mut running = JoinSet::new();
         while !*stopped.borrow() {
             while running.try_join_next().is_some() {}
@@ -344,40 +357,24 @@ impl Inner {
                 }
                 continue;
             }
-            let lease = self.config.orchestration_lease.as_millis() as u64;
-            let now = self.clock.now();
-            let items = match self
-                .store
-                .lock_orchestrations(&self.config.owner, free, lease, now)
-                .await
-            {
+            let items = match lock(self, free, lease).await {
                 Ok(items) => items,
                 Err(e) => {
-                    tracing::error!("cannot lock orchestrations: {e}");
-                    self.idle(&self.wake_orchestrations, &mut stopped).await;
-                    continue;
+                    tracing::error!("cannot lock {what}: {e}");
+                    Vec::new()
                 }
             };
             if items.is_empty() {
-                self.idle(&self.wake_orchestrations, &mut stopped).await;
+                self.idle(wake, &mut stopped).await;
                 continue;
             }
             for item in items {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
                 };
-                let inner = self.clone();
+                let work = run(self.clone(), item);
                 running.spawn(async move {
-                    let id = item.instance.instance_id.clone();
-                    let token = item.lock_token.clone();
-                    if let Err(e) = inner.run_turn(item).await {
-                        tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
-                        let retry_at = inner.clock.now() + 1_000;
-                        let _ = inner
-                            .store
-                            .abandon_orchestration(&id, &token, retry_at)
-                            .await;
-                    }
+                    work.await;
                     drop(permit);
                 });
             }
@@ -385,58 +382,72 @@ impl Inner {
         while running.join_next().await.is_some() {}
     }
 
-    async fn activity_loop(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.config.activity_concurrency));
-        let mut running = JoinSet::new();
+    async fn orchestration_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
+        let lease = self.config.orchestration_lease.as_millis() as u64;
+        let run = |inner: Arc<Inner>, item: OrchestrationWorkItem| -> Boxed<'static, ()> {
+            Box::pin(async move {
+                let id = item.instance.instance_id.clone();
+                let token = item.lock_token.clone();
+                if let Err(e) = inner.run_turn(item).await {
+                    tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
+                    let retry_at = inner.clock.now() + 1_000;
+                    let _ = inner
+                        .store
+                        .abandon_orchestration(&id, &token, retry_at)
+                        .await;
+                }
+            })
+        };
+        let concurrency = self.config.orchestration_concurrency;
+        self.work_loop(
+            "orchestrations",
+            concurrency,
+            &self.wake_orchestrations,
+            stopped,
+            lease,
+            |inner, free, lease| {
+                let now = inner.clock.now();
+                inner
+                    .store
+                    .lock_orchestrations(&inner.config.owner, free, lease, now)
+            },
+            run,
+        )
+        .await;
+    }
+
+    async fn activity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
         // An activity's lease outlives its timeout, so a live host never
         // loses a task it is still running; the margin (time to record the
         // result) is capped by the timeout itself, so with a short timeout a
         // crashed host's task is retried soon rather than 30 s later.
         let timeout = self.config.limits.activity_timeout;
         let lease = (timeout + timeout.min(Duration::from_secs(30))).as_millis() as u64;
-        while !*stopped.borrow() {
-            while running.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            if free == 0 {
-                tokio::select! {
-                    _ = running.join_next() => {}
-                    _ = stopped.changed() => {}
+        let run = |inner: Arc<Inner>, task: ActivityWorkItem| -> Boxed<'static, ()> {
+            Box::pin(async move {
+                if let Err(e) = inner.run_activity(&task).await {
+                    // Left locked: the lease expires and it runs again.
+                    tracing::error!(activity = %task.name, instance = %task.instance_id,
+                        "activity could not run, will retry after its lease: {e:#}");
                 }
-                continue;
-            }
-            let now = self.clock.now();
-            let tasks = match self
-                .store
-                .lock_activities(&self.config.owner, free, lease, now)
-                .await
-            {
-                Ok(tasks) => tasks,
-                Err(e) => {
-                    tracing::error!("cannot lock activities: {e}");
-                    self.idle(&self.wake_activities, &mut stopped).await;
-                    continue;
-                }
-            };
-            if tasks.is_empty() {
-                self.idle(&self.wake_activities, &mut stopped).await;
-                continue;
-            }
-            for task in tasks {
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    break;
-                };
-                let inner = self.clone();
-                running.spawn(async move {
-                    if let Err(e) = inner.run_activity(&task).await {
-                        // Left locked: the lease expires and it runs again.
-                        tracing::error!(activity = %task.name, instance = %task.instance_id,
-                            "activity could not run, will retry after its lease: {e:#}");
-                    }
-                    drop(permit);
-                });
-            }
-        }
-        while running.join_next().await.is_some() {}
+            })
+        };
+        let concurrency = self.config.activity_concurrency;
+        self.work_loop(
+            "activities",
+            concurrency,
+            &self.wake_activities,
+            stopped,
+            lease,
+            |inner, free, lease| {
+                let now = inner.clock.now();
+                inner
+                    .store
+                    .lock_activities(&inner.config.owner, free, lease, now)
+            },
+            run,
+        )
+        .await;
     }
 
     async fn run_activity(&self, task: &ActivityWorkItem) -> anyhow::Result<()> {
