@@ -145,6 +145,18 @@ struct Inner {
 
 type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
+/// Locks up to `free` work items under a lease of the given length.
+type LockWork<W> = for<'a> fn(&'a Inner, usize, u64) -> Boxed<'a, StoreResult<Vec<W>>>;
+
+/// One kind of work a dispatch loop runs.
+struct WorkKind<W, R> {
+    what: &'static str,
+    concurrency: usize,
+    lease: u64,
+    lock: LockWork<W>,
+    run: R,
+}
+
 /// How an execution ends outside the guest's own decision.
 enum Ending {
     Failed(Failure),
@@ -337,14 +349,17 @@ impl Inner {
     /// and idles when there is none; on shutdown, waits for work in flight.
     async fn work_loop<W: Send + 'static>(
         self: &Arc<Self>,
-        what: &str,
-        concurrency: usize,
+        kind: WorkKind<W, impl Fn(Arc<Inner>, W) -> Boxed<'static, ()>>,
         wake: &Notify,
         mut stopped: watch::Receiver<bool>,
-        lease: u64,
-        lock: for<'a> fn(&'a Inner, usize, u64) -> Boxed<'a, StoreResult<Vec<W>>>,
-        run: impl Fn(Arc<Inner>, W) -> Boxed<'static, ()>,
     ) {
+        let WorkKind {
+            what,
+            concurrency,
+            lease,
+            lock,
+            run,
+        } = kind;
         let permits = Arc::new(Semaphore::new(concurrency));
         let mut running = JoinSet::new();
         while !*stopped.borrow() {
@@ -398,22 +413,20 @@ impl Inner {
                 }
             })
         };
-        let concurrency = self.config.orchestration_concurrency;
-        self.work_loop(
-            "orchestrations",
-            concurrency,
-            &self.wake_orchestrations,
-            stopped,
+        let kind = WorkKind {
+            what: "orchestrations",
+            concurrency: self.config.orchestration_concurrency,
             lease,
-            |inner, free, lease| {
+            lock: |inner, free, lease| {
                 let now = inner.clock.now();
                 inner
                     .store
                     .lock_orchestrations(&inner.config.owner, free, lease, now)
             },
             run,
-        )
-        .await;
+        };
+        self.work_loop(kind, &self.wake_orchestrations, stopped)
+            .await;
     }
 
     async fn activity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
@@ -432,22 +445,19 @@ impl Inner {
                 }
             })
         };
-        let concurrency = self.config.activity_concurrency;
-        self.work_loop(
-            "activities",
-            concurrency,
-            &self.wake_activities,
-            stopped,
+        let kind = WorkKind {
+            what: "activities",
+            concurrency: self.config.activity_concurrency,
             lease,
-            |inner, free, lease| {
+            lock: |inner, free, lease| {
                 let now = inner.clock.now();
                 inner
                     .store
                     .lock_activities(&inner.config.owner, free, lease, now)
             },
             run,
-        )
-        .await;
+        };
+        self.work_loop(kind, &self.wake_activities, stopped).await;
     }
 
     async fn run_activity(&self, task: &ActivityWorkItem) -> anyhow::Result<()> {

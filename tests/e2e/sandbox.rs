@@ -119,3 +119,34 @@ async fn runaway_guests_fail_alone_while_others_complete() {
     );
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_get_granted_capabilities_and_are_cut_off_at_their_timeout() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut t = TestHost::with_config(|c| {
+        c.limits.activity_timeout = Duration::from_millis(300);
+        c.capabilities
+            .env
+            .push(("SLOW_STEP_MS".into(), "60000".into()));
+        c.capabilities
+            .dirs
+            .push((data.path().to_path_buf(), "/data".into()));
+    });
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("slow_chain"))
+        .await
+        .unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.expect("failure");
+    assert_eq!(failure.error_type, "ActivityTimeout", "{failure:#?}");
+    assert!(failure.message.contains("slow_step"), "{}", failure.message);
+    // The activity ran with the directory it was granted before it was cut
+    // off (it would have slept a minute: the environment reached it too).
+    let runs = std::fs::read_to_string(data.path().join("runs.log")).expect("runs.log");
+    assert_eq!(runs, format!("{id} 1\n"));
+    t.stop().await;
+}

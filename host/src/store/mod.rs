@@ -248,8 +248,10 @@ pub trait Store: Send + Sync + 'static {
     /// The committed history of an instance's current execution.
     async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>>;
 
-    /// Commits a turn atomically if the lease is still held (else
-    /// `LeaseLost` and nothing is written), and releases the lock.
+    /// Commits a turn atomically if the instance is still locked with this
+    /// token (else `LeaseLost` and nothing is written), and releases the
+    /// lock. A lease that expired but was not taken over by anyone is still
+    /// good: tokens are unique, so a matching token means no one else wrote.
     async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()>;
 
     /// Releases a lock without writing anything; messages stay and become

@@ -257,36 +257,42 @@ fn spawn_worker(name: &str, conn: Connection, transactional: bool) -> mpsc::Send
 
 fn run_group(conn: &Connection, jobs: Vec<Job>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let message = e.to_string();
-        for job in jobs {
-            // Run nothing; report the failure to every request.
-            drop(job);
-            tracing::error!("cannot begin a SQLite transaction: {message}");
-        }
+        // Run nothing: dropping a job drops its reply channel, and its
+        // caller gets a backend error.
+        tracing::error!("cannot begin a SQLite transaction: {e}");
         return;
     }
     let mut replies = Vec::with_capacity(jobs.len());
+    let mut failed = None;
     for job in jobs {
-        let savepoint = conn.execute_batch("SAVEPOINT job");
-        let reply = job(conn);
-        if savepoint.is_ok() {
-            let end = if reply.ok {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            if let Err(e) = conn.execute_batch(end) {
-                tracing::error!("SQLite savepoint failed: {e}");
-            }
+        // Without its savepoint a failing request could not roll back
+        // alone, so the whole group is abandoned instead.
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            failed = Some(format!("cannot open a SQLite savepoint: {e}"));
+            break;
         }
+        let reply = job(conn);
+        let end = if reply.ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
         replies.push(reply);
+        if let Err(e) = conn.execute_batch(end) {
+            failed = Some(format!("cannot close a SQLite savepoint: {e}"));
+            break;
+        }
     }
-    let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+    let outcome = match failed {
+        Some(error) => Some(error),
+        None => conn.execute_batch("COMMIT").err().map(|e| e.to_string()),
+    };
+    if let Some(error) = &outcome {
+        tracing::error!("SQLite group commit failed: {error}");
         let _ = conn.execute_batch("ROLLBACK");
-        e.to_string()
-    });
+    }
     for reply in replies {
-        (reply.deliver)(commit_error.clone());
+        (reply.deliver)(outcome.clone());
     }
 }
 
