@@ -18,6 +18,9 @@ pub const INVALID_INPUT: &str = "InvalidInput";
 pub const UNKNOWN_FUNCTION: &str = "UnknownFunction";
 /// Failure type of `Failure::from(String)` and `Failure::from(&str)`.
 pub const GENERIC_ERROR: &str = "Error";
+/// Failure type of a wait that ran out of time, e.g.
+/// `OrchestrationContext::wait_for_external_event_with_timeout`.
+pub const TIMEOUT: &str = "Timeout";
 
 /// A structured failure. Build one with [`Failure::new`] and the builder methods, or convert a
 /// string or a `serde_json::Error` into one.

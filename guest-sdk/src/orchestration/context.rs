@@ -3,24 +3,29 @@
 //! Each method that starts work records an action in the shared [`ReplayState`] at once (taking
 //! the next sequence id) and returns a task that the executor resolves when the matching history
 //! event arrives. Time, ids and "am I replaying" come from the history the executor applied, never
-//! from a real clock or random source.
+//! from a real clock or random source. Composite tasks (retries, waits with a timeout) and
+//! [`OrchestrationContext::spawn`] run as background futures (see `background.rs`).
 
 use std::cell::RefCell;
 use std::fmt;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
+use super::background::Background;
 use super::combinators;
-use super::state::ReplayState;
-use super::task::{ExternalEventSource, SequencedSource, Task, TimerTask};
+use super::retry::{self, RetryPolicy};
+use super::state::{Outcome, ReplayState};
+use super::task::{ExternalEventSource, SequencedSource, SpawnedSource, Task, TimerTask};
 use crate::bindings::wit_orch::{
     ActionKind, EntityOperation, ScheduleActivity, SendEvent, StartSubOrchestration, StartTimer,
 };
 use crate::bindings::wit_types;
-use crate::failure::{Failure, INVALID_INPUT};
+use crate::failure::{Failure, INVALID_INPUT, TIMEOUT};
 use crate::log::LogLevel;
 
 /// Where orchestrator log lines go when not replaying (the host in a component, a buffer in
@@ -62,6 +67,7 @@ impl From<EntityId> for wit_types::EntityId {
 #[derive(Clone)]
 pub struct OrchestrationContext {
     state: Rc<RefCell<ReplayState>>,
+    background: Rc<Background>,
     log_sink: LogSink,
 }
 
@@ -98,8 +104,30 @@ fn millis_since_epoch(time: SystemTime) -> u64 {
 }
 
 impl OrchestrationContext {
-    pub(crate) fn new(state: Rc<RefCell<ReplayState>>, log_sink: LogSink) -> Self {
-        OrchestrationContext { state, log_sink }
+    pub(crate) fn new(
+        state: Rc<RefCell<ReplayState>>,
+        background: Rc<Background>,
+        log_sink: LogSink,
+    ) -> Self {
+        OrchestrationContext {
+            state,
+            background,
+            log_sink,
+        }
+    }
+
+    /// The replay-safe current time in milliseconds since the epoch.
+    pub(crate) fn current_time_ms(&self) -> u64 {
+        self.state.borrow().current_time_ms
+    }
+
+    /// Runs `future` in the background and returns its task (see [`OrchestrationContext::spawn`]).
+    fn spawn_outcome<T>(&self, future: impl Future<Output = Outcome> + 'static) -> Task<T> {
+        let spawn = self.background.spawn(Box::pin(future));
+        Task::from_source(Rc::new(SpawnedSource {
+            state: self.state.clone(),
+            spawn,
+        }))
     }
 
     fn sequenced<T>(&self, kind: ActionKind) -> (u32, Task<T>) {
@@ -200,9 +228,11 @@ impl OrchestrationContext {
 
     /// Starts a durable timer that fires at `fire_at`.
     pub fn create_timer(&self, fire_at: SystemTime) -> TimerTask {
-        let kind = ActionKind::StartTimer(StartTimer {
-            fire_at: millis_since_epoch(fire_at),
-        });
+        self.create_timer_at_ms(millis_since_epoch(fire_at))
+    }
+
+    pub(crate) fn create_timer_at_ms(&self, fire_at: u64) -> TimerTask {
+        let kind = ActionKind::StartTimer(StartTimer { fire_at });
         let timer_id = self.state.borrow_mut().schedule(kind);
         TimerTask::new(self.state.clone(), timer_id)
     }
@@ -220,6 +250,41 @@ impl OrchestrationContext {
             state: self.state.clone(),
             waiter,
         }))
+    }
+
+    /// Waits for the external event `name`, at most `timeout` (replay-safe time): the task fails
+    /// with a `Timeout` failure ([`crate::TIMEOUT`]) when its durable timer fires first. When the
+    /// event wins, the timer is cancelled; when the timer wins, the wait is withdrawn, so a later
+    /// event `name` goes to the next waiter (or is kept for one) instead of being lost. An event
+    /// kept from earlier is taken at once and starts no timer.
+    pub fn wait_for_external_event_with_timeout<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Task<T> {
+        let waiter = self.state.borrow_mut().new_waiter(name);
+        let event: Task<Value> = Task::from_source(Rc::new(ExternalEventSource {
+            state: self.state.clone(),
+            waiter,
+        }));
+        if event.is_complete() {
+            return Task::from_source(event.source);
+        }
+        let timer = self.create_timer_after(timeout);
+        let state = self.state.clone();
+        let name = name.to_owned();
+        self.spawn_outcome(async move {
+            let (winner, _) = combinators::task_any(vec![event.clone(), timer.untyped()]).await?;
+            if winner == 0 {
+                timer.cancel();
+                return event.await;
+            }
+            state.borrow_mut().remove_waiter(&name, waiter);
+            Err(Failure::new(
+                TIMEOUT,
+                format!("the external event `{name}` did not arrive within {timeout:?}"),
+            ))
+        })
     }
 
     /// Raises the event `name` with `input` on another instance.
@@ -249,8 +314,9 @@ impl OrchestrationContext {
 
     /// Restarts this orchestration with `input` once the orchestrator function returns `Ok`
     /// (its value is then ignored): return right after calling this. With
-    /// `preserve_unprocessed_events`, events that arrived but were not consumed are carried
-    /// into the new execution.
+    /// `preserve_unprocessed_events`, events that arrived but were not consumed (kept for a
+    /// waiter that never came) are handed to the host in arrival order, and it delivers them to
+    /// the new execution.
     pub fn continue_as_new(&self, input: impl Serialize, preserve_unprocessed_events: bool) {
         let json = to_json_or_panic(&input, "continue-as-new input");
         self.state.borrow_mut().continue_as_new = Some((json, preserve_unprocessed_events));
@@ -285,6 +351,98 @@ impl OrchestrationContext {
             scheduled_at: None,
         });
         self.state.borrow_mut().schedule(kind);
+    }
+
+    /// Runs `future` as a background task and returns its [`Task`]: its outcome once it
+    /// finishes, placed in history order at the moment it finished, so `task_any` / `task_all`
+    /// over it stay deterministic.
+    ///
+    /// The future is polled once at once, so the work it starts first is scheduled now, like
+    /// `call_activity`; afterwards the executor polls it after every history event, together
+    /// with the orchestrator and other spawned futures (in creation order). It stops when the
+    /// orchestration ends. Only replay-safe work belongs in it, as in the orchestrator itself.
+    ///
+    /// ```no_run
+    /// # use durable_sdk::{Failure, OrchestrationContext, Task};
+    /// # async fn f(ctx: OrchestrationContext) -> Result<(), Failure> {
+    /// let c = ctx.clone();
+    /// let pair: Task<(u32, u32)> = ctx.spawn(async move {
+    ///     let a: u32 = c.call_activity("a", ()).await?;
+    ///     let b: u32 = c.call_activity("b", a).await?;
+    ///     Ok((a, b))
+    /// });
+    /// let other: Task<u32> = ctx.call_activity("c", ()); // runs alongside the chain
+    /// let (pair, other) = (pair.await?, other.await?);
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn<T: Serialize>(
+        &self,
+        future: impl Future<Output = Result<T, Failure>> + 'static,
+    ) -> Task<T> {
+        self.spawn_outcome(async move {
+            let value = future.await?;
+            serde_json::to_value(value).map_err(|err| {
+                Failure::new(
+                    "InvalidOutput",
+                    format!("the spawned task's output is not serialisable: {err}"),
+                )
+                .non_retriable()
+            })
+        })
+    }
+
+    /// Like [`OrchestrationContext::call_activity`], retrying failed attempts as `policy` says.
+    /// Attempt 1 is scheduled at once; each retry waits on a durable timer and is scheduled as
+    /// an activity of its own (so each attempt has its own sequence id and history events). The
+    /// task fails with the last attempt's failure, with a `RetryPolicy` cause added to its
+    /// `inner` chain when there was more than one attempt.
+    pub fn call_activity_with_retry<O: DeserializeOwned>(
+        &self,
+        name: &str,
+        policy: &RetryPolicy,
+        input: impl Serialize,
+    ) -> Task<O> {
+        let input = match to_json(&input, "activity input") {
+            Ok(input) => input,
+            Err(failure) => return Task::failed(failure),
+        };
+        let (ctx, name) = (self.clone(), name.to_owned());
+        let attempt = move || {
+            let kind = ActionKind::ScheduleActivity(ScheduleActivity {
+                name: name.clone(),
+                input: input.clone(),
+            });
+            ctx.sequenced(kind).1
+        };
+        self.spawn_outcome(retry::run_with_retry(self.clone(), policy.clone(), attempt))
+    }
+
+    /// Like [`OrchestrationContext::call_sub_orchestrator`], retrying failed attempts as
+    /// `policy` says (see [`OrchestrationContext::call_activity_with_retry`]). Every attempt
+    /// starts a new child; with `instance_id` `None` each gets its own derived id, with an
+    /// explicit id each attempt reuses it.
+    pub fn call_sub_orchestrator_with_retry<O: DeserializeOwned>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        policy: &RetryPolicy,
+        input: impl Serialize,
+    ) -> Task<O> {
+        let input = match to_json(&input, "sub-orchestration input") {
+            Ok(input) => input,
+            Err(failure) => return Task::failed(failure),
+        };
+        let (ctx, name) = (self.clone(), name.to_owned());
+        let instance_id = instance_id.unwrap_or_default().to_owned();
+        let attempt = move || {
+            let kind = ActionKind::StartSubOrchestration(StartSubOrchestration {
+                name: name.clone(),
+                instance_id: instance_id.clone(),
+                input: input.clone(),
+            });
+            ctx.sequenced(kind).1
+        };
+        self.spawn_outcome(retry::run_with_retry(self.clone(), policy.clone(), attempt))
     }
 
     /// See [`combinators::task_all`].

@@ -1,25 +1,26 @@
 //! The replay executor: turns history events into the actions the orchestrator decides.
 //!
 //! `step` applies events one at a time, in order, to the shared [`ReplayState`] and polls the
-//! orchestrator future after each one, so which task finishes first is always decided by history
-//! order, and a fresh executor fed the whole history reaches exactly the state of one fed turn by
-//! turn. Every action decided during a step is returned, replayed ones included (the host checks
-//! them against the history). When the future finishes, one `complete`, `fail` or
-//! `continue-as-new` action is emitted and later events are ignored.
+//! orchestrator future after each one, together with the spawned futures of the [`Background`]
+//! runner (main future first, then spawned ones in creation order, again until a round records no
+//! new outcome), so which task finishes first is always decided by history order, and a fresh
+//! executor fed the whole history reaches exactly the state of one fed turn by turn. Every action
+//! decided during a step is returned, replayed ones included (the host checks them against the
+//! history). When the main future finishes, one `complete`, `fail` or `continue-as-new` action is
+//! emitted, spawned futures are dropped and later events are ignored.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
 use serde_json::Value;
 
+use super::background::Background;
 use super::context::{LogSink, OrchestrationContext};
 use super::state::ReplayState;
-use crate::bindings::wit_orch::{self, Action, ActionKind, EventKind, HistoryEvent};
+use crate::bindings::wit_orch::{self, Action, ActionKind, EventKind, EventRaised, HistoryEvent};
 use crate::failure::Failure;
 
 /// The running orchestrator function: its output is JSON text.
@@ -28,20 +29,10 @@ pub type OrchestratorFuture = Pin<Box<dyn Future<Output = Result<String, Failure
 /// Starts an orchestrator function from its JSON input, or fails (bad input).
 pub type OrchestratorEntry = fn(OrchestrationContext, &str) -> Result<OrchestratorFuture, Failure>;
 
-/// Remembers whether anything woke the orchestrator while it was polled. Durable tasks never do
-/// (the executor polls after every event anyway), but a future that yields by waking itself
-/// must be polled again.
-struct WakeFlag(AtomicBool);
-
-impl Wake for WakeFlag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 /// One execution of one orchestrator.
 pub struct Executor {
     state: Rc<RefCell<ReplayState>>,
+    background: Rc<Background>,
     context: OrchestrationContext,
     entry: OrchestratorEntry,
     future: Option<OrchestratorFuture>,
@@ -52,9 +43,11 @@ pub struct Executor {
 impl Executor {
     pub(crate) fn new(entry: OrchestratorEntry, instance_id: String, log_sink: LogSink) -> Self {
         let state = Rc::new(RefCell::new(ReplayState::new(instance_id)));
-        let context = OrchestrationContext::new(state.clone(), log_sink);
+        let background = Rc::new(Background::new(state.clone()));
+        let context = OrchestrationContext::new(state.clone(), background.clone(), log_sink);
         Executor {
             state,
+            background,
             context,
             entry,
             future: None,
@@ -127,35 +120,53 @@ impl Executor {
         }
     }
 
+    /// Polls the main future, then the spawned ones, and again while a round recorded a new
+    /// outcome (a finished spawned future, an event taken from the buffer) or woke a future:
+    /// someone may be waiting for it.
     fn poll(&mut self) {
         let Some(future) = self.future.as_mut() else {
             return;
         };
-        let flag = Arc::new(WakeFlag(AtomicBool::new(false)));
-        let waker = Waker::from(flag.clone());
+        let waker = self.background.waker().clone();
         let mut cx = Context::from_waker(&waker);
         loop {
-            match future.as_mut().poll(&mut cx) {
-                Poll::Ready(outcome) => {
-                    self.future = None;
-                    self.finish(outcome);
-                    return;
-                }
-                Poll::Pending if flag.0.swap(false, Ordering::SeqCst) => continue,
-                Poll::Pending => return,
+            let before = self.state.borrow().progress();
+            if let Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
+                self.future = None;
+                self.finish(outcome);
+                return;
+            }
+            self.background.poll_all();
+            let woken = self.background.woken();
+            if !woken && self.state.borrow().progress() == before {
+                return;
             }
         }
     }
 
     fn finish(&mut self, outcome: Result<String, Failure>) {
         self.finished = true;
+        self.background.clear();
         let mut state = self.state.borrow_mut();
         let kind = match outcome {
             Ok(output) => match state.continue_as_new.take() {
                 Some((input, preserve_unprocessed_events)) => {
+                    let carried_events = if preserve_unprocessed_events {
+                        state
+                            .take_unconsumed_events()
+                            .into_iter()
+                            .map(|(name, value)| EventRaised {
+                                name,
+                                input: value.to_string(),
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     ActionKind::ContinueAsNew(wit_orch::ContinueAsNew {
                         input,
                         preserve_unprocessed_events,
+                        carried_events,
                     })
                 }
                 None => ActionKind::Complete(output),
@@ -163,6 +174,13 @@ impl Executor {
             Err(failure) => ActionKind::Fail(failure.into()),
         };
         state.record(kind);
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // Spawned futures hold contexts that hold the runner: drop them to break the cycle.
+        self.background.clear();
     }
 }
 

@@ -3,9 +3,10 @@
 //!
 //! The executor writes into it as it applies history events (current time, task outcomes by
 //! sequence id, external events delivered to waiters or buffered); the context writes the actions
-//! the code decides (each work-starting action takes the next sequence id); tasks only read
-//! outcomes. Every outcome carries the ordinal at which it arrived, so combinators can pick the
-//! first in history order no matter when they look.
+//! the code decides (each work-starting action takes the next sequence id); the background
+//! runner writes the outcomes of spawned futures; tasks only read outcomes. Every outcome carries
+//! the ordinal at which it arrived, so combinators can pick the first in history order no matter
+//! when they look.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -30,6 +31,18 @@ pub(crate) struct Resolved {
 /// no action, so it has its own counter.
 pub(crate) type WaiterId = u64;
 
+/// Identifies one spawned future (see `background.rs`), numbered in creation order.
+pub(crate) type SpawnId = u64;
+
+/// An external event nobody has consumed yet.
+#[derive(Debug)]
+struct BufferedEvent {
+    /// How many events arrived before it in this execution (to recover arrival order across
+    /// names).
+    arrival: u64,
+    value: Value,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct ReplayState {
     pub instance_id: String,
@@ -52,7 +65,10 @@ pub(crate) struct ReplayState {
     /// Events handed to waiters.
     received: HashMap<WaiterId, Resolved>,
     /// Events that arrived while nobody waited, oldest first, each consumed once.
-    buffered: HashMap<String, VecDeque<Value>>,
+    buffered: HashMap<String, VecDeque<BufferedEvent>>,
+    next_arrival: u64,
+    /// Outcomes of spawned futures, by spawn id.
+    spawned: HashMap<SpawnId, Resolved>,
     /// Set by `continue_as_new`: the next execution's input (JSON text) and whether to carry
     /// unconsumed events over.
     pub continue_as_new: Option<(String, bool)>,
@@ -116,13 +132,19 @@ impl ReplayState {
 
     /// An external event arrived: the oldest waiter for its name gets it, or it is buffered.
     pub fn deliver_event(&mut self, name: String, value: Value) {
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
         let waiter = self.waiters.get_mut(&name).and_then(VecDeque::pop_front);
         match waiter {
             Some(waiter) => {
                 let resolved = self.stamp(Ok(value));
                 self.received.insert(waiter, resolved);
             }
-            None => self.buffered.entry(name).or_default().push_back(value),
+            None => self
+                .buffered
+                .entry(name)
+                .or_default()
+                .push_back(BufferedEvent { arrival, value }),
         }
     }
 
@@ -132,7 +154,7 @@ impl ReplayState {
         self.next_waiter += 1;
         let buffered = self.buffered.get_mut(name).and_then(VecDeque::pop_front);
         match buffered {
-            Some(value) => {
+            Some(BufferedEvent { value, .. }) => {
                 let resolved = self.stamp(Ok(value));
                 self.received.insert(waiter, resolved);
             }
@@ -147,5 +169,54 @@ impl ReplayState {
 
     pub fn received(&self, waiter: WaiterId) -> Option<Resolved> {
         self.received.get(&waiter).cloned()
+    }
+
+    /// Withdraws a waiter that has not received its event (it timed out), so the next event of
+    /// that name goes to the next waiter or the buffer instead of a dead waiter. Returns false
+    /// when the waiter already had its event.
+    pub fn remove_waiter(&mut self, name: &str, waiter: WaiterId) -> bool {
+        let Some(queue) = self.waiters.get_mut(name) else {
+            return false;
+        };
+        let before = queue.len();
+        queue.retain(|&w| w != waiter);
+        before != queue.len()
+    }
+
+    /// Takes every buffered (unconsumed) event, in arrival order across names.
+    pub fn take_unconsumed_events(&mut self) -> Vec<(String, Value)> {
+        let mut events: Vec<(u64, String, Value)> = self
+            .buffered
+            .drain()
+            .flat_map(|(name, queue)| {
+                queue
+                    .into_iter()
+                    .map(move |event| (event.arrival, name.clone(), event.value))
+            })
+            .collect();
+        events.sort_by_key(|(arrival, _, _)| *arrival);
+        events
+            .into_iter()
+            .map(|(_, name, value)| (name, value))
+            .collect()
+    }
+
+    /// Records the outcome of a spawned future; it takes the next arrival order, i.e. it
+    /// finished after every outcome already recorded.
+    pub fn resolve_spawned(&mut self, spawn: SpawnId, outcome: Outcome) {
+        if !self.spawned.contains_key(&spawn) {
+            let resolved = self.stamp(outcome);
+            self.spawned.insert(spawn, resolved);
+        }
+    }
+
+    pub fn spawned_outcome(&self, spawn: SpawnId) -> Option<Resolved> {
+        self.spawned.get(&spawn).cloned()
+    }
+
+    /// A number that grows whenever any outcome is recorded: when it has not moved, no task
+    /// finished and polling again cannot make progress.
+    pub fn progress(&self) -> u64 {
+        self.next_order
     }
 }

@@ -1,8 +1,8 @@
 //! Durable tasks: handles to the outcome of work an orchestrator started.
 //!
 //! A [`Task<T>`] is a typed view over an untyped [`TaskSource`]: a leaf reads the shared
-//! [`ReplayState`] by sequence id (activities, timers, sub-orchestrations, entity calls) or by
-//! waiter id (external events); a combinator (see `combinators.rs`) composes other sources. The
+//! [`ReplayState`] by sequence id (activities, timers, sub-orchestrations, entity calls), by
+//! waiter id (external events) or by spawn id (spawned futures, see `background.rs`); a combinator (see `combinators.rs`) composes other sources. The
 //! action behind a task is recorded when the task is created, not when it is first polled, so
 //! tasks that are never awaited still run and combinators can take tasks created earlier.
 //! Polling never wakes anything: the executor polls the orchestrator after every history event.
@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::state::{ReplayState, Resolved, WaiterId};
+use super::state::{ReplayState, Resolved, SpawnId, WaiterId};
 use crate::bindings::wit_orch::ActionKind;
 use crate::failure::Failure;
 
@@ -49,6 +49,18 @@ pub(crate) struct ExternalEventSource {
 impl TaskSource for ExternalEventSource {
     fn resolved(&self) -> Option<Resolved> {
         self.state.borrow().received(self.waiter)
+    }
+}
+
+/// One spawned future.
+pub(crate) struct SpawnedSource {
+    pub state: Rc<RefCell<ReplayState>>,
+    pub spawn: SpawnId,
+}
+
+impl TaskSource for SpawnedSource {
+    fn resolved(&self) -> Option<Resolved> {
+        self.state.borrow().spawned_outcome(self.spawn)
     }
 }
 

@@ -4,7 +4,8 @@
 //! turns of `history-event` records (a turn opens with `orchestrator-started`) and checks the
 //! actions it decides. `cold_equals_cached` runs the same turns both ways a host may: one cached
 //! executor fed turn by turn, and a fresh one fed the committed history (replaying) and then the
-//! last turn.
+//! last turn. The submodules cover spawned futures, retry policies, and timed waits with
+//! continue-as-new; they share this harness.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,12 +15,17 @@ use serde_json::{Value, json};
 
 use crate::bindings::wit_orch::{
     Action, ActionKind, EventKind, EventRaised, ExecutionStarted, HistoryEvent, ScheduleActivity,
-    StartTimer, TaskCompleted, TaskFailed, TaskScheduled, TimerCreated, TimerFired,
+    StartTimer, SubOrchestrationCompleted, SubOrchestrationFailed, TaskCompleted, TaskFailed,
+    TaskScheduled, TimerCreated, TimerFired,
 };
 use crate::bindings::wit_types;
 use crate::export::OrchestratorRegistration;
 use crate::orchestration::{Executor, OrchestrationContext, Task, task_all, task_any};
 use crate::{Failure, LogLevel};
+
+mod events;
+mod retry;
+mod spawn;
 
 const T0: u64 = 1_700_000_000_000;
 const INSTANCE: &str = "instance-1";
@@ -112,6 +118,36 @@ fn raised(name: &str, input: Value) -> HistoryEvent {
         name: name.into(),
         input: input.to_string(),
     }))
+}
+
+fn sub_completed(id: u32, result: Value) -> HistoryEvent {
+    event(EventKind::SubOrchestrationCompleted(
+        SubOrchestrationCompleted {
+            task_id: id,
+            result: result.to_string(),
+        },
+    ))
+}
+
+fn sub_failed(id: u32, failure: Failure) -> HistoryEvent {
+    event(EventKind::SubOrchestrationFailed(SubOrchestrationFailed {
+        task_id: id,
+        failure: failure.into(),
+    }))
+}
+
+fn timer(id: u32, fire_at: u64) -> Action {
+    Action {
+        id,
+        kind: ActionKind::StartTimer(StartTimer { fire_at }),
+    }
+}
+
+fn cancel_timer(id: u32) -> Action {
+    Action {
+        id: 0,
+        kind: ActionKind::CancelTimer(id),
+    }
 }
 
 fn schedule(id: u32, name: &str, input: Value) -> Action {
@@ -862,6 +898,7 @@ fn continue_as_new_replaces_complete() {
         ] => {
             assert_eq!(next.input, "1");
             assert!(next.preserve_unprocessed_events);
+            assert!(next.carried_events.is_empty());
         }
         other => panic!("expected continue-as-new, got {other:?}"),
     }
