@@ -4,7 +4,8 @@
 //! sockets, endless loops, unbounded memory, panics) and report what they saw; `hello_sequence`
 //! is a deliberately *changed* copy of the example (it says goodbye first) so that replaying the
 //! example's history against it is a nondeterminism; `slow_chain` and `slow_step` leave a trace
-//! in `/data/runs.log` for crash/restart tests.
+//! in `/data/runs.log` for crash/restart tests; `carry_events` and `wait_with_timeout` exercise
+//! continue-as-new with carried events and timed waits.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -121,6 +122,38 @@ async fn slow_chain(ctx: OrchestrationContext) -> Result<Vec<u64>, Failure> {
     Ok(outputs)
 }
 
+/// Round 0: sleeps 1 s (events raised meanwhile stay unconsumed) and continues as new with
+/// `preserve_unprocessed_events`. Round 1: returns the first two `x` events, which must be the
+/// ones carried over.
+#[durable_sdk::orchestrator]
+async fn carry_events(ctx: OrchestrationContext, round: u32) -> Result<Vec<Value>, Failure> {
+    if round == 0 {
+        ctx.create_timer_after(Duration::from_secs(1)).await?;
+        ctx.continue_as_new(1, true);
+        return Ok(Vec::new());
+    }
+    let first: Value = ctx.wait_for_external_event("x").await?;
+    let second: Value = ctx.wait_for_external_event("x").await?;
+    Ok(vec![first, second])
+}
+
+/// Waits `input` seconds for the event `x`: returns `{"event": ...}`, or `{"timeout": true,
+/// "next": ...}` with the next `x` after a timeout (which must not be lost).
+#[durable_sdk::orchestrator]
+async fn wait_with_timeout(ctx: OrchestrationContext, secs: u64) -> Result<Value, Failure> {
+    match ctx
+        .wait_for_external_event_with_timeout::<Value>("x", Duration::from_secs(secs))
+        .await
+    {
+        Ok(event) => Ok(json!({ "event": event })),
+        Err(failure) if failure.is(durable_sdk::TIMEOUT) => {
+            let next: Value = ctx.wait_for_external_event("x").await?;
+            Ok(json!({ "timeout": true, "next": next }))
+        }
+        Err(failure) => Err(failure),
+    }
+}
+
 /// Appends `"{instance_id} {input}"` to `/data/runs.log`, sleeps `SLOW_STEP_MS` (default 200)
 /// milliseconds, and returns `input * 10`.
 #[durable_sdk::activity]
@@ -168,6 +201,8 @@ durable_sdk::component! {
         echo,
         call_failing,
         slow_chain,
+        carry_events,
+        wait_with_timeout,
     ],
     activities: [slow_step, say_hello, say_goodbye, fail_always],
     entities: [],
