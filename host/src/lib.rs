@@ -9,10 +9,13 @@
 //! history, activity tasks, timers and status in one transaction. Activity
 //! workers lock tasks, run them with the capabilities granted, and deliver
 //! their results back to the instance's inbox. Time comes from a [`clock`].
+//! [`inspect`] runs one turn of a component against a given history without
+//! storage (`durable replay` and the conformance scenarios).
 
 pub mod client;
 pub mod clock;
 pub mod host;
+pub mod inspect;
 pub mod replay;
 pub mod store;
 pub mod types;

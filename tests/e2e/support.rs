@@ -18,6 +18,7 @@ const GUESTS: &[&str] = &[
     "human-interaction",
     "probe",
     "bench-guest",
+    "conformance-guest",
 ];
 
 pub fn workspace_root() -> PathBuf {

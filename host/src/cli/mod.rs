@@ -7,10 +7,11 @@
 
 mod bench;
 mod output;
+mod replay;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use durable_host::client::{Client, StartRequest, parse_json};
+use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::host::{Host, HostConfig};
 use durable_host::store::{Durability, InstanceFilter, SqliteStore, Store};
@@ -129,17 +130,9 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Replay a recorded history against a component and print the actions
-    /// it decides, or the nondeterminism it hits.
-    Replay {
-        #[arg(long)]
-        component: PathBuf,
-        #[arg(long)]
-        orchestrator: String,
-        /// A JSON array of history events (`durable history ID --json`).
-        #[arg(long)]
-        history: PathBuf,
-    },
+    /// Replay a recorded history (and optionally one new turn) against a
+    /// component and print what it decides, or run conformance scenarios.
+    Replay(replay::ReplayArgs),
     /// Measure throughput and replay cost (see README, Performance).
     Bench(bench::BenchArgs),
 }
@@ -423,37 +416,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print_list(&client.list(&filter).await?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay {
-            component,
-            orchestrator,
-            history,
-        } => {
-            let text = std::fs::read_to_string(&history)
-                .with_context(|| format!("cannot read {}", history.display()))?;
-            parse_json("the history file", &text)?;
-            let events: Vec<durable_host::types::HistoryEvent> = serde_json::from_str(&text)
-                .with_context(|| {
-                    format!("{} is not a list of history events", history.display())
-                })?;
-            let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory()?);
-            let config = HostConfig {
-                compile_cache: HostConfig::default().compile_cache,
-                ..HostConfig::default()
-            };
-            let host = Host::new(store, clock, config)?;
-            let bytes = read_component(&component)?;
-            match host.replay_history(&bytes, &orchestrator, &events).await? {
-                Ok(actions) => {
-                    println!("{}", serde_json::to_string_pretty(&actions)?);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(failure) => {
-                    eprintln!("replay failed: {failure}");
-                    println!("{}", serde_json::to_string_pretty(&failure)?);
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

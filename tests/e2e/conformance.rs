@@ -1,0 +1,102 @@
+//! The language-neutral conformance scenarios (`tests/conformance/*.json`) against the Rust
+//! conformance guest, in process; and one of them through the real `durable replay --scenario`.
+
+use crate::process::Durable;
+use crate::support::{compile_cache, guest, guest_bytes, workspace_root};
+use durable_host::inspect::scenario::{self, Scenario};
+use durable_host::wasm::WasmRuntime;
+use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use std::ffi::OsStr;
+
+/// Scenarios the Rust SDK does not pass yet, and why. The test fails when one of them starts
+/// passing, so that its entry is removed.
+const KNOWN_GAPS: &[(&str, &str)] = &[(
+    "continue_as_new",
+    "the SDK still records actions decided after continue_as_new, before the continue-as-new action",
+)];
+
+fn scenario_dir() -> std::path::PathBuf {
+    workspace_root().join("tests").join("conformance")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_matches_the_rust_guest() {
+    let wasm = WasmRuntime::new(
+        Some(compile_cache()),
+        GuestLimits::default(),
+        ActivityCapabilities::default(),
+        0,
+    )
+    .expect("wasm runtime");
+    let component = wasm
+        .load(&guest_bytes("conformance-guest"))
+        .await
+        .expect("loading the conformance guest");
+    let files = Scenario::files(&scenario_dir()).expect("listing scenarios");
+    assert!(files.len() > 40, "scenarios are missing: {files:?}");
+    let mut failures = Vec::new();
+    let mut gaps_passing = Vec::new();
+    for file in &files {
+        let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e:#}"));
+        let stem = file.file_stem().and_then(OsStr::to_str).unwrap_or("");
+        assert_eq!(scenario.name, stem, "a scenario is named after its file");
+        let result = scenario::run(&wasm, &component, &scenario)
+            .await
+            .unwrap_or_else(|e| panic!("running {}: {e:#}", file.display()));
+        let known_gap = KNOWN_GAPS.iter().any(|(name, _)| *name == scenario.name);
+        match (result.passed(), known_gap) {
+            (false, false) => failures.push(result.to_string()),
+            (true, true) => gaps_passing.push(scenario.name.clone()),
+            _ => {}
+        }
+    }
+    assert!(
+        gaps_passing.is_empty(),
+        "these scenarios pass now: remove them from KNOWN_GAPS: {gaps_passing:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios did not match:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn durable_replay_runs_a_scenario_and_shows_a_diff() {
+    let durable = Durable::new();
+    let component = guest("conformance-guest");
+    let pass = scenario_dir().join("chain_last_completion.json");
+    let out = durable.run([
+        OsStr::new("replay"),
+        OsStr::new("--scenario"),
+        pass.as_os_str(),
+        OsStr::new("--component"),
+        component.as_os_str(),
+    ]);
+    assert_eq!(out.ok().trim(), "PASS chain_last_completion");
+
+    // The same scenario with a wrong expectation fails and names the difference.
+    let text = std::fs::read_to_string(&pass).unwrap();
+    let mut wrong: serde_json::Value = serde_json::from_str(&text).unwrap();
+    wrong["expect"]["output"] = serde_json::json!(["r0", "r1"]);
+    let file = durable.path("wrong.json");
+    std::fs::write(&file, wrong.to_string()).unwrap();
+    let out = durable.run([
+        OsStr::new("replay"),
+        OsStr::new("--scenario"),
+        file.as_os_str(),
+        OsStr::new("--component"),
+        component.as_os_str(),
+    ]);
+    out.err();
+    assert!(
+        out.stdout.starts_with("FAIL chain_last_completion")
+            && out
+                .stdout
+                .contains(r#"output: expected ["r0","r1"], got ["r0","r1","r2"]"#),
+        "{}",
+        out.stdout
+    );
+}
