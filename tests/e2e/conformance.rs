@@ -100,3 +100,43 @@ fn durable_replay_runs_a_scenario_and_shows_a_diff() {
         out.stdout
     );
 }
+
+#[test]
+fn durable_replay_prints_the_report_of_a_history_and_new_events() {
+    let durable = Durable::new();
+    let component = guest("conformance-guest");
+    let scenario = Scenario::load(&scenario_dir().join("chain_one_completion.json")).unwrap();
+    let (history, turn) = scenario.history().unwrap();
+    let history_file = durable.path("history.json");
+    std::fs::write(&history_file, serde_json::to_string(&history).unwrap()).unwrap();
+    let events_file = durable.path("new-events.json");
+    std::fs::write(&events_file, serde_json::to_string(&turn.events).unwrap()).unwrap();
+    let replay = |orchestrator: &str| {
+        durable.run([
+            OsStr::new("replay"),
+            OsStr::new("--component"),
+            component.as_os_str(),
+            OsStr::new("--orchestrator"),
+            OsStr::new(orchestrator),
+            OsStr::new("--history"),
+            history_file.as_os_str(),
+            OsStr::new("--new-events"),
+            events_file.as_os_str(),
+        ])
+    };
+
+    let out = replay("chain");
+    let report: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    assert_eq!(report["status"], "Running");
+    assert_eq!(
+        report["actions"],
+        serde_json::json!([{ "id": 1, "type": "ScheduleActivity", "name": "step", "input": "1" }])
+    );
+
+    // A changed orchestrator: the report names the nondeterminism and the exit code is 1.
+    let out = replay("timer_fire");
+    assert!(out.err().contains("NonDeterminism"), "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["failure"]["type"], "NonDeterminism");
+    assert_eq!(report["failedBy"], "host");
+}
