@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::store::{
     ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance, Store, StoreError,
 };
-use crate::types::{EventKind, HistoryEvent, Json, Timestamp};
+use crate::types::{EventKind, HistoryEvent, Json, RuntimeStatus, Timestamp};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -202,16 +202,127 @@ impl Client {
         Ok(())
     }
 
-    /// Asks a running instance to stop; it ends `Terminated` at its next turn.
+    /// Asks a running instance to stop; it ends `Terminated` at its next
+    /// turn. With `recursive`, its unfinished sub-orchestrations (and
+    /// theirs) are terminated too.
     pub async fn terminate(
         &self,
         instance_id: &str,
         reason: Option<&str>,
+        recursive: bool,
     ) -> Result<(), ClientError> {
-        let now = self.clock.now();
-        let event = EventKind::ExecutionTerminated {
+        self.control(
+            instance_id,
+            EventKind::ExecutionTerminated {
+                reason: reason.map(str::to_owned),
+            },
+        )
+        .await?;
+        if recursive {
+            let mut pending = vec![instance_id.to_owned()];
+            while let Some(parent) = pending.pop() {
+                for child in self.store.children(&parent).await? {
+                    if child.status.is_terminal() {
+                        continue;
+                    }
+                    let event = EventKind::ExecutionTerminated {
+                        reason: Some(format!("parent `{parent}` was terminated")),
+                    };
+                    match self.control(&child.instance_id, event).await {
+                        // It finished meanwhile: nothing to stop.
+                        Err(ClientError::Store(StoreError::InstanceFinished(..))) => {}
+                        other => other?,
+                    }
+                    pending.push(child.instance_id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Suspends a running instance: it stops at its next turn; events that
+    /// arrive meanwhile are kept and delivered on resume.
+    pub async fn suspend(
+        &self,
+        instance_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let event = EventKind::ExecutionSuspended {
             reason: reason.map(str::to_owned),
         };
+        self.control(instance_id, event).await
+    }
+
+    /// Resumes a suspended instance.
+    pub async fn resume(&self, instance_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
+        let status = self.status(instance_id).await?.status;
+        if status != RuntimeStatus::Suspended {
+            return Err(ClientError::InvalidRequest(format!(
+                "instance `{instance_id}` is not suspended (it is {status})"
+            )));
+        }
+        let event = EventKind::ExecutionResumed {
+            reason: reason.map(str::to_owned),
+        };
+        self.control(instance_id, event).await
+    }
+
+    /// Rewinds a failed instance: its failed activities run again, the
+    /// results it already has are kept, and it continues from there.
+    pub async fn rewind(&self, instance_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
+        let now = self.clock.now();
+        self.store
+            .rewind(instance_id, reason.unwrap_or("rewind requested"), now)
+            .await?;
+        self.notify_work();
+        Ok(())
+    }
+
+    /// Starts a finished instance again with the same orchestrator and
+    /// input, under the same id or (with `new_instance_id`) a new one, on
+    /// the newest deployment. Returns the id.
+    pub async fn restart(
+        &self,
+        instance_id: &str,
+        new_instance_id: bool,
+    ) -> Result<String, ClientError> {
+        let record = self.status(instance_id).await?;
+        if !new_instance_id && !record.status.is_terminal() {
+            let id = instance_id.to_owned();
+            return Err(StoreError::InstanceNotFinished(id, record.status).into());
+        }
+        let mut request = StartRequest::new(record.name).input(record.input);
+        if !new_instance_id {
+            request.instance_id = Some(instance_id.to_owned());
+        }
+        self.start(request).await
+    }
+
+    /// Deletes a finished instance and all it stored.
+    pub async fn purge(&self, instance_id: &str) -> Result<(), ClientError> {
+        self.store.purge_instance(instance_id).await?;
+        self.notify_changed();
+        Ok(())
+    }
+
+    /// Deletes every finished instance matching `filter`, a batch per
+    /// transaction, and returns how many.
+    pub async fn purge_matching(&self, filter: &InstanceFilter) -> Result<usize, ClientError> {
+        const BATCH: usize = 500;
+        let mut deleted = 0;
+        loop {
+            let n = self.store.purge_batch(filter, BATCH).await?;
+            deleted += n;
+            if n < BATCH {
+                break;
+            }
+        }
+        self.notify_changed();
+        Ok(deleted)
+    }
+
+    async fn control(&self, instance_id: &str, event: EventKind) -> Result<(), ClientError> {
+        let now = self.clock.now();
         self.store
             .send_message(instance_id, event, now, now)
             .await?;

@@ -14,10 +14,12 @@ use crate::client::Client;
 use crate::clock::Clock;
 use crate::replay::{Outcome, ReplayState, TurnPlan, split_turns, turn_time};
 use crate::store::{
-    ActivityWorkItem, ComponentRecord, NewActivity, OrchestrationCommit, OrchestrationWorkItem,
-    OutboundMessage, Store, StoreError, StoreResult,
+    ActivityWorkItem, ComponentRecord, InstanceRecord, NewActivity, NewInstance,
+    OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, Store, StoreError, StoreResult,
 };
-use crate::types::{ActionKind, EventKind, Failure, HistoryEvent, RuntimeStatus};
+use crate::types::{
+    ActionKind, EventKind, Failure, HistoryEvent, ParentInstance, RuntimeStatus, failure_types,
+};
 use crate::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use crate::wasm::{ActivityRun, LiveOrchestration, LoadedComponent, WasmRuntime, digest_of};
 use anyhow::Context as _;
@@ -483,7 +485,11 @@ impl Inner {
                 failure,
             },
         };
-        match self.store.complete_activity(task, event, logs).await {
+        match self
+            .store
+            .complete_activity(task, event, logs, self.clock.now())
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::LeaseLost) => {
                 tracing::warn!(activity = %task.name, "activity finished after its lease was lost; result dropped");
@@ -555,23 +561,12 @@ impl Inner {
         let now = self.clock.now();
         let instance = &item.instance;
         let id = instance.instance_id.clone();
-        let mut consumed = Vec::with_capacity(item.messages.len());
-        let mut deliver = Vec::with_capacity(item.messages.len());
-        let mut terminate = None;
-        for message in &item.messages {
-            consumed.push(message.id);
-            let stale = message
-                .execution_id
-                .as_deref()
-                .is_some_and(|e| e != instance.execution_id);
-            if instance.status.is_terminal() || stale {
-                continue;
-            }
-            match &message.event {
-                EventKind::ExecutionTerminated { reason } => terminate = Some(reason.clone()),
-                event => deliver.push(event.clone()),
-            }
-        }
+        let Inbox {
+            consumed,
+            deliver,
+            terminate,
+            suspended,
+        } = sort_inbox(&item);
         if instance.status.is_terminal() {
             // Late messages for a finished instance are dropped.
             let commit = self.base_commit(&item, consumed, instance.status, now);
@@ -645,11 +640,18 @@ impl Inner {
                 )
                 .await;
         }
+        let mut actions = output.actions;
+        for action in &mut actions {
+            // A sub-orchestration without an explicit id gets a
+            // deterministic one derived from its parent and sequence id.
+            if let ActionKind::StartSubOrchestration { instance_id, .. } = &mut action.kind
+                && instance_id.is_empty()
+            {
+                *instance_id = format!("{id}:{}", action.id);
+            }
+        }
         let before = live.replay.clone();
-        let plan = match live
-            .replay
-            .finish_turn(events.clone(), &output.actions, now)
-        {
+        let plan = match live.replay.finish_turn(events.clone(), &actions, now) {
             Ok(plan) => plan,
             Err(nd) => {
                 let failure = nd.into_failure();
@@ -666,7 +668,10 @@ impl Inner {
             }
         };
         let finished = plan.outcome.is_some();
-        let mut commit = self.plan_commit(&item, plan, consumed, now);
+        let mut commit = self.plan_commit(&item, plan, consumed, now).await?;
+        if suspended && !finished {
+            commit.status = RuntimeStatus::Suspended;
+        }
         commit.logs = output.logs;
         let keep = (!finished).then_some(live);
         self.commit(commit, keep.map(|live| (id, live))).await
@@ -695,17 +700,18 @@ impl Inner {
             cancelled_timers: Vec::new(),
             logs: Vec::new(),
             new_execution: None,
+            new_instances: Vec::new(),
             now,
         }
     }
 
-    fn plan_commit(
+    async fn plan_commit(
         &self,
         item: &OrchestrationWorkItem,
         plan: TurnPlan,
         consumed: Vec<i64>,
         now: u64,
-    ) -> OrchestrationCommit {
+    ) -> anyhow::Result<OrchestrationCommit> {
         let instance = &item.instance;
         let mut commit = self.base_commit(item, consumed, RuntimeStatus::Running, now);
         commit.new_history = plan.new_history;
@@ -745,28 +751,112 @@ impl Inner {
                 visible_at: now,
                 timer_id: None,
             }));
+        for sub in plan.sub_orchestrations {
+            let parent = ParentInstance {
+                instance_id: instance.instance_id.clone(),
+                task_id: sub.task_id,
+            };
+            match self.component_offering(&instance.digest, &sub.name).await? {
+                Some(digest) => commit.new_instances.push(NewInstance {
+                    instance_id: sub.instance_id,
+                    name: sub.name,
+                    execution_id: self.client.new_id(),
+                    digest,
+                    input: sub.input,
+                    parent: Some(parent),
+                    created_at: now,
+                }),
+                None => commit.messages.push(OutboundMessage {
+                    instance_id: instance.instance_id.clone(),
+                    execution_id: Some(instance.execution_id.clone()),
+                    event: EventKind::SubOrchestrationFailed {
+                        task_id: sub.task_id,
+                        failure: Failure::fatal(
+                            failure_types::UNKNOWN_FUNCTION,
+                            format!("no deployed component offers orchestrator `{}`", sub.name),
+                        ),
+                    },
+                    visible_at: now,
+                    timer_id: None,
+                }),
+            }
+        }
         match plan.outcome {
             None => {}
             Some(Outcome::Completed(result)) => {
                 commit.status = RuntimeStatus::Completed;
+                commit.messages.extend(notify_parent(
+                    instance,
+                    EventKind::SubOrchestrationCompleted {
+                        task_id: 0,
+                        result: result.clone(),
+                    },
+                    now,
+                ));
                 commit.output = Some(result);
             }
             Some(Outcome::Failed(failure)) => {
                 commit.status = RuntimeStatus::Failed;
+                commit.messages.extend(notify_parent(
+                    instance,
+                    EventKind::SubOrchestrationFailed {
+                        task_id: 0,
+                        failure: failure.clone(),
+                    },
+                    now,
+                ));
                 commit.failure = Some(failure);
             }
-            Some(Outcome::ContinuedAsNew { input, .. }) => {
+            Some(Outcome::ContinuedAsNew {
+                input,
+                carried_events,
+            }) => {
                 commit.status = RuntimeStatus::Running;
+                let execution_id = self.client.new_id();
+                commit
+                    .messages
+                    .extend(carried_events.into_iter().map(|e| OutboundMessage {
+                        instance_id: instance.instance_id.clone(),
+                        execution_id: Some(execution_id.clone()),
+                        event: EventKind::EventRaised {
+                            name: e.name,
+                            input: e.input,
+                        },
+                        visible_at: now,
+                        timer_id: None,
+                    }));
                 commit.new_execution = Some(EventKind::ExecutionStarted {
                     name: instance.name.clone(),
                     instance_id: instance.instance_id.clone(),
-                    execution_id: self.client.new_id(),
+                    execution_id,
                     input,
-                    parent: None,
+                    parent: instance.parent.clone(),
                 });
             }
         }
-        commit
+        Ok(commit)
+    }
+
+    /// The digest a sub-orchestration runs on: its parent's component when
+    /// that offers the orchestrator, else the newest deployment that does.
+    async fn component_offering(
+        &self,
+        parent_digest: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let offers = |c: &LoadedComponent| c.catalogue.orchestrators.iter().any(|o| o == name);
+        if let Ok(parent) = self.component(parent_digest).await
+            && offers(&parent)
+        {
+            return Ok(Some(parent_digest.to_owned()));
+        }
+        Ok(self
+            .store
+            .components()
+            .await?
+            .into_iter()
+            .find(|c| c.catalogue.orchestrators.iter().any(|o| o == name))
+            .map(|c| c.digest))
     }
 
     /// Ends the execution without the guest's decision (failure, trap,
@@ -809,6 +899,23 @@ impl Inner {
             kind,
         });
         let mut commit = self.base_commit(item, consumed, status, now);
+        let parent_failure = failure.clone().unwrap_or_else(|| {
+            Failure::fatal(
+                failure_types::TERMINATED,
+                format!(
+                    "sub-orchestration `{}` was terminated",
+                    item.instance.instance_id
+                ),
+            )
+        });
+        commit.messages.extend(notify_parent(
+            &item.instance,
+            EventKind::SubOrchestrationFailed {
+                task_id: 0,
+                failure: parent_failure,
+            },
+            now,
+        ));
         commit.new_history = events;
         commit.output = output;
         commit.failure = failure;
@@ -845,7 +952,6 @@ impl Inner {
 /// Actions this host version cannot carry out yet, with a message saying so.
 fn unsupported(kind: &ActionKind) -> Option<String> {
     let what = match kind {
-        ActionKind::StartSubOrchestration { .. } => "sub-orchestrations",
         ActionKind::CallEntity(_)
         | ActionKind::SignalEntity(_)
         | ActionKind::LockEntities { .. }
@@ -855,4 +961,95 @@ fn unsupported(kind: &ActionKind) -> Option<String> {
     Some(format!(
         "this host does not run {what} yet; the orchestrator asked for one"
     ))
+}
+
+/// A finished sub-orchestration's message to its parent (`task_id` is
+/// filled in from the parent link).
+fn notify_parent(
+    instance: &InstanceRecord,
+    mut event: EventKind,
+    now: u64,
+) -> Option<OutboundMessage> {
+    let parent = instance.parent.as_ref()?;
+    match &mut event {
+        EventKind::SubOrchestrationCompleted { task_id, .. }
+        | EventKind::SubOrchestrationFailed { task_id, .. } => *task_id = parent.task_id,
+        _ => {}
+    }
+    Some(OutboundMessage {
+        instance_id: parent.instance_id.clone(),
+        execution_id: None,
+        event,
+        visible_at: now,
+        timer_id: None,
+    })
+}
+
+/// The messages of a turn, sorted into what the guest sees.
+struct Inbox {
+    /// Message ids the turn deletes.
+    consumed: Vec<i64>,
+    /// Events fed to the guest (and recorded), in order.
+    deliver: Vec<EventKind>,
+    /// `Some(reason)` when the instance is to be terminated.
+    terminate: Option<Option<String>>,
+    /// Whether the instance is suspended at the end of the turn.
+    suspended: bool,
+}
+
+/// Sorts a work item's messages. Stale messages (another execution) and
+/// messages for a finished instance are consumed unseen. While suspended,
+/// ordinary messages stay in the inbox; on resume they are delivered after
+/// the `ExecutionResumed` event.
+fn sort_inbox(item: &OrchestrationWorkItem) -> Inbox {
+    let instance = &item.instance;
+    let mut inbox = Inbox {
+        consumed: Vec::with_capacity(item.messages.len()),
+        deliver: Vec::with_capacity(item.messages.len()),
+        terminate: None,
+        suspended: instance.status == RuntimeStatus::Suspended,
+    };
+    let mut kept: Vec<(i64, EventKind)> = Vec::new();
+    for message in &item.messages {
+        let stale = message
+            .execution_id
+            .as_deref()
+            .is_some_and(|e| e != instance.execution_id);
+        if instance.status.is_terminal() || stale {
+            inbox.consumed.push(message.id);
+            continue;
+        }
+        match &message.event {
+            EventKind::ExecutionTerminated { reason } => {
+                inbox.consumed.push(message.id);
+                inbox.terminate = Some(reason.clone());
+            }
+            EventKind::ExecutionSuspended { .. } => {
+                inbox.consumed.push(message.id);
+                if !inbox.suspended {
+                    inbox.suspended = true;
+                    inbox.deliver.push(message.event.clone());
+                }
+            }
+            EventKind::ExecutionResumed { .. } => {
+                inbox.consumed.push(message.id);
+                inbox.suspended = false;
+                inbox.deliver.push(message.event.clone());
+                for (id, event) in kept.drain(..) {
+                    inbox.consumed.push(id);
+                    inbox.deliver.push(event);
+                }
+            }
+            event if inbox.suspended => kept.push((message.id, event.clone())),
+            event => {
+                inbox.consumed.push(message.id);
+                inbox.deliver.push(event.clone());
+            }
+        }
+    }
+    if inbox.terminate.is_some() {
+        // Termination takes everything with it.
+        inbox.consumed.extend(kept.into_iter().map(|(id, _)| id));
+    }
+    inbox
 }

@@ -16,7 +16,8 @@
 //!    which storage commits in one transaction.
 
 use crate::types::{
-    Action, ActionKind, EntityId, EventKind, Failure, HistoryEvent, Json, Timestamp, failure_types,
+    Action, ActionKind, CarriedEvent, EntityId, EventKind, Failure, HistoryEvent, Json, Timestamp,
+    failure_types,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -173,7 +174,9 @@ pub enum Outcome {
     Failed(Failure),
     ContinuedAsNew {
         input: Json,
-        preserve_unprocessed_events: bool,
+        /// Events to deliver to the next execution (empty unless the code
+        /// asked to preserve unprocessed events).
+        carried_events: Vec<CarriedEvent>,
     },
 }
 
@@ -450,10 +453,15 @@ impl ReplayState {
                 ActionKind::ContinueAsNew {
                     input,
                     preserve_unprocessed_events,
+                    carried_events,
                 } => {
+                    let carried_events = match preserve_unprocessed_events {
+                        true => carried_events.clone(),
+                        false => Vec::new(),
+                    };
                     plan.outcome = Some(Outcome::ContinuedAsNew {
                         input: input.clone(),
-                        preserve_unprocessed_events: *preserve_unprocessed_events,
+                        carried_events,
                     });
                     Some(EventKind::ContinuedAsNew {
                         input: input.clone(),

@@ -297,7 +297,18 @@ pub enum ActionKind {
     ContinueAsNew {
         input: Json,
         preserve_unprocessed_events: bool,
+        /// Events the code received but did not consume, for the next
+        /// execution.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        carried_events: Vec<CarriedEvent>,
     },
+}
+
+/// An external event carried into the next execution by continue-as-new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedEvent {
+    pub name: String,
+    pub input: Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -100,7 +100,7 @@ async fn terminate_stops_a_waiting_instance_and_later_messages_are_dropped() {
         .unwrap();
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
     t.client()
-        .terminate(&id, Some("no longer needed"))
+        .terminate(&id, Some("no longer needed"), false)
         .await
         .unwrap();
     let record = t.finish(&id).await;

@@ -178,5 +178,37 @@ fn a_waiting_instance_is_driven_from_the_command_line() {
     assert_eq!(status["instanceId"], "appr-2");
     let finished = durable.run(["list", "--status", "Completed,Terminated"]);
     assert_eq!(finished.ok().lines().count(), 2, "{finished:#?}");
+
+    // Suspend, resume, restart and purge from the command line.
+    durable
+        .run(["start", "approval_workflow", "--id", "appr-3"])
+        .ok();
+    durable.history_until("appr-3", |h| count_json(h, "TimerCreated") == 1);
+    durable.run(["suspend", "appr-3", "--reason", "lunch"]).ok();
+    durable.history_until("appr-3", |h| count_json(h, "ExecutionSuspended") == 1);
+    let status = durable.run(["status", "appr-3"]);
+    assert!(status.ok().contains("\"Suspended\""), "{status:#?}");
+    durable
+        .run(["raise-event", "appr-3", "Approval", "--data", "true"])
+        .ok();
+    durable.run(["resume", "appr-3"]).ok();
+    let waited = durable.run(["wait", "appr-3", "--timeout", "60"]);
+    assert!(waited.ok().contains("\"approved\""), "{waited:#?}");
+    let out = durable.run(["resume", "appr-3"]);
+    assert_readable_error(out.err(), "is not suspended");
+
+    let restarted = durable.run(["restart", "appr-2", "--new-id"]);
+    let new_id = restarted.ok().trim().to_owned();
+    assert_ne!(new_id, "appr-2");
+    durable.run(["terminate", &new_id]).ok();
+    durable.run(["wait", &new_id, "--timeout", "60"]).ok();
+
+    let out = durable.run(["purge"]);
+    assert_readable_error(out.err(), "give an instance id, or filters");
+    let purged = durable.run(["purge", "appr-1"]);
+    assert_eq!(purged.ok().trim(), "1 instances deleted");
+    let purged = durable.run(["purge", "--status", "Completed,Terminated"]);
+    assert_eq!(purged.ok().trim(), "3 instances deleted", "{purged:#?}");
+    assert_eq!(durable.run(["list"]).ok(), "");
     serve.assert_running();
 }

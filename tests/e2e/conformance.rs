@@ -10,10 +10,7 @@ use std::ffi::OsStr;
 
 /// Scenarios the Rust SDK does not pass yet, and why. The test fails when one of them starts
 /// passing, so that its entry is removed.
-const KNOWN_GAPS: &[(&str, &str)] = &[(
-    "continue_as_new",
-    "the SDK still records actions decided after continue_as_new, before the continue-as-new action",
-)];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn scenario_dir() -> std::path::PathBuf {
     workspace_root().join("tests").join("conformance")

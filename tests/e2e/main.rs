@@ -10,5 +10,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod examples;
+mod management;
 mod nondeterminism;
+mod orchestration;
 mod sandbox;

@@ -19,6 +19,9 @@ const GUESTS: &[&str] = &[
     "probe",
     "bench-guest",
     "conformance-guest",
+    "sub-orchestration",
+    "retry",
+    "monitor",
 ];
 
 pub fn workspace_root() -> PathBuf {

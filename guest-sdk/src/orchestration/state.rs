@@ -82,17 +82,28 @@ impl ReplayState {
         }
     }
 
-    /// Records a work-starting action under the next sequence id and returns that id.
+    /// Records a work-starting action under the next sequence id and returns that id. After
+    /// `continue_as_new` the id is still taken (so replay numbers the same) but the action is
+    /// dropped: the execution is ending and must not start new work.
     pub fn schedule(&mut self, kind: ActionKind) -> u32 {
         let id = self.next_sequence;
         self.next_sequence += 1;
-        self.actions.push(Action { id, kind });
+        if self.continue_as_new.is_none() {
+            self.actions.push(Action { id, kind });
+        }
         id
     }
 
-    /// Records an action that starts no work (its id is 0).
+    /// Records an action that starts no work (its id is 0). After `continue_as_new` only the
+    /// execution's final action is kept.
     pub fn record(&mut self, kind: ActionKind) {
-        self.actions.push(Action { id: 0, kind });
+        let ending = matches!(
+            kind,
+            ActionKind::Complete(_) | ActionKind::Fail(_) | ActionKind::ContinueAsNew(_)
+        );
+        if self.continue_as_new.is_none() || ending {
+            self.actions.push(Action { id: 0, kind });
+        }
     }
 
     pub fn take_actions(&mut self) -> Vec<Action> {

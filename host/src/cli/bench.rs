@@ -261,6 +261,7 @@ impl Bench {
                 cancelled_timers: Vec::new(),
                 logs: Vec::new(),
                 new_execution: None,
+                new_instances: Vec::new(),
                 now: at,
             })
             .await?;

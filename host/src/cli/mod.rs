@@ -118,6 +118,52 @@ enum Command {
         id: String,
         #[arg(long)]
         reason: Option<String>,
+        /// Also terminate its unfinished sub-orchestrations.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Suspend a running instance; events that arrive meanwhile are kept.
+    Suspend {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a suspended instance.
+    Resume {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Rewind a failed instance: its failed activities run again.
+    Rewind {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Start a finished instance again with the same input; prints the id.
+    Restart {
+        id: String,
+        /// Start it under a new id instead of reusing this one.
+        #[arg(long)]
+        new_id: bool,
+    },
+    /// Delete finished instances and their history: one by id, or all that
+    /// match the filters.
+    Purge {
+        /// The instance to delete.
+        id: Option<String>,
+        /// Only these statuses (comma separated; finished ones only).
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        /// Only instances created at or after this time (ms since the epoch).
+        #[arg(long)]
+        created_from: Option<u64>,
+        /// Only instances created at or before this time (ms since the epoch).
+        #[arg(long)]
+        created_to: Option<u64>,
+        /// Only ids starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
     },
     /// List instances.
     List {
@@ -387,9 +433,69 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client.raise_event(&id, &name, &data).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Terminate { id, reason } => {
+        Command::Terminate {
+            id,
+            reason,
+            recursive,
+        } => {
             let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            client.terminate(&id, reason.as_deref()).await?;
+            client.terminate(&id, reason.as_deref(), recursive).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Suspend { id, reason } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            client.suspend(&id, reason.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { id, reason } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            client.resume(&id, reason.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rewind { id, reason } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            client.rewind(&id, reason.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restart { id, new_id } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            println!("{}", client.restart(&id, new_id).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Purge {
+            id,
+            status,
+            created_from,
+            created_to,
+            prefix,
+        } => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            let filtered = !status.is_empty()
+                || created_from.is_some()
+                || created_to.is_some()
+                || prefix.is_some();
+            let deleted = match (id, filtered) {
+                (Some(_), true) => bail!("give an instance id or filters, not both"),
+                (Some(id), false) => {
+                    client.purge(&id).await?;
+                    1
+                }
+                (None, false) => bail!(
+                    "give an instance id, or filters (--status, --created-from, --created-to, \
+                     --prefix) to purge many"
+                ),
+                (None, true) => {
+                    let filter = InstanceFilter {
+                        statuses: parse_statuses(&status)?,
+                        created_from,
+                        created_to,
+                        id_prefix: prefix,
+                        limit: None,
+                    };
+                    client.purge_matching(&filter).await?
+                }
+            };
+            println!("{deleted} instances deleted");
             Ok(ExitCode::SUCCESS)
         }
         Command::List {
@@ -398,17 +504,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
         } => {
             let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            let mut statuses = Vec::new();
-            for s in &status {
-                statuses.push(RuntimeStatus::parse(s.trim()).with_context(|| {
-                    format!(
-                        "unknown status `{s}`; use one of {}",
-                        RuntimeStatus::ALL.map(|s| s.as_str()).join(", ")
-                    )
-                })?);
-            }
             let filter = InstanceFilter {
-                statuses,
+                statuses: parse_statuses(&status)?,
                 id_prefix: prefix,
                 limit: Some(limit),
                 ..Default::default()
@@ -419,6 +516,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     }
+}
+
+/// Parses `--status` values, naming the valid ones on a mistake.
+fn parse_statuses(names: &[String]) -> anyhow::Result<Vec<RuntimeStatus>> {
+    names
+        .iter()
+        .map(|name| {
+            RuntimeStatus::parse(name.trim()).with_context(|| {
+                format!(
+                    "unknown status `{name}`; use one of {}",
+                    RuntimeStatus::ALL.map(|s| s.as_str()).join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 async fn shutdown_signal() {

@@ -32,6 +32,12 @@ pub enum StoreError {
     /// The operation needs a running instance.
     #[error("instance `{0}` has already finished ({1})")]
     InstanceFinished(String, RuntimeStatus),
+    /// The operation needs a finished instance (purge, restart in place).
+    #[error("instance `{0}` has not finished ({1}); terminate it first")]
+    InstanceNotFinished(String, RuntimeStatus),
+    /// Rewind needs a failed instance.
+    #[error("instance `{0}` did not fail ({1}); only failed instances can be rewound")]
+    InstanceNotFailed(String, RuntimeStatus),
     /// The lease on the work item expired and was possibly taken by another
     /// host: the caller must drop its results (they were not written).
     #[error("the lease on this work item was lost")]
@@ -103,6 +109,8 @@ pub struct InstanceRecord {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
+    /// Set for sub-orchestrations.
+    pub parent: Option<ParentInstance>,
 }
 
 /// Filters for [`Store::list_instances`]; empty fields match everything.
@@ -183,6 +191,9 @@ pub struct OrchestrationCommit {
     /// Continue-as-new: history is cleared and the new execution started
     /// with this `ExecutionStarted` event.
     pub new_execution: Option<EventKind>,
+    /// Sub-orchestrations to create. One whose id belongs to an unfinished
+    /// instance is not created; its parent gets a `SubOrchestrationFailed`.
+    pub new_instances: Vec<NewInstance>,
     pub now: Timestamp,
 }
 
@@ -236,7 +247,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     /// Locks up to `max` unlocked instances that have visible messages, for
-    /// `lease_ms`, and returns them with those messages (oldest first).
+    /// `lease_ms`, and returns them with those messages in the order they
+    /// became visible (a timer when it fired, anything else when sent).
+    /// Suspended instances are skipped unless a resume or terminate waits.
     async fn lock_orchestrations(
         &self,
         owner: &str,
@@ -281,6 +294,7 @@ pub trait Store: Send + Sync + 'static {
         task: &ActivityWorkItem,
         result: EventKind,
         logs: Vec<LogLine>,
+        now: Timestamp,
     ) -> StoreResult<()>;
 
     /// Earliest time after `now` at which a message or task becomes
@@ -292,4 +306,23 @@ pub trait Store: Send + Sync + 'static {
     async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>>;
 
     async fn logs(&self, instance_id: &str) -> StoreResult<Vec<LogLine>>;
+
+    /// Instances started as sub-orchestrations of `instance_id`.
+    async fn children(&self, instance_id: &str) -> StoreResult<Vec<InstanceRecord>>;
+
+    /// Deletes a finished instance and everything stored for it.
+    /// `InstanceNotFound`, or `InstanceNotFinished` (nothing deleted).
+    async fn purge_instance(&self, instance_id: &str) -> StoreResult<()>;
+
+    /// Deletes up to `batch` finished instances matching `filter` (statuses
+    /// that are not finished are ignored) in one transaction and returns how
+    /// many; callers repeat until it returns less than `batch`, so a large
+    /// purge never holds the database for long.
+    async fn purge_batch(&self, filter: &InstanceFilter, batch: usize) -> StoreResult<usize>;
+
+    /// Rewinds a failed instance atomically: removes the failure and the
+    /// failed activity results from its history, enqueues those activities
+    /// again, marks it Running and wakes it. Completed activities keep their
+    /// results. `InstanceNotFound` or `InstanceNotFailed` otherwise.
+    async fn rewind(&self, instance_id: &str, reason: &str, now: Timestamp) -> StoreResult<()>;
 }

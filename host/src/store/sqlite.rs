@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS instances (
     failure TEXT,
     custom_status TEXT,
     parent TEXT,
+    parent_id TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     completed_at INTEGER,
@@ -75,6 +76,7 @@ CREATE TABLE IF NOT EXISTS instances (
     lock_expires INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS instances_created ON instances(created_at);
+CREATE INDEX IF NOT EXISTS instances_parent ON instances(parent_id);
 CREATE TABLE IF NOT EXISTS history (
     instance_id TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -86,6 +88,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     instance_id TEXT NOT NULL,
     execution_id TEXT,
     timer_id INTEGER,
+    kind TEXT NOT NULL,
     event TEXT NOT NULL,
     visible_at INTEGER NOT NULL
 );
@@ -301,15 +304,20 @@ fn status_of(s: &str) -> StoreResult<RuntimeStatus> {
 }
 
 const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, digest, status, input, output, \
-     failure, custom_status, created_at, updated_at, completed_at";
+     failure, custom_status, created_at, updated_at, completed_at, parent";
 
-fn instance_from_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(InstanceRecord, String, Option<String>)> {
-    let status: String = row.get(4)?;
-    let failure: Option<String> = row.get(7)?;
-    Ok((
-        InstanceRecord {
+/// A row of `instances` before its JSON and enum columns are decoded
+/// (rusqlite's row closure cannot return our errors).
+struct RawInstance {
+    record: InstanceRecord,
+    status: String,
+    failure: Option<String>,
+    parent: Option<String>,
+}
+
+fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInstance> {
+    Ok(RawInstance {
+        record: InstanceRecord {
             instance_id: row.get(0)?,
             name: row.get(1)?,
             execution_id: row.get(2)?,
@@ -322,17 +330,52 @@ fn instance_from_row(
             created_at: row.get::<_, i64>(9)? as Timestamp,
             updated_at: row.get::<_, i64>(10)? as Timestamp,
             completed_at: row.get::<_, Option<i64>>(11)?.map(|t| t as Timestamp),
+            parent: None,
         },
-        status,
-        failure,
-    ))
+        status: row.get(4)?,
+        failure: row.get(7)?,
+        parent: row.get(12)?,
+    })
 }
 
-fn finish_instance(raw: (InstanceRecord, String, Option<String>)) -> StoreResult<InstanceRecord> {
-    let (mut record, status, failure) = raw;
-    record.status = status_of(&status)?;
-    record.failure = failure.map(|f| serde_json::from_str(&f)).transpose()?;
+fn finish_instance(raw: RawInstance) -> StoreResult<InstanceRecord> {
+    let mut record = raw.record;
+    record.status = status_of(&raw.status)?;
+    record.failure = raw.failure.map(|f| serde_json::from_str(&f)).transpose()?;
+    record.parent = raw.parent.map(|p| serde_json::from_str(&p)).transpose()?;
     Ok(record)
+}
+
+/// The `WHERE` clause and arguments of an instance filter (without limit).
+fn filter_sql(filter: &InstanceFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::from("1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if !filter.statuses.is_empty() {
+        let marks = vec!["?"; filter.statuses.len()].join(", ");
+        sql.push_str(&format!(" AND status IN ({marks})"));
+        args.extend(
+            filter
+                .statuses
+                .iter()
+                .map(|s| Value::Text(s.as_str().into())),
+        );
+    }
+    if let Some(from) = filter.created_from {
+        sql.push_str(" AND created_at >= ?");
+        args.push(Value::Integer(from as i64));
+    }
+    if let Some(to) = filter.created_to {
+        sql.push_str(" AND created_at <= ?");
+        args.push(Value::Integer(to as i64));
+    }
+    if let Some(prefix) = &filter.id_prefix {
+        // SQLite's substr counts characters, not bytes.
+        sql.push_str(" AND substr(instance_id, 1, ?) = ?");
+        args.push(Value::Integer(prefix.chars().count() as i64));
+        args.push(Value::Text(prefix.clone()));
+    }
+    (sql, args)
 }
 
 fn load_instance(conn: &Connection, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
@@ -352,16 +395,73 @@ fn insert_message(
     visible_at: Timestamp,
 ) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO inbox (instance_id, execution_id, timer_id, event, visible_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO inbox (instance_id, execution_id, timer_id, kind, event, visible_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         instance_id,
         execution_id,
         timer_id,
+        event.label(),
         serde_json::to_string(event)?,
         visible_at as i64
     ])?;
+    Ok(())
+}
+
+/// Creates an instance and enqueues its `ExecutionStarted`; replaces a
+/// finished instance with the same id, refuses an unfinished one.
+fn insert_instance(conn: &Connection, instance: NewInstance) -> StoreResult<()> {
+    if let Some(existing) = load_instance(conn, &instance.instance_id)? {
+        if !existing.status.is_terminal() {
+            return Err(StoreError::InstanceExists(instance.instance_id));
+        }
+        delete_instance(conn, &instance.instance_id)?;
+    }
+    let parent = instance
+        .parent
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let parent_id = instance.parent.as_ref().map(|p| p.instance_id.clone());
+    conn.prepare_cached(
+        "INSERT INTO instances (instance_id, name, execution_id, digest, status, input, \
+         parent, parent_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'Pending', ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![
+        instance.instance_id,
+        instance.name,
+        instance.execution_id,
+        instance.digest,
+        instance.input,
+        parent,
+        parent_id,
+        instance.created_at as i64
+    ])?;
+    let started = EventKind::ExecutionStarted {
+        name: instance.name,
+        instance_id: instance.instance_id.clone(),
+        execution_id: instance.execution_id.clone(),
+        input: instance.input,
+        parent: instance.parent,
+    };
+    insert_message(
+        conn,
+        &instance.instance_id,
+        Some(&instance.execution_id),
+        None,
+        &started,
+        instance.created_at,
+    )
+}
+
+/// Deletes an instance and everything stored for it.
+fn delete_instance(conn: &Connection, instance_id: &str) -> StoreResult<()> {
+    for table in ["history", "inbox", "activities", "logs", "instances"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE instance_id = ?1"))?
+            .execute([instance_id])?;
+    }
     Ok(())
 }
 
@@ -465,57 +565,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {
-        self.write(move |conn| {
-            if let Some(existing) = load_instance(conn, &instance.instance_id)? {
-                if !existing.status.is_terminal() {
-                    return Err(StoreError::InstanceExists(instance.instance_id));
-                }
-                for table in ["history", "inbox", "activities", "logs"] {
-                    conn.execute(
-                        &format!("DELETE FROM {table} WHERE instance_id = ?1"),
-                        [&instance.instance_id],
-                    )?;
-                }
-                conn.execute(
-                    "DELETE FROM instances WHERE instance_id = ?1",
-                    [&instance.instance_id],
-                )?;
-            }
-            let parent = instance
-                .parent
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()?;
-            conn.execute(
-                "INSERT INTO instances (instance_id, name, execution_id, digest, status, input, \
-                 parent, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'Pending', ?5, ?6, ?7, ?7)",
-                params![
-                    instance.instance_id,
-                    instance.name,
-                    instance.execution_id,
-                    instance.digest,
-                    instance.input,
-                    parent,
-                    instance.created_at as i64
-                ],
-            )?;
-            let started = EventKind::ExecutionStarted {
-                name: instance.name,
-                instance_id: instance.instance_id.clone(),
-                execution_id: instance.execution_id.clone(),
-                input: instance.input,
-                parent: instance.parent,
-            };
-            insert_message(
-                conn,
-                &instance.instance_id,
-                Some(&instance.execution_id),
-                None,
-                &started,
-                instance.created_at,
-            )
-        })
-        .await
+        self.write(move |conn| insert_instance(conn, instance))
+            .await
     }
 
     async fn send_message(
@@ -547,7 +598,10 @@ impl Store for SqliteStore {
                 let mut stmt = conn.prepare_cached(
                     "SELECT DISTINCT m.instance_id FROM inbox m \
                      JOIN instances i ON i.instance_id = m.instance_id \
-                     WHERE m.visible_at <= ?1 AND i.lock_expires <= ?1 LIMIT ?2",
+                     WHERE m.visible_at <= ?1 AND i.lock_expires <= ?1 \
+                     AND (i.status != 'Suspended' \
+                          OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated')) \
+                     LIMIT ?2",
                 )?;
                 stmt.query_map(params![now_i, max as i64], |r| r.get(0))?
                     .collect::<Result<_, _>>()?
@@ -566,7 +620,8 @@ impl Store for SqliteStore {
                     .query_row([&instance_id], |r| r.get(0))?;
                 let mut stmt = conn.prepare_cached(
                     "SELECT id, execution_id, event FROM inbox \
-                     WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id LIMIT 1000",
+                     WHERE instance_id = ?1 AND visible_at <= ?2 \
+                     ORDER BY visible_at, id LIMIT 1000",
                 )?;
                 let messages = stmt
                     .query_map(params![instance_id, now_i], |r| {
@@ -675,6 +730,7 @@ impl Store for SqliteStore {
         task: &ActivityWorkItem,
         result: EventKind,
         logs: Vec<LogLine>,
+        now: Timestamp,
     ) -> StoreResult<()> {
         let (id, token) = (task.id, task.lock_token.clone());
         let (instance_id, execution_id) = (task.instance_id.clone(), task.execution_id.clone());
@@ -686,7 +742,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::LeaseLost);
             }
             insert_logs(conn, &instance_id, &logs)?;
-            insert_message(conn, &instance_id, Some(&execution_id), None, &result, 0)
+            insert_message(conn, &instance_id, Some(&execution_id), None, &result, now)
         })
         .await
     }
@@ -729,34 +785,8 @@ impl Store for SqliteStore {
     async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
         let filter = filter.clone();
         self.read(move |conn| {
-            let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE 1 = 1");
-            let mut args: Vec<rusqlite::types::Value> = Vec::new();
-            if !filter.statuses.is_empty() {
-                let marks = vec!["?"; filter.statuses.len()].join(", ");
-                sql.push_str(&format!(" AND status IN ({marks})"));
-                args.extend(
-                    filter
-                        .statuses
-                        .iter()
-                        .map(|s| rusqlite::types::Value::Text(s.as_str().into())),
-                );
-            }
-            if let Some(from) = filter.created_from {
-                sql.push_str(" AND created_at >= ?");
-                args.push(rusqlite::types::Value::Integer(from as i64));
-            }
-            if let Some(to) = filter.created_to {
-                sql.push_str(" AND created_at <= ?");
-                args.push(rusqlite::types::Value::Integer(to as i64));
-            }
-            if let Some(prefix) = &filter.id_prefix {
-                // SQLite's substr counts characters, not bytes.
-                sql.push_str(" AND substr(instance_id, 1, ?) = ?");
-                args.push(rusqlite::types::Value::Integer(
-                    prefix.chars().count() as i64
-                ));
-                args.push(rusqlite::types::Value::Text(prefix.clone()));
-            }
+            let (filter_sql, args) = filter_sql(&filter);
+            let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE {filter_sql}");
             sql.push_str(" ORDER BY created_at, instance_id");
             if let Some(limit) = filter.limit {
                 sql.push_str(&format!(" LIMIT {limit}"));
@@ -785,6 +815,153 @@ impl Store for SqliteStore {
         })
         .await
     }
+    async fn children(&self, instance_id: &str) -> StoreResult<Vec<InstanceRecord>> {
+        let instance_id = instance_id.to_owned();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE parent_id = ?1 ORDER BY created_at"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([instance_id], instance_from_row)?;
+            rows.map(|row| finish_instance(row?)).collect()
+        })
+        .await
+    }
+
+    async fn purge_instance(&self, instance_id: &str) -> StoreResult<()> {
+        let instance_id = instance_id.to_owned();
+        self.write(move |conn| {
+            let instance = load_instance(conn, &instance_id)?
+                .ok_or_else(|| StoreError::InstanceNotFound(instance_id.clone()))?;
+            if !instance.status.is_terminal() {
+                return Err(StoreError::InstanceNotFinished(
+                    instance_id,
+                    instance.status,
+                ));
+            }
+            delete_instance(conn, &instance_id)
+        })
+        .await
+    }
+
+    async fn purge_batch(&self, filter: &InstanceFilter, batch: usize) -> StoreResult<usize> {
+        let filter = filter.clone();
+        self.write(move |conn| {
+            let (filter_sql, mut args) = filter_sql(&filter);
+            let sql = format!(
+                "SELECT instance_id FROM instances WHERE {filter_sql} \
+                 AND status IN ('Completed', 'Failed', 'Canceled', 'Terminated') LIMIT ?"
+            );
+            args.push(rusqlite::types::Value::Integer(batch as i64));
+            let ids: Vec<String> = {
+                let mut stmt = conn.prepare(&sql)?;
+                stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            for id in &ids {
+                delete_instance(conn, id)?;
+            }
+            Ok(ids.len())
+        })
+        .await
+    }
+
+    async fn rewind(&self, instance_id: &str, reason: &str, now: Timestamp) -> StoreResult<()> {
+        let instance_id = instance_id.to_owned();
+        let reason = reason.to_owned();
+        self.write(move |conn| rewind_instance(conn, &instance_id, &reason, now))
+            .await
+    }
+}
+
+/// See [`Store::rewind`].
+fn rewind_instance(
+    conn: &Connection,
+    instance_id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let instance = load_instance(conn, instance_id)?
+        .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
+    if instance.status != RuntimeStatus::Failed {
+        return Err(StoreError::InstanceNotFailed(
+            instance_id.to_owned(),
+            instance.status,
+        ));
+    }
+    let history: Vec<HistoryEvent> = {
+        let mut stmt = conn
+            .prepare_cached("SELECT event FROM history WHERE instance_id = ?1 ORDER BY position")?;
+        let rows = stmt.query_map([instance_id], |r| r.get::<_, String>(0))?;
+        rows.map(|row| Ok(serde_json::from_str(&row?)?))
+            .collect::<StoreResult<_>>()?
+    };
+    let failed: Vec<u32> = history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskFailed { task_id, .. } => Some(*task_id),
+            _ => None,
+        })
+        .collect();
+    let kept: Vec<&HistoryEvent> = history
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e.kind,
+                EventKind::TaskFailed { .. } | EventKind::ExecutionCompleted { .. }
+            )
+        })
+        .collect();
+    conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
+        .execute([instance_id])?;
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO history (instance_id, position, event) VALUES (?1, ?2, ?3)",
+        )?;
+        for (position, event) in kept.iter().enumerate() {
+            insert.execute(params![
+                instance_id,
+                position as i64,
+                serde_json::to_string(event)?
+            ])?;
+        }
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO activities (instance_id, execution_id, task_id, name, input, digest, visible_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for event in &history {
+        if let EventKind::TaskScheduled { name, input } = &event.kind
+            && failed.contains(&event.event_id)
+        {
+            insert.execute(params![
+                instance_id,
+                instance.execution_id,
+                event.event_id,
+                name,
+                input,
+                instance.digest,
+                now as i64
+            ])?;
+        }
+    }
+    let wake = EventKind::ExecutionResumed {
+        reason: Some(format!("rewound: {reason}")),
+    };
+    insert_message(
+        conn,
+        instance_id,
+        Some(&instance.execution_id),
+        None,
+        &wake,
+        now,
+    )?;
+    conn.prepare_cached(
+        "UPDATE instances SET status = 'Running', output = NULL, failure = NULL, \
+         completed_at = NULL, updated_at = ?2, history_len = ?3 WHERE instance_id = ?1",
+    )?
+    .execute(params![instance_id, now as i64, kept.len() as i64])?;
+    Ok(())
 }
 
 /// Writes one orchestration turn. Runs inside the group transaction's
@@ -847,6 +1024,12 @@ fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()>
             ])?;
         }
     }
+    if let Some(started @ EventKind::ExecutionStarted { execution_id, .. }) = &commit.new_execution
+    {
+        // Before the messages: events carried into the new execution must
+        // follow its start.
+        insert_message(conn, id, Some(execution_id), None, started, commit.now)?;
+    }
     for message in &commit.messages {
         if message.instance_id != *id {
             // Messages to other instances are dropped when the target is
@@ -866,6 +1049,30 @@ fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()>
         )?;
     }
     insert_logs(conn, id, &commit.logs)?;
+    for child in commit.new_instances {
+        match load_instance(conn, &child.instance_id)? {
+            Some(existing) if !existing.status.is_terminal() => {
+                let task_id = child.parent.as_ref().map_or(0, |p| p.task_id);
+                let failure = Failure::fatal(
+                    "InstanceExists",
+                    format!(
+                        "cannot start sub-orchestration `{}`: instance `{}` exists and is {}",
+                        child.name, child.instance_id, existing.status
+                    ),
+                );
+                let event = EventKind::SubOrchestrationFailed { task_id, failure };
+                insert_message(
+                    conn,
+                    id,
+                    Some(&commit.execution_id),
+                    None,
+                    &event,
+                    commit.now,
+                )?;
+            }
+            _ => insert_instance(conn, child)?,
+        }
+    }
     let failure = commit
         .failure
         .as_ref()
@@ -883,7 +1090,6 @@ fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()>
         {
             execution_id = next.clone();
         }
-        insert_message(conn, id, Some(&execution_id), None, started, commit.now)?;
     }
     conn.prepare_cached(
         "UPDATE instances SET status = ?2, output = ?3, failure = ?4, \

@@ -72,6 +72,7 @@ fn empty_commit(item: &OrchestrationWorkItem, now: Timestamp) -> OrchestrationCo
         cancelled_timers: Vec::new(),
         logs: Vec::new(),
         new_execution: None,
+        new_instances: Vec::new(),
         now,
     }
 }
@@ -774,12 +775,12 @@ async fn a_completed_activity_is_delivered_once(store: &dyn Store) {
         message: "working".into(),
     };
     store
-        .complete_activity(&tasks[0], result.clone(), vec![line.clone()])
+        .complete_activity(&tasks[0], result.clone(), vec![line.clone()], T0)
         .await
         .unwrap();
     // The same (now stale) token again: refused, nothing delivered twice.
     let err = store
-        .complete_activity(&tasks[0], result.clone(), vec![line.clone()])
+        .complete_activity(&tasks[0], result.clone(), vec![line.clone()], T0)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost), "{err}");
@@ -831,7 +832,7 @@ async fn an_expired_activity_lease_is_taken_over(store: &dyn Store) {
         result: "\"late\"".into(),
     };
     let err = store
-        .complete_activity(&first[0], late, Vec::new())
+        .complete_activity(&first[0], late, Vec::new(), T0)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost), "{err}");
@@ -845,7 +846,7 @@ async fn an_expired_activity_lease_is_taken_over(store: &dyn Store) {
         failure: Failure::new("Boom", "second attempt failed"),
     };
     store
-        .complete_activity(&second[0], failed.clone(), Vec::new())
+        .complete_activity(&second[0], failed.clone(), Vec::new(), T0)
         .await
         .unwrap();
     let item = lock_one(store, "w", "a", T0 + LEASE + 1).await;

@@ -2,8 +2,8 @@
 //! types and the engine's domain types ([`crate::types`]).
 
 use crate::types::{
-    Action, ActionKind, EntityId, EntityOperation, EventKind, Failure, FailureCause, HistoryEvent,
-    ParentInstance,
+    Action, ActionKind, CarriedEvent, EntityId, EntityOperation, EventKind, Failure, FailureCause,
+    HistoryEvent, ParentInstance,
 };
 
 wasmtime::component::bindgen!({
@@ -249,6 +249,14 @@ impl From<wit::Action> for Action {
             W::ContinueAsNew(c) => ActionKind::ContinueAsNew {
                 input: c.input,
                 preserve_unprocessed_events: c.preserve_unprocessed_events,
+                carried_events: c
+                    .carried_events
+                    .into_iter()
+                    .map(|e| CarriedEvent {
+                        name: e.name,
+                        input: e.input,
+                    })
+                    .collect(),
             },
         };
         Action { id: a.id, kind }

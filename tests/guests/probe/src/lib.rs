@@ -154,6 +154,31 @@ async fn wait_with_timeout(ctx: OrchestrationContext, secs: u64) -> Result<Value
     }
 }
 
+/// Starts `clock_random_uuid` as a sub-orchestration and waits for it: a
+/// parent with a child that waits (for recursive termination).
+#[durable_sdk::orchestrator]
+async fn parent_of_waiter(ctx: OrchestrationContext) -> Result<Value, Failure> {
+    ctx.call_sub_orchestrator("clock_random_uuid", None, ())
+        .await
+}
+
+/// Runs `slow_step(1)` then `check_flag`, which fails until `/data/flag`
+/// exists (for rewind: the first step must not run again).
+#[durable_sdk::orchestrator]
+async fn needs_flag(ctx: OrchestrationContext) -> Result<(u64, String), Failure> {
+    let first: u64 = ctx.call_activity("slow_step", 1).await?;
+    let flag: String = ctx.call_activity("check_flag", ()).await?;
+    Ok((first, flag))
+}
+
+/// Returns the contents of `/data/flag`, or fails with `NoFlag`.
+#[durable_sdk::activity]
+fn check_flag() -> Result<String, Failure> {
+    std::fs::read_to_string("/data/flag")
+        .map(|text| text.trim().to_owned())
+        .map_err(|err| Failure::new("NoFlag", err.to_string()))
+}
+
 /// Appends `"{instance_id} {input}"` to `/data/runs.log`, sleeps `SLOW_STEP_MS` (default 200)
 /// milliseconds, and returns `input * 10`.
 #[durable_sdk::activity]
@@ -203,7 +228,9 @@ durable_sdk::component! {
         slow_chain,
         carry_events,
         wait_with_timeout,
+        parent_of_waiter,
+        needs_flag,
     ],
-    activities: [slow_step, say_hello, say_goodbye, fail_always],
+    activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag],
     entities: [],
 }

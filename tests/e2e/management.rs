@@ -1,0 +1,206 @@
+//! Managing instances: suspend and resume, terminate (recursively),
+//! rewind, restart and purge.
+
+use crate::support::*;
+use durable_host::client::{ClientError, StartRequest};
+use durable_host::store::{InstanceFilter, StoreError};
+use durable_host::types::RuntimeStatus;
+use serde_json::json;
+use std::time::Duration;
+
+async fn wait_status(t: &TestHost, id: &str, status: RuntimeStatus) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match t.client().status(id).await {
+            Ok(record) if record.status == status => return,
+            Ok(_) | Err(ClientError::Store(StoreError::InstanceNotFound(_))) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} never became {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_sent_while_suspended_are_kept_and_delivered_on_resume() {
+    let mut t = TestHost::new();
+    t.deploy(&["human-interaction"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("approval_workflow"))
+        .await
+        .unwrap();
+    t.history_until(&id, |h| has(h, "TimerCreated")).await;
+    t.client().suspend(&id, Some("maintenance")).await.unwrap();
+    wait_status(&t, &id, RuntimeStatus::Suspended).await;
+    t.client()
+        .raise_event(&id, "Approval", "true")
+        .await
+        .unwrap();
+    // A timer due while suspended waits too.
+    t.clock.advance(Duration::from_secs(7200));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let still = t.client().status(&id).await.unwrap();
+    assert_eq!(still.status, RuntimeStatus::Suspended);
+    assert!(!has(&t.client().history(&id).await.unwrap(), "EventRaised"));
+
+    let err = t.client().resume("no-such", None).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Store(StoreError::InstanceNotFound(_))),
+        "{err}"
+    );
+    t.client().resume(&id, None).await.unwrap();
+    let record = t.finish(&id).await;
+    // The kept event is delivered first, so approval wins over the timer.
+    assert_eq!(output(&record), json!("approved"));
+    let history = t.client().history(&id).await.unwrap();
+    let labels: Vec<_> = history.iter().map(|e| e.kind.label()).collect();
+    let suspended = labels
+        .iter()
+        .position(|l| *l == "ExecutionSuspended")
+        .unwrap();
+    let resumed = labels
+        .iter()
+        .position(|l| *l == "ExecutionResumed")
+        .unwrap();
+    let raised = labels.iter().position(|l| *l == "EventRaised").unwrap();
+    assert!(suspended < resumed && resumed < raised, "{labels:?}");
+    let err = t.client().resume(&id, None).await.unwrap_err();
+    assert!(err.to_string().contains("not suspended"), "{err}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_termination_stops_the_children() {
+    let mut t = TestHost::new();
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("parent_of_waiter").instance_id("parent"))
+        .await
+        .unwrap();
+    let child = "parent:0";
+    wait_status(&t, child, RuntimeStatus::Running).await;
+    t.client()
+        .terminate(&id, Some("shutting down"), true)
+        .await
+        .unwrap();
+    let parent = t.finish(&id).await;
+    assert_eq!(parent.status, RuntimeStatus::Terminated);
+    let child = t.finish(child).await;
+    assert_eq!(child.status, RuntimeStatus::Terminated);
+    assert_eq!(
+        child.output.as_deref(),
+        Some("\"parent `parent` was terminated\"")
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewind_reruns_failed_activities_and_keeps_completed_ones() {
+    let data = tempfile::tempdir().unwrap();
+    let mut t = TestHost::with_config(|c| {
+        c.capabilities.env.push(("SLOW_STEP_MS".into(), "0".into()));
+        c.capabilities
+            .dirs
+            .push((data.path().to_path_buf(), "/data".into()));
+    });
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t
+        .client()
+        .start(StartRequest::new("needs_flag"))
+        .await
+        .unwrap();
+    let failed = t.finish(&id).await;
+    assert_eq!(failed.failure.expect("failure").error_type, "NoFlag");
+
+    let err = t.client().rewind("missing", None).await.unwrap_err();
+    assert!(matches!(
+        err,
+        ClientError::Store(StoreError::InstanceNotFound(_))
+    ));
+    std::fs::write(data.path().join("flag"), "raised\n").unwrap();
+    t.client().rewind(&id, Some("flag fixed")).await.unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!([10, "raised"]));
+    let runs = std::fs::read_to_string(data.path().join("runs.log")).unwrap();
+    assert_eq!(
+        runs,
+        format!("{id} 1\n"),
+        "the completed step did not run again"
+    );
+    let err = t.client().rewind(&id, None).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Store(StoreError::InstanceNotFailed(..))),
+        "{err}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_and_purge() {
+    let mut t = TestHost::new();
+    t.deploy(&["probe"]).await;
+    t.run();
+    let client = t.client().clone();
+    let id = client
+        .start(StartRequest::new("echo").input("41").instance_id("e"))
+        .await
+        .unwrap();
+    t.finish(&id).await;
+    let again = client.restart(&id, false).await.unwrap();
+    assert_eq!(again, "e");
+    assert_eq!(output(&t.finish("e").await), json!(41));
+    let fresh = client.restart(&id, true).await.unwrap();
+    assert_ne!(fresh, "e");
+    assert_eq!(output(&t.finish(&fresh).await), json!(41));
+
+    let waiting = client
+        .start(StartRequest::new("clock_random_uuid"))
+        .await
+        .unwrap();
+    let err = client.restart(&waiting, false).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Store(StoreError::InstanceNotFinished(..))),
+        "{err}"
+    );
+    let err = client.purge(&waiting).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Store(StoreError::InstanceNotFinished(..))),
+        "{err}"
+    );
+
+    client.purge("e").await.unwrap();
+    let err = client.status("e").await.unwrap_err();
+    assert!(matches!(
+        err,
+        ClientError::Store(StoreError::InstanceNotFound(_))
+    ));
+    for i in 0..7 {
+        let id = client
+            .start(StartRequest::new("echo").input(i.to_string()))
+            .await
+            .unwrap();
+        t.finish(&id).await;
+    }
+    let filter = InstanceFilter {
+        statuses: vec![RuntimeStatus::Completed, RuntimeStatus::Running],
+        ..Default::default()
+    };
+    assert_eq!(
+        client.purge_matching(&filter).await.unwrap(),
+        8,
+        "running ones are kept"
+    );
+    let left = client.list(&InstanceFilter::default()).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].instance_id, waiting);
+    t.stop().await;
+}
