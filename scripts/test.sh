@@ -14,4 +14,8 @@ guests=(-p hello-sequence -p fan-out-fan-in -p human-interaction -p sub-orchestr
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --release --target wasm32-wasip2 --target-dir target/wasm "${guests[@]}" -- -D warnings
+# The Python SDK: its replay unit tests (plain Python), then one build, which installs
+# componentize-py into target/python/venv if missing (the e2e tests build the Python guests).
+python3 -m unittest discover -s guest-sdk/python/tests
+scripts/build-python.sh examples/python/hello_sequence target/python/hello_sequence_py.wasm
 cargo test

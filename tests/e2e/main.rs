@@ -13,4 +13,5 @@ mod examples;
 mod management;
 mod nondeterminism;
 mod orchestration;
+mod python;
 mod sandbox;

@@ -1,0 +1,231 @@
+"""Durable tasks: what an orchestrator `yield`s.
+
+A task reads its outcome from the shared `ReplayState`: by sequence id (activities, timers,
+sub-orchestrations), by waiter id (external events) or by spawn id (composite tasks run as
+generators of their own: retries, waits with a timeout). `task_all` / `task_any` compose other
+tasks and decide from the arrival order of their outcomes, never from when they are looked at,
+so a cold replay agrees with a live run. The action behind a task is recorded when the task is
+created, so tasks that are never yielded still run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Generator, List, Optional
+
+from ._failure import Failure, TaskFailedError
+from ._state import ReplayState, Resolved
+
+
+class Task:
+    """A handle on work the orchestrator started. `yield` it to get its value (or have its
+    failure raised as `TaskFailedError`); yielding it twice gives the same outcome twice."""
+
+    def _resolved(self) -> Optional[Resolved]:
+        raise NotImplementedError
+
+    @property
+    def is_completed(self) -> bool:
+        return self._resolved() is not None
+
+    @property
+    def is_faulted(self) -> bool:
+        resolved = self._resolved()
+        return resolved is not None and not resolved.ok
+
+    @property
+    def result(self) -> Any:
+        """The value once completed successfully, else None."""
+        resolved = self._resolved()
+        return resolved.value if resolved is not None and resolved.ok else None
+
+    @property
+    def failure(self) -> Optional[Failure]:
+        resolved = self._resolved()
+        return resolved.failure if resolved is not None and not resolved.ok else None
+
+    @property
+    def exception(self) -> Optional[TaskFailedError]:
+        failure = self.failure
+        return TaskFailedError(failure) if failure is not None else None
+
+
+class SequencedTask(Task):
+    """The task started by the action with this sequence id."""
+
+    def __init__(self, state: ReplayState, sequence_id: int):
+        self._state = state
+        self.id = sequence_id
+
+    def _resolved(self) -> Optional[Resolved]:
+        return self._state.outcome(self.id)
+
+
+class TimerTask(SequencedTask):
+    """A durable timer; `cancel()` cancels it (a cancelled timer never completes)."""
+
+    def cancel(self) -> None:
+        if self._state.cancel_timer(self.id):
+            self._state.record("CancelTimer", timer_id=self.id)
+
+
+class ExternalEventTask(Task):
+    def __init__(self, state: ReplayState, waiter: int):
+        self._state = state
+        self._waiter = waiter
+
+    def _resolved(self) -> Optional[Resolved]:
+        return self._state.received(self._waiter)
+
+
+class SpawnedTask(Task):
+    def __init__(self, state: ReplayState, spawn_id: int):
+        self._state = state
+        self._spawn_id = spawn_id
+
+    def _resolved(self) -> Optional[Resolved]:
+        return self._state.spawned_outcome(self._spawn_id)
+
+
+class ReadyTask(Task):
+    """A task finished when it was created (`task_all([])`, a bad `task_any`)."""
+
+    def __init__(self, resolved: Resolved):
+        self._done = resolved
+
+    def _resolved(self) -> Optional[Resolved]:
+        return self._done
+
+
+class AllTask(Task):
+    """Completes with every value in the order given, or fails with the failure that came
+    first in history order, as soon as it arrives."""
+
+    def __init__(self, children: List[Task]):
+        self._children = children
+        self._cache: Optional[Resolved] = None
+
+    def _resolved(self) -> Optional[Resolved]:
+        if self._cache is not None:
+            return self._cache
+        outcomes = [child._resolved() for child in self._children]
+        failures = [r for r in outcomes if r is not None and not r.ok]
+        if failures:
+            self._cache = min(failures, key=lambda r: r.order)
+        elif all(r is not None for r in outcomes):
+            last = max(r.order for r in outcomes)  # type: ignore[union-attr]
+            self._cache = Resolved(last, True, [r.value for r in outcomes])  # type: ignore[union-attr]
+        return self._cache
+
+
+class AnyTask(Task):
+    """Completes with the child that finished first in history order (the winning task
+    itself, as in Durable Functions); a failed child can win, and `task_any` does not fail."""
+
+    def __init__(self, children: List[Task]):
+        self._children = children
+        self._cache: Optional[Resolved] = None
+
+    def _resolved(self) -> Optional[Resolved]:
+        if self._cache is None:
+            done = [(r.order, i) for i, r in enumerate(c._resolved() for c in self._children) if r is not None]
+            if done:
+                order, index = min(done)
+                self._cache = Resolved(order, True, self._children[index])
+        return self._cache
+
+
+# --- running generators ---------------------------------------------------------------------
+
+PENDING = None
+
+
+class GeneratorRunner:
+    """Drives one generator: sends it the outcome of the task it yielded once that task has
+    finished, until it yields a task still pending, returns, or raises."""
+
+    def __init__(self, generator: Generator[Any, Any, Any]):
+        self._generator = generator
+        self._started = False
+        self._waiting: Optional[Task] = None
+
+    def poll(self) -> Optional[Resolved]:
+        """None while pending; otherwise how the generator ended (order is left 0)."""
+        send: Any = None
+        throw: Optional[BaseException] = None
+        if self._started:
+            assert self._waiting is not None
+            resolved = self._waiting._resolved()
+            if resolved is None:
+                return PENDING
+            send, throw = _outcome(resolved)
+        self._started = True
+        while True:
+            try:
+                yielded = self._generator.throw(throw) if throw is not None else self._generator.send(send)
+            except StopIteration as stop:
+                return Resolved(0, True, stop.value)
+            except Exception as error:  # noqa: BLE001 - every user exception becomes a failure
+                return Resolved(0, False, failure=Failure.from_exception(error))
+            send, throw = None, None
+            if not isinstance(yielded, Task):
+                throw = TypeError(f"an orchestrator must yield durable tasks, not {type(yielded).__name__}")
+                continue
+            resolved = yielded._resolved()
+            if resolved is None:
+                self._waiting = yielded
+                return PENDING
+            send, throw = _outcome(resolved)
+
+    def close(self) -> None:
+        self._generator.close()
+
+
+def _outcome(resolved: Resolved):
+    if resolved.ok:
+        return resolved.value, None
+    assert resolved.failure is not None
+    return None, TaskFailedError(resolved.failure)
+
+
+class Background:
+    """Generators the SDK runs beside the orchestrator (retries, timed waits). Each is polled
+    once when spawned, so the work it starts first is scheduled at once; afterwards after
+    every history event, in creation order. A finished one records its outcome in the state at
+    that moment, so it takes its place in history order."""
+
+    def __init__(self, state: ReplayState):
+        self._state = state
+        self._pending: Dict[int, GeneratorRunner] = {}
+        self._next_spawn = 0
+
+    def spawn(self, generator: Generator[Any, Any, Any]) -> SpawnedTask:
+        spawn_id = self._next_spawn
+        self._next_spawn += 1
+        self._poll_one(spawn_id, GeneratorRunner(generator))
+        return SpawnedTask(self._state, spawn_id)
+
+    def _poll_one(self, spawn_id: int, runner: GeneratorRunner) -> None:
+        done = runner.poll()
+        if done is None:
+            self._pending[spawn_id] = runner
+        else:
+            self._pending.pop(spawn_id, None)
+            self._state.resolve_spawned(spawn_id, done.ok, done.value, done.failure)
+
+    def poll_all(self) -> None:
+        spawn_id = 0
+        while True:
+            ready = sorted(i for i in self._pending if i >= spawn_id)
+            if not ready:
+                return
+            spawn_id = ready[0]
+            self._poll_one(spawn_id, self._pending[spawn_id])
+            spawn_id += 1
+
+    def clear(self) -> None:
+        for runner in self._pending.values():
+            runner.close()
+        self._pending.clear()
+
+
+Spawner = Callable[[Generator[Any, Any, Any]], SpawnedTask]

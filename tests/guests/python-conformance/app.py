@@ -1,0 +1,333 @@
+"""The Python implementation of the orchestrators the language-neutral conformance scenarios
+(`tests/conformance/`) run against. Each does what the doc comment of the function of the same
+name in `tests/guests/conformance/src/lib.rs` specifies. Two more functions at the end are for the
+end-to-end tests of failures through the real host (`tests/e2e/python.rs`)."""
+
+import time
+from datetime import timedelta
+
+import durable
+from durable import RetryOptions, TaskFailedError
+
+app = durable.App()
+
+
+def millis(context):
+    return int(context.current_utc_datetime.timestamp() * 1000)
+
+
+def race_result(tasks, winner):
+    index = tasks.index(winner)
+    if winner.is_faulted:
+        return {"winner": index, "failure": winner.failure.type}
+    return {"winner": index, "value": winner.result}
+
+
+class InsufficientFunds(durable.DurableError):
+    pass
+
+
+# --- Chaining, failures, awaiting ------------------------------------------------------------
+
+
+@app.orchestrator
+def chain(context):
+    results = []
+    for i in range(context.get_input()):
+        results.append((yield context.call_activity("step", i)))
+    return results
+
+
+@app.orchestrator
+def fail_fast(context):
+    yield context.call_activity("boom")
+    return (yield context.call_activity("unreachable"))
+
+
+@app.orchestrator
+def catch_failure(context):
+    try:
+        value = yield context.call_activity("boom")
+        return {"caught": None, "value": value}
+    except TaskFailedError as error:
+        recovered = yield context.call_activity("recover", error.type)
+        return {"caught": error.type, "message": error.message, "recovered": recovered}
+
+
+@app.orchestrator
+def user_error(context):
+    balance = yield context.call_activity("balance")
+    if balance < 5:
+        raise InsufficientFunds(f"balance is {balance}, needed 5", details={"balance": balance})
+    return balance
+
+
+@app.orchestrator
+def return_immediately(context):
+    return context.get_input()
+
+
+@app.orchestrator
+def await_twice(context):
+    task = context.call_activity("once")
+    first = yield task
+    second = yield task
+    return [first, second]
+
+
+@app.orchestrator
+def never_awaited(context):
+    context.call_activity("fire_and_forget", 1)
+    context.call_activity("fire_and_forget", 2)
+    return (yield context.call_activity("awaited"))
+
+
+# --- Replay-safe observations ----------------------------------------------------------------
+
+
+@app.orchestrator
+def time_per_turn(context):
+    times, wall = [], []
+    for i in range(3):
+        if i > 0:
+            yield context.call_activity("tick", i)
+        times.append(millis(context))
+        wall.append(round(time.time() * 1000))
+    return {"times": times, "wall": wall}
+
+
+@app.orchestrator
+def uuids(context):
+    ids = [context.new_uuid(), context.new_uuid()]
+    context.set_custom_status(ids)
+    yield context.call_activity("tick")
+    ids.append(context.new_uuid())
+    return ids
+
+
+@app.orchestrator
+def replaying_flags(context):
+    flags = [context.is_replaying]
+    context.set_custom_status(flags)
+    for i in range(1, 3):
+        yield context.call_activity("tick", i)
+        flags.append(context.is_replaying)
+        context.set_custom_status(flags)
+    return flags
+
+
+# --- task_all / task_any ---------------------------------------------------------------------
+
+
+@app.orchestrator
+def all_success(context):
+    return (yield context.task_all([context.call_activity("work", i) for i in range(context.get_input())]))
+
+
+@app.orchestrator
+def all_first_failure(context):
+    try:
+        values = yield context.task_all([context.call_activity("work", i) for i in range(3)])
+        return {"values": values}
+    except TaskFailedError as error:
+        return {"failure": error.type, "message": error.message}
+
+
+@app.orchestrator
+def all_empty(context):
+    return (yield context.task_all([]))
+
+
+@app.orchestrator
+def any_success(context):
+    tasks = [context.call_activity("a"), context.call_activity("b")]
+    return race_result(tasks, (yield context.task_any(tasks)))
+
+
+@app.orchestrator
+def any_failed_winner(context):
+    tasks = [context.call_activity("a"), context.call_activity("b")]
+    return race_result(tasks, (yield context.task_any(tasks)))
+
+
+@app.orchestrator
+def any_empty(context):
+    yield context.task_any([])
+
+
+@app.orchestrator
+def nested(context):
+    race_tasks = [context.call_activity("a"), context.call_activity("b")]
+    race = context.task_any(race_tasks)
+    both = context.task_all([context.call_activity("c"), context.call_activity("d")])
+    yield context.task_all([race, both])
+    return {"any": race_result(race_tasks, race.result), "all": both.result}
+
+
+@app.orchestrator
+def nested_any_of_all(context):
+    both = context.task_all([context.call_activity("a"), context.call_activity("b")])
+    c = context.call_activity("c")
+    return race_result([both, c], (yield context.task_any([both, c])))
+
+
+@app.orchestrator
+def reuse_pending_in_any(context):
+    slow, fast1, fast2 = context.call_activity("slow"), context.call_activity("fast1"), context.call_activity("fast2")
+    first = race_result([slow, fast1], (yield context.task_any([slow, fast1])))
+    context.set_custom_status(first)
+    second = race_result([slow, fast2], (yield context.task_any([slow, fast2])))
+    return {"first": first, "second": second}
+
+
+# --- Timers ----------------------------------------------------------------------------------
+
+
+@app.orchestrator
+def timer_fire(context):
+    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=30))
+    return millis(context)
+
+
+@app.orchestrator
+def timer_cancel(context):
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=60))
+    result = yield context.call_activity("work")
+    timer.cancel()
+    return result
+
+
+@app.orchestrator
+def timer_vs_event(context):
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=60))
+    approve = context.wait_for_external_event("approve")
+    winner = yield context.task_any([approve, timer])
+    if winner is approve:
+        timer.cancel()
+        return {"winner": "event", "value": approve.result}
+    return {"winner": "timer"}
+
+
+# --- External events -------------------------------------------------------------------------
+
+
+@app.orchestrator
+def event_wait(context):
+    return (yield context.wait_for_external_event("go"))
+
+
+@app.orchestrator
+def event_early(context):
+    yield context.call_activity("prepare")
+    first = yield context.wait_for_external_event("go")
+    context.set_custom_status({"first": first})
+    second = yield context.wait_for_external_event("go")
+    return [first, second]
+
+
+@app.orchestrator
+def two_waiters(context):
+    waiters = [context.wait_for_external_event("go"), context.wait_for_external_event("go")]
+    first = waiters.index((yield context.task_any(waiters)))
+    context.set_custom_status({"first": first})
+    values = yield context.task_all(waiters)
+    return {"first": first, "values": values}
+
+
+@app.orchestrator
+def events_out_of_order(context):
+    a = yield context.wait_for_external_event("a")
+    b = yield context.wait_for_external_event("b")
+    return [a, b]
+
+
+# --- Custom status, continue-as-new, sub-orchestrations --------------------------------------
+
+
+@app.orchestrator
+def custom_status(context):
+    context.set_custom_status("started")
+    yield context.call_activity("step", 1)
+    context.set_custom_status({"progress": 50})
+    yield context.call_activity("step", 2)
+    context.set_custom_status(None)
+    return "done"
+
+
+@app.orchestrator
+def continue_as_new(context):
+    n = context.get_input()
+    if n >= 3:
+        return n
+    yield context.call_activity("step", n)
+    context.continue_as_new(n + 1)
+    context.call_activity("after")
+    return n
+
+
+@app.orchestrator
+def sub_orchestration(context):
+    return {"child": (yield context.call_sub_orchestrator("child", context.get_input()))}
+
+
+# --- Retries, timed waits, carried events ----------------------------------------------------
+
+THREE_ATTEMPTS = RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
+
+
+@app.orchestrator
+def retry_activity(context):
+    return (yield context.call_activity_with_retry("flaky", THREE_ATTEMPTS))
+
+
+@app.orchestrator
+def retry_parallel(context):
+    first = context.call_activity_with_retry("flaky", THREE_ATTEMPTS, 1)
+    second = context.call_activity_with_retry("flaky", THREE_ATTEMPTS, 2)
+    return (yield context.task_all([first, second]))
+
+
+@app.orchestrator
+def event_timeout(context):
+    try:
+        return {"event": (yield context.wait_for_external_event("approve", timeout=timedelta(seconds=30)))}
+    except TaskFailedError as error:
+        context.set_custom_status({"timedOut": error.type})
+        later = yield context.wait_for_external_event("approve")
+        return {"timedOut": error.type, "later": later}
+
+
+@app.orchestrator
+def carry_events(context):
+    data = context.get_input() or {}
+    round_, preserve = data.get("round", 0), data.get("preserve", False)
+    yield context.call_activity("work", round_)
+    item = yield context.wait_for_external_event("item")
+    if round_ < 2:
+        context.continue_as_new({"round": round_ + 1, "preserve": preserve}, preserve_unprocessed_events=preserve)
+    return item
+
+
+# --- For the end-to-end tests (not conformance scenarios) ------------------------------------
+
+
+class OutOfStock(durable.DurableError):
+    pass
+
+
+@app.activity
+def reserve(item):
+    raise OutOfStock(f"no {item} left", details={"item": item})
+
+
+@app.orchestrator
+def reserve_or_report(context):
+    """Calls `reserve` with the input: a caught failure is returned as
+    `{"type", "message", "details"}`; with input `"uncaught"` it is not caught."""
+    item = context.get_input()
+    if item == "uncaught":
+        return (yield context.call_activity("reserve", item))
+    try:
+        return (yield context.call_activity("reserve", item))
+    except TaskFailedError as error:
+        return {"type": error.type, "message": error.message, "details": error.details}
