@@ -15,6 +15,7 @@
 pub mod client;
 pub mod clock;
 pub mod host;
+pub mod http;
 pub mod inspect;
 pub mod replay;
 pub mod store;

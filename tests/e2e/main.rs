@@ -10,6 +10,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod examples;
+mod http;
 mod management;
 mod nondeterminism;
 mod orchestration;

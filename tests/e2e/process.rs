@@ -95,6 +95,9 @@ impl Durable {
         let log = self.path(log);
         let file = std::fs::File::create(&log).expect("serve log file");
         let mut cmd = self.command(["serve"]);
+        // Tests run in parallel: the HTTP API must not take the fixed
+        // default port (an explicit `--http-addr` in `args` wins).
+        cmd.env("DURABLE_HTTP_ADDR", "127.0.0.1:0");
         cmd.args(args).stdout(Stdio::null()).stderr(file);
         let child = cmd
             .spawn()

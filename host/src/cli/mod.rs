@@ -6,6 +6,7 @@
 //! against a database a `durable serve` in another process is serving.
 
 mod bench;
+mod http;
 mod output;
 mod replay;
 
@@ -70,6 +71,8 @@ enum Command {
         component: Vec<PathBuf>,
         #[command(flatten)]
         host: HostArgs,
+        #[command(flatten)]
+        http: http::HttpArgs,
     },
     /// Store a component as the newest deployment for its orchestrators.
     Deploy {
@@ -360,17 +363,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let record = waited?;
             output::print_outcome(&record)
         }
-        Command::Serve { component, host } => {
+        Command::Serve {
+            component,
+            host,
+            http,
+        } => {
             let config = host.config()?;
             let store = open_store(&cli.db, host.durability)?;
             let host = Host::new(store, clock, config)?;
             for path in &component {
                 deploy(&host, path).await?;
             }
+            let api = http.start(host.client().clone()).await?;
             let running = host.start();
             tracing::info!(db = %cli.db.display(), "serving; Ctrl-C to stop");
             shutdown_signal().await;
             tracing::info!("stopping: finishing work in flight");
+            if let Some(api) = api {
+                api.shutdown().await;
+            }
             running.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -491,6 +502,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         created_to,
                         id_prefix: prefix,
                         limit: None,
+                        after: None,
                     };
                     client.purge_matching(&filter).await?
                 }

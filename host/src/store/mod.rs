@@ -121,6 +121,17 @@ pub struct InstanceFilter {
     pub created_to: Option<Timestamp>,
     pub id_prefix: Option<String>,
     pub limit: Option<usize>,
+    /// Keyset cursor for paging: only instances after this one in list
+    /// order (`created_at`, then `instance_id`). Unlike an offset it stays
+    /// correct while instances are created or purged between pages.
+    pub after: Option<ListCursor>,
+}
+
+/// A position in list order: the last instance of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_at: Timestamp,
+    pub instance_id: String,
 }
 
 /// A message waiting in an instance's inbox.

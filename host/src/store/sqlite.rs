@@ -375,6 +375,12 @@ fn filter_sql(filter: &InstanceFilter) -> (String, Vec<rusqlite::types::Value>) 
         args.push(Value::Integer(prefix.chars().count() as i64));
         args.push(Value::Text(prefix.clone()));
     }
+    if let Some(after) = &filter.after {
+        sql.push_str(" AND (created_at > ? OR (created_at = ? AND instance_id > ?))");
+        args.push(Value::Integer(after.created_at as i64));
+        args.push(Value::Integer(after.created_at as i64));
+        args.push(Value::Text(after.instance_id.clone()));
+    }
     (sql, args)
 }
 

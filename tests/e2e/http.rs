@@ -1,0 +1,627 @@
+//! The HTTP management API against a real server on a random port, with a
+//! real HTTP client, over a real host running the guest components: every
+//! route and status code, the check-status links followed as given, paging,
+//! auth and limits, and `durable serve --http-addr`.
+
+use crate::process::Durable;
+use crate::support::*;
+use durable_host::http::{self, ApiConfig, ApiState, CONTINUATION_HEADER};
+use durable_host::types::RuntimeStatus;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// A test host with the API served on 127.0.0.1:0.
+struct Api {
+    t: TestHost,
+    base: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Api {
+    async fn start(guests: &[&str], config: ApiConfig) -> Api {
+        let mut t = TestHost::new();
+        t.deploy(guests).await;
+        t.run();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = ApiState::new(t.client().clone(), config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(http::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Api {
+            t,
+            base: format!("http://{addr}{}", http::BASE_PATH),
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, method: reqwest::Method, url: &str, body: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, url)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {text}"))
+        };
+        (status, value)
+    }
+
+    async fn post(&self, url: &str, body: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, url, body).await
+    }
+
+    async fn get(&self, url: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, url, "").await
+    }
+
+    async fn delete(&self, url: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, url, "").await
+    }
+
+    /// Polls the status URL (bounded) until the runtime status is `status`.
+    async fn wait_status(&self, url: &str, status: RuntimeStatus) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, body) = self.get(url).await;
+            if body["runtimeStatus"] == status.as_str() {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} never became {status}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        self.t.stop().await;
+    }
+}
+
+/// Fills Durable Functions' `{eventName}` / `{text}` placeholders.
+fn fill(url: &Value, placeholder: &str, value: &str) -> String {
+    url.as_str().unwrap().replace(placeholder, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_is_managed_through_its_check_status_links() {
+    let api = Api::start(&["human-interaction", "probe"], ApiConfig::default()).await;
+
+    // Start: 202, the payload, Location and Retry-After.
+    let response = api
+        .http
+        .post(api.url("/orchestrators/approval_workflow/appr-1"))
+        .body(r#"{"timeout_secs": 3600}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let headers = response.headers().clone();
+    let links: Value = response.json().await.unwrap();
+    let instance = api.url("/instances/appr-1");
+    assert_eq!(
+        links,
+        json!({
+            "id": "appr-1",
+            "statusQueryGetUri": instance,
+            "sendEventPostUri": format!("{instance}/raiseEvent/{{eventName}}"),
+            "terminatePostUri": format!("{instance}/terminate?reason={{text}}"),
+            "purgeHistoryDeleteUri": instance,
+            "restartPostUri": format!("{instance}/restart"),
+            "suspendPostUri": format!("{instance}/suspend?reason={{text}}"),
+            "resumePostUri": format!("{instance}/resume?reason={{text}}"),
+            "rewindPostUri": format!("{instance}/rewind?reason={{text}}"),
+        })
+    );
+    assert_eq!(headers["location"], instance.as_str());
+    assert_eq!(headers["retry-after"], "10");
+    let status_url = links["statusQueryGetUri"].as_str().unwrap();
+
+    // The same id again while it runs: 409.
+    let (code, body) = api
+        .post(&api.url("/orchestrators/approval_workflow/appr-1"), "")
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("already exists"));
+
+    // Status while running: 202 with Durable Functions' fields.
+    api.t
+        .history_until("appr-1", |h| has(h, "TimerCreated"))
+        .await;
+    let (code, body) = api.get(status_url).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert_eq!(body["name"], "approval_workflow");
+    assert_eq!(body["instanceId"], "appr-1");
+    assert_eq!(body["runtimeStatus"], "Running");
+    assert_eq!(body["input"], json!({"timeout_secs": 3600}));
+    assert_eq!(body["output"], Value::Null);
+    assert_eq!(body["createdTime"], "2026-01-01T00:00:00.000Z");
+    assert!(body["lastUpdatedTime"].as_str().unwrap().ends_with('Z'));
+    assert!(body.get("historyEvents").is_none());
+
+    // Suspend and resume through the links.
+    let (code, _) = api
+        .post(&fill(&links["suspendPostUri"], "{text}", "maintenance"), "")
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let body = api.wait_status(status_url, RuntimeStatus::Suspended).await;
+    assert_eq!(body["runtimeStatus"], "Suspended");
+    assert_eq!(api.get(status_url).await.0, StatusCode::ACCEPTED);
+    let resume = fill(&links["resumePostUri"], "{text}", "done");
+    assert_eq!(api.post(&resume, "").await.0, StatusCode::ACCEPTED);
+    api.wait_status(status_url, RuntimeStatus::Running).await;
+    let (code, body) = api.post(&resume, "").await;
+    assert_eq!(
+        code,
+        StatusCode::CONFLICT,
+        "resume of a running instance: {body}"
+    );
+
+    // Raise the event; malformed event data is refused first.
+    let send_event = fill(&links["sendEventPostUri"], "{eventName}", "Approval");
+    let (code, body) = api.post(&send_event, "tru").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("not valid JSON"));
+    assert_eq!(api.post(&send_event, "true").await.0, StatusCode::ACCEPTED);
+    let body = api.wait_status(status_url, RuntimeStatus::Completed).await;
+    assert_eq!(body["output"], "approved");
+    assert_eq!(api.get(status_url).await.0, StatusCode::OK);
+
+    // History on request; results only with showHistoryOutput.
+    let (_, body) = api.get(&format!("{status_url}?showHistory=true")).await;
+    let events = body["historyEvents"].as_array().unwrap();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["EventType"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"ExecutionStarted"), "{types:?}");
+    assert_eq!(types.last(), Some(&"ExecutionCompleted"), "{types:?}");
+    assert!(types.contains(&"ExecutionSuspended") && types.contains(&"ExecutionResumed"));
+    let raised = events
+        .iter()
+        .find(|e| e["EventType"] == "EventRaised")
+        .unwrap();
+    assert_eq!(raised["Name"], "Approval");
+    assert_eq!(raised["Input"], true);
+    assert!(
+        raised["Timestamp"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-01-01T")
+    );
+    assert!(events.iter().all(|e| e.get("Result").is_none()));
+    let (_, body) = api
+        .get(&format!(
+            "{status_url}?showHistory=true&showHistoryOutput=true"
+        ))
+        .await;
+    let completed = body["historyEvents"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(completed["Result"], "approved");
+    let (_, body) = api.get(&format!("{status_url}?showInput=false")).await;
+    assert_eq!(body["input"], Value::Null);
+
+    // A finished instance: 410 for the operations that need a running one.
+    for url in [
+        send_event.clone(),
+        fill(&links["terminatePostUri"], "{text}", "late"),
+        fill(&links["suspendPostUri"], "{text}", "late"),
+        resume.clone(),
+    ] {
+        let (code, body) = api.post(&url, "").await;
+        assert_eq!(code, StatusCode::GONE, "{url}: {body}");
+    }
+    // Rewind needs a failed instance: 412.
+    let (code, _) = api
+        .post(&fill(&links["rewindPostUri"], "{text}", "again"), "")
+        .await;
+    assert_eq!(code, StatusCode::PRECONDITION_FAILED);
+
+    // Restart under a new id (the default) and in place.
+    let (code, fresh) = api
+        .post(links["restartPostUri"].as_str().unwrap(), "")
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let fresh_id = fresh["id"].as_str().unwrap();
+    assert_ne!(fresh_id, "appr-1");
+    let (_, body) = api.get(fresh["statusQueryGetUri"].as_str().unwrap()).await;
+    assert_eq!(body["input"], json!({"timeout_secs": 3600}));
+    let restart_in_place = format!(
+        "{}?restartWithNewInstanceId=false",
+        links["restartPostUri"].as_str().unwrap()
+    );
+    let (code, again) = api.post(&restart_in_place, "").await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert_eq!(again["id"], "appr-1");
+    let (code, _) = api.post(&restart_in_place, "").await;
+    assert_eq!(
+        code,
+        StatusCode::CONFLICT,
+        "restart in place of a running instance"
+    );
+
+    // Purge: 409 while running; terminate; then purge; then 404.
+    let purge = links["purgeHistoryDeleteUri"].as_str().unwrap();
+    assert_eq!(api.delete(purge).await.0, StatusCode::CONFLICT);
+    let terminate = fill(&links["terminatePostUri"], "{text}", "no longer needed");
+    assert_eq!(api.post(&terminate, "").await.0, StatusCode::ACCEPTED);
+    let body = api.wait_status(status_url, RuntimeStatus::Terminated).await;
+    assert_eq!(body["output"], "no longer needed");
+    let (code, body) = api.delete(purge).await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::OK, json!({"instancesDeleted": 1}))
+    );
+    assert_eq!(api.get(status_url).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.delete(purge).await.0, StatusCode::NOT_FOUND);
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_waits_with_timeout_and_failures_are_reported() {
+    let api = Api::start(&["probe"], ApiConfig::default()).await;
+
+    // With `timeout` the answer is the output when done in time.
+    let (code, body) = api
+        .post(
+            &api.url("/orchestrators/echo?timeout=30&pollingInterval=1"),
+            r#"{"a": [1, 2]}"#,
+        )
+        .await;
+    assert_eq!((code, body), (StatusCode::OK, json!({"a": [1, 2]})));
+    // ...else the check-status 202.
+    let (code, body) = api
+        .post(
+            &api.url("/orchestrators/clock_random_uuid/waiter?timeout=0"),
+            "",
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert_eq!(body["id"], "waiter");
+    let body = api
+        .wait_status(&api.url("/instances/waiter"), RuntimeStatus::Running)
+        .await;
+    // It publishes a custom status before waiting.
+    let waiter = api.url("/instances/waiter");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut custom = body["customStatus"].clone();
+    while custom.is_null() {
+        assert!(tokio::time::Instant::now() < deadline, "no custom status");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        custom = api.get(&waiter).await.1["customStatus"].clone();
+    }
+    assert!(custom.is_object(), "{custom}");
+
+    // Unknown orchestrators and malformed input: 400 with clear messages.
+    let (code, body) = api.post(&api.url("/orchestrators/nope"), "").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("unknown orchestrator `nope`") && message.contains("echo"),
+        "{message}"
+    );
+    let (code, body) = api.post(&api.url("/orchestrators/echo"), "{\"a\":").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("not valid JSON"));
+
+    // A failed instance: 200 with its failure, or 500 when asked.
+    let (code, body) = api
+        .post(
+            &api.url("/orchestrators/call_failing/failing?timeout=30"),
+            "",
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["runtimeStatus"], "Failed");
+    let failing = api.url("/instances/failing");
+    let (code, body) = api.get(&failing).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body["output"].is_string(), "{body}");
+    assert!(body["failureDetails"]["type"].is_string(), "{body}");
+    let (code, _) = api
+        .get(&format!(
+            "{failing}?returnInternalServerErrorOnFailure=true"
+        ))
+        .await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+    // Rewind of a failed instance: 202 (it runs the failed activity again).
+    let (code, _) = api
+        .post(&format!("{failing}/rewind?reason=retry"), "")
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let history = api
+        .t
+        .history_until("failing", |h| {
+            count(h, "TaskFailed") >= 1 && has(h, "ExecutionCompleted")
+        })
+        .await;
+    assert!(has(&history, "TaskScheduled"));
+
+    // Terminate a running instance, through the RPC base as well.
+    let rpc = waiter.replace(http::BASE_PATH, http::RPC_BASE_PATH);
+    let (code, _) = api.post(&format!("{rpc}/terminate?reason=stop"), "").await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let body = api.wait_status(&rpc, RuntimeStatus::Terminated).await;
+    assert_eq!(body["output"], "stop");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_through_every_instance_exactly_once() {
+    let api = Api::start(&["probe"], ApiConfig::default()).await;
+    let mut expected = BTreeSet::new();
+    for i in 0..23 {
+        if i == 10 {
+            api.t.clock.advance(Duration::from_secs(3600));
+        }
+        let id = format!("p-{i:02}");
+        let (code, _) = api
+            .post(
+                &api.url(&format!("/orchestrators/echo/{id}")),
+                &i.to_string(),
+            )
+            .await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+        expected.insert(id);
+    }
+    api.post(&api.url("/orchestrators/echo/other"), "").await;
+    for id in &expected {
+        api.t.finish(id).await;
+    }
+
+    // Pages of 5 following the continuation token.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut request = api
+            .http
+            .get(api.url("/instances?instanceIdPrefix=p-&top=5"));
+        if let Some(token) = &token {
+            request = request.header(CONTINUATION_HEADER, token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        token = response
+            .headers()
+            .get(CONTINUATION_HEADER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= 5);
+        assert!(
+            page.iter().all(|s| s["input"].is_null()),
+            "showInput defaults to false"
+        );
+        seen.extend(
+            page.iter()
+                .map(|s| s["instanceId"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(seen.len(), expected.len(), "no duplicates: {seen:?}");
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
+
+    // Filters.
+    let ids = |body: Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["instanceId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, body) = api
+        .get(&api.url(
+            "/instances?instanceIdPrefix=p-&createdTimeTo=2026-01-01T00:00:00Z&showInput=true",
+        ))
+        .await;
+    assert_eq!(body.as_array().unwrap().len(), 10);
+    assert_eq!(body[3]["input"], 3);
+    let (_, body) = api
+        .get(&api.url("/instances?createdTimeFrom=2026-01-01T00:30:00Z&top=100"))
+        .await;
+    assert_eq!(ids(body).len(), 14, "13 p- and other");
+    let (_, body) = api
+        .get(&api.url("/instances?runtimeStatus=Running,Failed"))
+        .await;
+    assert!(ids(body).is_empty());
+    let (_, body) = api
+        .get(&api.url("/instances?runtimeStatus=completed"))
+        .await;
+    assert_eq!(ids(body).len(), 24);
+    let (code, _) = api
+        .send(reqwest::Method::GET, &api.url("/instances"), "")
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let response = api
+        .http
+        .get(api.url("/instances"))
+        .header(CONTINUATION_HEADER, "garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Purge by filter.
+    let (code, body) = api
+        .delete(&api.url("/instances?createdTimeFrom=2026-01-01T00:30:00Z&runtimeStatus=Completed"))
+        .await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::OK, json!({"instancesDeleted": 14}))
+    );
+    let (_, body) = api.get(&api.url("/instances")).await;
+    assert_eq!(ids(body).len(), 10);
+    let (code, body) = api
+        .delete(&api.url("/instances?createdTimeFrom=2030-01-01"))
+        .await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::OK, json!({"instancesDeleted": 0}))
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_and_body_limits_over_a_real_socket() {
+    let config = ApiConfig {
+        api_keys: vec!["s3cret".into()],
+        body_limit: 1024,
+    };
+    let api = Api::start(&["probe"], config).await;
+    let start = api.url("/orchestrators/echo/keyed");
+    let (code, body) = api.post(&start, "1").await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "Unauthorized");
+    assert_eq!(
+        api.post(&format!("{start}?code=wrong"), "1").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        api.t.client().status("keyed").await.is_err(),
+        "nothing happened"
+    );
+
+    let response = api
+        .http
+        .post(&start)
+        .header("x-functions-key", "s3cret")
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let links: Value = response.json().await.unwrap();
+    // Links carry the key, so they work when followed.
+    let status_url = links["statusQueryGetUri"].as_str().unwrap();
+    assert!(status_url.ends_with("?code=s3cret"), "{status_url}");
+    api.wait_status(status_url, RuntimeStatus::Completed).await;
+    let response = api
+        .http
+        .get(api.url("/instances/keyed"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Oversized: 413; malformed: 400; both with a readable message.
+    let big = format!("\"{}\"", "x".repeat(64 * 1024));
+    let (code, body) = api
+        .post(&api.url("/orchestrators/echo?code=s3cret"), &big)
+        .await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body["message"].as_str().unwrap().contains("1024 bytes"),
+        "{body}"
+    );
+    let (code, _) = api
+        .post(&api.url("/orchestrators/echo?code=s3cret"), "[1,")
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, _) = api
+        .post(
+            &api.url("/orchestrators/echo?code=s3cret"),
+            &"x".repeat(1000),
+        )
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::BAD_REQUEST,
+        "under the limit but not JSON"
+    );
+    api.stop().await;
+}
+
+#[test]
+fn durable_serve_serves_the_api_on_http_addr() {
+    let durable = Durable::new();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let component = guest("probe");
+    let mut serve = durable.serve(
+        "serve.log",
+        [
+            "--http-addr",
+            addr.as_str(),
+            "--api-key",
+            "k-123",
+            "--component",
+            component.to_str().unwrap(),
+        ],
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let base = format!("http://{addr}{}", http::BASE_PATH);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let output = loop {
+            let attempt = http
+                .post(format!("{base}/orchestrators/echo?timeout=30"))
+                .header("x-functions-key", "k-123")
+                .body(r#"{"via":"serve"}"#)
+                .send()
+                .await;
+            match attempt {
+                Ok(response) if response.status() == StatusCode::OK => {
+                    break response.json::<Value>().await.unwrap();
+                }
+                Ok(response) => panic!(
+                    "unexpected {}: {:?}",
+                    response.status(),
+                    response.text().await
+                ),
+                Err(_) => {
+                    serve.assert_running();
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{}",
+                        serve.log_text()
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        assert_eq!(output, json!({"via": "serve"}));
+        let unauthorized = http.get(format!("{base}/instances")).send().await.unwrap();
+        assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    });
+    let log = serve.log_text();
+    assert!(!log.contains("k-123"), "keys are never logged:\n{log}");
+}
