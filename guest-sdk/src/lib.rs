@@ -42,8 +42,8 @@ pub use durable_macros::{activity, component, orchestrator};
 pub use failure::{Failure, FailureCause, GENERIC_ERROR, INVALID_INPUT, TIMEOUT, UNKNOWN_FUNCTION};
 pub use log::{LogLevel, log};
 pub use orchestration::{
-    EntityId, OrchestrationContext, RETRY_POLICY, RetryHandle, RetryPolicy, Task, TimerTask,
-    task_all, task_any,
+    EntityId, HTTP_ACTIVITY, HttpRequest, HttpResponse, OrchestrationContext, RETRY_POLICY,
+    RetryHandle, RetryPolicy, Task, TimerTask, task_all, task_any,
 };
 
 /// What the macros expand to. Not part of the API: it changes without notice.

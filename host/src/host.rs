@@ -10,6 +10,7 @@
 //! [`Clock`]), or until the poll interval passes (work written by other
 //! processes).
 
+use crate::builtin_http::{HTTP_ACTIVITY, HttpActivity, HttpAllowList};
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::replay::{Outcome, ReplayState, TurnPlan, split_turns, turn_time};
@@ -138,6 +139,7 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     wasm: WasmRuntime,
+    http: HttpActivity,
     config: HostConfig,
     cache: Mutex<InstanceCache>,
     /// Shared with the client, so starts and events wake the loop at once.
@@ -182,6 +184,10 @@ impl Host {
             if config.pooling { slots as u32 } else { 0 },
         )?;
         let client = Client::new(store.clone(), clock.clone());
+        let http = HttpActivity::new(
+            HttpAllowList::new(config.capabilities.http_hosts.clone()),
+            config.limits.activity_timeout,
+        )?;
         Ok(Host {
             inner: Arc::new(Inner {
                 wake_orchestrations: client.work_added().clone(),
@@ -189,6 +195,7 @@ impl Host {
                 store,
                 clock,
                 wasm,
+                http,
                 cache: Mutex::new(InstanceCache {
                     capacity: config.cache_capacity,
                     entries: HashMap::new(),
@@ -463,18 +470,20 @@ impl Inner {
     }
 
     async fn run_activity(&self, task: &ActivityWorkItem) -> anyhow::Result<()> {
-        let component = self.component(&task.digest).await?;
-        let now = self.clock.now();
-        let run = ActivityRun {
-            instance_id: &task.instance_id,
-            task_id: task.task_id,
-            attempt: task.attempt,
-            now,
+        let (result, logs) = if task.name == HTTP_ACTIVITY {
+            (self.http.run(&task.input).await, Vec::new())
+        } else {
+            let component = self.component(&task.digest).await?;
+            let run = ActivityRun {
+                instance_id: &task.instance_id,
+                task_id: task.task_id,
+                attempt: task.attempt,
+                now: self.clock.now(),
+            };
+            self.wasm
+                .run_activity(&component, &task.name, &task.input, run)
+                .await?
         };
-        let (result, logs) = self
-            .wasm
-            .run_activity(&component, &task.name, &task.input, run)
-            .await?;
         let event = match result {
             Ok(result) => EventKind::TaskCompleted {
                 task_id: task.task_id,

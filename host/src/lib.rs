@@ -12,6 +12,7 @@
 //! [`inspect`] runs one turn of a component against a given history without
 //! storage (`durable replay` and the conformance scenarios).
 
+pub mod builtin_http;
 pub mod client;
 pub mod clock;
 pub mod host;

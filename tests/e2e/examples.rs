@@ -172,3 +172,40 @@ async fn a_structured_activity_failure_reaches_the_caller_typed() {
     assert_eq!(failure.details.as_deref(), Some(r#"{"code":7}"#));
     t.stop().await;
 }
+
+/// The persisted history of the sequential examples, as a snapshot: a change
+/// in what the engine records shows up as a diff in review. (Fan-out is left
+/// out: its activities finish in any order.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_histories_match_their_snapshots() {
+    let mut t = TestHost::new();
+    t.deploy(&["hello-sequence", "human-interaction"]).await;
+    t.run();
+    let client = t.client().clone();
+    let hello = client
+        .start(StartRequest::new("hello_sequence").instance_id("hello"))
+        .await
+        .unwrap();
+    let approval = approval_waiting(&t).await;
+    client
+        .raise_event(&approval, "Approval", "true")
+        .await
+        .unwrap();
+    for id in [&hello, &approval] {
+        t.finish(id).await;
+    }
+    let hello = client.history(&hello).await.unwrap();
+    let approval = client.history(&approval).await.unwrap();
+    insta::assert_json_snapshot!("hello_sequence_history", hello, {
+        "[].executionId" => "[execution-id]",
+    });
+    insta::assert_json_snapshot!("approval_workflow_history", approval, {
+        "[].executionId" => "[execution-id]",
+        "[].instanceId" => "[instance-id]",
+        "[].input" => insta::dynamic_redaction(|value, _| {
+            // The approval's instance id is generated; it is the activity input.
+            if value.as_str().is_some_and(|s| s.len() == 34) { "[instance-id]".into() } else { value }
+        }),
+    });
+    t.stop().await;
+}

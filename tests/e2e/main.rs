@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod crash;
+mod durable_http;
 mod examples;
 mod http;
 mod management;

@@ -232,3 +232,26 @@ async fn the_monitor_polls_with_timers_and_continue_as_new_until_done() {
     );
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_months_away_fires_when_its_time_comes() {
+    let mut t = TestHost::new();
+    t.deploy(&["human-interaction"]).await;
+    t.run();
+    let ninety_days = 90 * 24 * 3600;
+    let input = json!({ "timeout_secs": ninety_days }).to_string();
+    let id = t
+        .client()
+        .start(StartRequest::new("approval_workflow").input(input))
+        .await
+        .unwrap();
+    t.history_until(&id, |h| has(h, "TimerCreated")).await;
+    assert_eq!(
+        t.store.next_wakeup(START).await.unwrap(),
+        Some(START + ninety_days * 1000)
+    );
+    t.clock.advance(Duration::from_secs(ninety_days));
+    let record = t.finish(&id).await;
+    assert_eq!(output(&record), json!("escalated"));
+    t.stop().await;
+}

@@ -216,6 +216,9 @@ pub struct HostArgs {
     /// Let activities open network connections.
     #[arg(long)]
     allow_network: bool,
+    /// Let `call_http` reach this host (`host`, `host:port` or `*`; repeatable).
+    #[arg(long = "allow-http", value_name = "HOST")]
+    http_hosts: Vec<String>,
     /// Pass activity stdout/stderr through.
     #[arg(long)]
     activity_stdio: bool,
@@ -242,6 +245,7 @@ impl HostArgs {
         let mut capabilities = ActivityCapabilities {
             network: self.allow_network,
             inherit_stdio: self.activity_stdio,
+            http_hosts: self.http_hosts.clone(),
             ..Default::default()
         };
         for dir in &self.dirs {

@@ -40,6 +40,9 @@ pub struct ActivityCapabilities {
     pub network: bool,
     /// Pass activity stdout/stderr through to the host's.
     pub inherit_stdio: bool,
+    /// Hosts the built-in `call_http` activity may reach (`host`,
+    /// `host:port`, or `*`).
+    pub http_hosts: Vec<String>,
 }
 
 /// Resource limits for guest code.

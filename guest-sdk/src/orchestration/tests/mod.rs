@@ -24,6 +24,7 @@ use crate::orchestration::{Executor, OrchestrationContext, Task, task_all, task_
 use crate::{Failure, LogLevel};
 
 mod events;
+mod http;
 mod retry;
 mod spawn;
 

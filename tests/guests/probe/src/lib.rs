@@ -154,6 +154,16 @@ async fn wait_with_timeout(ctx: OrchestrationContext, secs: u64) -> Result<Value
     }
 }
 
+/// POSTs `input` (a URL) with `call_http` and returns the final status and
+/// body (following 202 + Location polling).
+#[durable_sdk::orchestrator]
+async fn fetch(ctx: OrchestrationContext, uri: String) -> Result<Value, Failure> {
+    let response = ctx
+        .call_http(durable_sdk::HttpRequest::post(uri, "{\"job\":1}"))
+        .await?;
+    Ok(json!({ "status": response.status_code, "content": response.content }))
+}
+
 /// Starts `clock_random_uuid` as a sub-orchestration and waits for it: a
 /// parent with a child that waits (for recursive termination).
 #[durable_sdk::orchestrator]
@@ -230,6 +240,7 @@ durable_sdk::component! {
         wait_with_timeout,
         parent_of_waiter,
         needs_flag,
+        fetch,
     ],
     activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag],
     entities: [],

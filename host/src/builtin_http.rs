@@ -1,0 +1,179 @@
+//! The built-in activity behind `call_http` (Durable Functions' durable
+//! HTTP): one outbound HTTP request per run, made by the host, only to hosts
+//! the operator allowed.
+//!
+//! The guest SDK schedules it like any activity under the reserved name
+//! [`HTTP_ACTIVITY`] with a JSON request, so each request is checkpointed;
+//! the `202 Accepted` polling loop runs in the orchestration on durable
+//! timers. Redirects are followed only to allowed hosts.
+
+use crate::types::{Failure, Json, failure_types};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The reserved activity name; components cannot offer it.
+pub const HTTP_ACTIVITY: &str = "durable:http";
+
+/// Largest response body kept.
+const MAX_BODY: usize = 16 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    method: String,
+    uri: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    status_code: u16,
+    headers: BTreeMap<String, String>,
+    content: String,
+}
+
+/// Which hosts `call_http` may reach: `host`, `host:port`, or `*`.
+#[derive(Debug, Clone, Default)]
+pub struct HttpAllowList(Arc<Vec<String>>);
+
+impl HttpAllowList {
+    pub fn new(patterns: Vec<String>) -> Self {
+        HttpAllowList(Arc::new(patterns))
+    }
+
+    pub fn allows(&self, url: &reqwest::Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let port = url.port_or_known_default().unwrap_or(0);
+        let with_port = format!("{host}:{port}");
+        self.0
+            .iter()
+            .any(|p| p == "*" || p.eq_ignore_ascii_case(host) || p.eq_ignore_ascii_case(&with_port))
+    }
+}
+
+/// Makes HTTP requests for `call_http`.
+#[derive(Debug, Clone)]
+pub struct HttpActivity {
+    client: reqwest::Client,
+    allowed: HttpAllowList,
+}
+
+impl HttpActivity {
+    pub fn new(allowed: HttpAllowList, timeout: Duration) -> anyhow::Result<Self> {
+        let for_redirects = allowed.clone();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 10 {
+                    attempt.error("too many redirects")
+                } else if for_redirects.allows(attempt.url()) {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .build()?;
+        Ok(HttpActivity { client, allowed })
+    }
+
+    /// Runs one request; the error is the activity's failure.
+    pub async fn run(&self, input: &str) -> Result<Json, Failure> {
+        let invalid = |message: String| Failure::fatal(failure_types::INVALID_INPUT, message);
+        let request: Request = serde_json::from_str(input)
+            .map_err(|e| invalid(format!("not a durable HTTP request: {e}")))?;
+        let url = reqwest::Url::parse(&request.uri)
+            .map_err(|e| invalid(format!("`{}` is not a URL: {e}", request.uri)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(format!("`{}` is not an http(s) URL", request.uri)));
+        }
+        if !self.allowed.allows(&url) {
+            let host = url.host_str().unwrap_or_default();
+            return Err(Failure::fatal(
+                "HttpNotAllowed",
+                format!(
+                    "outbound HTTP to `{host}` is not allowed; the operator can allow it with \
+                     `--allow-http {host}`"
+                ),
+            ));
+        }
+        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| invalid(format!("`{}` is not an HTTP method", request.method)))?;
+        let mut builder = self.client.request(method, url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(content) = request.content {
+            builder = builder.body(content);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| Failure::new("HttpError", format!("{}: {e}", request.uri)))?;
+        let status_code = response.status().as_u16();
+        let mut headers = BTreeMap::new();
+        for (name, value) in response.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v: &mut String| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert(value);
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::new("HttpError", format!("{}: {e}", request.uri)))?;
+        let content = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]).into_owned();
+        serde_json::to_string(&Response {
+            status_code,
+            headers,
+            content,
+        })
+        .map_err(|e| Failure::new("HttpError", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_matches_hosts_and_ports() {
+        let list = HttpAllowList::new(vec!["api.example.com".into(), "127.0.0.1:8080".into()]);
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(list.allows(&url("https://api.example.com/x")));
+        assert!(list.allows(&url("http://127.0.0.1:8080/")));
+        assert!(!list.allows(&url("http://127.0.0.1:9090/")));
+        assert!(!list.allows(&url("https://evil.example.com/")));
+        assert!(HttpAllowList::new(vec!["*".into()]).allows(&url("http://x/")));
+        assert!(!HttpAllowList::default().allows(&url("http://x/")));
+    }
+
+    #[tokio::test]
+    async fn refused_and_malformed_requests_fail_with_their_type() {
+        let http = HttpActivity::new(HttpAllowList::default(), Duration::from_secs(5)).unwrap();
+        let err = http
+            .run(r#"{"method":"GET","uri":"http://example.com/"}"#)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, "HttpNotAllowed");
+        assert!(err.non_retriable);
+        let err = http.run("{").await.unwrap_err();
+        assert_eq!(err.error_type, failure_types::INVALID_INPUT);
+        let err = http
+            .run(r#"{"method":"GET","uri":"ftp://example.com/"}"#)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, failure_types::INVALID_INPUT);
+    }
+}
