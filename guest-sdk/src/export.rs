@@ -3,8 +3,8 @@
 //! `#[orchestrator]` and `#[activity]` wrap each function in a registration (name + a plain
 //! `fn` that decodes JSON input, calls it and encodes its output); `component!` collects the
 //! registrations into static tables and implements the generated `Guest` traits by calling the
-//! dispatch functions here (`describe`, `OrchestrationInstance`, `run_activity`,
-//! `execute_batch`), which convert between WIT records and SDK types.
+//! dispatch functions here (`describe`, `OrchestrationInstance`, `run_activity`, and
+//! `entity::execute_batch`), which convert between WIT records and SDK types.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::activity::ActivityContext;
-use crate::bindings::exports::durable::core::{activity as wit_activity, catalogue, entity};
+use crate::bindings::exports::durable::core::{activity as wit_activity, catalogue};
 use crate::bindings::wit_orch::{HistoryEvent, StepResult};
 use crate::bindings::wit_types;
 use crate::failure::Failure;
@@ -155,11 +155,12 @@ where
 pub fn describe(
     orchestrators: &[OrchestratorRegistration],
     activities: &[ActivityRegistration],
+    entities: &[crate::entity::EntityRegistration],
 ) -> catalogue::CatalogueInfo {
     catalogue::CatalogueInfo {
         orchestrators: orchestrators.iter().map(|o| o.name.to_owned()).collect(),
         activities: activities.iter().map(|a| a.name.to_owned()).collect(),
-        entities: Vec::new(),
+        entities: entities.iter().map(|e| e.name.to_owned()).collect(),
     }
 }
 
@@ -210,23 +211,6 @@ pub fn run_activity(
         .find(|a| a.name == name)
         .ok_or_else(|| Failure::unknown_function("activity", &name))?;
     (registration.entry)(&input, context.into()).map_err(Into::into)
-}
-
-/// `entity.execute-batch`. No entities can be registered yet, so every operation fails with
-/// `UnknownFunction` and the state is returned unchanged.
-pub fn execute_batch(
-    entity: wit_types::EntityId,
-    state: Option<String>,
-    operations: Vec<entity::Operation>,
-) -> entity::BatchResult {
-    let results = operations
-        .iter()
-        .map(|_| entity::OperationResult {
-            result: Err(Failure::unknown_function("entity", &entity.name).into()),
-            actions: Vec::new(),
-        })
-        .collect();
-    entity::BatchResult { results, state }
 }
 
 #[cfg(test)]
@@ -306,29 +290,8 @@ mod tests {
 
     #[test]
     fn catalogue_lists_registered_names() {
-        let info = describe(&[], ACTIVITIES);
+        let info = describe(&[], ACTIVITIES, &[]);
         assert_eq!(info.activities, vec!["plain", "Double", "who", "both"]);
         assert!(info.orchestrators.is_empty() && info.entities.is_empty());
-    }
-
-    #[test]
-    fn entity_batches_fail_every_operation_until_entities_exist() {
-        let op = || entity::Operation {
-            name: "add".into(),
-            input: "1".into(),
-        };
-        let id = wit_types::EntityId {
-            name: "counter".into(),
-            key: "k".into(),
-        };
-        let result = execute_batch(id, Some("5".into()), vec![op(), op()]);
-        assert_eq!(result.results.len(), 2);
-        for r in &result.results {
-            assert_eq!(
-                r.result.as_ref().unwrap_err().error_type,
-                crate::UNKNOWN_FUNCTION
-            );
-        }
-        assert_eq!(result.state.as_deref(), Some("5"));
     }
 }

@@ -1,7 +1,7 @@
 //! The Rust guest SDK of `durable`: write orchestrators and activities as plain Rust functions
 //! and ship them as one `wasm32-wasip2` component.
 //!
-//! Authors mark functions with [`orchestrator`] and [`activity`] and list them once in
+//! Authors mark functions with [`orchestrator`], [`activity`] and [`entity`] and list them once in
 //! [`component!`] at the crate root. The host then drives the component through the WIT contract
 //! (`wit/durable.wit`): `catalogue.describe` lists what it offers; each orchestration instance is
 //! an `orchestration` resource whose `step` feeds history events to the replay executor
@@ -32,13 +32,15 @@ extern crate self as durable_sdk;
 mod activity;
 #[doc(hidden)]
 pub mod bindings;
+mod entity;
 mod export;
 mod failure;
 mod log;
 mod orchestration;
 
 pub use activity::ActivityContext;
-pub use durable_macros::{activity, component, orchestrator};
+pub use durable_macros::{activity, component, entity, orchestrator};
+pub use entity::{EntityContext, UNKNOWN_OPERATION};
 pub use failure::{Failure, FailureCause, GENERIC_ERROR, INVALID_INPUT, TIMEOUT, UNKNOWN_FUNCTION};
 pub use log::{LogLevel, log};
 pub use orchestration::{
@@ -50,6 +52,7 @@ pub use orchestration::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
+    pub use crate::entity::{EntityRegistration, execute_batch, run_entity};
     pub use crate::export::*;
     pub use crate::orchestration::{OrchestratorEntry, OrchestratorFuture};
     pub use serde_json;

@@ -1,6 +1,6 @@
 //! Entry macros of the durable Rust guest SDK; use them through `durable_sdk`.
 //!
-//! `#[orchestrator]` and `#[activity]` check the function's signature (rejecting bad ones with a
+//! `#[orchestrator]`, `#[activity]` and `#[entity]` check the function's signature (rejecting bad ones with a
 //! compile error on the offending tokens), keep the function as written, and add beside it a
 //! hidden module of the same name holding its registration: the name the host knows it by and a
 //! plain `fn` that decodes JSON input, calls it and encodes its output. `component!` collects
@@ -31,6 +31,14 @@ pub fn activity(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr, item, Kind::Activity)
 }
 
+/// Marks a `fn(ctx: &mut EntityContext) -> Result<(), E>` as an entity (`E: Into<Failure>`)
+/// that dispatches on `ctx.operation_name()`. The host knows it by the function's name, or by
+/// `#[entity(name = "...")]`.
+#[proc_macro_attribute]
+pub fn entity(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(attr, item, Kind::Entity)
+}
+
 /// Makes the crate a durable component offering the listed functions:
 /// `component! { orchestrators: [a, b], activities: [c], entities: [] }` (every list optional).
 /// Use it once, at the crate root.
@@ -46,6 +54,7 @@ pub fn component(input: TokenStream) -> TokenStream {
 enum Kind {
     Orchestrator,
     Activity,
+    Entity,
 }
 
 impl Kind {
@@ -53,6 +62,7 @@ impl Kind {
         match self {
             Kind::Orchestrator => "an orchestrator",
             Kind::Activity => "an activity",
+            Kind::Entity => "an entity",
         }
     }
 }
@@ -128,6 +138,12 @@ fn check_signature(function: &ItemFn, kind: Kind) -> syn::Result<Vec<&syn::PatTy
                 "an activity is a plain (not `async`) function",
             ));
         }
+        (Kind::Entity, Some(asyncness)) => {
+            return Err(syn::Error::new(
+                asyncness.span(),
+                "an entity is a plain (not `async`) function",
+            ));
+        }
         _ => {}
     }
     match &sig.output {
@@ -167,6 +183,17 @@ fn check_signature(function: &ItemFn, kind: Kind) -> syn::Result<Vec<&syn::PatTy
                 return Err(syn::Error::new(
                     extra.span(),
                     "an orchestrator takes at most two parameters: `ctx: OrchestrationContext` and its input",
+                ));
+            }
+        }
+        Kind::Entity => {
+            let takes_context = params.len() == 1
+                && matches!(&*params[0].ty, Type::Reference(r)
+                    if r.mutability.is_some() && type_name(&r.elem).as_deref() == Some("EntityContext"));
+            if !takes_context {
+                return Err(syn::Error::new(
+                    sig.inputs.span(),
+                    "an entity takes one parameter: `ctx: &mut EntityContext`",
                 ));
             }
         }
@@ -242,6 +269,19 @@ fn expand_function(
                     };
             }
         }
+        Kind::Entity => {
+            let span = ident.span();
+            let entry = quote_spanned!(span=>
+                |ctx| ::durable_sdk::__private::run_entity(ctx, super::#ident)
+            );
+            quote! {
+                pub const __DURABLE_ENTITY: ::durable_sdk::__private::EntityRegistration =
+                    ::durable_sdk::__private::EntityRegistration {
+                        name: #name,
+                        entry: #entry,
+                    };
+            }
+        }
     };
     Ok(quote! {
         #function
@@ -305,13 +345,6 @@ impl Parse for ComponentLists {
 }
 
 fn expand_component(lists: ComponentLists) -> TokenStream2 {
-    if let Some(entity) = lists.entities.first() {
-        return syn::Error::new(
-            entity.span(),
-            "entities are not supported yet by durable_sdk",
-        )
-        .to_compile_error();
-    }
     let orchestrators = lists.orchestrators.iter().map(|path| {
         let span = path.span();
         quote_spanned!(span=> #path::__DURABLE_ORCHESTRATOR)
@@ -319,6 +352,10 @@ fn expand_component(lists: ComponentLists) -> TokenStream2 {
     let activities = lists.activities.iter().map(|path| {
         let span = path.span();
         quote_spanned!(span=> #path::__DURABLE_ACTIVITY)
+    });
+    let entities = lists.entities.iter().map(|path| {
+        let span = path.span();
+        quote_spanned!(span=> #path::__DURABLE_ENTITY)
     });
     quote! {
         #[allow(unsafe_code, reason = "wit-bindgen's export glue defines the component's exports")]
@@ -328,6 +365,7 @@ fn expand_component(lists: ComponentLists) -> TokenStream2 {
 
             static ORCHESTRATORS: &[__durable::OrchestratorRegistration] = &[#(#orchestrators),*];
             static ACTIVITIES: &[__durable::ActivityRegistration] = &[#(#activities),*];
+            static ENTITIES: &[__durable::EntityRegistration] = &[#(#entities),*];
 
             struct DurableComponent;
 
@@ -335,7 +373,7 @@ fn expand_component(lists: ComponentLists) -> TokenStream2 {
 
             impl __exports::catalogue::Guest for DurableComponent {
                 fn describe() -> __exports::catalogue::CatalogueInfo {
-                    __durable::describe(ORCHESTRATORS, ACTIVITIES)
+                    __durable::describe(ORCHESTRATORS, ACTIVITIES, ENTITIES)
                 }
             }
 
@@ -377,7 +415,7 @@ fn expand_component(lists: ComponentLists) -> TokenStream2 {
                     state: ::std::option::Option<::std::string::String>,
                     operations: ::std::vec::Vec<__exports::entity::Operation>,
                 ) -> __exports::entity::BatchResult {
-                    __durable::execute_batch(entity, state, operations)
+                    __durable::execute_batch(ENTITIES, entity, state, operations)
                 }
             }
 
