@@ -168,6 +168,18 @@ enum Ending {
 }
 
 impl Host {
+    /// A host on a SQLite file (created if missing; every commit fsync'd),
+    /// the system clock and default settings: the shortest way to embed the
+    /// engine.
+    pub fn open(path: impl AsRef<std::path::Path>) -> anyhow::Result<Host> {
+        let store = crate::store::SqliteStore::open(path.as_ref(), Default::default())?;
+        Host::new(
+            Arc::new(store),
+            Arc::new(crate::clock::SystemClock),
+            HostConfig::default(),
+        )
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,

@@ -209,3 +209,30 @@ async fn persisted_histories_match_their_snapshots() {
     });
     t.stop().await;
 }
+
+/// The embedding API of `examples/embedding`: a host on a SQLite file in a
+/// few lines, in this process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedding_api_runs_an_orchestration_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = durable_host::host::Host::open(dir.path().join("app.db")).unwrap();
+    host.deploy(&guest_bytes("hello-sequence")).await.unwrap();
+    let running = host.start();
+    let id = host
+        .client()
+        .start(StartRequest::new("hello_sequence"))
+        .await
+        .unwrap();
+    let done = host.client().wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        output(&done),
+        json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+    running.shutdown().await;
+    // Reopening the same file sees the finished instance.
+    let again = durable_host::host::Host::open(dir.path().join("app.db")).unwrap();
+    assert_eq!(
+        again.client().status(&id).await.unwrap().status,
+        RuntimeStatus::Completed
+    );
+}
