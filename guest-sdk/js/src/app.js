@@ -1,0 +1,33 @@
+// The registry of a component's orchestrators and activities, as Durable Functions' `df.app`
+// (programming model v4): one JavaScript file registers everything the component offers.
+
+class App {
+  constructor() {
+    this.orchestrators = new Map();
+    this.activities = new Map();
+    this.entities = new Map();
+  }
+
+  /** Registers a generator function `function* (context) {...}` as the orchestrator `name`.
+   * `handler` may also be given as `{ handler }`. */
+  orchestration(name, handler) {
+    register(this.orchestrators, 'orchestration', name, handler);
+  }
+
+  /** Registers a plain (synchronous) function `(input, context) => value` as the activity
+   * `name`; `handler` may also be given as `{ handler }`. */
+  activity(name, handler) {
+    register(this.activities, 'activity', name, handler);
+  }
+}
+
+function register(table, what, name, handler) {
+  if (typeof name !== 'string' || name === '') throw new TypeError(`an ${what} needs a name`);
+  if (handler !== null && typeof handler === 'object') handler = handler.handler;
+  if (typeof handler !== 'function') throw new TypeError(`the ${what} \`${name}\` needs a handler function`);
+  if (table.has(name)) throw new Error(`\`${name}\` is registered twice`);
+  table.set(name, handler);
+}
+
+/** The component's one registry: `df.app.orchestration(...)`, `df.app.activity(...)`. */
+export const app = new App();
