@@ -1,0 +1,190 @@
+// The WIT glue: the exports of world `durable-component` (catalogue, orchestrator, activity,
+// entity) implemented over `df.app`, for componentize-js.
+//
+// Only usable inside a component build (it imports the host's `log`): `scripts/build-js.sh`
+// bundles an app with this module as the entry's exports. Converts the host's records (variants
+// as `{tag, val}`, u64 timestamps as BigInt) into the replay module's `Event`s and its `Action`s
+// back, and JavaScript errors into structured failures. A function returning `result<_, failure>`
+// fails by throwing the failure record (a plain object, as componentize-js expects).
+
+import { log as hostLog } from 'durable:core/host@0.1.0';
+
+import { app } from './app.js';
+import { parseJson, toJson } from './context.js';
+import { Failure, FailureCause, UNKNOWN_FUNCTION } from './failure.js';
+import { Event, Executor } from './replay.js';
+
+// --- failures ---
+
+const none = (value) => (value === null || value === undefined ? undefined : value);
+const detailsToWit = (details) => (details === null || details === undefined ? undefined : toJson(details));
+const detailsFromWit = (text) => (text === null || text === undefined ? null : parseJson(text));
+
+export function failureToWit(failure) {
+  return {
+    errorType: String(failure.type),
+    message: String(failure.message),
+    details: detailsToWit(failure.details),
+    stack: none(failure.stack),
+    nonRetriable: Boolean(failure.nonRetriable),
+    inner: failure.inner.map((c) => ({ errorType: c.type, message: c.message, details: detailsToWit(c.details) })),
+  };
+}
+
+export function failureFromWit(failure) {
+  return new Failure(failure.errorType, failure.message, {
+    details: detailsFromWit(failure.details),
+    stack: failure.stack ?? null,
+    nonRetriable: failure.nonRetriable,
+    inner: (failure.inner ?? []).map((c) => new FailureCause(c.errorType, c.message, detailsFromWit(c.details))),
+  });
+}
+
+function unknown(what, name) {
+  return failureToWit(new Failure(UNKNOWN_FUNCTION, `this component has no ${what} \`${name}\``, { nonRetriable: true }));
+}
+
+// --- events and actions ---
+
+const camel = (tag) => tag.replace(/(^|-)([a-z])/g, (_, __, c) => c.toUpperCase());
+
+export function eventFromWit(event) {
+  const { tag, val } = event.kind;
+  let data = {};
+  switch (tag) {
+    case 'execution-started':
+      data = { input: val.input, parentInstanceId: val.parent ? val.parent.instanceId : null };
+      break;
+    case 'task-completed':
+    case 'sub-orchestration-completed':
+      data = { taskId: val.taskId, result: val.result };
+      break;
+    case 'task-failed':
+    case 'sub-orchestration-failed':
+      data = { taskId: val.taskId, failure: failureFromWit(val.failure) };
+      break;
+    case 'timer-fired':
+      data = { timerId: val.timerId };
+      break;
+    case 'event-raised':
+      data = { name: val.name, input: val.input };
+      break;
+    default:
+  }
+  return new Event(camel(tag), { timestamp: Number(event.timestamp), eventId: event.eventId, data });
+}
+
+export function actionToWit(action) {
+  const d = action.data;
+  let kind;
+  switch (action.kind) {
+    case 'ScheduleActivity':
+      kind = { tag: 'schedule-activity', val: { name: d.name, input: d.input } };
+      break;
+    case 'StartTimer':
+      kind = { tag: 'start-timer', val: { fireAt: BigInt(Math.max(0, Math.floor(d.fireAt))) } };
+      break;
+    case 'CancelTimer':
+      kind = { tag: 'cancel-timer', val: d.timerId };
+      break;
+    case 'StartSubOrchestration':
+      kind = { tag: 'start-sub-orchestration', val: { name: d.name, instanceId: d.instanceId, input: d.input } };
+      break;
+    case 'SendEvent':
+      kind = { tag: 'send-event', val: { instanceId: d.instanceId, name: d.name, input: d.input } };
+      break;
+    case 'SetCustomStatus':
+      kind = { tag: 'set-custom-status', val: none(d.status) };
+      break;
+    case 'Complete':
+      kind = { tag: 'complete', val: d.result };
+      break;
+    case 'Fail':
+      kind = { tag: 'fail', val: failureToWit(d.failure) };
+      break;
+    case 'ContinueAsNew':
+      kind = {
+        tag: 'continue-as-new',
+        val: {
+          input: d.input,
+          preserveUnprocessedEvents: d.preserveUnprocessedEvents,
+          carriedEvents: d.carriedEvents.map(([name, input]) => ({ name, input })),
+        },
+      };
+      break;
+    default:
+      throw new Error(`unknown action ${action.kind}`);
+  }
+  return { id: action.id, kind };
+}
+
+function log(level, message) {
+  try {
+    hostLog(level, message);
+  } catch {
+    // Logging never fails an orchestration.
+  }
+}
+
+// --- exports ---
+
+class Orchestration {
+  constructor(executor) {
+    this._executor = executor;
+  }
+
+  static create(name, instanceId) {
+    const orchestrator = app.orchestrators.get(name);
+    if (orchestrator === undefined) throw unknown('orchestrator', name);
+    return new Orchestration(new Executor(orchestrator, instanceId, { log }));
+  }
+
+  step(events, replaying) {
+    const actions = this._executor.step(events.map(eventFromWit), replaying);
+    return { actions: actions.map(actionToWit) };
+  }
+}
+
+export const orchestrator = { Orchestration };
+
+export const activity = {
+  run(name, input, context) {
+    const handler = app.activities.get(name);
+    if (handler === undefined) throw unknown('activity', name);
+    let result;
+    try {
+      result = handler(parseJson(input), {
+        instanceId: context.instanceId,
+        taskId: context.taskId,
+        attempt: context.attempt,
+        log: (...args) => log('info', args.map(String).join(' ')),
+      });
+      if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+        throw new TypeError(`the activity \`${name}\` returned a Promise: activities must be synchronous functions`);
+      }
+      return toJson(result);
+    } catch (error) {
+      throw failureToWit(Failure.fromException(error));
+    }
+  },
+};
+
+export const entity = {
+  // Entities are not in the JavaScript SDK yet: every operation is an unknown function.
+  executeBatch(id, state, operations) {
+    return {
+      results: operations.map(() => ({ result: { tag: 'err', val: unknown('entity', id.name) }, actions: [] })),
+      state,
+    };
+  },
+};
+
+export const catalogue = {
+  describe() {
+    return {
+      orchestrators: [...app.orchestrators.keys()],
+      activities: [...app.activities.keys()],
+      entities: [...app.entities.keys()],
+    };
+  },
+};
