@@ -212,3 +212,64 @@ fn a_waiting_instance_is_driven_from_the_command_line() {
     assert_eq!(durable.run(["list"]).ok(), "");
     serve.assert_running();
 }
+
+/// `--url`: the instance commands drive a running `durable serve` through its
+/// HTTP API, with its API key, instead of opening the database.
+#[test]
+fn instance_commands_work_over_url_against_a_running_server() {
+    let durable = Durable::new();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let component = guest("probe");
+    let mut serve = durable.serve(
+        "serve.log",
+        [
+            "--http-addr",
+            &format!("127.0.0.1:{port}"),
+            "--api-key",
+            "secret-1",
+            "--component",
+            component.to_str().unwrap(),
+        ],
+    );
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--url", url.as_str(), "--key", "secret-1"];
+        all.extend_from_slice(args);
+        durable.run(all)
+    };
+    // The server takes a moment to listen.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        let out = remote(&["start", "clock_random_uuid", "--id", "remote-1"]);
+        if out.status.success() {
+            break out.stdout.trim().to_owned();
+        }
+        serve.assert_running();
+        assert!(std::time::Instant::now() < deadline, "{out:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(id, "remote-1");
+    let status = remote(&["status", "remote-1"]);
+    assert!(status.ok().contains("\"runtimeStatus\""), "{status:#?}");
+    remote(&["raise-event", "remote-1", "go", "--data", "5"]).ok();
+    let waited = remote(&["wait", "remote-1", "--timeout", "60"]);
+    assert!(waited.ok().contains("\"Completed\""), "{waited:#?}");
+    let history = remote(&["history", "remote-1"]);
+    assert!(history.ok().contains("EventRaised"), "{history:#?}");
+    let listed = remote(&["list", "--status", "Completed"]);
+    assert!(listed.ok().starts_with("remote-1"), "{listed:#?}");
+
+    let out = remote(&["raise-event", "missing", "go"]);
+    assert_readable_error(out.err(), "no instance with id `missing`");
+    let out = remote(&["logs", "remote-1"]);
+    assert_readable_error(out.err(), "not over --url");
+    let out = durable.run(["--url", url.as_str(), "status", "remote-1"]);
+    assert_readable_error(out.err(), "HTTP 401");
+
+    let purged = remote(&["purge", "remote-1"]);
+    assert_eq!(purged.ok().trim(), "1 instances deleted");
+    serve.assert_running();
+}

@@ -8,6 +8,7 @@
 mod bench;
 mod http;
 mod output;
+mod remote;
 mod replay;
 
 use anyhow::{Context as _, bail};
@@ -33,6 +34,21 @@ pub struct Cli {
     /// The SQLite database file holding instances, history and components.
     #[arg(long, global = true, env = "DURABLE_DB", default_value = "durable.db")]
     db: PathBuf,
+
+    /// Act on a running `durable serve` through its HTTP API instead of
+    /// opening the database (start, status, wait, history, raise-event,
+    /// terminate, suspend, resume, rewind, restart, purge, list).
+    #[arg(long, global = true, env = "DURABLE_URL")]
+    url: Option<String>,
+
+    /// API key for `--url` when the server requires one.
+    #[arg(
+        long = "key",
+        global = true,
+        env = "DURABLE_API_KEY",
+        hide_env_values = true
+    )]
+    key: Option<String>,
 
     /// Log more (`-v` info, `-vv` debug); `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -328,6 +344,17 @@ async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &cli.url {
+        let remote = remote::Remote::new(url, cli.key.clone())?;
+        return match remote::run(&remote, cli.command).await? {
+            Some(code) => Ok(code),
+            None => bail!(
+                "this command works on the database, not over --url; run it where the \
+                 database is (start, status, wait, history, raise-event, terminate, suspend, \
+                 resume, rewind, restart, purge and list work over --url)"
+            ),
+        };
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Run {
