@@ -43,7 +43,15 @@ async fn events_sent_while_suspended_are_kept_and_delivered_on_resume() {
         .unwrap();
     // A timer due while suspended waits too.
     t.clock.advance(Duration::from_secs(7200));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // No dispatcher may take the instance while it is suspended, although
+    // its event and its timer are visible.
+    let now = durable_host::clock::Clock::now(&t.clock);
+    let locked = t
+        .store
+        .lock_orchestrations("test", 100, 1_000, now)
+        .await
+        .unwrap();
+    assert!(locked.iter().all(|item| item.instance.instance_id != id));
     let still = t.client().status(&id).await.unwrap();
     assert_eq!(still.status, RuntimeStatus::Suspended);
     assert!(!has(&t.client().history(&id).await.unwrap(), "EventRaised"));
