@@ -4,6 +4,8 @@
 //! running [`crate::host::Host`] (which wakes waiters at once) or in another
 //! process sharing the database (waiters poll).
 
+mod entities;
+
 use crate::clock::Clock;
 use crate::store::{
     ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance, Store, StoreError,
@@ -124,6 +126,8 @@ impl Client {
     }
 
     fn notify_work(&self) {
+        // The host's orchestration and entity loops both wait on this.
+        self.work_added.notify_waiters();
         self.work_added.notify_one();
         self.notify_changed();
     }

@@ -10,6 +10,8 @@
 //! [`Clock`]), or until the poll interval passes (work written by other
 //! processes).
 
+mod entities;
+
 use crate::builtin_http::{HTTP_ACTIVITY, HttpActivity, HttpAllowList};
 use crate::client::Client;
 use crate::clock::Clock;
@@ -250,6 +252,9 @@ impl Host {
         let rx = stopped.clone();
         tasks.spawn(async move { inner.orchestration_loop(rx).await });
         let inner = self.inner.clone();
+        let rx = stopped.clone();
+        tasks.spawn(async move { inner.entity_loop(rx).await });
+        let inner = self.inner.clone();
         tasks.spawn(async move { inner.activity_loop(stopped).await });
         RunningHost { stop, tasks }
     }
@@ -343,6 +348,8 @@ impl Inner {
     }
 
     fn commit_done(&self) {
+        // The orchestration and entity loops both wait on this.
+        self.wake_orchestrations.notify_waiters();
         self.wake_orchestrations.notify_one();
         self.client.notify_changed();
     }
@@ -722,6 +729,7 @@ impl Inner {
             logs: Vec::new(),
             new_execution: None,
             new_instances: Vec::new(),
+            entity_messages: Vec::new(),
             now,
         }
     }
@@ -736,6 +744,7 @@ impl Inner {
         let instance = &item.instance;
         let mut commit = self.base_commit(item, consumed, RuntimeStatus::Running, now);
         commit.new_history = plan.new_history;
+        commit.entity_messages = entities::entity_messages(instance, &commit.new_history, now);
         commit.custom_status = plan.custom_status;
         commit.cancelled_timers = plan.cancelled_timers;
         commit.activities = plan
@@ -973,10 +982,9 @@ impl Inner {
 /// Actions this host version cannot carry out yet, with a message saying so.
 fn unsupported(kind: &ActionKind) -> Option<String> {
     let what = match kind {
-        ActionKind::CallEntity(_)
-        | ActionKind::SignalEntity(_)
-        | ActionKind::LockEntities { .. }
-        | ActionKind::UnlockEntities { .. } => "entities",
+        ActionKind::LockEntities { .. } | ActionKind::UnlockEntities { .. } => {
+            "entity critical sections (lock_entities)"
+        }
         _ => return None,
     };
     Some(format!(

@@ -10,6 +10,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod durable_http;
+mod entities;
 mod examples;
 mod http;
 mod management;

@@ -22,6 +22,7 @@ const GUESTS: &[&str] = &[
     "sub-orchestration",
     "retry",
     "monitor",
+    "counter",
 ];
 
 pub fn workspace_root() -> PathBuf {

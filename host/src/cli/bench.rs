@@ -262,6 +262,7 @@ impl Bench {
                 logs: Vec::new(),
                 new_execution: None,
                 new_instances: Vec::new(),
+                entity_messages: Vec::new(),
                 now: at,
             })
             .await?;

@@ -16,7 +16,7 @@ pub mod sqlite;
 mod tests;
 
 use crate::types::{
-    EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp,
+    EntityId, EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -205,7 +205,93 @@ pub struct OrchestrationCommit {
     /// Sub-orchestrations to create. One whose id belongs to an unfinished
     /// instance is not created; its parent gets a `SubOrchestrationFailed`.
     pub new_instances: Vec<NewInstance>,
+    /// Calls and signals to entities.
+    pub entity_messages: Vec<EntityMessage>,
     pub now: Timestamp,
+}
+
+/// The orchestration waiting for an entity's answer to a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityCaller {
+    pub instance_id: String,
+    pub execution_id: String,
+    pub task_id: u32,
+}
+
+/// A message for an entity's inbox: a call (with its caller) or a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityMessage {
+    pub entity: EntityId,
+    pub operation: String,
+    pub input: Json,
+    pub caller: Option<EntityCaller>,
+    /// Scheduled signals become visible later.
+    pub visible_at: Timestamp,
+}
+
+/// A message waiting in an entity's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityInboxMessage {
+    pub id: i64,
+    pub operation: String,
+    pub input: Json,
+    pub caller: Option<EntityCaller>,
+}
+
+/// A locked entity with its state and visible messages, oldest first.
+#[derive(Debug, Clone)]
+pub struct EntityWorkItem {
+    pub entity: EntityId,
+    pub state: Option<Json>,
+    pub lock_token: String,
+    pub messages: Vec<EntityInboxMessage>,
+}
+
+/// Everything one entity batch writes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct EntityCommit {
+    pub entity: EntityId,
+    pub lock_token: String,
+    /// The state after the batch; `None`: the entity has no state (deleted).
+    pub state: Option<Json>,
+    /// Inbox messages processed by the batch (deleted).
+    pub consumed: Vec<i64>,
+    /// Answers to callers: `EntityResponded` messages for orchestration
+    /// inboxes (dropped when the caller has finished).
+    pub responses: Vec<OutboundMessage>,
+    /// Signals to entities sent by the batch's operations.
+    pub signals: Vec<EntityMessage>,
+    /// Orchestrations started by the batch's operations.
+    pub new_instances: Vec<NewInstance>,
+    pub now: Timestamp,
+}
+
+/// An entity's row, as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityRecord {
+    pub name: String,
+    pub key: String,
+    /// `None` when the entity has no state (never set, or deleted).
+    pub state: Option<Json>,
+    /// When its last batch ran; 0 if it never ran.
+    pub last_operation_at: Timestamp,
+    /// Messages waiting in its inbox.
+    pub pending: u64,
+}
+
+/// Filters for [`Store::list_entities`]; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct EntityFilter {
+    pub name: Option<String>,
+    pub last_operation_from: Option<Timestamp>,
+    pub last_operation_to: Option<Timestamp>,
+    /// Include entities without state.
+    pub include_empty: bool,
+    pub limit: Option<usize>,
+    /// Keyset cursor: only entities after this one in (name, key) order.
+    pub after: Option<EntityId>,
 }
 
 /// A locked activity task.
@@ -336,4 +422,46 @@ pub trait Store: Send + Sync + 'static {
     /// again, marks it Running and wakes it. Completed activities keep their
     /// results. `InstanceNotFound` or `InstanceNotFailed` otherwise.
     async fn rewind(&self, instance_id: &str, reason: &str, now: Timestamp) -> StoreResult<()>;
+
+    /// Appends a message to an entity's inbox, creating the entity (without
+    /// state) if it is new. Atomic; not idempotent (each call is a message).
+    async fn send_entity_message(&self, message: EntityMessage) -> StoreResult<()>;
+
+    /// Locks up to `max` unlocked entities that have visible messages, for
+    /// `lease_ms`, and returns each with its state and up to `batch`
+    /// visible messages in the order they became visible.
+    async fn lock_entities(
+        &self,
+        owner: &str,
+        max: usize,
+        batch: usize,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<EntityWorkItem>>;
+
+    /// Commits a batch atomically if the entity is still locked with this
+    /// token (else `LeaseLost` and nothing is written), and releases the
+    /// lock: new state and last operation time, consumed messages deleted,
+    /// responses delivered to running callers, signals enqueued, instances
+    /// created (one whose id is taken by an unfinished instance is skipped).
+    async fn complete_entity(&self, commit: EntityCommit) -> StoreResult<()>;
+
+    /// Releases an entity's lock without writing; its messages become
+    /// visible again at `retry_at`. Idempotent.
+    async fn abandon_entity(
+        &self,
+        entity: &EntityId,
+        lock_token: &str,
+        retry_at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// One entity, `None` if it was never addressed (or was deleted).
+    async fn entity(&self, entity: &EntityId) -> StoreResult<Option<EntityRecord>>;
+
+    /// Entities matching `filter`, in (name, key) order.
+    async fn list_entities(&self, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>>;
+
+    /// Deletes entities that have no state, no messages and no lock, and
+    /// returns how many. Atomic.
+    async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize>;
 }

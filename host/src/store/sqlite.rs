@@ -8,6 +8,8 @@
 //! Reads of a file database run on a separate reader thread with its own
 //! connection (WAL gives it a consistent snapshot without blocking writes).
 
+mod entities;
+
 use super::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -138,6 +140,7 @@ impl SqliteStore {
         };
         let writer = open()?;
         writer.execute_batch(SCHEMA)?;
+        writer.execute_batch(entities::ENTITY_SCHEMA)?;
         let reader = open()?;
         Ok(SqliteStore {
             writer: spawn_worker("durable-sqlite-writer", writer, true),
@@ -151,6 +154,7 @@ impl SqliteStore {
     pub fn open_in_memory() -> StoreResult<Self> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(entities::ENTITY_SCHEMA)?;
         let writer = spawn_worker("durable-sqlite-memory", conn, true);
         Ok(SqliteStore {
             reader: writer.clone(),
@@ -773,7 +777,18 @@ impl Store for SqliteStore {
                 [now],
                 |r| r.get(0),
             )?;
-            Ok([inbox, activities, locks]
+            let entity_inbox: Option<i64> = conn.query_row(
+                "SELECT MIN(visible_at) FROM entity_inbox WHERE visible_at > ?1",
+                [now],
+                |r| r.get(0),
+            )?;
+            let entity_locks: Option<i64> = conn.query_row(
+                "SELECT MIN(e.lock_expires) FROM entities e WHERE e.lock_expires > ?1 \
+                 AND EXISTS (SELECT 1 FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key)",
+                [now],
+                |r| r.get(0),
+            )?;
+            Ok([inbox, activities, locks, entity_inbox, entity_locks]
                 .into_iter()
                 .flatten()
                 .min()
@@ -876,6 +891,56 @@ impl Store for SqliteStore {
         let instance_id = instance_id.to_owned();
         let reason = reason.to_owned();
         self.write(move |conn| rewind_instance(conn, &instance_id, &reason, now))
+            .await
+    }
+
+    async fn send_entity_message(&self, message: EntityMessage) -> StoreResult<()> {
+        self.write(move |conn| entities::insert_entity_message(conn, &message))
+            .await
+    }
+
+    async fn lock_entities(
+        &self,
+        owner: &str,
+        max: usize,
+        batch: usize,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<EntityWorkItem>> {
+        let tokens: Vec<String> = (0..max).map(|_| self.new_lock_token(owner)).collect();
+        self.write(move |conn| entities::lock_entities(conn, tokens, batch, lease_ms, now))
+            .await
+    }
+
+    async fn complete_entity(&self, commit: EntityCommit) -> StoreResult<()> {
+        self.write(move |conn| entities::write_batch(conn, commit))
+            .await
+    }
+
+    async fn abandon_entity(
+        &self,
+        entity: &EntityId,
+        lock_token: &str,
+        retry_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (entity, lock_token) = (entity.clone(), lock_token.to_owned());
+        self.write(move |conn| entities::abandon(conn, &entity, &lock_token, retry_at))
+            .await
+    }
+
+    async fn entity(&self, entity: &EntityId) -> StoreResult<Option<EntityRecord>> {
+        let entity = entity.clone();
+        self.read(move |conn| entities::load_entity(conn, &entity))
+            .await
+    }
+
+    async fn list_entities(&self, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>> {
+        let filter = filter.clone();
+        self.read(move |conn| entities::list(conn, &filter)).await
+    }
+
+    async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {
+        self.write(move |conn| entities::delete_empty(conn, now))
             .await
     }
 }
@@ -1055,6 +1120,9 @@ fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()>
         )?;
     }
     insert_logs(conn, id, &commit.logs)?;
+    for message in &commit.entity_messages {
+        entities::insert_entity_message(conn, message)?;
+    }
     for child in commit.new_instances {
         match load_instance(conn, &child.instance_id)? {
             Some(existing) if !existing.status.is_terminal() => {

@@ -73,6 +73,7 @@ fn empty_commit(item: &OrchestrationWorkItem, now: Timestamp) -> OrchestrationCo
         logs: Vec::new(),
         new_execution: None,
         new_instances: Vec::new(),
+        entity_messages: Vec::new(),
         now,
     }
 }

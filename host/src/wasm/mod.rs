@@ -12,7 +12,10 @@
 //! `orchestration` resource; the dispatcher caches it between turns.
 
 mod bindings;
+mod entity;
 pub mod sandbox;
+
+pub use entity::{EntityBatchOutput, EntityEffect, EntityOperationOutcome, EntityOperationRequest};
 
 use crate::store::{Catalogue, LogLine};
 use crate::types::{Action, Failure, HistoryEvent, Json, Timestamp, failure_types};

@@ -1,0 +1,256 @@
+//! Entities in SQLite: one row per entity (state, last operation time, lease) and an inbox of
+//! operations. The `Store` methods in `sqlite.rs` call these functions inside their
+//! transaction; an orchestration turn enqueues its entity calls and signals through
+//! [`insert_entity_message`] in the same transaction as its history.
+
+use super::*;
+
+pub(super) const ENTITY_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS entities (
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT,
+    last_operation_at INTEGER NOT NULL DEFAULT 0,
+    lock_token TEXT,
+    lock_expires INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entity_inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    input TEXT NOT NULL,
+    caller TEXT,
+    visible_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entity_inbox_entity ON entity_inbox(name, key, id);
+CREATE INDEX IF NOT EXISTS entity_inbox_visible ON entity_inbox(visible_at);
+"#;
+
+pub(super) fn insert_entity_message(conn: &Connection, message: &EntityMessage) -> StoreResult<()> {
+    let EntityId { name, key } = &message.entity;
+    conn.prepare_cached("INSERT OR IGNORE INTO entities (name, key) VALUES (?1, ?2)")?
+        .execute(params![name, key])?;
+    let caller = message
+        .caller
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    conn.prepare_cached(
+        "INSERT INTO entity_inbox (name, key, operation, input, caller, visible_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        name,
+        key,
+        message.operation,
+        message.input,
+        caller,
+        message.visible_at as i64
+    ])?;
+    Ok(())
+}
+
+pub(super) fn lock_entities(
+    conn: &Connection,
+    tokens: Vec<String>,
+    batch: usize,
+    lease_ms: u64,
+    now: Timestamp,
+) -> StoreResult<Vec<EntityWorkItem>> {
+    let now_i = now as i64;
+    let ids: Vec<(String, String)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT m.name, m.key FROM entity_inbox m \
+             JOIN entities e ON e.name = m.name AND e.key = m.key \
+             WHERE m.visible_at <= ?1 AND e.lock_expires <= ?1 LIMIT ?2",
+        )?;
+        stmt.query_map(params![now_i, tokens.len() as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    let mut items = Vec::with_capacity(ids.len());
+    for ((name, key), token) in ids.into_iter().zip(tokens) {
+        let state: Option<String> = conn
+            .prepare_cached(
+                "UPDATE entities SET lock_token = ?3, lock_expires = ?4 \
+                 WHERE name = ?1 AND key = ?2 RETURNING state",
+            )?
+            .query_row(params![name, key, token, (now + lease_ms) as i64], |r| {
+                r.get(0)
+            })?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, operation, input, caller FROM entity_inbox \
+             WHERE name = ?1 AND key = ?2 AND visible_at <= ?3 \
+             ORDER BY visible_at, id LIMIT ?4",
+        )?;
+        let messages = stmt
+            .query_map(params![name, key, now_i, batch as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?
+            .map(|row| {
+                let (id, operation, input, caller) = row?;
+                Ok(EntityInboxMessage {
+                    id,
+                    operation,
+                    input,
+                    caller: caller.map(|c| serde_json::from_str(&c)).transpose()?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        items.push(EntityWorkItem {
+            entity: EntityId { name, key },
+            state,
+            lock_token: token,
+            messages,
+        });
+    }
+    Ok(items)
+}
+
+pub(super) fn write_batch(conn: &Connection, commit: EntityCommit) -> StoreResult<()> {
+    let EntityId { name, key } = &commit.entity;
+    let updated = conn
+        .prepare_cached(
+            "UPDATE entities SET state = ?4, last_operation_at = ?5, lock_token = NULL, \
+             lock_expires = 0 WHERE name = ?1 AND key = ?2 AND lock_token = ?3",
+        )?
+        .execute(params![
+            name,
+            key,
+            commit.lock_token,
+            commit.state,
+            commit.now as i64
+        ])?;
+    if updated == 0 {
+        return Err(StoreError::LeaseLost);
+    }
+    {
+        let mut delete = conn.prepare_cached("DELETE FROM entity_inbox WHERE id = ?1")?;
+        for id in &commit.consumed {
+            delete.execute([id])?;
+        }
+    }
+    for response in &commit.responses {
+        // Answers to callers that have finished (or moved on to a new
+        // execution) are dropped, like late events.
+        match load_instance(conn, &response.instance_id)? {
+            Some(caller)
+                if !caller.status.is_terminal()
+                    && response.execution_id.as_deref() == Some(caller.execution_id.as_str()) => {}
+            _ => continue,
+        }
+        insert_message(
+            conn,
+            &response.instance_id,
+            response.execution_id.as_deref(),
+            None,
+            &response.event,
+            response.visible_at,
+        )?;
+    }
+    for signal in &commit.signals {
+        insert_entity_message(conn, signal)?;
+    }
+    for instance in commit.new_instances {
+        match load_instance(conn, &instance.instance_id)? {
+            Some(existing) if !existing.status.is_terminal() => {}
+            _ => insert_instance(conn, instance)?,
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn abandon(
+    conn: &Connection,
+    entity: &EntityId,
+    lock_token: &str,
+    retry_at: Timestamp,
+) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE entities SET lock_token = NULL, lock_expires = ?4 \
+         WHERE name = ?1 AND key = ?2 AND lock_token = ?3",
+        params![entity.name, entity.key, lock_token, retry_at as i64],
+    )?;
+    Ok(())
+}
+
+const ENTITY_COLUMNS: &str = "e.name, e.key, e.state, e.last_operation_at, \
+    (SELECT COUNT(*) FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key)";
+
+fn entity_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntityRecord> {
+    Ok(EntityRecord {
+        name: r.get(0)?,
+        key: r.get(1)?,
+        state: r.get(2)?,
+        last_operation_at: r.get::<_, i64>(3)? as Timestamp,
+        pending: r.get::<_, i64>(4)? as u64,
+    })
+}
+
+pub(super) fn load_entity(
+    conn: &Connection,
+    entity: &EntityId,
+) -> StoreResult<Option<EntityRecord>> {
+    let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE e.name = ?1 AND e.key = ?2");
+    Ok(conn
+        .query_row(&sql, params![entity.name, entity.key], entity_from_row)
+        .optional()?)
+}
+
+pub(super) fn list(conn: &Connection, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>> {
+    let mut sql = format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
+        args.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(name) = &filter.name {
+        arg(&mut sql, " AND e.name = ?", name.clone().into());
+    }
+    if let Some(from) = filter.last_operation_from {
+        arg(
+            &mut sql,
+            " AND e.last_operation_at >= ?",
+            (from as i64).into(),
+        );
+    }
+    if let Some(to) = filter.last_operation_to {
+        arg(
+            &mut sql,
+            " AND e.last_operation_at <= ?",
+            (to as i64).into(),
+        );
+    }
+    if let Some(after) = &filter.after {
+        arg(&mut sql, " AND (e.name > ?", after.name.clone().into());
+        arg(&mut sql, " OR (e.name = ?", after.name.clone().into());
+        arg(&mut sql, " AND e.key > ?))", after.key.clone().into());
+    }
+    if !filter.include_empty {
+        sql.push_str(" AND e.state IS NOT NULL");
+    }
+    sql.push_str(" ORDER BY e.name, e.key");
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), entity_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn delete_empty(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM entities WHERE state IS NULL AND lock_expires <= ?1 \
+         AND NOT EXISTS (SELECT 1 FROM entity_inbox m \
+                         WHERE m.name = entities.name AND m.key = entities.key)",
+        [now as i64],
+    )?)
+}

@@ -1,0 +1,115 @@
+//! Running a batch of entity operations: one call to `entity.execute-batch` in a fresh
+//! sandboxed store (entities are deterministic like orchestrators: no clock but the batch's
+//! time, seeded randomness, no I/O), with the orchestrator's CPU and memory limits.
+
+use super::bindings::exports::durable::core::entity as wit_entity;
+use super::*;
+use crate::types::EntityId;
+
+/// One operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityOperationRequest {
+    pub name: String,
+    pub input: Json,
+}
+
+/// A message an operation sends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityEffect {
+    Signal {
+        entity: EntityId,
+        operation: String,
+        input: Json,
+        scheduled_at: Option<Timestamp>,
+    },
+    StartOrchestration {
+        name: String,
+        instance_id: String,
+        input: Json,
+    },
+}
+
+/// One operation's outcome; a failed operation's effects are already dropped by the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityOperationOutcome {
+    pub result: Result<Json, Failure>,
+    pub effects: Vec<EntityEffect>,
+}
+
+/// What a batch produced.
+#[derive(Debug, Clone)]
+pub struct EntityBatchOutput {
+    pub results: Vec<EntityOperationOutcome>,
+    pub state: Option<Json>,
+    pub logs: Vec<LogLine>,
+}
+
+impl From<wit_entity::EntityAction> for EntityEffect {
+    fn from(action: wit_entity::EntityAction) -> Self {
+        match action {
+            wit_entity::EntityAction::SignalEntity((entity, op, scheduled_at)) => {
+                EntityEffect::Signal {
+                    entity: entity.into(),
+                    operation: op.name,
+                    input: op.input,
+                    scheduled_at,
+                }
+            }
+            wit_entity::EntityAction::StartOrchestration((name, instance_id, input)) => {
+                EntityEffect::StartOrchestration {
+                    name,
+                    instance_id,
+                    input,
+                }
+            }
+        }
+    }
+}
+
+impl WasmRuntime {
+    /// Runs `operations` against `state`. `Err(failure)`: the guest trapped (or broke a
+    /// limit), the whole batch failed and the state is unchanged.
+    pub async fn run_entity_batch(
+        &self,
+        component: &LoadedComponent,
+        entity: &EntityId,
+        state: Option<&String>,
+        operations: &[EntityOperationRequest],
+        now: Timestamp,
+    ) -> Result<EntityBatchOutput, Failure> {
+        let seed = format!("@{}@{}", entity.name, entity.key);
+        let mut store = self.sandboxed_store(&seed, "");
+        store.data().time.set(now);
+        let instance = match component.sandboxed.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Err(classify(e, &store, self.orchestrator_limits())),
+        };
+        let id = entity.clone().into();
+        let ops: Vec<wit_entity::Operation> = operations
+            .iter()
+            .map(|op| wit_entity::Operation {
+                name: op.name.clone(),
+                input: op.input.clone(),
+            })
+            .collect();
+        let out = instance
+            .durable_core_entity()
+            .call_execute_batch(&mut store, &id, state, &ops)
+            .await
+            .map_err(|e| classify(e, &store, self.orchestrator_limits()))?;
+        let mut logs = std::mem::take(&mut store.data_mut().logs);
+        drain_output(&store, now, &mut logs);
+        Ok(EntityBatchOutput {
+            results: out
+                .results
+                .into_iter()
+                .map(|r| EntityOperationOutcome {
+                    result: r.result.map_err(Failure::from),
+                    effects: r.actions.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+            state: out.state,
+            logs,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! Durable entities through the real host: the `counter` example driven by client signals
+//! and by orchestrations.
+
+use crate::support::*;
+use durable_host::client::{ClientError, StartRequest};
+use durable_host::store::{EntityFilter, EntityRecord};
+use durable_host::types::RuntimeStatus;
+use serde_json::json;
+use std::time::Duration;
+
+/// Polls (bounded) until the entity's record satisfies `done`.
+async fn entity_until(
+    t: &TestHost,
+    key: &str,
+    done: impl Fn(&EntityRecord) -> bool,
+) -> EntityRecord {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let record = t.client().entity_state("counter", key).await.unwrap();
+        if let Some(record) = record.filter(|r| done(r)) {
+            return record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "entity counter@{key} never reached the expected state"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn call(t: &TestHost, entity: &str, operation: &str, input: serde_json::Value) -> String {
+    let input = json!({ "entity": entity, "key": "k", "operation": operation, "input": input });
+    t.client()
+        .start(StartRequest::new("call_counter").input(input.to_string()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_signals_count_to_exactly_fifty() {
+    let mut t = TestHost::new();
+    t.deploy(&["counter"]).await;
+    t.run();
+    let mut signals = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let client = t.client().clone();
+        signals.spawn(async move { client.signal_entity("counter", "c", "add", "1").await });
+    }
+    while let Some(sent) = signals.join_next().await {
+        sent.unwrap().unwrap();
+    }
+    let record = entity_until(&t, "c", |r| r.pending == 0 && r.state.is_some()).await;
+    assert_eq!(record.state.as_deref(), Some("50"));
+    assert!(record.last_operation_at >= START);
+    let listed = t
+        .client()
+        .list_entities(&EntityFilter {
+            name: Some("counter".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![record]);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orchestration_signals_and_calls_an_entity() {
+    let mut t = TestHost::new();
+    t.deploy(&["counter"]).await;
+    t.run();
+    for (amount, expected) in [(5, 5), (3, 8)] {
+        let input = json!({ "key": "o", "amount": amount }).to_string();
+        let id = t
+            .client()
+            .start(StartRequest::new("increment_and_read").input(input))
+            .await
+            .unwrap();
+        let record = t.finish(&id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+        assert_eq!(output(&record), json!(expected));
+        let history = t.client().history(&id).await.unwrap();
+        assert_eq!(count(&history, "EntitySignalled"), 1);
+        assert_eq!(count(&history, "EntityCalled"), 1);
+        assert_eq!(count(&history, "EntityResponded"), 1);
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_operation_rolls_back_only_itself() {
+    let mut t = TestHost::new();
+    t.deploy(&["counter"]).await;
+    // Queued before the host runs, so the three run as one batch.
+    for amount in ["5", "-10", "2"] {
+        t.client()
+            .signal_entity("counter", "k", "add", amount)
+            .await
+            .unwrap();
+    }
+    t.run();
+    let record = entity_until(&t, "k", |r| r.pending == 0 && r.state.is_some()).await;
+    assert_eq!(record.state.as_deref(), Some("7"));
+    // A call gets the failure; the state stays.
+    let id = call(&t, "counter", "add", json!(-100)).await;
+    let finished = t.finish(&id).await;
+    assert_eq!(finished.status, RuntimeStatus::Failed);
+    let failure = finished.failure.unwrap();
+    assert_eq!(failure.error_type, "NegativeCounter");
+    assert!(
+        failure.message.contains("below zero"),
+        "{}",
+        failure.message
+    );
+    let id = call(&t, "counter", "get", json!(null)).await;
+    assert_eq!(output(&t.finish(&id).await), json!(7));
+    // Delete, then clean up the empty entity.
+    t.client()
+        .signal_entity("counter", "k", "delete", "null")
+        .await
+        .unwrap();
+    entity_until(&t, "k", |r| r.pending == 0 && r.state.is_none()).await;
+    assert!(
+        t.client()
+            .list_entities(&EntityFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(t.client().delete_empty_entities().await.unwrap(), 1);
+    assert_eq!(t.client().entity_state("counter", "k").await.unwrap(), None);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_entities_operations_and_bad_input_fail_clearly() {
+    let mut t = TestHost::new();
+    t.deploy(&["counter"]).await;
+    t.run();
+    let cases = [
+        ("nope", "add", json!(1), "UnknownFunction", "`nope`"),
+        ("counter", "jump", json!(1), "UnknownOperation", "`jump`"),
+        ("counter", "add", json!("x"), "InvalidInput", "i64"),
+    ];
+    for (entity, operation, input, error_type, mentions) in cases {
+        let id = call(&t, entity, operation, input).await;
+        let record = t.finish(&id).await;
+        assert_eq!(record.status, RuntimeStatus::Failed, "{record:#?}");
+        let failure = record.failure.unwrap();
+        assert_eq!(failure.error_type, error_type, "{failure:?}");
+        assert!(failure.message.contains(mentions), "{}", failure.message);
+    }
+    let unknown = t
+        .client()
+        .signal_entity("nope", "k", "add", "1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&unknown, ClientError::InvalidRequest(m) if m.contains("unknown entity `nope`") && m.contains("counter")),
+        "{unknown}"
+    );
+    let malformed = t
+        .client()
+        .signal_entity("counter", "k", "add", "{oops")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(malformed, ClientError::MalformedJson { .. }),
+        "{malformed}"
+    );
+    t.stop().await;
+}
