@@ -170,3 +170,48 @@ async fn unknown_entities_operations_and_bad_input_fail_clearly() {
     );
     t.stop().await;
 }
+
+#[test]
+fn the_cli_signals_reads_and_lists_entities() {
+    use crate::process::Durable;
+    let durable = Durable::new();
+    let component = guest("counter");
+    durable
+        .run([
+            std::ffi::OsStr::new("deploy"),
+            std::ffi::OsStr::new("--component"),
+            component.as_os_str(),
+        ])
+        .ok();
+    for amount in ["2", "3"] {
+        durable
+            .run([
+                "entity", "signal", "counter", "c1", "add", "--input", amount,
+            ])
+            .ok();
+    }
+    let out = durable.run(["entity", "get", "counter", "c1"]);
+    assert!(out.ok().contains("(2 pending)"), "{out:#?}");
+    let out = durable.run(["entity", "signal", "counter", "c1", "add", "--input", "{x"]);
+    assert!(out.err().contains("not valid JSON"), "{out:#?}");
+    let out = durable.run(["entity", "signal", "nope", "c1", "add"]);
+    assert!(out.err().contains("unknown entity `nope`"), "{out:#?}");
+    let mut serve = durable.serve("serve.log", ["--poll-ms", "20"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = durable.run(["entity", "get", "counter", "c1"]);
+        if out.status.success() && out.stdout.starts_with("counter@c1  5  last operation") {
+            break;
+        }
+        serve.assert_running();
+        assert!(std::time::Instant::now() < deadline, "{out:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = durable.run(["entity", "list", "--name", "counter"]);
+    assert!(out.ok().starts_with("counter@c1  5"), "{out:#?}");
+    let out = durable.run(["entity", "get", "counter", "missing"]);
+    assert!(
+        out.err().contains("no entity `counter@missing`"),
+        "{out:#?}"
+    );
+}

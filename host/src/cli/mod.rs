@@ -6,6 +6,7 @@
 //! against a database a `durable serve` in another process is serving.
 
 mod bench;
+mod entity;
 mod http;
 mod output;
 mod remote;
@@ -195,6 +196,9 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Signal, read and list durable entities.
+    #[command(subcommand)]
+    Entity(entity::EntityCommand),
     /// Replay a recorded history (and optionally one new turn) against a
     /// component and print what it decides, or run conformance scenarios.
     Replay(replay::ReplayArgs),
@@ -555,6 +559,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             output::print_list(&client.list(&filter).await?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Entity(command) => {
+            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
+            entity::run(&client, command).await
         }
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
