@@ -18,4 +18,8 @@ cargo clippy --release --target wasm32-wasip2 --target-dir target/wasm "${guests
 # componentize-py into target/python/venv if missing (the e2e tests build the Python guests).
 python3 -m unittest discover -s guest-sdk/python/tests
 scripts/build-python.sh examples/python/hello_sequence target/python/hello_sequence_py.wasm
+# The JavaScript SDK: its replay unit tests (node --test), then one build, which installs
+# componentize-js into target/js/node_modules if missing (the e2e tests build the JS guests).
+node --test guest-sdk/js/test/
+scripts/build-js.sh examples/js/hello_sequence target/js/hello_sequence_js.wasm
 cargo test

@@ -13,6 +13,7 @@ mod durable_http;
 mod entities;
 mod examples;
 mod http;
+mod js;
 mod management;
 mod nondeterminism;
 mod orchestration;

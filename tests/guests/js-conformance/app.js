@@ -1,0 +1,281 @@
+// The JavaScript implementation of the orchestrators the language-neutral conformance scenarios
+// (`tests/conformance/`) run against. Each does what the doc comment of the function of the same
+// name in `tests/guests/conformance/src/lib.rs` specifies. Two more functions at the end are for
+// the end-to-end tests of failures through the real host (`tests/e2e/js.rs`).
+import * as df from 'durable';
+
+const { DurableError, RetryOptions, TaskFailedError } = df;
+
+const millis = (context) => context.df.currentUtcDateTime.getTime();
+
+function raceResult(tasks, winner) {
+  const index = tasks.indexOf(winner);
+  if (winner.isFaulted) return { winner: index, failure: winner.failure.type };
+  return { winner: index, value: winner.result };
+}
+
+class InsufficientFunds extends DurableError {}
+
+const orchestration = (name, fn) => df.app.orchestration(name, fn);
+
+// --- Chaining, failures, awaiting ---
+
+orchestration('chain', function* (context) {
+  const results = [];
+  for (let i = 0; i < context.df.getInput(); i++) results.push(yield context.df.callActivity('step', i));
+  return results;
+});
+
+orchestration('fail_fast', function* (context) {
+  yield context.df.callActivity('boom');
+  return yield context.df.callActivity('unreachable');
+});
+
+orchestration('catch_failure', function* (context) {
+  try {
+    const value = yield context.df.callActivity('boom');
+    return { caught: null, value };
+  } catch (error) {
+    if (!(error instanceof TaskFailedError)) throw error;
+    const recovered = yield context.df.callActivity('recover', error.type);
+    return { caught: error.type, message: error.message, recovered };
+  }
+});
+
+orchestration('user_error', function* (context) {
+  const balance = yield context.df.callActivity('balance');
+  if (balance < 5) throw new InsufficientFunds(`balance is ${balance}, needed 5`, { details: { balance } });
+  return balance;
+});
+
+orchestration('return_immediately', (context) => context.df.getInput());
+
+orchestration('await_twice', function* (context) {
+  const task = context.df.callActivity('once');
+  const first = yield task;
+  const second = yield task;
+  return [first, second];
+});
+
+orchestration('never_awaited', function* (context) {
+  context.df.callActivity('fire_and_forget', 1);
+  context.df.callActivity('fire_and_forget', 2);
+  return yield context.df.callActivity('awaited');
+});
+
+// --- Replay-safe observations ---
+
+orchestration('time_per_turn', function* (context) {
+  const times = [];
+  const wall = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) yield context.df.callActivity('tick', i);
+    times.push(millis(context));
+    wall.push(Date.now());
+  }
+  return { times, wall };
+});
+
+orchestration('uuids', function* (context) {
+  const ids = [context.df.newGuid(), context.df.newGuid()];
+  context.df.setCustomStatus(ids);
+  yield context.df.callActivity('tick');
+  ids.push(context.df.newGuid());
+  return ids;
+});
+
+orchestration('replaying_flags', function* (context) {
+  const flags = [context.df.isReplaying];
+  context.df.setCustomStatus(flags);
+  for (let i = 1; i < 3; i++) {
+    yield context.df.callActivity('tick', i);
+    flags.push(context.df.isReplaying);
+    context.df.setCustomStatus(flags);
+  }
+  return flags;
+});
+
+// --- Task.all / Task.any ---
+
+orchestration('all_success', function* (context) {
+  const tasks = [];
+  for (let i = 0; i < context.df.getInput(); i++) tasks.push(context.df.callActivity('work', i));
+  return yield context.df.Task.all(tasks);
+});
+
+orchestration('all_first_failure', function* (context) {
+  try {
+    const values = yield context.df.Task.all([0, 1, 2].map((i) => context.df.callActivity('work', i)));
+    return { values };
+  } catch (error) {
+    return { failure: error.type, message: error.message };
+  }
+});
+
+orchestration('all_empty', function* (context) {
+  return yield context.df.Task.all([]);
+});
+
+function* race(context) {
+  const tasks = [context.df.callActivity('a'), context.df.callActivity('b')];
+  return raceResult(tasks, yield context.df.Task.any(tasks));
+}
+orchestration('any_success', race);
+orchestration('any_failed_winner', race);
+
+orchestration('any_empty', function* (context) {
+  yield context.df.Task.any([]);
+});
+
+orchestration('nested', function* (context) {
+  const raceTasks = [context.df.callActivity('a'), context.df.callActivity('b')];
+  const first = context.df.Task.any(raceTasks);
+  const both = context.df.Task.all([context.df.callActivity('c'), context.df.callActivity('d')]);
+  yield context.df.Task.all([first, both]);
+  return { any: raceResult(raceTasks, first.result), all: both.result };
+});
+
+orchestration('nested_any_of_all', function* (context) {
+  const both = context.df.Task.all([context.df.callActivity('a'), context.df.callActivity('b')]);
+  const c = context.df.callActivity('c');
+  return raceResult([both, c], yield context.df.Task.any([both, c]));
+});
+
+orchestration('reuse_pending_in_any', function* (context) {
+  const [slow, fast1, fast2] = ['slow', 'fast1', 'fast2'].map((name) => context.df.callActivity(name));
+  const first = raceResult([slow, fast1], yield context.df.Task.any([slow, fast1]));
+  context.df.setCustomStatus(first);
+  const second = raceResult([slow, fast2], yield context.df.Task.any([slow, fast2]));
+  return { first, second };
+});
+
+// --- Timers ---
+
+orchestration('timer_fire', function* (context) {
+  yield context.df.createTimer(new Date(millis(context) + 30000));
+  return millis(context);
+});
+
+orchestration('timer_cancel', function* (context) {
+  const timer = context.df.createTimer(new Date(millis(context) + 60000));
+  const result = yield context.df.callActivity('work');
+  timer.cancel();
+  return result;
+});
+
+orchestration('timer_vs_event', function* (context) {
+  const timer = context.df.createTimer(new Date(millis(context) + 60000));
+  const approve = context.df.waitForExternalEvent('approve');
+  const winner = yield context.df.Task.any([approve, timer]);
+  if (winner === approve) {
+    timer.cancel();
+    return { winner: 'event', value: approve.result };
+  }
+  return { winner: 'timer' };
+});
+
+// --- External events ---
+
+orchestration('event_wait', function* (context) {
+  return yield context.df.waitForExternalEvent('go');
+});
+
+orchestration('event_early', function* (context) {
+  yield context.df.callActivity('prepare');
+  const first = yield context.df.waitForExternalEvent('go');
+  context.df.setCustomStatus({ first });
+  const second = yield context.df.waitForExternalEvent('go');
+  return [first, second];
+});
+
+orchestration('two_waiters', function* (context) {
+  const waiters = [context.df.waitForExternalEvent('go'), context.df.waitForExternalEvent('go')];
+  const first = waiters.indexOf(yield context.df.Task.any(waiters));
+  context.df.setCustomStatus({ first });
+  const values = yield context.df.Task.all(waiters);
+  return { first, values };
+});
+
+orchestration('events_out_of_order', function* (context) {
+  const a = yield context.df.waitForExternalEvent('a');
+  const b = yield context.df.waitForExternalEvent('b');
+  return [a, b];
+});
+
+// --- Custom status, continue-as-new, sub-orchestrations ---
+
+orchestration('custom_status', function* (context) {
+  context.df.setCustomStatus('started');
+  yield context.df.callActivity('step', 1);
+  context.df.setCustomStatus({ progress: 50 });
+  yield context.df.callActivity('step', 2);
+  context.df.setCustomStatus(null);
+  return 'done';
+});
+
+orchestration('continue_as_new', function* (context) {
+  const n = context.df.getInput();
+  if (n >= 3) return n;
+  yield context.df.callActivity('step', n);
+  context.df.continueAsNew(n + 1);
+  context.df.callActivity('after');
+  return n;
+});
+
+orchestration('sub_orchestration', function* (context) {
+  return { child: yield context.df.callSubOrchestrator('child', context.df.getInput()) };
+});
+
+// --- Retries, timed waits, carried events ---
+
+const THREE_ATTEMPTS = new RetryOptions(5000, 3);
+
+orchestration('retry_activity', function* (context) {
+  return yield context.df.callActivityWithRetry('flaky', THREE_ATTEMPTS);
+});
+
+orchestration('retry_parallel', function* (context) {
+  const first = context.df.callActivityWithRetry('flaky', THREE_ATTEMPTS, 1);
+  const second = context.df.callActivityWithRetry('flaky', THREE_ATTEMPTS, 2);
+  return yield context.df.Task.all([first, second]);
+});
+
+orchestration('event_timeout', function* (context) {
+  try {
+    return { event: yield context.df.waitForExternalEvent('approve', 30000) };
+  } catch (error) {
+    context.df.setCustomStatus({ timedOut: error.type });
+    const later = yield context.df.waitForExternalEvent('approve');
+    return { timedOut: error.type, later };
+  }
+});
+
+orchestration('carry_events', function* (context) {
+  const data = context.df.getInput() ?? {};
+  const round = data.round ?? 0;
+  const preserve = data.preserve ?? false;
+  yield context.df.callActivity('work', round);
+  const item = yield context.df.waitForExternalEvent('item');
+  if (round < 2) context.df.continueAsNew({ round: round + 1, preserve }, preserve);
+  return item;
+});
+
+// --- For the end-to-end tests (not conformance scenarios) ---
+
+class OutOfStock extends DurableError {}
+
+df.app.activity('reserve', function reserve(item) {
+  throw new OutOfStock(`no ${item} left`, { details: { item } });
+});
+
+// Calls `reserve` with the input: a caught failure is returned as `{type, message, details}`;
+// with input "uncaught" it is not caught.
+orchestration('reserve_or_report', function* (context) {
+  const item = context.df.getInput();
+  if (item === 'uncaught') return yield context.df.callActivity('reserve', item);
+  try {
+    return yield context.df.callActivity('reserve', item);
+  } catch (error) {
+    return { type: error.type, message: error.message, details: error.details };
+  }
+});
