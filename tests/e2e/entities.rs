@@ -215,3 +215,29 @@ fn the_cli_signals_reads_and_lists_entities() {
         "{out:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_signal_runs_when_its_time_comes() {
+    let mut t = TestHost::new();
+    t.deploy(&["counter"]).await;
+    t.run();
+    let input = json!({ "key": "later", "amount": 4, "delay_secs": 3600 }).to_string();
+    let id = t
+        .client()
+        .start(StartRequest::new("add_later").input(input))
+        .await
+        .unwrap();
+    assert_eq!(t.finish(&id).await.status, RuntimeStatus::Completed);
+    let waiting = t
+        .client()
+        .entity_state("counter", "later")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((waiting.state, waiting.pending), (None, 1));
+    t.clock.advance(Duration::from_secs(3600));
+    let record = entity_until(&t, "later", |r| r.state.is_some()).await;
+    assert_eq!(record.state.as_deref(), Some("4"));
+    assert_eq!(record.last_operation_at, START + 3_600_000);
+    t.stop().await;
+}

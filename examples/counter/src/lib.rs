@@ -4,7 +4,7 @@
 //! `delete`. An amount that would take it below zero fails the operation, which leaves the
 //! value as it was. `increment_and_read` signals `add` to a counter and then calls `get`:
 //! entity messages from one orchestration to one entity arrive in order, so the answer
-//! includes the increment.
+//! includes the increment. `add_later` schedules an `add` for later.
 
 use durable_sdk::{EntityContext, EntityId, Failure, OrchestrationContext};
 use serde::Deserialize;
@@ -48,6 +48,23 @@ async fn increment_and_read(ctx: OrchestrationContext, input: Increment) -> Resu
     ctx.call_entity(&id, "get", ()).await
 }
 
+/// Input of `add_later`.
+#[derive(Debug, Deserialize)]
+pub struct AddLater {
+    pub key: String,
+    pub amount: i64,
+    pub delay_secs: u64,
+}
+
+/// Schedules an `add` for later (a scheduled signal) and finishes at once.
+#[durable_sdk::orchestrator]
+async fn add_later(ctx: OrchestrationContext, input: AddLater) -> Result<(), Failure> {
+    let at = ctx.current_utc_datetime() + std::time::Duration::from_secs(input.delay_secs);
+    let id = EntityId::new("counter", input.key);
+    ctx.signal_entity_at(&id, "add", input.amount, at);
+    Ok(())
+}
+
 /// Input of `call_counter`: any operation, for trying errors out.
 #[derive(Debug, Deserialize)]
 pub struct Call {
@@ -67,7 +84,7 @@ async fn call_counter(
 }
 
 durable_sdk::component! {
-    orchestrators: [increment_and_read, call_counter],
+    orchestrators: [increment_and_read, add_later, call_counter],
     activities: [],
     entities: [counter],
 }

@@ -322,7 +322,8 @@ impl OrchestrationContext {
         self.state.borrow_mut().continue_as_new = Some((json, preserve_unprocessed_events));
     }
 
-    /// Calls `operation` on an entity and returns its task (entities milestone).
+    /// Calls `operation` on an entity and returns its task: the operation's result, or its
+    /// failure.
     pub fn call_entity<O: DeserializeOwned>(
         &self,
         entity: &EntityId,
@@ -342,13 +343,34 @@ impl OrchestrationContext {
         self.sequenced(kind).1
     }
 
-    /// Signals `operation` on an entity without waiting (entities milestone).
+    /// Signals `operation` on an entity without waiting.
     pub fn signal_entity(&self, entity: &EntityId, operation: &str, input: impl Serialize) {
+        self.signal_entity_scheduled(entity, operation, input, None);
+    }
+
+    /// Signals `operation` on an entity, delivered at `at` (a scheduled signal).
+    pub fn signal_entity_at(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+        at: SystemTime,
+    ) {
+        self.signal_entity_scheduled(entity, operation, input, Some(millis_since_epoch(at)));
+    }
+
+    fn signal_entity_scheduled(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+        scheduled_at: Option<u64>,
+    ) {
         let kind = ActionKind::SignalEntity(EntityOperation {
             entity: entity.clone().into(),
             operation: operation.to_owned(),
             input: to_json_or_panic(&input, "entity operation input"),
-            scheduled_at: None,
+            scheduled_at,
         });
         self.state.borrow_mut().schedule(kind);
     }

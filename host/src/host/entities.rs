@@ -68,35 +68,25 @@ impl Inner {
                 input: m.input.clone(),
             })
             .collect();
-        let ran = match self.component_offering_entity(&entity.name).await? {
-            None => Err(Failure::fatal(
-                failure_types::UNKNOWN_FUNCTION,
-                format!(
-                    "no deployed component offers an entity named `{}`",
-                    entity.name
-                ),
-            )),
-            Some(digest) => {
-                let component = self.component(&digest).await?;
-                self.wasm
-                    .run_entity_batch(&component, entity, item.state.as_ref(), &operations, now)
-                    .await
-            }
-        };
-        let (outcomes, state) = match ran {
-            Ok(output) => {
-                for line in &output.logs {
-                    tracing::info!(entity = %entity.name, key = %entity.key,
-                        level = %line.level, "{}", line.message);
-                }
-                (output.results, output.state)
-            }
-            Err(failure) => {
+        let (outcomes, state) = match self.component_offering_entity(&entity.name).await? {
+            None => {
+                let failure = Failure::fatal(
+                    failure_types::UNKNOWN_FUNCTION,
+                    format!(
+                        "no deployed component offers an entity named `{}`",
+                        entity.name
+                    ),
+                );
                 let outcome = EntityOperationOutcome {
                     result: Err(failure),
                     effects: Vec::new(),
                 };
                 (vec![outcome; operations.len()], item.state.clone())
+            }
+            Some(digest) => {
+                let component = self.component(&digest).await?;
+                self.execute(&component, entity, item.state.clone(), &operations, now)
+                    .await
             }
         };
         let mut commit = EntityCommit {
@@ -133,6 +123,66 @@ impl Inner {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Runs the operations as one batch. When the guest traps (a panic, a broken limit), the
+    /// batch is run again one operation at a time, so only the operation that traps fails and
+    /// the others keep their effects.
+    async fn execute(
+        &self,
+        component: &LoadedComponent,
+        entity: &EntityId,
+        state: Option<String>,
+        operations: &[EntityOperationRequest],
+        now: u64,
+    ) -> (Vec<EntityOperationOutcome>, Option<String>) {
+        let log = |logs: &[crate::store::LogLine]| {
+            for line in logs {
+                tracing::info!(entity = %entity.name, key = %entity.key,
+                    level = %line.level, "{}", line.message);
+            }
+        };
+        let batch = self
+            .wasm
+            .run_entity_batch(component, entity, state.as_ref(), operations, now)
+            .await;
+        let failure = match batch {
+            Ok(output) => {
+                log(&output.logs);
+                return (output.results, output.state);
+            }
+            Err(failure) if operations.len() > 1 => failure,
+            Err(failure) => {
+                let outcome = EntityOperationOutcome {
+                    result: Err(failure),
+                    effects: Vec::new(),
+                };
+                return (vec![outcome], state);
+            }
+        };
+        tracing::warn!(entity = %entity.name, key = %entity.key,
+            "entity batch trapped ({failure}); running its operations one at a time");
+        let mut state = state;
+        let mut outcomes = Vec::with_capacity(operations.len());
+        for operation in operations {
+            let single = std::slice::from_ref(operation);
+            match self
+                .wasm
+                .run_entity_batch(component, entity, state.as_ref(), single, now)
+                .await
+            {
+                Ok(mut output) => {
+                    log(&output.logs);
+                    state = output.state;
+                    outcomes.append(&mut output.results);
+                }
+                Err(failure) => outcomes.push(EntityOperationOutcome {
+                    result: Err(failure),
+                    effects: Vec::new(),
+                }),
+            }
+        }
+        (outcomes, state)
     }
 
     async fn apply_effect(
