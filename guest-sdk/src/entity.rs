@@ -37,6 +37,8 @@ pub struct EntityContext {
     operation: String,
     input: String,
     state: Option<Value>,
+    /// Set by `delete_state` during the current operation.
+    deleted: bool,
     result: Value,
     actions: Vec<wit_entity::EntityAction>,
 }
@@ -48,6 +50,7 @@ impl EntityContext {
             operation: String::new(),
             input: "null".into(),
             state,
+            deleted: false,
             result: Value::Null,
             actions: Vec::new(),
         }
@@ -99,6 +102,7 @@ impl EntityContext {
     /// Replaces the state.
     pub fn set_state(&mut self, state: impl Serialize) -> Result<(), Failure> {
         self.state = Some(to_value(&state, "entity state")?);
+        self.deleted = false;
         Ok(())
     }
 
@@ -106,6 +110,14 @@ impl EntityContext {
     /// later operation sets it again).
     pub fn delete_state(&mut self) {
         self.state = None;
+        self.deleted = true;
+    }
+
+    /// True when the running operation deleted the state (the struct style must not store it
+    /// back then).
+    #[doc(hidden)]
+    pub fn __deleted(&self) -> bool {
+        self.deleted
     }
 
     /// Sets the operation's result, returned to a caller (`call_entity`).
@@ -204,6 +216,7 @@ pub fn execute_batch(
         ctx.operation = operation.name;
         ctx.input = operation.input;
         ctx.result = Value::Null;
+        ctx.deleted = false;
         ctx.actions.clear();
         let outcome = (registration.entry)(&mut ctx);
         let actions = std::mem::take(&mut ctx.actions);
@@ -250,7 +263,87 @@ mod tests {
         Ok(())
     }
 
-    const ENTITIES: &[EntityRegistration] = &[counter::__DURABLE_ENTITY];
+    #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+    struct BankAccount {
+        balance: i64,
+    }
+
+    #[crate::entity]
+    impl BankAccount {
+        fn deposit(&mut self, amount: i64) -> Result<i64, Failure> {
+            self.balance += amount;
+            Ok(self.balance)
+        }
+
+        fn withdraw(&mut self, amount: i64) -> Result<(), Failure> {
+            self.balance -= amount;
+            if self.balance < 0 {
+                return Err(Failure::new("InsufficientFunds", "not enough money"));
+            }
+            Ok(())
+        }
+
+        fn balance(&self) -> Result<i64, Failure> {
+            Ok(self.balance)
+        }
+
+        fn close(&mut self, ctx: &mut EntityContext) -> Result<(), Failure> {
+            ctx.signal_entity(&EntityId::new("audit", "k"), "closed", self.balance)?;
+            ctx.delete_state();
+            Ok(())
+        }
+    }
+
+    const ENTITIES: &[EntityRegistration] =
+        &[counter::__DURABLE_ENTITY, BankAccount::__DURABLE_ENTITY];
+
+    #[test]
+    fn struct_entities_dispatch_to_methods() {
+        let id = wit_types::EntityId {
+            name: "bank_account".into(),
+            key: "a".into(),
+        };
+        let result = execute_batch(
+            ENTITIES,
+            id.clone(),
+            None,
+            vec![
+                op("deposit", "10"),
+                op("withdraw", "30"),
+                op("balance", "null"),
+                op("deposit", "\"x\""),
+                op("nope", "null"),
+            ],
+        );
+        let results: Vec<_> = result.results.iter().map(|r| &r.result).collect();
+        assert_eq!(results[0].as_deref(), Ok("10"));
+        assert_eq!(
+            results[1].as_ref().unwrap_err().error_type,
+            "InsufficientFunds"
+        );
+        assert_eq!(results[2].as_deref(), Ok("10"));
+        assert_eq!(results[3].as_ref().unwrap_err().error_type, INVALID_INPUT);
+        assert_eq!(
+            results[4].as_ref().unwrap_err().error_type,
+            UNKNOWN_OPERATION
+        );
+        assert_eq!(result.state.as_deref(), Some(r#"{"balance":10}"#));
+        let closed = execute_batch(
+            ENTITIES,
+            id.clone(),
+            result.state,
+            vec![op("close", "null")],
+        );
+        assert_eq!(closed.results[0].actions.len(), 1);
+        assert_eq!(closed.state, None);
+        let deleted = execute_batch(
+            ENTITIES,
+            id,
+            Some("{\"balance\":1}".into()),
+            vec![op("delete", "null")],
+        );
+        assert_eq!(deleted.state, None);
+    }
 
     fn op(name: &str, input: &str) -> wit_entity::Operation {
         wit_entity::Operation {

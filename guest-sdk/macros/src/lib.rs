@@ -7,6 +7,8 @@
 //! those registrations and implements the WIT exports with them. All expansions name the SDK as
 //! `::durable_sdk`, so user crates depend on `durable-sdk` only.
 
+mod entity_impl;
+
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{quote, quote_spanned};
@@ -31,11 +33,39 @@ pub fn activity(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr, item, Kind::Activity)
 }
 
-/// Marks a `fn(ctx: &mut EntityContext) -> Result<(), E>` as an entity (`E: Into<Failure>`)
-/// that dispatches on `ctx.operation_name()`. The host knows it by the function's name, or by
-/// `#[entity(name = "...")]`.
+/// Marks an entity, in one of two styles:
+///
+/// - a `fn(ctx: &mut EntityContext) -> Result<(), E>` (`E: Into<Failure>`) that dispatches on
+///   `ctx.operation_name()`; the host knows it by the function's name;
+/// - an `impl` block of a struct (`Default + Serialize + DeserializeOwned`, the entity's
+///   state) whose `&self` / `&mut self` methods are its operations, each taking an optional
+///   `ctx: &mut EntityContext` and at most one input and returning `Result<R, E>`; the host
+///   knows it by the struct's name in snake case. `component!` lists the struct's name.
+///
+/// `#[entity(name = "...")]` names it explicitly.
 #[proc_macro_attribute]
 pub fn entity(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if let Ok(item_impl) = syn::parse::<syn::ItemImpl>(item.clone()) {
+        let mut name: Option<LitStr> = None;
+        let attr_parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("name") {
+                name = Some(meta.value()?.parse()?);
+                Ok(())
+            } else {
+                Err(meta.error("expected `name = \"...\"`"))
+            }
+        });
+        if let Err(err) = syn::parse::Parser::parse(attr_parser, attr) {
+            return err.to_compile_error().into();
+        }
+        return match entity_impl::expand_impl(item_impl.clone(), name) {
+            Ok(tokens) => tokens.into(),
+            Err(err) => {
+                let error = err.to_compile_error();
+                quote!(#item_impl #error).into()
+            }
+        };
+    }
     expand(attr, item, Kind::Entity)
 }
 
