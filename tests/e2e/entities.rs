@@ -241,3 +241,80 @@ async fn a_scheduled_signal_runs_when_its_time_comes() {
     assert_eq!(record.last_operation_at, START + 3_600_000);
     t.stop().await;
 }
+
+/// `durable serve` is killed (SIGKILL) while it works through 1,000 signals to 200 counters,
+/// then started again on the same database: every counter ends at exactly 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
+    use crate::process::Durable;
+    use durable_host::client::Client;
+    use durable_host::clock::SystemClock;
+    use durable_host::store::{Durability, SqliteStore, Store};
+    use std::sync::Arc;
+
+    let durable = Durable::new();
+    let component = guest("counter");
+    let serve_args = || -> Vec<std::ffi::OsString> {
+        vec![
+            "--component".into(),
+            component.clone().into_os_string(),
+            "--poll-ms".into(),
+            "20".into(),
+            "--orchestration-lease".into(),
+            "2".into(),
+        ]
+    };
+    // The first serve deploys the component; signals need it deployed.
+    let mut first = durable.serve("serve-1.log", serve_args());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&durable.db, Durability::Normal).expect("opening the db"));
+    let client = Client::new(store.clone(), Arc::new(SystemClock));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while store.components().await.unwrap().is_empty() {
+        first.assert_running();
+        assert!(std::time::Instant::now() < deadline, "never deployed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for round in 0..5 {
+        for key in 0..200 {
+            client
+                .signal_entity("counter", &format!("k{key}"), "add", "1")
+                .await
+                .unwrap_or_else(|e| panic!("round {round}, key {key}: {e}"));
+        }
+    }
+    // Kill it as soon as some (not all) of the work is done.
+    let all = EntityFilter {
+        name: Some("counter".into()),
+        include_empty: true,
+        ..Default::default()
+    };
+    loop {
+        let entities = client.list_entities(&all).await.unwrap();
+        if entities.iter().any(|e| e.state.is_some()) {
+            break;
+        }
+        first.assert_running();
+        assert!(std::time::Instant::now() < deadline, "no batch ever ran");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.kill();
+    let mut second = durable.serve("serve-2.log", serve_args());
+    loop {
+        let entities = client.list_entities(&all).await.unwrap();
+        assert_eq!(entities.len(), 200);
+        if entities.iter().all(|e| e.pending == 0) {
+            for entity in entities {
+                assert_eq!(entity.state.as_deref(), Some("5"), "{entity:?}");
+            }
+            break;
+        }
+        second.assert_running();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted host never finished:\n{}",
+            second.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
