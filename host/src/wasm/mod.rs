@@ -207,6 +207,12 @@ impl WasmRuntime {
     }
 
     fn compile(&self, digest: &str, bytes: &[u8]) -> anyhow::Result<Component> {
+        // One compile at a time per process: cranelift already uses every
+        // core for one component, and a second host loading the same
+        // component (tests, `durable run` next to `serve`) then finds it in
+        // the disk cache instead of compiling it again.
+        static COMPILING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
         let cached = self.cache_dir.as_ref().map(|dir| {
             let hex = digest.trim_start_matches("sha256:");
             dir.join(format!("{hex}-{}.cwasm", env!("CARGO_PKG_VERSION")))
