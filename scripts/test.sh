@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-guests=(-p hello-sequence -p fan-out-fan-in -p human-interaction -p sub-orchestration -p retry -p monitor -p counter
+guests=(-p hello-sequence -p fan-out-fan-in -p human-interaction -p sub-orchestration -p retry -p monitor -p counter -p bank-transfer
         -p probe -p bench-guest -p conformance-guest)
 
 cargo fmt --all -- --check

@@ -655,19 +655,6 @@ impl Inner {
                     .await;
             }
         };
-        if let Some(unsupported) = output.actions.iter().find_map(|a| unsupported(&a.kind)) {
-            let failure = Failure::fatal("UnsupportedAction", unsupported);
-            return self
-                .end(
-                    &item,
-                    &live.replay,
-                    events,
-                    consumed,
-                    Ending::Failed(failure),
-                    now,
-                )
-                .await;
-        }
         let mut actions = output.actions;
         for action in &mut actions {
             // A sub-orchestration without an explicit id gets a
@@ -946,6 +933,8 @@ impl Inner {
             },
             now,
         ));
+        let history = self.store.history(&item.instance.instance_id).await?;
+        commit.entity_messages = entities::release_locks(&item.instance, &history, &events, now);
         commit.new_history = events;
         commit.output = output;
         commit.failure = failure;
@@ -977,19 +966,6 @@ impl Inner {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// Actions this host version cannot carry out yet, with a message saying so.
-fn unsupported(kind: &ActionKind) -> Option<String> {
-    let what = match kind {
-        ActionKind::LockEntities { .. } | ActionKind::UnlockEntities { .. } => {
-            "entity critical sections (lock_entities)"
-        }
-        _ => return None,
-    };
-    Some(format!(
-        "this host does not run {what} yet; the orchestrator asked for one"
-    ))
 }
 
 /// A finished sub-orchestration's message to its parent (`task_id` is

@@ -318,3 +318,85 @@ async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Concurrent transfers between three accounts, each inside a critical section over its two
+/// accounts (half of them locking in the opposite order to the other half): all complete, no
+/// account is overdrawn and the total is conserved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
+    let mut t = TestHost::new();
+    t.deploy(&["bank-transfer"]).await;
+    t.run();
+    for key in ["a", "b", "c"] {
+        t.client()
+            .signal_entity("account", key, "deposit", "100")
+            .await
+            .unwrap();
+    }
+    let pairs = [
+        ("a", "b"),
+        ("b", "a"),
+        ("b", "c"),
+        ("c", "b"),
+        ("c", "a"),
+        ("a", "c"),
+    ];
+    let mut ids = Vec::new();
+    for round in 0..4 {
+        for (i, (from, to)) in pairs.iter().enumerate() {
+            let amount = 10 + 15 * ((round + i) % 5);
+            let input = json!({ "from": from, "to": to, "amount": amount }).to_string();
+            ids.push(
+                t.client()
+                    .start(StartRequest::new("transfer").input(input))
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    for id in &ids {
+        let record = t.finish(id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    }
+    let mut total = 0;
+    for key in ["a", "b", "c"] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let record = loop {
+            let record = t.client().entity_state("account", key).await.unwrap();
+            if let Some(record) = record.filter(|r| r.pending == 0) {
+                break record;
+            }
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let state: serde_json::Value =
+            serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
+        let balance = state["balance"].as_i64().unwrap();
+        assert!(balance >= 0, "{key}: {balance}");
+        total += balance;
+    }
+    assert_eq!(total, 300);
+    // The locks were released: a plain signal still runs.
+    t.client()
+        .signal_entity("account", "a", "deposit", "1")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let record = t
+            .client()
+            .entity_state("account", "a")
+            .await
+            .unwrap()
+            .unwrap();
+        if record.pending == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "account a stayed locked"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t.stop().await;
+}

@@ -23,6 +23,7 @@ const GUESTS: &[&str] = &[
     "retry",
     "monitor",
     "counter",
+    "bank-transfer",
 ];
 
 pub fn workspace_root() -> PathBuf {

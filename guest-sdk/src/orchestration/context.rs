@@ -22,7 +22,8 @@ use super::retry::{self, RetryPolicy};
 use super::state::{Outcome, ReplayState};
 use super::task::{ExternalEventSource, SequencedSource, SpawnedSource, Task, TimerTask};
 use crate::bindings::wit_orch::{
-    ActionKind, EntityOperation, ScheduleActivity, SendEvent, StartSubOrchestration, StartTimer,
+    ActionKind, EntityLock, EntityOperation, ScheduleActivity, SendEvent, StartSubOrchestration,
+    StartTimer,
 };
 use crate::bindings::wit_types;
 use crate::failure::{Failure, INVALID_INPUT, TIMEOUT};
@@ -95,6 +96,13 @@ fn to_json_or_panic(value: &impl Serialize, what: &str) -> String {
         Ok(json) => json,
         Err(failure) => panic!("{failure}"),
     }
+}
+
+/// Failure type of a call that breaks the rules of critical sections.
+const LOCKING_RULES: &str = "LockingRulesViolation";
+
+fn locking_rules(message: String) -> Failure {
+    Failure::new(LOCKING_RULES, message).non_retriable()
 }
 
 fn millis_since_epoch(time: SystemTime) -> u64 {
@@ -334,6 +342,15 @@ impl OrchestrationContext {
             Ok(input) => input,
             Err(failure) => return Task::failed(failure),
         };
+        let id: wit_types::EntityId = entity.clone().into();
+        if let Some(held) = &self.state.borrow().held_locks
+            && !held.contains(&id)
+        {
+            return Task::failed(locking_rules(format!(
+                "inside a critical section only the locked entities can be called, not `{}@{}`",
+                entity.name, entity.key
+            )));
+        }
         let kind = ActionKind::CallEntity(EntityOperation {
             entity: entity.clone().into(),
             operation: operation.to_owned(),
@@ -373,6 +390,44 @@ impl OrchestrationContext {
             scheduled_at,
         });
         self.state.borrow_mut().schedule(kind);
+    }
+
+    /// Enters a critical section: locks `entities` (acquired one at a time in sorted order, so
+    /// two orchestrations locking the same entities never deadlock) and resolves once all are
+    /// held. Inside it, only the locked entities can be called, and no other lock can be taken;
+    /// [`OrchestrationContext::unlock_entities`] (or the end of the orchestration) releases
+    /// them.
+    pub fn lock_entities(&self, entities: &[EntityId]) -> Task<()> {
+        if self.state.borrow().held_locks.is_some() {
+            return Task::failed(locking_rules(
+                "a critical section is already held; unlock it before locking again".into(),
+            ));
+        }
+        let mut sorted: Vec<EntityId> = entities.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.is_empty() {
+            return Task::failed(locking_rules(
+                "lock_entities needs at least one entity".into(),
+            ));
+        }
+        let entities: Vec<wit_types::EntityId> = sorted.into_iter().map(Into::into).collect();
+        self.state.borrow_mut().held_locks = Some(entities.clone());
+        self.sequenced(ActionKind::LockEntities(EntityLock { entities }))
+            .1
+    }
+
+    /// Leaves the critical section, releasing its entities. Does nothing outside one.
+    pub fn unlock_entities(&self) {
+        let mut state = self.state.borrow_mut();
+        if let Some(entities) = state.held_locks.take() {
+            state.record(ActionKind::UnlockEntities(EntityLock { entities }));
+        }
+    }
+
+    /// True inside a critical section.
+    pub fn is_locked(&self) -> bool {
+        self.state.borrow().held_locks.is_some()
     }
 
     /// Runs `future` as a background task and returns its [`Task`]: its outcome once it

@@ -173,6 +173,12 @@ impl Executor {
             },
             Err(failure) => ActionKind::Fail(failure.into()),
         };
+        // Ending inside a critical section releases it.
+        if let Some(entities) = state.held_locks.take() {
+            state.record(ActionKind::UnlockEntities(wit_orch::EntityLock {
+                entities,
+            }));
+        }
         state.record(kind);
     }
 }

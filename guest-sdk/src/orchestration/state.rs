@@ -72,6 +72,8 @@ pub(crate) struct ReplayState {
     /// Set by `continue_as_new`: the next execution's input (JSON text) and whether to carry
     /// unconsumed events over.
     pub continue_as_new: Option<(String, bool)>,
+    /// The entities of the critical section this execution holds (or has asked for).
+    pub held_locks: Option<Vec<crate::bindings::wit_types::EntityId>>,
 }
 
 impl ReplayState {
@@ -97,9 +99,13 @@ impl ReplayState {
     /// Records an action that starts no work (its id is 0). After `continue_as_new` only the
     /// execution's final action is kept.
     pub fn record(&mut self, kind: ActionKind) {
+        // Releasing a critical section is part of ending, so it is kept too.
         let ending = matches!(
             kind,
-            ActionKind::Complete(_) | ActionKind::Fail(_) | ActionKind::ContinueAsNew(_)
+            ActionKind::Complete(_)
+                | ActionKind::Fail(_)
+                | ActionKind::ContinueAsNew(_)
+                | ActionKind::UnlockEntities(_)
         );
         if self.continue_as_new.is_none() || ending {
             self.actions.push(Action { id: 0, kind });

@@ -32,6 +32,11 @@ impl Client {
                 "an entity signal needs an entity name, a key and an operation".into(),
             ));
         }
+        if operation.starts_with('$') {
+            return Err(ClientError::InvalidRequest(format!(
+                "operation names starting with `$` are reserved (`{operation}`)"
+            )));
+        }
         let input = parse_json("the operation input", input)?;
         self.check_entity_name(name).await?;
         let now = self.clock.now();

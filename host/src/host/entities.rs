@@ -15,6 +15,20 @@ use crate::wasm::{EntityEffect, EntityOperationOutcome, EntityOperationRequest};
 /// Operations run in one batch at most.
 const ENTITY_BATCH: usize = 100;
 
+/// The inbox message asking for an entity's lock in a critical section (a reserved operation
+/// name); its input is a [`LockRequest`], its caller the orchestration.
+pub(crate) const LOCK_OPERATION: &str = "$lock";
+/// The inbox message releasing the lock the caller holds.
+pub(crate) const UNLOCK_OPERATION: &str = "$unlock";
+
+/// A lock request travels along its sorted entities: each one, once locked, forwards it to the
+/// next; the last one answers the orchestration with `EntityLockGranted`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct LockRequest {
+    entities: Vec<EntityId>,
+    index: usize,
+}
+
 impl Inner {
     pub(super) async fn entity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
         let lease = self.config.orchestration_lease.as_millis() as u64;
@@ -60,8 +74,55 @@ impl Inner {
     async fn run_entity_batch(&self, item: EntityWorkItem) -> anyhow::Result<()> {
         let now = self.clock.now();
         let entity = &item.entity;
-        let operations: Vec<EntityOperationRequest> = item
-            .messages
+        let mut locked_by = item.locked_by.clone();
+        let mut consumed = Vec::new();
+        let mut taken = Vec::new();
+        let mut lock_responses = Vec::new();
+        let mut lock_forwards = Vec::new();
+        for message in &item.messages {
+            consumed.push(message.id);
+            let is_lock = message.operation == LOCK_OPERATION;
+            if !is_lock && message.operation != UNLOCK_OPERATION {
+                taken.push(message);
+                continue;
+            }
+            let Some(caller) = &message.caller else {
+                continue; // only orchestrations lock
+            };
+            if !is_lock {
+                if locked_by.as_deref() == Some(caller.instance_id.as_str()) {
+                    locked_by = None;
+                }
+            } else if let Ok(request) = serde_json::from_str::<LockRequest>(&message.input) {
+                locked_by = Some(caller.instance_id.clone());
+                let next = request.index + 1;
+                match request.entities.get(next) {
+                    Some(target) => lock_forwards.push(EntityMessage {
+                        entity: target.clone(),
+                        operation: LOCK_OPERATION.to_owned(),
+                        input: serde_json::to_string(&LockRequest {
+                            entities: request.entities.clone(),
+                            index: next,
+                        })?,
+                        caller: Some(caller.clone()),
+                        visible_at: now,
+                    }),
+                    None => lock_responses.push(OutboundMessage {
+                        instance_id: caller.instance_id.clone(),
+                        execution_id: Some(caller.execution_id.clone()),
+                        event: EventKind::EntityLockGranted {
+                            task_id: caller.task_id,
+                        },
+                        visible_at: now,
+                        timer_id: None,
+                    }),
+                }
+            }
+            // Who may send changes here: later messages wait for the next batch, which
+            // selects them under the new holder.
+            break;
+        }
+        let operations: Vec<EntityOperationRequest> = taken
             .iter()
             .map(|m| EntityOperationRequest {
                 name: m.operation.clone(),
@@ -93,13 +154,14 @@ impl Inner {
             entity: entity.clone(),
             lock_token: item.lock_token.clone(),
             state,
-            consumed: item.messages.iter().map(|m| m.id).collect(),
-            responses: Vec::new(),
-            signals: Vec::new(),
+            locked_by,
+            consumed,
+            responses: lock_responses,
+            signals: lock_forwards,
             new_instances: Vec::new(),
             now,
         };
-        for (message, outcome) in item.messages.iter().zip(outcomes) {
+        for (message, outcome) in taken.into_iter().zip(outcomes) {
             match (&message.caller, &outcome.result) {
                 (Some(caller), result) => commit.responses.push(respond(caller, result, now)),
                 (None, Err(failure)) => {
@@ -255,28 +317,94 @@ pub(super) fn entity_messages(
     new_history: &[HistoryEvent],
     now: u64,
 ) -> Vec<EntityMessage> {
-    new_history
-        .iter()
-        .filter_map(|event| match &event.kind {
-            EventKind::EntityCalled(op) => Some(EntityMessage {
+    let caller = |task_id| {
+        Some(EntityCaller {
+            instance_id: instance.instance_id.clone(),
+            execution_id: instance.execution_id.clone(),
+            task_id,
+        })
+    };
+    let mut messages = Vec::new();
+    for event in new_history {
+        match &event.kind {
+            EventKind::EntityCalled(op) => messages.push(EntityMessage {
                 entity: op.entity.clone(),
                 operation: op.operation.clone(),
                 input: op.input.clone(),
-                caller: Some(EntityCaller {
-                    instance_id: instance.instance_id.clone(),
-                    execution_id: instance.execution_id.clone(),
-                    task_id: event.event_id,
-                }),
+                caller: caller(event.event_id),
                 visible_at: now,
             }),
-            EventKind::EntitySignalled(op) => Some(EntityMessage {
+            EventKind::EntitySignalled(op) => messages.push(EntityMessage {
                 entity: op.entity.clone(),
                 operation: op.operation.clone(),
                 input: op.input.clone(),
                 caller: None,
                 visible_at: op.scheduled_at.unwrap_or(now).max(now),
             }),
-            _ => None,
+            EventKind::EntityLockRequested { entities } => {
+                let Some(first) = entities.first() else {
+                    continue;
+                };
+                let request = LockRequest {
+                    entities: entities.clone(),
+                    index: 0,
+                };
+                messages.push(EntityMessage {
+                    entity: first.clone(),
+                    operation: LOCK_OPERATION.to_owned(),
+                    input: serde_json::to_string(&request).unwrap_or_default(),
+                    caller: caller(event.event_id),
+                    visible_at: now,
+                });
+            }
+            EventKind::EntityUnlocked { entities } => {
+                messages.extend(unlock_messages(instance, entities, now));
+            }
+            _ => {}
+        }
+    }
+    messages
+}
+
+/// An execution ended by the host (a failure, termination) inside a critical section: the
+/// messages releasing its entities.
+pub(super) fn release_locks(
+    instance: &InstanceRecord,
+    history: &[HistoryEvent],
+    new_events: &[HistoryEvent],
+    now: u64,
+) -> Vec<EntityMessage> {
+    let mut held: Option<&Vec<EntityId>> = None;
+    for event in history.iter().chain(new_events) {
+        match &event.kind {
+            EventKind::EntityLockRequested { entities } => held = Some(entities),
+            EventKind::EntityUnlocked { .. } => held = None,
+            _ => {}
+        }
+    }
+    held.map_or_else(Vec::new, |entities| {
+        unlock_messages(instance, entities, now)
+    })
+}
+
+/// The messages releasing `entities` held by `instance`.
+pub(super) fn unlock_messages(
+    instance: &InstanceRecord,
+    entities: &[EntityId],
+    now: u64,
+) -> Vec<EntityMessage> {
+    entities
+        .iter()
+        .map(|entity| EntityMessage {
+            entity: entity.clone(),
+            operation: UNLOCK_OPERATION.to_owned(),
+            input: "null".into(),
+            caller: Some(EntityCaller {
+                instance_id: instance.instance_id.clone(),
+                execution_id: instance.execution_id.clone(),
+                task_id: 0,
+            }),
+            visible_at: now,
         })
         .collect()
 }

@@ -244,6 +244,9 @@ pub struct EntityInboxMessage {
 pub struct EntityWorkItem {
     pub entity: EntityId,
     pub state: Option<Json>,
+    /// The orchestration holding the entity in a critical section; while one does, only its
+    /// messages are returned.
+    pub locked_by: Option<String>,
     pub lock_token: String,
     pub messages: Vec<EntityInboxMessage>,
 }
@@ -255,6 +258,8 @@ pub struct EntityCommit {
     pub lock_token: String,
     /// The state after the batch; `None`: the entity has no state (deleted).
     pub state: Option<Json>,
+    /// The critical section holding the entity after the batch.
+    pub locked_by: Option<String>,
     /// Inbox messages processed by the batch (deleted).
     pub consumed: Vec<i64>,
     /// Answers to callers: `EntityResponded` messages for orchestration
@@ -429,7 +434,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Locks up to `max` unlocked entities that have visible messages, for
     /// `lease_ms`, and returns each with its state and up to `batch`
-    /// visible messages in the order they became visible.
+    /// visible messages in the order they became visible. An entity held
+    /// in a critical section counts only the holder's messages.
     async fn lock_entities(
         &self,
         owner: &str,

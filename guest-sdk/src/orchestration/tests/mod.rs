@@ -23,6 +23,7 @@ use crate::export::OrchestratorRegistration;
 use crate::orchestration::{Executor, OrchestrationContext, Task, task_all, task_any};
 use crate::{Failure, LogLevel};
 
+mod entities;
 mod events;
 mod http;
 mod retry;

@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS entities (
     key TEXT NOT NULL,
     state TEXT,
     last_operation_at INTEGER NOT NULL DEFAULT 0,
+    locked_by TEXT,
     lock_token TEXT,
     lock_expires INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (name, key)
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS entity_inbox (
     operation TEXT NOT NULL,
     input TEXT NOT NULL,
     caller TEXT,
+    caller_id TEXT,
     visible_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entity_inbox_entity ON entity_inbox(name, key, id);
@@ -38,8 +40,8 @@ pub(super) fn insert_entity_message(conn: &Connection, message: &EntityMessage) 
         .map(serde_json::to_string)
         .transpose()?;
     conn.prepare_cached(
-        "INSERT INTO entity_inbox (name, key, operation, input, caller, visible_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO entity_inbox (name, key, operation, input, caller, caller_id, visible_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         name,
@@ -47,6 +49,7 @@ pub(super) fn insert_entity_message(conn: &Connection, message: &EntityMessage) 
         message.operation,
         message.input,
         caller,
+        message.caller.as_ref().map(|c| &c.instance_id),
         message.visible_at as i64
     ])?;
     Ok(())
@@ -64,7 +67,8 @@ pub(super) fn lock_entities(
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT m.name, m.key FROM entity_inbox m \
              JOIN entities e ON e.name = m.name AND e.key = m.key \
-             WHERE m.visible_at <= ?1 AND e.lock_expires <= ?1 LIMIT ?2",
+             WHERE m.visible_at <= ?1 AND e.lock_expires <= ?1 \
+             AND (e.locked_by IS NULL OR m.caller_id = e.locked_by) LIMIT ?2",
         )?;
         stmt.query_map(params![now_i, tokens.len() as i64], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -73,21 +77,22 @@ pub(super) fn lock_entities(
     };
     let mut items = Vec::with_capacity(ids.len());
     for ((name, key), token) in ids.into_iter().zip(tokens) {
-        let state: Option<String> = conn
+        let (state, locked_by): (Option<String>, Option<String>) = conn
             .prepare_cached(
                 "UPDATE entities SET lock_token = ?3, lock_expires = ?4 \
-                 WHERE name = ?1 AND key = ?2 RETURNING state",
+                 WHERE name = ?1 AND key = ?2 RETURNING state, locked_by",
             )?
             .query_row(params![name, key, token, (now + lease_ms) as i64], |r| {
-                r.get(0)
+                Ok((r.get(0)?, r.get(1)?))
             })?;
         let mut stmt = conn.prepare_cached(
             "SELECT id, operation, input, caller FROM entity_inbox \
              WHERE name = ?1 AND key = ?2 AND visible_at <= ?3 \
+             AND (?5 IS NULL OR caller_id = ?5) \
              ORDER BY visible_at, id LIMIT ?4",
         )?;
         let messages = stmt
-            .query_map(params![name, key, now_i, batch as i64], |r| {
+            .query_map(params![name, key, now_i, batch as i64, locked_by], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -108,6 +113,7 @@ pub(super) fn lock_entities(
         items.push(EntityWorkItem {
             entity: EntityId { name, key },
             state,
+            locked_by,
             lock_token: token,
             messages,
         });
@@ -119,15 +125,16 @@ pub(super) fn write_batch(conn: &Connection, commit: EntityCommit) -> StoreResul
     let EntityId { name, key } = &commit.entity;
     let updated = conn
         .prepare_cached(
-            "UPDATE entities SET state = ?4, last_operation_at = ?5, lock_token = NULL, \
-             lock_expires = 0 WHERE name = ?1 AND key = ?2 AND lock_token = ?3",
+            "UPDATE entities SET state = ?4, last_operation_at = ?5, locked_by = ?6, \
+             lock_token = NULL, lock_expires = 0 WHERE name = ?1 AND key = ?2 AND lock_token = ?3",
         )?
         .execute(params![
             name,
             key,
             commit.lock_token,
             commit.state,
-            commit.now as i64
+            commit.now as i64,
+            commit.locked_by
         ])?;
     if updated == 0 {
         return Err(StoreError::LeaseLost);
@@ -248,7 +255,7 @@ pub(super) fn list(conn: &Connection, filter: &EntityFilter) -> StoreResult<Vec<
 
 pub(super) fn delete_empty(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
     Ok(conn.execute(
-        "DELETE FROM entities WHERE state IS NULL AND lock_expires <= ?1 \
+        "DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL AND lock_expires <= ?1 \
          AND NOT EXISTS (SELECT 1 FROM entity_inbox m \
                          WHERE m.name = entities.name AND m.key = entities.key)",
         [now as i64],
