@@ -93,6 +93,21 @@ impl Inner {
                 if locked_by.as_deref() == Some(caller.instance_id.as_str()) {
                     locked_by = None;
                 }
+                // The release follows the lock request's path, so it never overtakes it.
+                if let Ok(request) = serde_json::from_str::<LockRequest>(&message.input)
+                    && let Some(target) = request.entities.get(request.index + 1)
+                {
+                    lock_forwards.push(EntityMessage {
+                        entity: target.clone(),
+                        operation: UNLOCK_OPERATION.to_owned(),
+                        input: serde_json::to_string(&LockRequest {
+                            entities: request.entities.clone(),
+                            index: request.index + 1,
+                        })?,
+                        caller: Some(caller.clone()),
+                        visible_at: now,
+                    });
+                }
             } else if let Ok(request) = serde_json::from_str::<LockRequest>(&message.input) {
                 locked_by = Some(caller.instance_id.clone());
                 let next = request.index + 1;
@@ -387,24 +402,30 @@ pub(super) fn release_locks(
     })
 }
 
-/// The messages releasing `entities` held by `instance`.
+/// The message releasing `entities` held by `instance`: like the lock request, it goes to
+/// the first entity, and each one forwards it to the next after releasing itself, so it
+/// reaches every entity after the lock request did.
 pub(super) fn unlock_messages(
     instance: &InstanceRecord,
     entities: &[EntityId],
     now: u64,
 ) -> Vec<EntityMessage> {
-    entities
-        .iter()
-        .map(|entity| EntityMessage {
-            entity: entity.clone(),
-            operation: UNLOCK_OPERATION.to_owned(),
-            input: "null".into(),
-            caller: Some(EntityCaller {
-                instance_id: instance.instance_id.clone(),
-                execution_id: instance.execution_id.clone(),
-                task_id: 0,
-            }),
-            visible_at: now,
-        })
-        .collect()
+    let Some(first) = entities.first() else {
+        return Vec::new();
+    };
+    let request = LockRequest {
+        entities: entities.to_vec(),
+        index: 0,
+    };
+    vec![EntityMessage {
+        entity: first.clone(),
+        operation: UNLOCK_OPERATION.to_owned(),
+        input: serde_json::to_string(&request).unwrap_or_default(),
+        caller: Some(EntityCaller {
+            instance_id: instance.instance_id.clone(),
+            execution_id: instance.execution_id.clone(),
+            task_id: 0,
+        }),
+        visible_at: now,
+    }]
 }
