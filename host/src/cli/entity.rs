@@ -33,6 +33,12 @@ pub enum EntityCommand {
         /// Include entities without state.
         #[arg(long)]
         all: bool,
+        /// Only entities whose last operation ran at or after this time (ms since the epoch).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Only entities whose last operation ran at or before this time (ms since the epoch).
+        #[arg(long)]
+        to: Option<u64>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
         /// Start after this entity (`NAME@KEY`, the last one of the previous page).
@@ -67,6 +73,8 @@ pub async fn run(client: &Client, command: EntityCommand) -> anyhow::Result<Exit
         EntityCommand::List {
             name,
             all,
+            from,
+            to,
             limit,
             after,
         } => {
@@ -85,6 +93,8 @@ pub async fn run(client: &Client, command: EntityCommand) -> anyhow::Result<Exit
             let filter = EntityFilter {
                 name,
                 include_empty: all,
+                last_operation_from: from,
+                last_operation_to: to,
                 limit: Some(limit),
                 after,
                 ..Default::default()

@@ -13,6 +13,8 @@
 
 pub mod sqlite;
 #[cfg(test)]
+mod entity_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::types::{
