@@ -97,7 +97,6 @@ pub async fn run(client: &Client, command: EntityCommand) -> anyhow::Result<Exit
                 last_operation_to: to,
                 limit: Some(limit),
                 after,
-                ..Default::default()
             };
             for record in client.list_entities(&filter).await? {
                 print_entity(&record);
