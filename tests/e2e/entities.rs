@@ -400,3 +400,73 @@ async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
     }
     t.stop().await;
 }
+
+/// An orchestration terminated while it waits for a lock releases it: its lock request and
+/// the release travel the same path, so once the other holder lets go both accounts are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_orchestration_releases_its_locks() {
+    use durable_host::store::{EntityCaller, EntityMessage};
+    use durable_host::types::EntityId;
+    let mut t = TestHost::new();
+    t.deploy(&["bank-transfer"]).await;
+    t.run();
+    let ghost = |operation: &str, input: &str| EntityMessage {
+        entity: EntityId {
+            name: "account".into(),
+            key: "a".into(),
+        },
+        operation: operation.into(),
+        input: input.into(),
+        caller: Some(EntityCaller {
+            instance_id: "ghost".into(),
+            execution_id: "ghost-exec".into(),
+            task_id: 0,
+        }),
+        visible_at: START,
+    };
+    let only_a = r#"{"entities":[{"name":"account","key":"a"}],"index":0}"#;
+    t.store
+        .send_entity_message(ghost("$lock", only_a))
+        .await
+        .unwrap();
+    let input = json!({ "from": "a", "to": "b", "amount": 1 }).to_string();
+    let id = t
+        .client()
+        .start(StartRequest::new("transfer").input(input))
+        .await
+        .unwrap();
+    t.history_until(&id, |h| has(h, "EntityLockRequested"))
+        .await;
+    t.client().terminate(&id, Some("stuck"), false).await.unwrap();
+    assert_eq!(t.finish(&id).await.status, RuntimeStatus::Terminated);
+    t.store
+        .send_entity_message(ghost("$unlock", only_a))
+        .await
+        .unwrap();
+    for key in ["a", "b"] {
+        t.client()
+            .signal_entity("account", key, "deposit", "3")
+            .await
+            .unwrap();
+    }
+    for key in ["a", "b"] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let record = t.client().entity_state("account", key).await.unwrap();
+            if record
+                .as_ref()
+                .is_some_and(|r| r.pending == 0 && r.state.is_some())
+            {
+                let state = record.unwrap().state.unwrap();
+                assert_eq!(state, r#"{"balance":3}"#);
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "account {key} stayed locked: {record:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    t.stop().await;
+}
