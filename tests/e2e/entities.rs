@@ -437,7 +437,10 @@ async fn a_terminated_orchestration_releases_its_locks() {
         .unwrap();
     t.history_until(&id, |h| has(h, "EntityLockRequested"))
         .await;
-    t.client().terminate(&id, Some("stuck"), false).await.unwrap();
+    t.client()
+        .terminate(&id, Some("stuck"), false)
+        .await
+        .unwrap();
     assert_eq!(t.finish(&id).await.status, RuntimeStatus::Terminated);
     t.store
         .send_entity_message(ghost("$unlock", only_a))

@@ -223,7 +223,11 @@ async fn the_embedding_api_runs_an_orchestration_in_process() {
         .start(StartRequest::new("hello_sequence"))
         .await
         .unwrap();
-    let done = host.client().wait(&id, Duration::from_secs(60)).await.unwrap();
+    let done = host
+        .client()
+        .wait(&id, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(
         output(&done),
         json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])

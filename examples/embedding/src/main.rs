@@ -11,10 +11,12 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let component = std::env::args().nth(1).unwrap_or_else(|| {
-        "target/wasm/wasm32-wasip2/release/hello_sequence.wasm".to_owned()
-    });
-    let db = std::env::args().nth(2).unwrap_or_else(|| "embedded.db".to_owned());
+    let component = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/wasm/wasm32-wasip2/release/hello_sequence.wasm".to_owned());
+    let db = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "embedded.db".to_owned());
 
     let host = Host::open(&db)?;
     host.deploy(&std::fs::read(&component)?).await?;

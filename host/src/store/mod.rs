@@ -11,9 +11,9 @@
 //! Backends: [`sqlite`] (embedded default). Every method documents its
 //! atomicity and which errors mean what; a backend must honour them exactly.
 
-pub mod sqlite;
 #[cfg(test)]
 mod entity_tests;
+pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
