@@ -625,3 +625,74 @@ fn durable_serve_serves_the_api_on_http_addr() {
     let log = serve.log_text();
     assert!(!log.contains("k-123"), "keys are never logged:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_are_signalled_read_and_listed_over_http() {
+    let api = Api::start(&["counter"], ApiConfig::default()).await;
+    for (key, amount) in [("a", "2"), ("a", "3"), ("b", "7"), ("c", "1")] {
+        let (status, _) = api
+            .post(&api.url(&format!("/entities/counter/{key}?op=add")), amount)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    // Signals run asynchronously: poll (bounded) until all three exist.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, state) = api.get(&api.url("/entities/counter/a")).await;
+        let (_, c) = api.get(&api.url("/entities/counter/c")).await;
+        if status == StatusCode::OK && state == json!(5) && c == json!(1) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status} {state}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, _) = api.get(&api.url("/entities/counter/nobody")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Paging with top=2 returns every entity exactly once.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = api
+            .http
+            .get(api.url("/entities/counter?top=2&fetchState=true"));
+        if let Some(token) = &token {
+            request = request.header(CONTINUATION_HEADER, token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        token = response
+            .headers()
+            .get(CONTINUATION_HEADER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let page: Vec<Value> = response.json().await.unwrap();
+        seen.extend(
+            page.iter()
+                .map(|e| (e["entityId"]["key"].clone(), e["state"].clone())),
+        );
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            (json!("a"), json!(5)),
+            (json!("b"), json!(7)),
+            (json!("c"), json!(1))
+        ]
+    );
+
+    let (status, body) = api.post(&api.url("/entities/counter/a"), "1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("`op`"), "{body}");
+    let (status, _) = api
+        .post(&api.url("/entities/counter/a?op=add"), "{bad")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = api
+        .post(&api.url("/entities/no_such_entity/a?op=add"), "1")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    api.stop().await;
+}

@@ -18,6 +18,7 @@
 //! OpenAPI document served at `{BASE_PATH}/openapi.json`.
 
 mod auth;
+mod entities;
 mod error;
 mod instances;
 mod operations;
@@ -163,6 +164,13 @@ pub fn routes() -> Vec<Route> {
             M::POST,
             "/instances/{instanceId}/restart",
             operations::restart,
+        ),
+        route(M::GET, "/entities/{entityName}", entities::list),
+        route(M::GET, "/entities/{entityName}/{entityKey}", entities::get),
+        route(
+            M::POST,
+            "/entities/{entityName}/{entityKey}",
+            entities::signal,
         ),
         route(M::GET, "/openapi.json", openapi),
     ]
