@@ -99,10 +99,10 @@ pub async fn list(
         })
         .collect();
     let mut response = Json(body).into_response();
-    if let (true, Some(last)) = (more, records.last()) {
-        if let Ok(value) = HeaderValue::from_str(&encode_key(&last.key)) {
-            response.headers_mut().insert(CONTINUATION_HEADER, value);
-        }
+    if let (true, Some(last)) = (more, records.last())
+        && let Ok(value) = HeaderValue::from_str(&encode_key(&last.key))
+    {
+        response.headers_mut().insert(CONTINUATION_HEADER, value);
     }
     Ok(response)
 }
