@@ -696,3 +696,38 @@ async fn entities_are_signalled_read_and_listed_over_http() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     api.stop().await;
 }
+
+/// The JSON shapes clients depend on, as snapshots: a change shows as a
+/// diff in review. (Port-dependent URLs and generated ids are redacted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_shapes_match_their_snapshots() {
+    let api = Api::start(&["probe"], ApiConfig::default()).await;
+    let (code, links) = api
+        .post(&api.url("/orchestrators/echo/shape-1"), r#"{"a": [1, 2]}"#)
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let status_url = links["statusQueryGetUri"].as_str().unwrap().to_owned();
+    api.wait_status(&status_url, RuntimeStatus::Completed).await;
+    let (_, status) = api
+        .get(&format!(
+            "{status_url}?showHistory=true&showHistoryOutput=true"
+        ))
+        .await;
+    let (_, list) = api.get(&api.url("/instances?showInput=true")).await;
+    let (_, not_found) = api.get(&api.url("/instances/missing")).await;
+    let (_, bad_json) = api.post(&api.url("/orchestrators/echo"), "{oops").await;
+    // The server's address changes every run.
+    let links: Value =
+        serde_json::from_str(&links.to_string().replace(&api.base, "[base]")).unwrap();
+    insta::assert_json_snapshot!("check_status_payload", links);
+    insta::assert_json_snapshot!("instance_status_with_history", status, {
+        ".historyEvents[].ExecutionId" => "[execution-id]",
+        ".lastUpdatedTime" => "[time]",
+    });
+    insta::assert_json_snapshot!("instance_list", list, {
+        "[].lastUpdatedTime" => "[time]",
+    });
+    insta::assert_json_snapshot!("error_not_found", not_found);
+    insta::assert_json_snapshot!("error_bad_json", bad_json);
+    api.stop().await;
+}
