@@ -139,8 +139,7 @@ impl SqliteStore {
             Ok(conn)
         };
         let writer = open()?;
-        writer.execute_batch(SCHEMA)?;
-        writer.execute_batch(entities::ENTITY_SCHEMA)?;
+        create_schema(&writer)?;
         let reader = open()?;
         Ok(SqliteStore {
             writer: spawn_worker("durable-sqlite-writer", writer, true),
@@ -153,8 +152,7 @@ impl SqliteStore {
     /// A private in-memory database, for tests.
     pub fn open_in_memory() -> StoreResult<Self> {
         let conn = Connection::open_in_memory()?;
-        conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(entities::ENTITY_SCHEMA)?;
+        create_schema(&conn)?;
         let writer = spawn_worker("durable-sqlite-memory", conn, true);
         Ok(SqliteStore {
             reader: writer.clone(),
@@ -219,6 +217,51 @@ fn store_nonce() -> String {
         .unwrap_or(0);
     let n = OPENED.fetch_add(1, Ordering::Relaxed);
     format!("{}.{nanos:x}.{n}", std::process::id())
+}
+
+/// The layout this build reads and writes, kept in SQLite's `user_version`.
+/// A file with another version is refused rather than misread.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Creates the tables in a new database, or checks an existing one was
+/// made by a build with the same layout.
+fn create_schema(conn: &Connection) -> StoreResult<()> {
+    // One transaction: two processes opening a new file at once must not see
+    // each other's half-made schema.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = check_and_create_schema(conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    conn.execute_batch(end)?;
+    result
+}
+
+fn check_and_create_schema(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let has_tables: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances')",
+        [],
+        |r| r.get(0),
+    )?;
+    match (version, has_tables) {
+        (SCHEMA_VERSION, _) | (0, false) => {}
+        (0, true) => {
+            return Err(StoreError::Corrupt(
+                "this database was made by an earlier development build of durable (before \
+                 schema versions); start from a new database file"
+                    .into(),
+            ));
+        }
+        (other, _) => {
+            return Err(StoreError::Corrupt(format!(
+                "this database has schema version {other}, and this build of durable reads \
+                 version {SCHEMA_VERSION}; use the matching durable, or a new database file"
+            )));
+        }
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(entities::ENTITY_SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
 }
 
 fn configure(conn: &Connection, durability: Durability) -> StoreResult<()> {

@@ -1294,3 +1294,33 @@ async fn lease_tokens_differ_between_stores_with_the_same_owner() {
         .await
         .unwrap();
 }
+
+/// A database file keeps the schema version it was made with; a file of
+/// another version (or of a build before versions) is refused, not misread,
+/// and reopening a current one works.
+#[test]
+fn a_database_of_another_schema_version_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("durable.db");
+    drop(SqliteStore::open(&path, Durability::Full).expect("new file"));
+    drop(SqliteStore::open(&path, Durability::Full).expect("reopened"));
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path, Durability::Full)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 0).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path, Durability::Full)
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("earlier development build"),
+        "{err}"
+    );
+}
