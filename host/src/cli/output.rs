@@ -1,36 +1,11 @@
 //! How the CLI prints instances, histories and outcomes for people.
 
 use durable_host::store::InstanceRecord;
-use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus, Timestamp};
+use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use std::process::ExitCode;
 
-/// `2026-11-24T08:30:00.123Z`.
-pub fn format_time(ms: Timestamp) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+/// `2026-11-24T08:30:00.123Z`: the same format as the HTTP API's times.
+pub use durable_host::http::time::format as format_time;
 
 pub fn print_status(record: &InstanceRecord) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&status_json(record))?);

@@ -27,7 +27,7 @@ mod payload;
 mod request;
 #[cfg(test)]
 mod tests;
-mod time;
+pub mod time;
 
 pub use error::ApiError;
 pub use instances::CONTINUATION_HEADER;
