@@ -38,8 +38,14 @@ class App:
         return self._register(self.orchestrators, function, name)
 
     def activity(self, function: Optional[F] = None, *, name: Optional[str] = None):
-        """Registers a plain function `f(input)` as an activity."""
+        """Registers a plain function `f(input)` as an activity; `f(input, context)` also gets
+        an `ActivityContext` (instance id, task id, attempt)."""
         return self._register(self.activities, function, name)
+
+    def entity(self, function: Optional[F] = None, *, name: Optional[str] = None):
+        """Registers a function `f(context: DurableEntityContext)` as an entity (default name:
+        the function's name); it runs one operation per call, see `DurableEntityContext`."""
+        return self._register(self.entities, function, name)
 
     @staticmethod
     def _register(table: Dict[str, Callable], function, name):

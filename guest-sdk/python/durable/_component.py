@@ -7,20 +7,23 @@ structured failures.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, List, Optional
 
-from componentize_py_types import Err
+from componentize_py_types import Err, Ok
 from wit_world import exports
 from wit_world.exports import activity as wit_activity
 from wit_world.exports import catalogue as wit_catalogue
 from wit_world.exports import entity as wit_entity
 from wit_world.exports import orchestrator as wit_orchestrator
+from wit_world.imports import host as wit_host
 from wit_world.imports import orchestration_types as ot
 from wit_world.imports import types as wt
 
+from . import _log
+from ._activity import ActivityContext, run_activity
 from ._app import the_app
 from ._context import parse_json, to_json
+from ._entity import EntityId, SignalMessage, StartMessage, execute_batch
 from ._failure import UNKNOWN_FUNCTION, Failure, FailureCause
 from .replay import Action, Event, Executor
 
@@ -70,11 +73,21 @@ def event_from_wit(event: ot.HistoryEvent) -> Event:
         data = {"task_id": kind.value.task_id, "result": kind.value.result}
     elif isinstance(kind, (ot.EventKind_TaskFailed, ot.EventKind_SubOrchestrationFailed)):
         data = {"task_id": kind.value.task_id, "failure": failure_from_wit(kind.value.failure)}
+    elif isinstance(kind, ot.EventKind_EntityResponded):
+        outcome = kind.value.result
+        if isinstance(outcome, Ok):
+            data = {"task_id": kind.value.task_id, "result": outcome.value}
+        else:
+            data = {"task_id": kind.value.task_id, "failure": failure_from_wit(outcome.value)}
     elif isinstance(kind, ot.EventKind_TimerFired):
         data = {"timer_id": kind.value.timer_id}
     elif isinstance(kind, ot.EventKind_EventRaised):
         data = {"name": kind.value.name, "input": kind.value.input}
     return Event(name, event.timestamp, event.event_id, data)
+
+
+def entity_to_wit(entity: EntityId) -> wt.EntityId:
+    return wt.EntityId(entity.name, entity.key)
 
 
 def action_to_wit(action: Action) -> ot.Action:
@@ -89,6 +102,9 @@ def action_to_wit(action: Action) -> ot.Action:
         wit = ot.ActionKind_StartSubOrchestration(ot.StartSubOrchestration(d["name"], d["instance_id"], d["input"]))
     elif kind == "SendEvent":
         wit = ot.ActionKind_SendEvent(ot.SendEvent(d["instance_id"], d["name"], d["input"]))
+    elif kind in ("CallEntity", "SignalEntity"):
+        operation = ot.EntityOperation(entity_to_wit(d["entity"]), d["operation"], d["input"], d["scheduled_at"])
+        wit = ot.ActionKind_CallEntity(operation) if kind == "CallEntity" else ot.ActionKind_SignalEntity(operation)
     elif kind == "SetCustomStatus":
         wit = ot.ActionKind_SetCustomStatus(d["status"])
     elif kind == "Complete":
@@ -131,12 +147,9 @@ class Activity(exports.Activity):
         function = the_app().activities.get(name)
         if function is None:
             raise unknown("activity", name)
+        attempt = ActivityContext(context.instance_id, context.task_id, context.attempt)
         try:
-            if len(inspect.signature(function).parameters) == 0:
-                result = function()
-            else:
-                result = function(parse_json(input))
-            return to_json(result)
+            return run_activity(function, input, attempt)
         except Exception as error:  # noqa: BLE001 - every exception becomes a structured failure
             raise Err(failure_to_wit(Failure.from_exception(error)))
 
@@ -145,12 +158,46 @@ class Entity(exports.Entity):
     def execute_batch(
         self, entity: wt.EntityId, state: Optional[str], operations: List[wit_entity.Operation]
     ) -> wit_entity.BatchResult:
-        # Entities are not in the Python SDK yet: every operation is an unknown function.
-        results = [wit_entity.OperationResult(unknown("entity", entity.name), []) for _ in operations]
-        return wit_entity.BatchResult(results, state)
+        function = the_app().entities.get(entity.name)
+        if function is None:
+            results = [wit_entity.OperationResult(unknown("entity", entity.name), []) for _ in operations]
+            return wit_entity.BatchResult(results, state)
+        outcomes, exists, final = execute_batch(
+            function,
+            EntityId(entity.name, entity.key),
+            None if state is None else parse_json(state),
+            [(op.name, parse_json(op.input)) for op in operations],
+            has_state=state is not None,
+        )
+        results = []
+        for outcome in outcomes:
+            if outcome.ok:
+                actions = [message_to_wit(m) for m in outcome.messages]
+                results.append(wit_entity.OperationResult(Ok(outcome.result), actions))
+            else:
+                results.append(wit_entity.OperationResult(Err(failure_to_wit(outcome.failure)), []))
+        return wit_entity.BatchResult(results, to_json(final) if exists else None)
+
+
+def message_to_wit(message: Any) -> wit_entity.EntityAction:
+    if isinstance(message, SignalMessage):
+        operation = wit_entity.Operation(message.operation, to_json(message.input))
+        return wit_entity.EntityAction_SignalEntity((entity_to_wit(message.entity), operation, message.scheduled_at_ms))
+    assert isinstance(message, StartMessage)
+    return wit_entity.EntityAction_StartOrchestration((message.name, message.instance_id, to_json(message.input)))
 
 
 class Catalogue(exports.Catalogue):
     def describe(self) -> wit_catalogue.CatalogueInfo:
         app = the_app()
         return wit_catalogue.CatalogueInfo(list(app.orchestrators), list(app.activities), list(app.entities))
+
+
+_HOST_LEVELS = {
+    "trace": wit_host.LogLevel.TRACE,
+    "debug": wit_host.LogLevel.DEBUG,
+    "info": wit_host.LogLevel.INFO,
+    "warn": wit_host.LogLevel.WARN,
+    "error": wit_host.LogLevel.ERROR,
+}
+_log.install(lambda level, message: wit_host.log(_HOST_LEVELS[level], message))

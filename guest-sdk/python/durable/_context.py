@@ -7,11 +7,12 @@ arrives. Time, ids and "am I replaying" come from the history, never from a cloc
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
+from ._json import parse_json, to_json  # noqa: F401 - re-exported for the glue
+from ._entity import EntityId
 from ._failure import INVALID_INPUT, TIMEOUT, Failure, TaskFailedError
 from ._retry import RetryOptions, run_with_retry
 from ._state import ReplayState, Resolved
@@ -20,19 +21,6 @@ from ._tasks import AllTask, AnyTask, Background, ExternalEventTask, ReadyTask, 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Durable Functions derives its `new_uuid` namespace from this name in the OID namespace.
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
-
-
-def to_json(value: Any) -> str:
-    """JSON text as serde_json writes it (compact, UTF-8)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def parse_json(text: str) -> Any:
-    """Payloads are JSON text; text that is not JSON is taken as a string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def to_millis(moment: datetime) -> int:
@@ -139,6 +127,55 @@ class DurableOrchestrationContext:
 
         return self._background.spawn(wait())
 
+    def call_entity(self, entity_id: EntityId, operation_name: str, operation_input: Any = None) -> Task:
+        """Calls `operation_name` on an entity; the task's value is the operation's result, or
+        its failure (type kept) is raised at the `yield`."""
+        return SequencedTask(self._state, self._entity_operation("CallEntity", entity_id, operation_name, operation_input))
+
+    def signal_entity(
+        self, entity_id: EntityId, operation_name: str, operation_input: Any = None, scheduled_time: Optional[datetime] = None
+    ) -> None:
+        """Signals `operation_name` on an entity without waiting for it; with
+        `scheduled_time` the operation runs at that time."""
+        at = None if scheduled_time is None else to_millis(scheduled_time)
+        self._entity_operation("SignalEntity", entity_id, operation_name, operation_input, at)
+
+    def _entity_operation(
+        self, kind: str, entity_id: EntityId, operation: str, input_: Any, scheduled_at: Optional[int] = None
+    ) -> int:
+        if not isinstance(entity_id, EntityId):
+            raise TypeError(f"an entity is addressed by durable.EntityId(name, key), not {type(entity_id).__name__}")
+        return self._state.schedule(
+            kind, entity=entity_id, operation=operation, input=to_json(input_), scheduled_at=scheduled_at
+        )
+
+    def call_http(
+        self,
+        method: str,
+        uri: str,
+        content: Any = None,
+        headers: Optional[Dict[str, str]] = None,
+        is_raw_str: bool = False,
+        asynchronous_pattern_enabled: bool = True,
+    ) -> Task:
+        """Makes an HTTP request through the host (its allow-list decides which hosts may be
+        reached), checkpointed like an activity. The value is a dict `{"statusCode", "headers",
+        "content"}`; any status is a response, network errors and refused hosts are failures.
+        `content` that is not a string is sent as JSON unless `is_raw_str`. A `202 Accepted`
+        with a `Location` header is polled with `GET` on durable timers (`Retry-After` seconds,
+        else 30 s) until the answer is something else, unless `asynchronous_pattern_enabled`
+        is False."""
+        if content is not None and not isinstance(content, str) and not is_raw_str:
+            content = to_json(content)
+        request = {
+            "method": method.upper(),
+            "uri": uri,
+            "headers": dict(headers or {}),
+            "content": None if content is None else str(content),
+            "asynchronousPatternEnabled": asynchronous_pattern_enabled,
+        }
+        return self._background.spawn(poll_http(self, request))
+
     def send_event(self, instance_id: str, name: str, input_: Any = None) -> None:
         """Raises the event `name` on another instance."""
         self._state.schedule("SendEvent", instance_id=instance_id, name=name, input=to_json(input_))
@@ -171,3 +208,48 @@ class DurableOrchestrationContext:
         value is then ignored). With `preserve_unprocessed_events`, events that arrived and were
         not consumed are carried into the new execution."""
         self._state.continue_as_new = (to_json(input_), preserve_unprocessed_events)
+
+
+HTTP_ACTIVITY = "durable:http"
+"""The host's built-in activity that performs one HTTP request."""
+_DEFAULT_POLL_SECONDS = 30
+
+
+def poll_http(context: DurableOrchestrationContext, request: Dict[str, Any]):
+    """One request through the built-in activity, then, for a `202` with a `Location`, a
+    durable wait and a `GET` of that location, until another answer."""
+    response = yield context.call_activity(HTTP_ACTIVITY, request)
+    while request["asynchronousPatternEnabled"] and response.get("statusCode") == 202:
+        response_headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        location = response_headers.get("location")
+        if not location:
+            break
+        try:
+            wait = int(str(response_headers.get("retry-after", "")).strip())
+        except ValueError:
+            wait = _DEFAULT_POLL_SECONDS
+        yield context._create_timer_at_ms(context._state.current_time_ms + wait * 1000)
+        poll = {
+            "method": "GET",
+            "uri": resolve_location(request["uri"], location),
+            "headers": request["headers"],
+            "content": None,
+            "asynchronousPatternEnabled": True,
+        }
+        response = yield context.call_activity(HTTP_ACTIVITY, poll)
+    return response
+
+
+def resolve_location(base: str, location: str) -> str:
+    """A `Location` against the URI it came from: absolute as is, `/path` against the
+    origin, anything else against the URI's directory."""
+    if "://" in location:
+        return location
+    scheme = base.find("://")
+    slash = base.find("/", scheme + 3) if scheme >= 0 else -1
+    origin_end = slash if slash >= 0 else len(base)
+    if location.startswith("/"):
+        return base[:origin_end] + location
+    path = base[origin_end:].split("?")[0].split("#")[0]
+    directory = path[: path.rfind("/") + 1] if "/" in path else "/"
+    return base[:origin_end] + directory + location

@@ -17,6 +17,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
+from . import _log
 from ._context import DurableOrchestrationContext, parse_json, to_json
 from ._failure import Failure
 from ._state import Action, ReplayState, Resolved
@@ -29,7 +30,7 @@ __all__ = ["Action", "Event", "Executor"]
 class Event:
     """One history event. `kind` is the WIT variant's name in CamelCase (`TaskCompleted`);
     `data` holds its fields, payloads as JSON text (`result`, `input`) and failures as
-    `Failure`."""
+    `Failure` (`EntityResponded` has either `result` or `failure`)."""
 
     kind: str
     timestamp: int = 0
@@ -56,11 +57,15 @@ class Executor:
         """Applies `events` in order, running the orchestrator after each, and returns the
         actions decided meanwhile in decision order."""
         self.state.is_replaying = replaying
-        for event in events:
-            if self.finished:
-                break
-            self._apply(event, replaying)
-            self._poll()
+        _log.active = self.state
+        try:
+            for event in events:
+                if self.finished:
+                    break
+                self._apply(event, replaying)
+                self._poll()
+        finally:
+            _log.active = None
         return self.state.take_actions()
 
     def _apply(self, event: Event, replaying: bool) -> None:
@@ -83,6 +88,11 @@ class Executor:
             state.resolve(data["task_id"], True, parse_json(data["result"]))
         elif kind in ("TaskFailed", "SubOrchestrationFailed"):
             state.resolve(data["task_id"], False, failure=data["failure"])
+        elif kind == "EntityResponded":
+            if "failure" in data:
+                state.resolve(data["task_id"], False, failure=data["failure"])
+            else:
+                state.resolve(data["task_id"], True, parse_json(data["result"]))
         elif kind == "TimerFired":
             state.resolve(data["timer_id"], True, None)
         elif kind == "EventRaised":

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use durable_sdk::{Failure, OrchestrationContext, RetryPolicy, Task, task_all, task_any};
+use durable_sdk::{EntityId, Failure, OrchestrationContext, RetryPolicy, Task, task_all, task_any};
 use serde_json::{Value, json};
 
 fn millis(time: SystemTime) -> u64 {
@@ -349,6 +349,17 @@ async fn sub_orchestration(ctx: OrchestrationContext, input: Value) -> Result<Va
     Ok(json!({ "child": output }))
 }
 
+// --- Entities ---------------------------------------------------------------------------------
+
+/// Signals `add` with 1 to the entity `counter@<input>`, then calls its `get` and returns the
+/// result; a failed call ends the orchestration.
+#[durable_sdk::orchestrator]
+async fn entity_counter(ctx: OrchestrationContext, key: String) -> Result<Value, Failure> {
+    let counter = EntityId::new("counter", key);
+    ctx.signal_entity(&counter, "add", 1);
+    ctx.call_entity(&counter, "get", ()).await
+}
+
 // --- Retries, timed waits, carried events -----------------------------------------------------
 
 /// The policy of the retry orchestrators: 3 attempts, 5 s apart.
@@ -441,6 +452,7 @@ durable_sdk::component! {
         custom_status,
         continue_as_new,
         sub_orchestration,
+        entity_counter,
         retry_activity,
         retry_parallel,
         event_timeout,
