@@ -1,4 +1,4 @@
-// The registry of a component's orchestrators and activities, as Durable Functions' `df.app`
+// The registry of a component's orchestrators, activities and entities, as Durable Functions' `df.app`
 // (programming model v4): one JavaScript file registers everything the component offers.
 
 class App {
@@ -19,6 +19,13 @@ class App {
   activity(name, handler) {
     register(this.activities, 'activity', name, handler);
   }
+
+  /** Registers a plain (synchronous) function `(context) => {...}` as the entity `name`: it runs
+   * one operation, dispatching on `context.df.operationName`; `handler` may also be given as
+   * `{ handler }`. */
+  entity(name, handler) {
+    register(this.entities, 'entity', name, handler);
+  }
 }
 
 function register(table, what, name, handler) {
@@ -29,5 +36,6 @@ function register(table, what, name, handler) {
   table.set(name, handler);
 }
 
-/** The component's one registry: `df.app.orchestration(...)`, `df.app.activity(...)`. */
+/** The component's one registry: `df.app.orchestration(...)`, `df.app.activity(...)`,
+ * `df.app.entity(...)`. */
 export const app = new App();

@@ -10,8 +10,10 @@
 import { log as hostLog } from 'durable:core/host@0.1.0';
 
 import { app } from './app.js';
-import { parseJson, toJson } from './context.js';
+import { executeBatch } from './entity.js';
 import { Failure, FailureCause, UNKNOWN_FUNCTION } from './failure.js';
+import { parseJson, toJson } from './json.js';
+import { logMethods } from './log.js';
 import { Event, Executor } from './replay.js';
 
 // --- failures ---
@@ -69,6 +71,12 @@ export function eventFromWit(event) {
     case 'event-raised':
       data = { name: val.name, input: val.input };
       break;
+    case 'entity-responded':
+      data =
+        val.result.tag === 'ok'
+          ? { taskId: val.taskId, result: val.result.val, failure: null }
+          : { taskId: val.taskId, result: null, failure: failureFromWit(val.result.val) };
+      break;
     default:
   }
   return new Event(camel(tag), { timestamp: Number(event.timestamp), eventId: event.eventId, data });
@@ -93,6 +101,12 @@ export function actionToWit(action) {
     case 'SendEvent':
       kind = { tag: 'send-event', val: { instanceId: d.instanceId, name: d.name, input: d.input } };
       break;
+    case 'CallEntity':
+      kind = { tag: 'call-entity', val: entityOperationToWit(d) };
+      break;
+    case 'SignalEntity':
+      kind = { tag: 'signal-entity', val: entityOperationToWit(d) };
+      break;
     case 'SetCustomStatus':
       kind = { tag: 'set-custom-status', val: none(d.status) };
       break;
@@ -116,6 +130,25 @@ export function actionToWit(action) {
       throw new Error(`unknown action ${action.kind}`);
   }
   return { id: action.id, kind };
+}
+
+const timestampToWit = (ms) => (ms === null || ms === undefined ? undefined : BigInt(Math.max(0, Math.floor(ms))));
+
+function entityOperationToWit(d) {
+  return {
+    entity: { name: d.entity.name, key: d.entity.key },
+    operation: d.operation,
+    input: d.input,
+    scheduledAt: timestampToWit(d.scheduledAt),
+  };
+}
+
+function entityActionToWit(action) {
+  if (action.kind === 'SignalEntity') {
+    const operation = { name: action.operation, input: action.input };
+    return { tag: 'signal-entity', val: [action.entity, operation, timestampToWit(action.scheduledAt)] };
+  }
+  return { tag: 'start-orchestration', val: [action.name, action.instanceId, action.input] };
 }
 
 function log(level, message) {
@@ -157,7 +190,7 @@ export const activity = {
         instanceId: context.instanceId,
         taskId: context.taskId,
         attempt: context.attempt,
-        log: (...args) => log('info', args.map(String).join(' ')),
+        ...logMethods(log),
       });
       if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
         throw new TypeError(`the activity \`${name}\` returned a Promise: activities must be synchronous functions`);
@@ -170,11 +203,14 @@ export const activity = {
 };
 
 export const entity = {
-  // Entities are not in the JavaScript SDK yet: every operation is an unknown function.
   executeBatch(id, state, operations) {
+    const batch = executeBatch(app.entities, { name: id.name, key: id.key }, state ?? null, operations, { log });
     return {
-      results: operations.map(() => ({ result: { tag: 'err', val: unknown('entity', id.name) }, actions: [] })),
-      state,
+      results: batch.results.map((r) => ({
+        result: r.ok ? { tag: 'ok', val: r.value } : { tag: 'err', val: failureToWit(r.failure) },
+        actions: r.actions.map(entityActionToWit),
+      })),
+      state: none(batch.state),
     };
   },
 };

@@ -5,31 +5,20 @@
 // next sequence id) and returns a task the executor resolves when the matching history event
 // arrives. Time, ids and "am I replaying" come from the history, never from a clock.
 
+import { entityIdOf } from './entity.js';
 import { Failure, TIMEOUT, TaskFailedError } from './failure.js';
+import { httpRequest, runHttp } from './http.js';
+import { toJson } from './json.js';
 import { runWithRetry } from './retry.js';
 import { AnyTask, ExternalEventTask, SequencedTask, Task, TimerTask } from './tasks.js';
 import { DURABLE_NAMESPACE, uuid5 } from './uuid.js';
 
-/** JSON text as serde_json writes it (compact); `undefined` is `null`. */
-export function toJson(value) {
-  const text = JSON.stringify(value === undefined ? null : value);
-  if (text === undefined) throw new TypeError(`${typeof value} is not JSON`);
-  return text;
-}
-
-/** Payloads are JSON text; text that is not JSON is taken as a string. */
-export function parseJson(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
+export { parseJson, toJson } from './json.js';
 
 function toMillis(moment) {
   if (moment instanceof Date) return moment.getTime();
   if (typeof moment === 'number') return moment;
-  throw new TypeError('createTimer takes a Date (or milliseconds since the epoch)');
+  throw new TypeError('a time is a Date (or milliseconds since the epoch)');
 }
 
 export class DurableOrchestrationContext {
@@ -141,6 +130,51 @@ export class DurableOrchestrationContext {
   /** Raises the event `name` on another instance. */
   sendEvent(instanceId, name, input = null) {
     this._state.schedule('SendEvent', { instanceId, name, input: toJson(input) });
+  }
+
+  // --- entities ---
+
+  /**
+   * Calls `operationName` on the entity `entityId` (a `df.EntityId`): a task with the value the
+   * operation passed to `context.df.return` (null when none), or failing with its failure.
+   */
+  callEntity(entityId, operationName, operationInput = null) {
+    const entity = entityIdOf(entityId, 'callEntity');
+    const data = { entity, operation: String(operationName), input: toJson(operationInput), scheduledAt: null };
+    return new SequencedTask(this._state, this._state.schedule('CallEntity', data));
+  }
+
+  /**
+   * Signals `operationName` on the entity `entityId` without waiting for it. With
+   * `scheduledTime` (a `Date`, an extension over Durable Functions) the host delivers the signal
+   * at that time.
+   */
+  signalEntity(entityId, operationName, operationInput = null, scheduledTime = undefined) {
+    const entity = entityIdOf(entityId, 'signalEntity');
+    const scheduledAt = scheduledTime === undefined || scheduledTime === null ? null : toMillis(scheduledTime);
+    this._state.schedule('SignalEntity', { entity, operation: String(operationName), input: toJson(operationInput), scheduledAt });
+  }
+
+  // --- durable HTTP ---
+
+  /**
+   * Makes an HTTP request through the host's built-in activity `durable:http` (the host must
+   * allow the destination): `{method, url, body, headers, asynchronousPatternEnabled}`. A task
+   * with `{statusCode, headers, content}` (`body` is an alias of `content`); any HTTP status is a
+   * response, a refused or unreachable host a failure. Unless `asynchronousPatternEnabled` is
+   * false, a `202 Accepted` with a `Location` is polled with `GET` after waiting `Retry-After`
+   * seconds (30 when missing) on a durable timer, until the answer is something else.
+   */
+  callHttp(options) {
+    const request = httpRequest(options);
+    const state = this._state;
+    return this._background.spawn(
+      runHttp(request, {
+        callActivity: (name, input) => this.callActivity(name, input),
+        createTimerAtMs: (ms) => this._createTimerAtMs(ms),
+        nowMs: () => state.currentTimeMs,
+      }),
+    );
   }
 
   // --- status and lifetime ---

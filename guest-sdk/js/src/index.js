@@ -9,8 +9,16 @@
 //     return outputs;
 //   });
 //   df.app.activity('say_hello', { handler: (city) => `Hello ${city}!` });
+//
+//   df.app.entity('counter', (context) => {
+//     const value = context.df.getState(() => 0);
+//     if (context.df.operationName === 'add') context.df.setState(value + context.df.getInput());
+//     else if (context.df.operationName === 'get') context.df.return(value);
+//     else throw context.df.unknownOperation();
+//   });
 
 export { app } from './app.js';
+export { EntityId, UnknownOperation } from './entity.js';
 export { Task } from './tasks.js';
 export { RetryOptions } from './retry.js';
 export { DurableError, Failure, FailureCause, TaskFailedError } from './failure.js';

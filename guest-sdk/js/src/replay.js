@@ -12,6 +12,7 @@
 
 import { DurableOrchestrationContext, parseJson, toJson } from './context.js';
 import { Failure } from './failure.js';
+import { logMethods } from './log.js';
 import { Action, ReplayState, Resolved } from './state.js';
 import { Background, GeneratorRunner, isGenerator } from './tasks.js';
 
@@ -20,7 +21,8 @@ export { Action };
 /**
  * One history event. `kind` is the WIT variant's name in CamelCase (`TaskCompleted`); `data`
  * holds its fields (camelCase), payloads as JSON text (`result`, `input`) and failures as
- * `Failure`. `timestamp` is milliseconds since the epoch (a number).
+ * `Failure` (`EntityResponded` has `result` when the operation succeeded, else `failure`).
+ * `timestamp` is milliseconds since the epoch (a number).
  */
 export class Event {
   constructor(kind, { timestamp = 0, eventId = 0, data = {} } = {}) {
@@ -39,13 +41,8 @@ export class Executor {
     this._background = new Background(this.state);
     const df = new DurableOrchestrationContext(this.state, this._background);
     const state = this.state;
-    this.context = {
-      df,
-      /** Records a log line once (not while replaying). */
-      log(...args) {
-        if (log !== null && !state.isReplaying) log('info', args.map(String).join(' '));
-      },
-    };
+    // `context.log(...)` and `context.info/warn/...(...)`: recorded once (not while replaying).
+    this.context = { df, ...logMethods(log, () => !state.isReplaying) };
     this._runner = null;
     this._started = false;
     this.finished = false;
@@ -90,6 +87,10 @@ export class Executor {
       case 'TaskFailed':
       case 'SubOrchestrationFailed':
         state.resolve(data.taskId, false, null, data.failure);
+        break;
+      case 'EntityResponded':
+        if (data.failure) state.resolve(data.taskId, false, null, data.failure);
+        else state.resolve(data.taskId, true, parseJson(data.result));
         break;
       case 'TimerFired':
         state.resolve(data.timerId, true, null);

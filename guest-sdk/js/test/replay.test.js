@@ -6,58 +6,7 @@ import { DurableError, Failure, RetryOptions, Task, TaskFailedError } from '../s
 import { Event, Executor } from '../src/replay.js';
 import { DURABLE_NAMESPACE, uuid5 } from '../src/uuid.js';
 
-// --- history helpers ---
-
-const started = (input = null) => new Event('ExecutionStarted', { data: { input: JSON.stringify(input) } });
-const turn = (time, ...events) => [new Event('OrchestratorStarted', { timestamp: time }), ...events];
-const scheduled = (name, input) => new Event('TaskScheduled', { data: { name, input: JSON.stringify(input) } });
-const completed = (taskId, result) => new Event('TaskCompleted', { data: { taskId, result: JSON.stringify(result) } });
-const failed = (taskId, type, message, extra = {}) => new Event('TaskFailed', { data: { taskId, failure: new Failure(type, message, extra) } });
-const timerFired = (timerId) => new Event('TimerFired', { data: { timerId } });
-const raised = (name, input) => new Event('EventRaised', { data: { name, input: JSON.stringify(input) } });
-
-/** Short descriptions of actions: `ScheduleActivity#0 step(1)`. */
-function describe(actions) {
-  return actions.map((a) => {
-    const d = a.data;
-    switch (a.kind) {
-      case 'ScheduleActivity':
-        return `ScheduleActivity#${a.id} ${d.name}(${d.input})`;
-      case 'StartTimer':
-        return `StartTimer#${a.id} ${d.fireAt}`;
-      case 'CancelTimer':
-        return `CancelTimer ${d.timerId}`;
-      case 'StartSubOrchestration':
-        return `StartSubOrchestration#${a.id} ${d.name}(${d.input})`;
-      case 'SetCustomStatus':
-        return `SetCustomStatus ${d.status}`;
-      case 'Complete':
-        return `Complete ${d.result}`;
-      case 'Fail':
-        return `Fail ${d.failure.type}: ${d.failure.message}`;
-      case 'ContinueAsNew':
-        return `ContinueAsNew ${d.input} ${JSON.stringify(d.carriedEvents)}`;
-      default:
-        return a.kind;
-    }
-  });
-}
-
-/** Runs `orchestrator` over `turns` twice, turn by turn (cached) and all at once (cold), checks
- * both give the same actions, and returns the actions of the last turn. */
-function run(orchestrator, turns) {
-  const cached = new Executor(orchestrator, 'test');
-  let last = [];
-  const all = [];
-  turns.forEach((t, i) => {
-    last = cached.step(t, i < turns.length - 1);
-    all.push(...last);
-  });
-  const cold = new Executor(orchestrator, 'test');
-  const replayed = cold.step(turns.flat(), false);
-  assert.deepEqual(describe(replayed), describe(all), 'a cold replay decides what the cached instance decided');
-  return describe(last);
-}
+import { completed, describe, failed, raised, run, started, timerFired, turn } from '../test-support/history.js';
 
 function* chain(context) {
   const results = [];
