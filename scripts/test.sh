@@ -14,6 +14,9 @@ guests=(-p hello-sequence -p fan-out-fan-in -p human-interaction -p sub-orchestr
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --release --target wasm32-wasip2 --target-dir target/wasm "${guests[@]}" -- -D warnings
+# The Python and JavaScript bench guests (built and run by scripts/bench.sh): syntax only.
+python3 -c 'import sys; [compile(open(p).read(), p, "exec") for p in sys.argv[1:]]' tests/guests/python-bench/app.py
+node --check tests/guests/js-bench/app.js
 # The Python SDK: its replay unit tests (plain Python), then one build, which installs
 # componentize-py into target/python/venv if missing (the e2e tests build the Python guests).
 python3 -m unittest discover -s guest-sdk/python/tests

@@ -1,11 +1,18 @@
 //! `durable bench`: throughput and replay cost, measured end to end.
 //!
-//! Three scenarios, each on a fresh SQLite file with the chosen durability:
+//! Four scenarios, the first three each on a fresh SQLite file with the
+//! chosen durability:
 //! (a) N orchestrations that each chain 5 activities, started concurrently;
 //! (b) one orchestration fanning out to 1,000 activities;
 //! (c) cold replay of a 10,000-event history (loaded from SQLite and fed to
-//!     a fresh guest) versus feeding one new event to a cached live guest.
-//! It prints rates, latency percentiles, peak memory and the replay ratio.
+//!     a fresh guest) versus feeding one new event to a cached live guest;
+//! (d) per component: loading it (cold compile, warm from the disk cache),
+//!     instantiating a live orchestration, and the memory one cached live
+//!     instance holds.
+//! (a) and (d) run against the Rust bench guest and, when given, its Python
+//! and JavaScript builds (the same orchestrators), so the languages compare
+//! side by side. It prints rates, latency percentiles, peak memory and the
+//! replay ratio.
 
 use durable_host::client::StartRequest;
 use durable_host::clock::{Clock, SystemClock};
@@ -30,9 +37,29 @@ pub struct BenchArgs {
         default_value = "target/wasm/wasm32-wasip2/release/bench_guest.wasm"
     )]
     component: PathBuf,
+    /// The Python build of the bench guest (tests/guests/python-bench):
+    /// scenarios (a) and (d) run against it too.
+    #[arg(long)]
+    python_component: Option<PathBuf>,
+    /// The JavaScript build of the bench guest (tests/guests/js-bench):
+    /// scenarios (a) and (d) run against it too.
+    #[arg(long)]
+    js_component: Option<PathBuf>,
     /// Chaining orchestrations in scenario (a).
     #[arg(long, default_value_t = 2000)]
     chains: u32,
+    /// Chaining orchestrations in scenario (a) for the Python and JavaScript
+    /// components (whose guests run an interpreter, so are slower).
+    #[arg(long, default_value_t = 200)]
+    interpreted_chains: u32,
+    /// Live orchestrations instantiated one by one in scenario (d) (the
+    /// median is reported).
+    #[arg(long, default_value_t = 200)]
+    instantiations: u32,
+    /// Live orchestrations held at once in scenario (d) to measure the
+    /// memory of one.
+    #[arg(long, default_value_t = 100)]
+    held_instances: u32,
     /// Activities per chain.
     #[arg(long, default_value_t = 5)]
     chain_length: u32,
@@ -51,8 +78,8 @@ pub struct BenchArgs {
     /// Allocate guest instances on demand instead of from a pool.
     #[arg(long)]
     no_pooling: bool,
-    /// Run only these scenarios (a, b, c; comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
+    /// Run only these scenarios (a, b, c, d; comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
     only: Vec<String>,
 }
 
@@ -63,6 +90,22 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Resident memory of the process and its anonymous (private) part, in
+/// bytes, from /proc/self/status.
+fn rss_bytes() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?))
+}
+
+fn mib(bytes: f64) -> f64 {
+    bytes / f64::from(1u32 << 20)
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -71,20 +114,42 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// One build of the bench guest.
+struct Guest {
+    /// The guest's language: `rust`, `python` or `js`.
+    language: &'static str,
+    bytes: Vec<u8>,
+}
+
+fn read_guest(language: &'static str, path: &std::path::Path) -> anyhow::Result<Guest> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the {language} bench component {}: {e} (build it with scripts/bench.sh)",
+            path.display()
+        )
+    })?;
+    Ok(Guest { language, bytes })
+}
+
 struct Bench {
     args: BenchArgs,
-    bytes: Vec<u8>,
+    /// The Rust bench guest first, then the Python and JavaScript builds given.
+    guests: Vec<Guest>,
     dir: tempfile::TempDir,
 }
 
 impl Bench {
-    fn host(&self, name: &str) -> anyhow::Result<(Host, Arc<dyn Store>)> {
+    fn rust(&self) -> &Guest {
+        &self.guests[0]
+    }
+
+    fn host(&self, name: &str, chains: u32) -> anyhow::Result<(Host, Arc<dyn Store>)> {
         let path = self.dir.path().join(format!("{name}.db"));
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, self.args.durability)?);
         let config = HostConfig {
             orchestration_concurrency: self.args.concurrency,
             activity_concurrency: self.args.concurrency,
-            cache_capacity: (self.args.chains as usize).max(1024),
+            cache_capacity: (chains as usize).max(1024),
             pooling: !self.args.no_pooling,
             ..HostConfig::default()
         };
@@ -92,10 +157,14 @@ impl Bench {
         Ok((host, store))
     }
 
-    async fn chains(&self) -> anyhow::Result<()> {
-        let (host, store) = self.host("chains")?;
-        host.deploy(&self.bytes).await?;
-        let n = self.args.chains;
+    async fn chains(&self, guest: &Guest) -> anyhow::Result<()> {
+        let n = if guest.language == "rust" {
+            self.args.chains
+        } else {
+            self.args.interpreted_chains
+        };
+        let (host, store) = self.host(&format!("chains-{}", guest.language), n)?;
+        host.deploy(&guest.bytes).await?;
         let running = host.start();
         let started = Instant::now();
         let mut starts = tokio::task::JoinSet::new();
@@ -119,10 +188,22 @@ impl Bench {
             statuses: vec![RuntimeStatus::Completed],
             ..Default::default()
         };
+        let failed = InstanceFilter {
+            statuses: vec![RuntimeStatus::Failed],
+            ..Default::default()
+        };
         loop {
             let done = store.list_instances(&filter).await?.len() as u32;
             if done >= n {
                 break;
+            }
+            if let Some(f) = store.list_instances(&failed).await?.first() {
+                anyhow::bail!(
+                    "{} chain {} failed: {}",
+                    guest.language,
+                    f.instance_id,
+                    f.failure.as_ref().map_or("?".into(), |f| f.message.clone())
+                );
             }
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(600),
@@ -138,11 +219,25 @@ impl Bench {
             .filter_map(|r| r.completed_at.map(|c| c.saturating_sub(r.created_at)))
             .collect();
         latencies.sort_unstable();
+        let expected =
+            u64::from(self.args.chain_length) * u64::from(self.args.chain_length.saturating_sub(1));
+        if let Some(wrong) = records
+            .iter()
+            .find(|r| r.output.as_deref() != Some(expected.to_string().as_str()))
+        {
+            anyhow::bail!(
+                "{} chain {} returned {:?}, expected {expected}",
+                guest.language,
+                wrong.instance_id,
+                wrong.output
+            );
+        }
         let secs = elapsed.as_secs_f64();
         let activities = f64::from(n * self.args.chain_length);
         println!(
-            "(a) {n} chains x {} activities: {:.2} s, {:.0} orchestrations/s, {:.0} activities/s, \
-             latency p50 {} ms, p99 {} ms, peak RSS {:.0} MiB",
+            "(a) {:<6} {n} chains x {} activities: {:.2} s, {:.0} orchestrations/s, {:.0} activities/s, \
+             latency p50 {} ms, p99 {} ms, process peak RSS {:.0} MiB",
+            guest.language,
             self.args.chain_length,
             secs,
             f64::from(n) / secs,
@@ -155,8 +250,8 @@ impl Bench {
     }
 
     async fn fan_out(&self) -> anyhow::Result<()> {
-        let (host, _) = self.host("fan_out")?;
-        host.deploy(&self.bytes).await?;
+        let (host, _) = self.host("fan_out", 0)?;
+        host.deploy(&self.rust().bytes).await?;
         let running = host.start();
         let n = self.args.fan_out;
         let started = Instant::now();
@@ -281,7 +376,7 @@ impl Bench {
             ActivityCapabilities::default(),
             0,
         )?;
-        let component = wasm.load(&self.bytes).await?;
+        let component = wasm.load(&self.rust().bytes).await?;
         let history = self.long_history(&store, &component.digest).await?;
         let events = history.len();
 
@@ -343,17 +438,149 @@ impl Bench {
         );
         Ok(())
     }
+
+    /// (d) For one component: load it cold (compile, write the disk cache)
+    /// and warm (from that cache), time fresh live orchestrations (a new
+    /// guest instance and its `orchestration` resource, as the host makes
+    /// one after an eviction), then hold many that have run their first turn
+    /// and measure what one costs in memory.
+    async fn instances(&self, guest: &Guest) -> anyhow::Result<()> {
+        let cache = self.dir.path().join(format!("cache-{}", guest.language));
+        let held = self.args.held_instances.max(1);
+        let runtime = || {
+            WasmRuntime::new(
+                Some(cache.clone()),
+                GuestLimits::default(),
+                ActivityCapabilities::default(),
+                // Python and JavaScript components hold many more core
+                // instances than the host's pool assumes per slot (8).
+                if self.args.no_pooling {
+                    0
+                } else {
+                    (held + 16) * 4
+                },
+            )
+        };
+        let started = Instant::now();
+        runtime()?.load(&guest.bytes).await?;
+        let cold = started.elapsed();
+        let wasm = runtime()?;
+        let started = Instant::now();
+        let component = wasm.load(&guest.bytes).await?;
+        let warm = started.elapsed();
+
+        let start = |i: u32| {
+            let (wasm, component) = (&wasm, &component);
+            async move {
+                wasm.start_orchestration(component, "chain", &format!("bench-{i}"), "e1")
+                    .await?
+                    .map_err(|f| anyhow::anyhow!("{f}"))
+            }
+        };
+        for i in 0..8 {
+            start(i).await?; // warm the pool's slots and the code's pages
+        }
+        let mut times = Vec::new();
+        for i in 0..self.args.instantiations.max(1) {
+            let started = Instant::now();
+            let live = start(i).await?;
+            times.push(started.elapsed());
+            drop(live);
+        }
+        times.sort();
+
+        let now = SystemClock.now();
+        let before = rss_bytes();
+        let mut live = Vec::new();
+        let mut first_turns = Vec::new();
+        for i in 0..held {
+            let mut instance = start(i).await?;
+            let id = format!("bench-{i}");
+            let first_turn = [
+                HistoryEvent {
+                    event_id: 0,
+                    timestamp: now,
+                    kind: EventKind::OrchestratorStarted,
+                },
+                HistoryEvent {
+                    event_id: 1,
+                    timestamp: now,
+                    kind: EventKind::ExecutionStarted {
+                        name: "chain".into(),
+                        instance_id: id,
+                        execution_id: "e1".into(),
+                        input: self.args.chain_length.to_string(),
+                        parent: None,
+                    },
+                },
+            ];
+            let started = Instant::now();
+            let out = instance
+                .step(&first_turn, false, now)
+                .await
+                .map_err(|f| anyhow::anyhow!("{f}"))?;
+            first_turns.push(started.elapsed());
+            anyhow::ensure!(
+                out.actions.len() == 1,
+                "{} chain's first turn decided {} actions, expected 1",
+                guest.language,
+                out.actions.len()
+            );
+            live.push(instance);
+        }
+        let after = rss_bytes();
+        first_turns.sort();
+        let linear = live
+            .iter()
+            .map(|instance| instance.linear_memory_bytes() as f64)
+            .sum::<f64>()
+            / f64::from(held);
+        let per = |pick: fn((u64, u64)) -> u64| match (before, after) {
+            (Some(b), Some(a)) => format!(
+                "{:.2} MiB",
+                mib(pick(a).saturating_sub(pick(b)) as f64 / f64::from(held))
+            ),
+            _ => "?".into(),
+        };
+        println!(
+            "(d) {:<6} load {:.2} s cold (compile), {:.0} ms warm (disk cache); \
+             new live instance {:.0} us (median of {}, p99 {:.0} us), first turn {:.0} us; \
+             per cached instance ({held} held): RSS +{} (anonymous +{}), \
+             guest linear memory {:.1} MiB",
+            guest.language,
+            cold.as_secs_f64(),
+            warm.as_secs_f64() * 1e3,
+            times[times.len() / 2].as_secs_f64() * 1e6,
+            times.len(),
+            times[((times.len() - 1) * 99) / 100].as_secs_f64() * 1e6,
+            first_turns[first_turns.len() / 2].as_secs_f64() * 1e6,
+            per(|(rss, _)| rss),
+            per(|(_, anon)| anon),
+            mib(linear)
+        );
+        Ok(())
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.component).map_err(|e| {
+    let rust = std::fs::read(&args.component).map_err(|e| {
         anyhow::anyhow!(
             "cannot read the bench component {}: {e} (build it with scripts/bench.sh, or pass --component)",
             args.component.display()
         )
     })?;
+    let mut guests = vec![Guest {
+        language: "rust",
+        bytes: rust,
+    }];
+    if let Some(path) = &args.python_component {
+        guests.push(read_guest("python", path)?);
+    }
+    if let Some(path) = &args.js_component {
+        guests.push(read_guest("js", path)?);
+    }
     println!(
-        "durable bench: SQLite {}; {} cores; concurrency {}; {} instance allocator",
+        "durable bench: SQLite {}; {} cores; concurrency {}; {} instance allocator; guests: {}",
         args.durability.describe(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.concurrency,
@@ -361,22 +588,34 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "on-demand"
         } else {
             "pooling"
-        }
+        },
+        guests
+            .iter()
+            .map(|g| g.language)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let bench = Bench {
-        bytes,
+        guests,
         dir: tempfile::tempdir()?,
         args,
     };
     let only = |s: &str| bench.args.only.iter().any(|o| o.trim() == s);
     if only("a") {
-        bench.chains().await?;
+        for guest in &bench.guests {
+            bench.chains(guest).await?;
+        }
     }
     if only("b") {
         bench.fan_out().await?;
     }
     if only("c") {
         bench.replay().await?;
+    }
+    if only("d") {
+        for guest in &bench.guests {
+            bench.instances(guest).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

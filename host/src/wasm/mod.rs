@@ -490,6 +490,11 @@ pub struct StepOutput {
 }
 
 impl LiveOrchestration {
+    /// Bytes of linear memory the guest holds (every memory of its store).
+    pub fn linear_memory_bytes(&self) -> usize {
+        self.store.data().limits.linear_memory
+    }
+
     /// Feeds one turn's events. On `Err` the instance is unusable and the
     /// orchestration must fail with that failure.
     pub async fn step(

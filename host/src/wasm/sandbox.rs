@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
@@ -73,7 +73,7 @@ impl Default for GuestLimits {
 pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: GuestLimiter,
     /// The replay-safe time, for sandboxed stores.
     pub(crate) time: VirtualTime,
     /// Guest `log` calls and captured output since the last drain.
@@ -159,11 +159,71 @@ impl GuestState {
     }
 }
 
-fn limits(memory: usize) -> StoreLimits {
-    StoreLimitsBuilder::new()
-        .memory_size(memory)
-        .trap_on_grow_failure(true)
-        .build()
+fn limits(memory: usize) -> GuestLimiter {
+    GuestLimiter {
+        limits: StoreLimitsBuilder::new()
+            .memory_size(memory)
+            .trap_on_grow_failure(true)
+            .build(),
+        linear_memory: 0,
+        last_growth: 0,
+    }
+}
+
+/// The store's memory limit, counting the linear memory its guest holds
+/// (so `durable bench` can report memory per live instance).
+pub(crate) struct GuestLimiter {
+    limits: StoreLimits,
+    /// Bytes of linear memory of every memory in the store.
+    pub(crate) linear_memory: usize,
+    /// The last growth allowed, taken back if it then fails.
+    last_growth: usize,
+}
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.last_growth = desired.saturating_sub(current);
+            self.linear_memory += self.last_growth;
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.linear_memory = self.linear_memory.saturating_sub(self.last_growth);
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 /// Interfaces sandboxed guests may use (unversioned names).
