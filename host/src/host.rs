@@ -16,6 +16,7 @@ use crate::builtin_http::{HTTP_ACTIVITY, HttpActivity, HttpAllowList};
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::replay::{Outcome, ReplayState, TurnPlan, split_turns, turn_time};
+use crate::resolve::{FunctionKind, resolve_deployed};
 use crate::store::{
     ActivityWorkItem, ComponentRecord, InstanceRecord, NewActivity, NewInstance,
     OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, Store, StoreError, StoreResult,
@@ -492,16 +493,20 @@ impl Inner {
         let (result, logs) = if task.name == HTTP_ACTIVITY {
             (self.http.run(&task.input).await, Vec::new())
         } else {
-            let component = self.component(&task.digest).await?;
-            let run = ActivityRun {
-                instance_id: &task.instance_id,
-                task_id: task.task_id,
-                attempt: task.attempt,
-                now: self.clock.now(),
-            };
-            self.wasm
-                .run_activity(&component, &task.name, &task.input, run)
-                .await?
+            match self.activity_component(task).await? {
+                Ok(component) => {
+                    let run = ActivityRun {
+                        instance_id: &task.instance_id,
+                        task_id: task.task_id,
+                        attempt: task.attempt,
+                        now: self.clock.now(),
+                    };
+                    self.wasm
+                        .run_activity(&component, &task.name, &task.input, run)
+                        .await?
+                }
+                Err(failure) => (Err(failure), Vec::new()),
+            }
         };
         let event = match result {
             Ok(result) => EventKind::TaskCompleted {
@@ -526,6 +531,24 @@ impl Inner {
         }
         self.wake_orchestrations.notify_one();
         Ok(())
+    }
+
+    /// The component a task runs on: the one it was queued with, which offers it (the turn
+    /// that scheduled it resolved the name), unless a rewind queued it again on its instance's
+    /// component; then the name is resolved again among the deployments.
+    async fn activity_component(
+        &self,
+        task: &ActivityWorkItem,
+    ) -> anyhow::Result<Result<Arc<LoadedComponent>, Failure>> {
+        let queued = self.component(&task.digest).await?;
+        if FunctionKind::Activity.offered_by(&queued.catalogue, &task.name) {
+            return Ok(Ok(queued));
+        }
+        let deployed = self.store.components().await?;
+        match resolve_deployed(FunctionKind::Activity, &task.name, &deployed) {
+            Ok(digest) => Ok(Ok(self.component(&digest).await?)),
+            Err(unresolved) => Ok(Err(unresolved.into())),
+        }
     }
 
     fn cache_take(&self, id: &str) -> Option<CachedInstance> {
@@ -734,16 +757,35 @@ impl Inner {
         commit.entity_messages = entities::entity_messages(instance, &commit.new_history, now);
         commit.custom_status = plan.custom_status;
         commit.cancelled_timers = plan.cancelled_timers;
-        commit.activities = plan
-            .activities
-            .into_iter()
-            .map(|a| NewActivity {
-                task_id: a.task_id,
-                name: a.name,
-                input: a.input,
-                visible_at: now,
-            })
-            .collect();
+        let calls = !plan.activities.is_empty() || !plan.sub_orchestrations.is_empty();
+        let mut callees = Callees::new(self, &instance.digest, calls).await;
+        for a in plan.activities {
+            let digest = if a.name == HTTP_ACTIVITY {
+                // Run by the host itself, not by a component.
+                Ok(instance.digest.clone())
+            } else {
+                callees.resolve(FunctionKind::Activity, &a.name).await?
+            };
+            match digest {
+                Ok(digest) => commit.activities.push(NewActivity {
+                    task_id: a.task_id,
+                    name: a.name,
+                    input: a.input,
+                    digest,
+                    visible_at: now,
+                }),
+                Err(failure) => commit.messages.push(OutboundMessage {
+                    instance_id: instance.instance_id.clone(),
+                    execution_id: Some(instance.execution_id.clone()),
+                    event: EventKind::TaskFailed {
+                        task_id: a.task_id,
+                        failure,
+                    },
+                    visible_at: now,
+                    timer_id: None,
+                }),
+            }
+        }
         commit
             .messages
             .extend(plan.timers.into_iter().map(|t| OutboundMessage {
@@ -773,8 +815,11 @@ impl Inner {
                 instance_id: instance.instance_id.clone(),
                 task_id: sub.task_id,
             };
-            match self.component_offering(&instance.digest, &sub.name).await? {
-                Some(digest) => commit.new_instances.push(NewInstance {
+            match callees
+                .resolve(FunctionKind::Orchestrator, &sub.name)
+                .await?
+            {
+                Ok(digest) => commit.new_instances.push(NewInstance {
                     instance_id: sub.instance_id,
                     name: sub.name,
                     execution_id: self.client.new_id(),
@@ -783,15 +828,12 @@ impl Inner {
                     parent: Some(parent),
                     created_at: now,
                 }),
-                None => commit.messages.push(OutboundMessage {
+                Err(failure) => commit.messages.push(OutboundMessage {
                     instance_id: instance.instance_id.clone(),
                     execution_id: Some(instance.execution_id.clone()),
                     event: EventKind::SubOrchestrationFailed {
                         task_id: sub.task_id,
-                        failure: Failure::fatal(
-                            failure_types::UNKNOWN_FUNCTION,
-                            format!("no deployed component offers orchestrator `{}`", sub.name),
-                        ),
+                        failure,
                     },
                     visible_at: now,
                     timer_id: None,
@@ -852,28 +894,6 @@ impl Inner {
             }
         }
         Ok(commit)
-    }
-
-    /// The digest a sub-orchestration runs on: its parent's component when
-    /// that offers the orchestrator, else the newest deployment that does.
-    async fn component_offering(
-        &self,
-        parent_digest: &str,
-        name: &str,
-    ) -> anyhow::Result<Option<String>> {
-        let offers = |c: &LoadedComponent| c.catalogue.orchestrators.iter().any(|o| o == name);
-        if let Ok(parent) = self.component(parent_digest).await
-            && offers(&parent)
-        {
-            return Ok(Some(parent_digest.to_owned()));
-        }
-        Ok(self
-            .store
-            .components()
-            .await?
-            .into_iter()
-            .find(|c| c.catalogue.orchestrators.iter().any(|o| o == name))
-            .map(|c| c.digest))
     }
 
     /// Ends the execution without the guest's decision (failure, trap,
@@ -965,6 +985,54 @@ impl Inner {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Where the activities and sub-orchestrations one turn calls run (the rule is
+/// [`crate::resolve`]'s). The common case, a name the calling orchestration's own component
+/// offers, is answered from that component's catalogue in memory, without a store read; the
+/// deployments are read from the store only for a name it does not offer, and then once per
+/// turn.
+struct Callees<'a> {
+    inner: &'a Inner,
+    caller_digest: &'a str,
+    /// The calling component's catalogue (loaded: the turn just ran on it).
+    caller: Option<Arc<LoadedComponent>>,
+    deployed: Option<Vec<ComponentRecord>>,
+}
+
+impl<'a> Callees<'a> {
+    /// `calls`: whether the turn calls anything (else nothing is looked up).
+    async fn new(inner: &'a Inner, caller_digest: &'a str, calls: bool) -> Callees<'a> {
+        let caller = match calls {
+            true => inner.component(caller_digest).await.ok(),
+            false => None,
+        };
+        Callees {
+            inner,
+            caller_digest,
+            caller,
+            deployed: None,
+        }
+    }
+
+    /// The digest `name` runs on, or the failure (`UnknownFunction`, `AmbiguousFunction`) the
+    /// call fails with. `Err` only when the store cannot be read.
+    async fn resolve(
+        &mut self,
+        kind: FunctionKind,
+        name: &str,
+    ) -> anyhow::Result<Result<String, Failure>> {
+        if let Some(caller) = &self.caller
+            && kind.offered_by(&caller.catalogue, name)
+        {
+            return Ok(Ok(self.caller_digest.to_owned()));
+        }
+        if self.deployed.is_none() {
+            self.deployed = Some(self.inner.store.components().await?);
+        }
+        let deployed = self.deployed.as_deref().unwrap_or_default();
+        Ok(resolve_deployed(kind, name, deployed).map_err(Failure::from))
     }
 }
 

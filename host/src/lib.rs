@@ -9,6 +9,7 @@
 //! history, activity tasks, timers and status in one transaction. Activity
 //! workers lock tasks, run them with the capabilities granted, and deliver
 //! their results back to the instance's inbox. Time comes from a [`clock`].
+//! A function one component calls by name in another is found by [`resolve`].
 //! [`inspect`] runs one turn of a component against a given history without
 //! storage (`durable replay` and the conformance scenarios).
 
@@ -19,6 +20,7 @@ pub mod host;
 pub mod http;
 pub mod inspect;
 pub mod replay;
+pub mod resolve;
 pub mod store;
 pub mod types;
 pub mod wasm;

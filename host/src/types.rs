@@ -72,6 +72,9 @@ pub mod failure_types {
     pub const RESOURCE_LIMIT: &str = "ResourceLimit";
     pub const SANDBOX_VIOLATION: &str = "SandboxViolation";
     pub const UNKNOWN_FUNCTION: &str = "UnknownFunction";
+    /// A name called across components that several unrelated deployments offer
+    /// (see [`crate::resolve`]).
+    pub const AMBIGUOUS_FUNCTION: &str = "AmbiguousFunction";
     pub const INVALID_INPUT: &str = "InvalidInput";
     pub const ACTIVITY_TIMEOUT: &str = "ActivityTimeout";
     pub const TERMINATED: &str = "Terminated";

@@ -17,5 +17,6 @@ mod js;
 mod management;
 mod nondeterminism;
 mod orchestration;
+mod polyglot;
 mod python;
 mod sandbox;

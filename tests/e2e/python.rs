@@ -24,7 +24,7 @@ const KNOWN_GAPS: &[(&str, &str)] = &[];
 /// Builds the Python app in `app_dir` (relative to the workspace root) into
 /// `target/python/<name>.wasm`, once per test process, and returns the path. Fails loudly
 /// when the build (or installing componentize-py) fails: nothing is skipped.
-fn python_guest(app_dir: &str, name: &str) -> PathBuf {
+pub(crate) fn python_guest(app_dir: &str, name: &str) -> PathBuf {
     type Built = Arc<OnceLock<PathBuf>>;
     static BUILDS: OnceLock<Mutex<HashMap<String, Built>>> = OnceLock::new();
     let cell = BUILDS

@@ -287,10 +287,15 @@ impl Inner {
                 instance_id,
                 input,
             } => {
-                let Some(digest) = self.component_offering("", &name).await? else {
-                    tracing::error!(entity = %from.name, key = %from.key,
-                        "cannot start orchestration `{name}`: no deployed component offers it");
-                    return Ok(());
+                // A start, like a client's: the newest deployment offering the orchestrator.
+                let digest = match self.client.component_for(&name).await {
+                    Ok(component) => component.digest,
+                    Err(crate::client::ClientError::UnknownOrchestrator { .. }) => {
+                        tracing::error!(entity = %from.name, key = %from.key,
+                            "cannot start orchestration `{name}`: no deployed component offers it");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
                 };
                 let instance_id = match instance_id.is_empty() {
                     true => self.client.new_id(),

@@ -171,6 +171,9 @@ pub struct NewActivity {
     pub task_id: u32,
     pub name: String,
     pub input: Json,
+    /// The component that runs it (the dispatcher resolves it: the calling
+    /// instance's own component, or another deployment offering the name).
+    pub digest: String,
     pub visible_at: Timestamp,
 }
 
@@ -426,7 +429,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Rewinds a failed instance atomically: removes the failure and the
     /// failed activity results from its history, enqueues those activities
-    /// again, marks it Running and wakes it. Completed activities keep their
+    /// again (on the instance's component: the dispatcher resolves the name
+    /// again when that component does not offer it), marks it Running and
+    /// wakes it. Completed activities keep their
     /// results. `InstanceNotFound` or `InstanceNotFailed` otherwise.
     async fn rewind(&self, instance_id: &str, reason: &str, now: Timestamp) -> StoreResult<()>;
 

@@ -1117,11 +1117,6 @@ fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()>
         }
     }
     if !commit.activities.is_empty() {
-        let digest: String = conn.query_row(
-            "SELECT digest FROM instances WHERE instance_id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
         let mut insert = conn.prepare_cached(
             "INSERT INTO activities (instance_id, execution_id, task_id, name, input, digest, visible_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1133,7 +1128,7 @@ fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()>
                 activity.task_id,
                 activity.name,
                 activity.input,
-                digest,
+                activity.digest,
                 activity.visible_at as i64
             ])?;
         }

@@ -93,6 +93,7 @@ fn activity(task_id: u32, name: &str, now: Timestamp) -> NewActivity {
         task_id,
         name: name.to_owned(),
         input: format!("{task_id}"),
+        digest: DIGEST.to_owned(),
         visible_at: now,
     }
 }
@@ -804,6 +805,30 @@ async fn a_completed_activity_is_delivered_once(store: &dyn Store) {
     );
 }
 
+/// The commit names the component each task runs on (not necessarily the instance's).
+async fn an_activity_runs_on_the_component_its_commit_names(store: &dyn Store) {
+    create(store, "a", T0).await;
+    let item = lock_one(store, "w", "a", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.activities = vec![
+        activity(0, "own", T0),
+        NewActivity {
+            digest: "sha256:other".into(),
+            ..activity(1, "elsewhere", T0)
+        },
+    ];
+    store.complete_orchestration(commit).await.unwrap();
+    let mut tasks = store.lock_activities("w", 10, LEASE, T0).await.unwrap();
+    tasks.sort_by_key(|t| t.task_id);
+    let ran_on: Vec<(&str, &str)> = tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.digest.as_str()))
+        .collect();
+    assert_eq!(ran_on, [("own", DIGEST), ("elsewhere", "sha256:other")]);
+    let record = store.instance("a").await.unwrap().unwrap();
+    assert_eq!(record.digest, DIGEST, "the instance stays on its own");
+}
+
 async fn an_expired_activity_lease_is_taken_over(store: &dyn Store) {
     with_scheduled_activity(store, "a").await;
     let first = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();
@@ -1227,6 +1252,7 @@ conformance!(
     a_commit_writes_the_whole_turn,
     a_commit_can_clear_the_custom_status,
     a_completed_activity_is_delivered_once,
+    an_activity_runs_on_the_component_its_commit_names,
     an_expired_activity_lease_is_taken_over,
     next_wakeup_reports_the_earliest_future_time,
     list_instances_filters_by_status_prefix_range_and_limit,

@@ -181,6 +181,19 @@ async fn needs_flag(ctx: OrchestrationContext) -> Result<(u64, String), Failure>
     Ok((first, flag))
 }
 
+/// Calls the activity `{"activity": NAME, "input": ...}` or the sub-orchestration
+/// `{"orchestrator": NAME, "input": ...}` named in its input and returns its result; the
+/// callee's failure fails it (calls across components: `tests/e2e/polyglot.rs`).
+#[durable_sdk::orchestrator]
+async fn call_by_name(ctx: OrchestrationContext, call: Value) -> Result<Value, Failure> {
+    let input = call.get("input").cloned().unwrap_or(Value::Null);
+    if let Some(name) = call.get("orchestrator").and_then(Value::as_str) {
+        return ctx.call_sub_orchestrator(name, None, input).await;
+    }
+    let name = call.get("activity").and_then(Value::as_str).unwrap_or("");
+    ctx.call_activity(name, input).await
+}
+
 /// Returns the contents of `/data/flag`, or fails with `NoFlag`.
 #[durable_sdk::activity]
 fn check_flag() -> Result<String, Failure> {
@@ -241,6 +254,7 @@ durable_sdk::component! {
         parent_of_waiter,
         needs_flag,
         fetch,
+        call_by_name,
     ],
     activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag],
     entities: [],
