@@ -1,11 +1,11 @@
 //! The JavaScript guest SDK (`guest-sdk/js`) through the real host: components built with
 //! `scripts/build-js.sh` (componentize-js) once per test run, the hello_sequence and
-//! fan_out_fan_in examples end to end (in process and through `durable run`), structured
-//! failures from JavaScript errors, and every conformance scenario against the JavaScript
-//! conformance guest.
+//! fan_out_fan_in examples end to end (in process and through `durable run`), the counter
+//! entity example, structured failures from JavaScript errors, and every conformance scenario
+//! against the JavaScript conformance guest.
 
 use crate::process::Durable;
-use crate::support::{TestHost, compile_cache, output, workspace_root};
+use crate::support::{TestHost, compile_cache, count, output, workspace_root};
 use durable_host::client::StartRequest;
 use durable_host::inspect::scenario::{self, Scenario};
 use durable_host::types::{EventKind, RuntimeStatus};
@@ -17,6 +17,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// Scenarios the JavaScript SDK does not pass yet, and why. The test fails when one of them starts
 /// passing, so that its entry is removed.
@@ -68,7 +69,11 @@ fn fan_out_fan_in() -> PathBuf {
     js_guest("examples/js/fan_out_fan_in", "fan_out_fan_in_js")
 }
 
-fn conformance_guest() -> PathBuf {
+fn counter() -> PathBuf {
+    js_guest("examples/js/counter", "counter_js")
+}
+
+pub(crate) fn conformance_guest() -> PathBuf {
     js_guest("tests/guests/js-conformance", "js_conformance")
 }
 
@@ -199,6 +204,134 @@ async fn js_errors_are_structured_failures() {
         stack.contains("reserve"),
         "the JavaScript stack names the activity: {stack}"
     );
+    t.stop().await;
+}
+
+/// The state of `counter@key` once it has no pending operations (polled, bounded).
+async fn settled_counter(t: &TestHost, key: &str) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let record = t.client().entity_state("counter", key).await.unwrap();
+        if let Some(record) = record.filter(|r| r.pending == 0) {
+            return record.state;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "entity counter@{key} never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_orchestration_signals_and_calls_a_js_counter_entity() {
+    let bytes = read(&counter());
+    let mut t = TestHost::new();
+    t.host
+        .deploy(&bytes)
+        .await
+        .expect("deploying the JavaScript component");
+    t.run();
+    for (amount, expected) in [(5, 5), (3, 8)] {
+        let input = json!({ "key": "o", "amount": amount }).to_string();
+        let id = t
+            .client()
+            .start(StartRequest::new("increment_and_read").input(input))
+            .await
+            .unwrap();
+        let record = t.finish(&id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+        assert_eq!(output(&record), json!(expected));
+        let history = t.client().history(&id).await.unwrap();
+        assert_eq!(count(&history, "EntitySignalled"), 1);
+        assert_eq!(count(&history, "EntityCalled"), 1);
+        assert_eq!(count(&history, "EntityResponded"), 1);
+        let logs = t.client().logs(&id).await.unwrap();
+        let lines: Vec<_> = logs
+            .iter()
+            .filter(|l| l.message == format!("counter@o is {expected}"))
+            .collect();
+        assert_eq!(lines.len(), 1, "a log line is recorded once: {logs:?}");
+    }
+    // The client sees the state the operations left.
+    assert_eq!(settled_counter(&t, "o").await.as_deref(), Some("8"));
+    // A client signal runs the same JavaScript entity.
+    t.client()
+        .signal_entity("counter", "o", "add", "2")
+        .await
+        .unwrap();
+    let id = t
+        .client()
+        .start(StartRequest::new("call_counter").input(
+            json!({"entity": "counter", "key": "o", "operation": "get", "input": null}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(output(&t.finish(&id).await), json!(10));
+    // `delete` (destructOnExit) removes the state.
+    t.client()
+        .signal_entity("counter", "o", "delete", "null")
+        .await
+        .unwrap();
+    assert_eq!(settled_counter(&t, "o").await, None);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_entity_errors_fail_the_operation_with_their_type() {
+    let bytes = read(&counter());
+    let mut t = TestHost::new();
+    t.host
+        .deploy(&bytes)
+        .await
+        .expect("deploying the JavaScript component");
+    // Queued before the host runs, so the three run as one batch: the middle one throws.
+    for amount in ["5", "-10", "2"] {
+        t.client()
+            .signal_entity("counter", "k", "add", amount)
+            .await
+            .unwrap();
+    }
+    t.run();
+    assert_eq!(settled_counter(&t, "k").await.as_deref(), Some("7"));
+    let call = |operation: &str, input: serde_json::Value| {
+        json!({ "entity": "counter", "key": "k", "operation": operation, "input": input })
+            .to_string()
+    };
+    // A caller gets the thrown error's class as the failure type; the state stays.
+    let id = t
+        .client()
+        .start(StartRequest::new("call_counter").input(call("add", json!(-100))))
+        .await
+        .unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Failed, "{record:#?}");
+    let failure = record.failure.expect("a failed instance has a failure");
+    assert_eq!(failure.error_type, "NegativeCounter");
+    assert_eq!(failure.message, "adding -100 to 7 would go below zero");
+    let stack = failure.stack.unwrap_or_default();
+    assert!(stack.contains("app"), "the JavaScript stack: {stack}");
+    // An operation the entity does not handle.
+    let id = t
+        .client()
+        .start(StartRequest::new("call_counter").input(call("nope", json!(null))))
+        .await
+        .unwrap();
+    let failure = t.finish(&id).await.failure.expect("failure");
+    assert_eq!(failure.error_type, "UnknownOperation");
+    assert!(failure.message.contains("`nope`"), "{}", failure.message);
+    assert!(failure.non_retriable);
+    // An entity the component does not offer.
+    let id = t
+        .client()
+        .start(StartRequest::new("call_counter").input(
+            json!({"entity": "nope", "key": "k", "operation": "get", "input": null}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let failure = t.finish(&id).await.failure.expect("failure");
+    assert_eq!(failure.error_type, "UnknownFunction");
+    assert_eq!(settled_counter(&t, "k").await.as_deref(), Some("7"));
     t.stop().await;
 }
 

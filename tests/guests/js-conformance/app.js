@@ -1,7 +1,7 @@
 // The JavaScript implementation of the orchestrators the language-neutral conformance scenarios
 // (`tests/conformance/`) run against. Each does what the doc comment of the function of the same
-// name in `tests/guests/conformance/src/lib.rs` specifies. Two more functions at the end are for
-// the end-to-end tests of failures through the real host (`tests/e2e/js.rs`).
+// name in `tests/guests/conformance/src/lib.rs` specifies. The functions at the end are for
+// the end-to-end tests through the real host (`tests/e2e/js.rs`, `tests/e2e/durable_http.rs`).
 import * as df from 'durable';
 
 const { DurableError, RetryOptions, TaskFailedError } = df;
@@ -226,6 +226,14 @@ orchestration('sub_orchestration', function* (context) {
   return { child: yield context.df.callSubOrchestrator('child', context.df.getInput()) };
 });
 
+// --- Entities ---
+
+orchestration('entity_counter', function* (context) {
+  const counter = new df.EntityId('counter', context.df.getInput());
+  context.df.signalEntity(counter, 'add', 1);
+  return yield context.df.callEntity(counter, 'get');
+});
+
 // --- Retries, timed waits, carried events ---
 
 const THREE_ATTEMPTS = new RetryOptions(5000, 3);
@@ -278,4 +286,11 @@ orchestration('reserve_or_report', function* (context) {
   } catch (error) {
     return { type: error.type, message: error.message, details: error.details };
   }
+});
+
+// POSTs to the input URL with `callHttp` and returns the final status and body (following
+// 202 + Location polling), as `fetch` of the Rust probe guest.
+orchestration('fetch', function* (context) {
+  const response = yield context.df.callHttp({ method: 'POST', url: context.df.getInput(), body: '{"job":1}' });
+  return { status: response.statusCode, content: response.content };
 });
