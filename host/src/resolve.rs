@@ -12,7 +12,9 @@
 //! deployment offering them: a start, an entity operation). Among the deployments offering the
 //! name, each one a newer deployment offering it is a version of drops out. One left: the
 //! function runs there. None: `UnknownFunction`. Several (different apps that happen to offer
-//! the same name): `AmbiguousFunction`, naming the candidates; the host does not guess.
+//! the same name): `AmbiguousFunction`, naming the candidates; the host does not guess. A
+//! sub-orchestration is never ambiguous: deployments offering the same orchestrator share its
+//! name, so the newest of them runs it, as it would for a start.
 
 use crate::store::{Catalogue, ComponentRecord};
 use crate::types::{Failure, failure_types};
@@ -262,6 +264,14 @@ mod tests {
             details["candidates"],
             serde_json::json!(["sha256:aaaaaaaaaaaaaaaa", "sha256:bbbbbbbbbbbbbbbb"])
         );
+    }
+
+    #[test]
+    fn a_sub_orchestration_goes_to_the_newest_deployment_offering_it() {
+        let a = deployed("a", &["shared", "a"], &["x"], &[]);
+        let b = deployed("b", &["shared", "b"], &["y"], &[]);
+        let sub = resolve_deployed(FunctionKind::Orchestrator, "shared", &[b, a]);
+        assert_eq!(sub.unwrap(), "sha256:b");
     }
 
     #[test]
