@@ -17,12 +17,13 @@ cargo clippy --release --target wasm32-wasip2 --target-dir target/wasm "${guests
 # The Python and JavaScript bench guests (built and run by scripts/bench.sh): syntax only.
 python3 -c 'import sys; [compile(open(p).read(), p, "exec") for p in sys.argv[1:]]' tests/guests/python-bench/app.py
 node --check tests/guests/js-bench/app.js
-# The Python SDK: its replay unit tests (plain Python), then one build, which installs
-# componentize-py into target/python/venv if missing (the e2e tests build the Python guests).
+# The Python SDK: its replay unit tests (plain Python), then one `durable build`, which installs
+# componentize-py into ~/.cache/durable/tools if missing (the e2e tests build the Python guests).
 python3 -m unittest discover -s guest-sdk/python/tests
 scripts/build-python.sh examples/python/hello_sequence target/python/hello_sequence_py.wasm
-# The JavaScript SDK: its replay unit tests (node --test), then one build, which installs
-# componentize-js into target/js/node_modules if missing (the e2e tests build the JS guests).
+# The JavaScript SDK: its replay unit tests (node --test), then one `durable build`, which
+# installs componentize-js into ~/.cache/durable/tools if missing (the e2e tests build the JS
+# guests).
 node --test guest-sdk/js/test/
 scripts/build-js.sh examples/js/hello_sequence target/js/hello_sequence_js.wasm
 cargo test

@@ -16,6 +16,7 @@
 pub mod builtin_http;
 pub mod client;
 pub mod clock;
+pub mod guest_sources;
 pub mod host;
 pub mod http;
 pub mod inspect;

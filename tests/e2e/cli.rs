@@ -1,11 +1,12 @@
 //! The `durable` command as a person uses it: the real binary, its exit
 //! codes, and the messages it prints.
 
-use crate::process::{Durable, count_json};
-use crate::support::guest;
+use crate::process::{Durable, Outcome, count_json, durable_build};
+use crate::support::{guest, workspace_root};
 use serde_json::json;
 use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Command;
 
 fn with_component<'a>(command: &'a str, component: &'a Path) -> [&'a OsStr; 3] {
     [
@@ -272,4 +273,174 @@ fn instance_commands_work_over_url_against_a_running_server() {
     let purged = remote(&["purge", "remote-1"]);
     assert_eq!(purged.ok().trim(), "1 instances deleted");
     serve.assert_running();
+}
+
+/// `durable build DIR -o OUT`, then `durable run --component OUT` prints the
+/// hello_sequence greetings.
+#[track_caller]
+fn build_and_run_hello_sequence(app_dir: &str, mut build: Command) {
+    let d = Durable::new();
+    let out = d.path("app.wasm");
+    let built = Outcome::of(
+        build
+            .arg(workspace_root().join(app_dir))
+            .arg("-o")
+            .arg(&out),
+    );
+    let stdout = built.ok();
+    assert!(
+        stdout.starts_with("built ") && stdout.contains("app.wasm") && stdout.contains(" MB) in "),
+        "build should say what it built: {built:#?}"
+    );
+    let greetings = d.run(with_component("run", &out));
+    for city in ["Tokyo", "Seattle", "London"] {
+        assert!(
+            greetings.ok().contains(&format!("Hello {city}!")),
+            "{greetings:#?}"
+        );
+    }
+}
+
+#[test]
+fn build_turns_a_python_app_into_a_component() {
+    build_and_run_hello_sequence("examples/python/hello_sequence", durable_build());
+}
+
+#[test]
+fn build_turns_a_js_app_into_a_component() {
+    build_and_run_hello_sequence("examples/js/hello_sequence", durable_build());
+}
+
+#[test]
+fn build_turns_a_rust_crate_into_a_component() {
+    let mut build = durable_build();
+    // Share the compiled dependencies of the guests the other tests build.
+    build.env(
+        "CARGO_TARGET_DIR",
+        workspace_root().join("target").join("wasm"),
+    );
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET"] {
+        build.env_remove(var);
+    }
+    build_and_run_hello_sequence("examples/hello-sequence", build);
+}
+
+#[test]
+fn build_names_the_component_after_the_app_dir_by_default() {
+    let d = Durable::new();
+    let mut build = durable_build();
+    build
+        .current_dir(d.dir.path())
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace_root().join("target").join("wasm"),
+        )
+        .arg(workspace_root().join("examples").join("hello-sequence"));
+    let built = Outcome::of(&mut build);
+    assert!(
+        built.ok().starts_with("built hello-sequence.wasm (Rust, "),
+        "{built:#?}"
+    );
+    assert!(d.path("hello-sequence.wasm").is_file());
+}
+
+#[test]
+fn build_says_what_is_wrong_with_the_app_dir() {
+    let d = Durable::new();
+    let app = d.path("app");
+    std::fs::create_dir(&app).unwrap();
+    let build = |app: &Path| Outcome::of(durable_build().arg(app).arg("-o").arg(d.path("x.wasm")));
+
+    let missing = build(&d.path("missing"));
+    assert_readable_error(missing.err(), "missing is not a directory");
+
+    let empty = build(&app);
+    assert_readable_error(
+        empty.err(),
+        "holds no app: put `app.py` (Python), `app.js` (JavaScript) or a `Cargo.toml` (Rust) in it",
+    );
+
+    std::fs::write(app.join("app.py"), "import durable\n").unwrap();
+    std::fs::write(app.join("app.js"), "import * as df from 'durable';\n").unwrap();
+    let both = build(&app);
+    assert_readable_error(
+        both.err(),
+        "holds `app.py` and `app.js`: cannot tell which one to build",
+    );
+    assert!(!d.path("x.wasm").exists());
+}
+
+/// Like [`assert_readable_error`], after the lines a build prints while it
+/// installs a toolchain.
+#[track_caller]
+fn assert_build_error(stderr: &str, expected: &str) {
+    let error = stderr
+        .find("error: ")
+        .map(|at| &stderr[at..])
+        .unwrap_or_else(|| panic!("no `error: ` line:\n{stderr}"));
+    assert_readable_error(error, expected);
+}
+
+#[test]
+fn build_shows_componentize_py_errors_for_a_broken_python_app() {
+    let d = Durable::new();
+    let app = d.path("broken");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("app.py"),
+        "import durable\n\napp = durable.App()\n\ndef oops(:\n    pass\n",
+    )
+    .unwrap();
+    let out = d.path("broken.wasm");
+    let built = Outcome::of(durable_build().arg(&app).arg("-o").arg(&out));
+    let stderr = built.err();
+    assert_build_error(stderr, "app.py does not build; componentize-py says:");
+    assert!(stderr.contains("SyntaxError"), "{stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn build_shows_the_bundler_errors_for_a_broken_js_app() {
+    let d = Durable::new();
+    let app = d.path("broken");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("app.js"),
+        "import * as df from 'durable';\n\ndf.app.activity('x', { handler: (a) => { a + });\n",
+    )
+    .unwrap();
+    let out = d.path("broken.wasm");
+    let built = Outcome::of(durable_build().arg(&app).arg("-o").arg(&out));
+    assert_build_error(built.err(), "app.js does not bundle; node says:");
+    assert!(!out.exists());
+}
+
+#[test]
+fn build_names_the_missing_toolchain() {
+    let d = Durable::new();
+    // Nothing on PATH and nothing installed: the toolchains cannot be installed.
+    let empty = d.path("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let build = |app: &str| {
+        Outcome::of(
+            durable_build()
+                .arg(workspace_root().join(app))
+                .arg("-o")
+                .arg(d.path("x.wasm"))
+                .env("PATH", &empty)
+                .env("DURABLE_TOOLS_DIR", d.path("tools")),
+        )
+    };
+    let python = build("examples/python/hello_sequence");
+    assert_build_error(
+        python.err(),
+        "python3 was not found: durable build needs Python 3 with venv and pip to install \
+         componentize-py 0.25.1 (once)",
+    );
+    let js = build("examples/js/hello_sequence");
+    assert_build_error(
+        js.err(),
+        "npm was not found: durable build needs Node.js 20 or newer with npm to install \
+         componentize-js 0.23.0 and rolldown 1.3.2 (once)",
+    );
 }

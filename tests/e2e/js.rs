@@ -1,5 +1,5 @@
 //! The JavaScript guest SDK (`guest-sdk/js`) through the real host: components built with
-//! `scripts/build-js.sh` (componentize-js) once per test run, the hello_sequence and
+//! `durable build` (componentize-js) once per test run, the hello_sequence and
 //! fan_out_fan_in examples end to end (in process and through `durable run`), the counter
 //! entity example, structured failures from JavaScript errors, and every conformance scenario
 //! against the JavaScript conformance guest.
@@ -15,7 +15,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -39,23 +38,12 @@ fn js_guest(app_dir: &str, name: &str) -> PathBuf {
     cell.get_or_init(|| {
         let root = workspace_root();
         let out = root.join("target").join("js").join(format!("{name}.wasm"));
-        std::fs::create_dir_all(out.parent().unwrap()).expect("creating target/js");
-        let started = std::time::Instant::now();
-        let result = Command::new(root.join("scripts").join("build-js.sh"))
-            .arg(root.join(app_dir))
-            .arg(&out)
-            .current_dir(&root)
-            .output()
-            .expect("running scripts/build-js.sh");
-        assert!(
-            result.status.success(),
-            "building the JavaScript component {app_dir} failed (scripts/build-js.sh installs \
-             componentize-js 0.23.0 into target/js/node_modules and needs node >= 20 and npm, \
-             and the npm registry the first time):\n{}{}",
-            String::from_utf8_lossy(&result.stdout),
-            String::from_utf8_lossy(&result.stderr)
+        crate::process::build(
+            &root.join(app_dir),
+            &out,
+            "the first build installs componentize-js 0.23.0 and rolldown 1.3.2 into the tools \
+             directory, which needs node >= 20 and npm, and the npm registry",
         );
-        eprintln!("built {} in {:.1?}", out.display(), started.elapsed());
         out
     })
     .clone()

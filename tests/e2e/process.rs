@@ -4,7 +4,7 @@
 
 use crate::support::workspace_root;
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,47 @@ impl Outcome {
         assert_ne!(self.status.code(), None, "killed by a signal: {self:#?}");
         &self.stderr
     }
+}
+
+impl Outcome {
+    /// Runs `cmd` to the end.
+    pub fn of(cmd: &mut Command) -> Outcome {
+        let output = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+        Outcome {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// `durable build`, to which the caller adds the app directory and `-o`. The
+/// toolchains it installs land in the user's tools directory
+/// (`~/.cache/durable/tools` unless `DURABLE_TOOLS_DIR` or `XDG_CACHE_HOME`
+/// says otherwise), which outlives test runs: componentize-py and
+/// componentize-js are installed once per machine.
+pub fn durable_build() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_durable"));
+    cmd.arg("build").env_remove("RUST_LOG").stdin(Stdio::null());
+    cmd
+}
+
+/// Builds the app in `app_dir` into `out`, failing the test with the build's output when it
+/// does not build; `needs` says what the build installs the first time.
+#[track_caller]
+pub fn build(app_dir: &Path, out: &Path, needs: &str) {
+    let started = Instant::now();
+    let built = Outcome::of(durable_build().arg(app_dir).arg("-o").arg(out));
+    assert!(
+        built.status.success(),
+        "`durable build {}` failed ({needs}):\n{}{}",
+        app_dir.display(),
+        built.stdout,
+        built.stderr
+    );
+    eprintln!("built {} in {:.1?}", out.display(), started.elapsed());
 }
 
 impl Durable {

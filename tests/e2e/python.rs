@@ -1,5 +1,5 @@
 //! The Python guest SDK (`guest-sdk/python`) through the real host: components built with
-//! `scripts/build-python.sh` (componentize-py) once per test run, the hello_sequence example
+//! `durable build` (componentize-py) once per test run, the hello_sequence example
 //! end to end (in process and through `durable run`), structured failures from Python
 //! exceptions, and every conformance scenario against the Python conformance guest.
 
@@ -14,7 +14,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Scenarios the Python SDK does not pass yet, and why. The test fails when one of them starts
@@ -40,23 +39,12 @@ pub(crate) fn python_guest(app_dir: &str, name: &str) -> PathBuf {
             .join("target")
             .join("python")
             .join(format!("{name}.wasm"));
-        std::fs::create_dir_all(out.parent().unwrap()).expect("creating target/python");
-        let started = std::time::Instant::now();
-        let result = Command::new(root.join("scripts").join("build-python.sh"))
-            .arg(root.join(app_dir))
-            .arg(&out)
-            .current_dir(&root)
-            .output()
-            .expect("running scripts/build-python.sh");
-        assert!(
-            result.status.success(),
-            "building the Python component {app_dir} failed (scripts/build-python.sh installs \
-             componentize-py 0.25.1 into target/python/venv and needs python3 with venv and \
-             pip, and PyPI the first time):\n{}{}",
-            String::from_utf8_lossy(&result.stdout),
-            String::from_utf8_lossy(&result.stderr)
+        crate::process::build(
+            &root.join(app_dir),
+            &out,
+            "the first build installs componentize-py 0.25.1 into the tools directory, which \
+             needs python3 with venv and pip, and PyPI",
         );
-        eprintln!("built {} in {:.1?}", out.display(), started.elapsed());
         out
     })
     .clone()

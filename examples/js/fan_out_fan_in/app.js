@@ -3,8 +3,8 @@
 // of their results. Every `callActivity` schedules its activity as soon as it is called, so the
 // host runs them in parallel. Progress is published as custom status.
 //
-//   scripts/build-js.sh examples/js/fan_out_fan_in fan_out_fan_in_js.wasm
-//   target/debug/durable run --component fan_out_fan_in_js.wasm --input 5
+//   durable build examples/js/fan_out_fan_in -o fan_out_fan_in_js.wasm
+//   durable run --component fan_out_fan_in_js.wasm --input 5
 import * as df from 'durable';
 
 df.app.orchestration('fan_out_fan_in', function* (context) {

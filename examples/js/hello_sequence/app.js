@@ -1,7 +1,7 @@
 // Function chaining in JavaScript: one orchestrator calls one activity three times, in order.
 //
-//   scripts/build-js.sh examples/js/hello_sequence hello_sequence_js.wasm
-//   target/debug/durable run --component hello_sequence_js.wasm
+//   durable build examples/js/hello_sequence -o hello_sequence_js.wasm
+//   durable run --component hello_sequence_js.wasm
 import * as df from 'durable';
 
 df.app.orchestration('hello_sequence', function* (context) {

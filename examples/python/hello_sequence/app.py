@@ -2,7 +2,7 @@
 
 Build and run:
 
-    scripts/build-python.sh examples/python/hello_sequence hello_sequence_py.wasm
+    durable build examples/python/hello_sequence -o hello_sequence_py.wasm
     durable run --component hello_sequence_py.wasm
 """
 

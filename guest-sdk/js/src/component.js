@@ -1,7 +1,7 @@
 // The WIT glue: the exports of world `durable-component` (catalogue, orchestrator, activity,
 // entity) implemented over `df.app`, for componentize-js.
 //
-// Only usable inside a component build (it imports the host's `log`): `scripts/build-js.sh`
+// Only usable inside a component build (it imports the host's `log`): `durable build`
 // bundles an app with this module as the entry's exports. Converts the host's records (variants
 // as `{tag, val}`, u64 timestamps as BigInt) into the replay module's `Event`s and its `Action`s
 // back, and JavaScript errors into structured failures. A function returning `result<_, failure>`

@@ -1,6 +1,6 @@
 """`durable`: write orchestrators, activities and entities for the durable host in Python,
 the Durable Functions way, and build them into a WebAssembly component with componentize-py
-(`scripts/build-python.sh APP_DIR OUT.wasm`).
+(`durable build APP_DIR -o OUT.wasm`).
 
 Data flows: the host feeds history events through the WIT interface (`_component.py`, only
 importable inside a component build); the pure replay executor (`replay.py`) applies them and

@@ -6,6 +6,7 @@
 //! against a database a `durable serve` in another process is serving.
 
 mod bench;
+mod build;
 mod entity;
 mod http;
 mod output;
@@ -204,6 +205,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Measure throughput and replay cost (see README, Performance).
     Bench(bench::BenchArgs),
+    /// Build an app directory into a component: `app.py` (Python), `app.js`
+    /// (JavaScript) or a `Cargo.toml` (Rust).
+    Build(build::BuildArgs),
 }
 
 /// Settings of the engine for commands that run one.
@@ -348,7 +352,10 @@ async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(url) = &cli.url {
+    // `build` works on files only: neither the database nor `--url`.
+    if let Some(url) = &cli.url
+        && !matches!(cli.command, Command::Build(_))
+    {
         let remote = remote::Remote::new(url, cli.key.clone())?;
         return match remote::run(&remote, cli.command).await? {
             Some(code) => Ok(code),
@@ -566,6 +573,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Build(args) => build::run(args),
     }
 }
 
