@@ -7,7 +7,7 @@
 // calls `get`: entity messages from one orchestration to one entity arrive in order, so the
 // answer includes the increment. `call_counter` calls any operation, for trying errors out.
 //
-//   scripts/build-js.sh examples/js/counter counter_js.wasm
+//   durable build examples/js/counter -o counter_js.wasm
 //   target/debug/durable serve --component counter_js.wasm &
 //   target/debug/durable entity signal counter alice add --input 5
 //   target/debug/durable start increment_and_read --input '{"key": "alice", "amount": 1}'
