@@ -1,7 +1,9 @@
 //! Crash recovery with a real process: `durable serve` is killed (SIGKILL)
 //! in the middle of a chain of activities and started again on the same
 //! database. Nothing recorded is lost, no recorded activity runs again, and
-//! the activity that was in flight is retried once its lease expires.
+//! the activity that was in flight is retried once its lease expires. The
+//! same test runs the Rust `slow_chain` (probe guest) and the Python one
+//! (Python conformance guest).
 
 use crate::process::{Durable, Serve};
 use crate::support::*;
@@ -9,16 +11,16 @@ use durable_host::store::{Durability, SqliteStore, Store};
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ID: &str = "crash-1";
 
-fn serve(durable: &Durable, log: &str) -> Serve {
-    let probe = guest("probe");
+fn serve(durable: &Durable, log: &str, component: &Path) -> Serve {
     let data = durable.path("data");
     let args: [std::ffi::OsString; 12] = [
         "--component".into(),
-        probe.into_os_string(),
+        component.into(),
         "--dir".into(),
         format!("{}::/data", data.display()).into(),
         "--env".into(),
@@ -74,19 +76,30 @@ async fn history_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_host_resumes_without_repeating_recorded_activities() {
+    kill_and_restart_mid_chain(&guest("probe")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_host_resumes_a_python_orchestration_without_repeating_activities() {
+    kill_and_restart_mid_chain(&crate::python::conformance_guest()).await;
+}
+
+/// Runs `slow_chain` of `component` under `durable serve`, kills the server
+/// after two steps are recorded, restarts it, and checks the outcome and
+/// which steps ran how often.
+async fn kill_and_restart_mid_chain(component: &Path) {
     let durable = Durable::new();
     std::fs::create_dir_all(durable.path("data")).expect("data dir");
-    let probe = guest("probe");
     // Deployed up front so `start` never races the server's own deployment.
     durable
         .run([
             OsStr::new("deploy"),
             OsStr::new("--component"),
-            probe.as_os_str(),
+            component.as_os_str(),
         ])
         .ok();
 
-    let mut first = serve(&durable, "serve-1.log");
+    let mut first = serve(&durable, "serve-1.log", component);
     let started = durable.run(["start", "slow_chain", "--id", ID]);
     assert_eq!(started.ok().trim(), ID);
     let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
@@ -111,7 +124,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities() {
     // The bound is generous for a loaded machine, but well below what the
     // default leases (minutes) would take: the restarted host must take the
     // dead host's work over as soon as its short leases expire.
-    let mut second = serve(&durable, "serve-2.log");
+    let mut second = serve(&durable, "serve-2.log", component);
     let history = history_until(&store, &mut second, Duration::from_secs(120), |h| {
         has(h, "ExecutionCompleted")
     })

@@ -1,5 +1,5 @@
 //! Durable entities through the real host: the `counter` example driven by client signals
-//! and by orchestrations.
+//! and by orchestrations, in Rust and (the same tests) in Python.
 
 use crate::support::*;
 use durable_host::client::{ClientError, StartRequest};
@@ -66,8 +66,17 @@ async fn fifty_concurrent_signals_count_to_exactly_fifty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orchestration_signals_and_calls_an_entity() {
+    signal_and_call(&guest_bytes("counter")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_orchestration_signals_and_calls_a_python_entity() {
+    signal_and_call(&crate::python::python_example("counter")).await;
+}
+
+async fn signal_and_call(component: &[u8]) {
     let mut t = TestHost::new();
-    t.deploy(&["counter"]).await;
+    t.deploy_component(component).await;
     t.run();
     for (amount, expected) in [(5, 5), (3, 8)] {
         let input = json!({ "key": "o", "amount": amount }).to_string();
@@ -89,8 +98,17 @@ async fn an_orchestration_signals_and_calls_an_entity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_operation_rolls_back_only_itself() {
+    failing_operation_rolls_back(&guest_bytes("counter")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_python_operation_rolls_back_only_itself() {
+    failing_operation_rolls_back(&crate::python::python_example("counter")).await;
+}
+
+async fn failing_operation_rolls_back(component: &[u8]) {
     let mut t = TestHost::new();
-    t.deploy(&["counter"]).await;
+    t.deploy_component(component).await;
     // Queued before the host runs, so the three run as one batch.
     for amount in ["5", "-10", "2"] {
         t.client()

@@ -50,11 +50,19 @@ pub(crate) fn python_guest(app_dir: &str, name: &str) -> PathBuf {
     .clone()
 }
 
+/// The bytes of the Python example `examples/python/<name>`, built once per test run.
+pub(crate) fn python_example(name: &str) -> Vec<u8> {
+    read(&python_guest(
+        &format!("examples/python/{name}"),
+        &format!("{name}_py"),
+    ))
+}
+
 fn hello_sequence() -> PathBuf {
     python_guest("examples/python/hello_sequence", "hello_sequence_py")
 }
 
-fn conformance_guest() -> PathBuf {
+pub(crate) fn conformance_guest() -> PathBuf {
     python_guest("tests/guests/python-conformance", "python_conformance")
 }
 

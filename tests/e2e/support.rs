@@ -148,6 +148,14 @@ impl TestHost {
         }
     }
 
+    /// Deploys one component's bytes (a Python or JavaScript build, say).
+    pub async fn deploy_component(&self, bytes: &[u8]) {
+        self.host
+            .deploy(bytes)
+            .await
+            .unwrap_or_else(|e| panic!("deploying a component: {e:#}"));
+    }
+
     /// Starts the dispatch loops.
     pub fn run(&mut self) {
         self.running = Some(self.host.start());

@@ -1,8 +1,10 @@
 """The Python implementation of the orchestrators the language-neutral conformance scenarios
 (`tests/conformance/`) run against. Each does what the doc comment of the function of the same
-name in `tests/guests/conformance/src/lib.rs` specifies. Two more functions at the end are for the
-end-to-end tests of failures through the real host (`tests/e2e/python.rs`)."""
+name in `tests/guests/conformance/src/lib.rs` specifies. The functions at the end are for the
+end-to-end tests through the real host: structured failures (`tests/e2e/python.rs`) and the
+crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest)."""
 
+import os
 import time
 from datetime import timedelta
 
@@ -270,6 +272,16 @@ def sub_orchestration(context):
     return {"child": (yield context.call_sub_orchestrator("child", context.get_input()))}
 
 
+# --- Entities -------------------------------------------------------------------------------
+
+
+@app.orchestrator
+def entity_counter(context):
+    counter = durable.EntityId("counter", context.get_input())
+    context.signal_entity(counter, "add", 1)
+    return (yield context.call_entity(counter, "get"))
+
+
 # --- Retries, timed waits, carried events ----------------------------------------------------
 
 THREE_ATTEMPTS = RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
@@ -331,3 +343,30 @@ def reserve_or_report(context):
         return (yield context.call_activity("reserve", item))
     except TaskFailedError as error:
         return {"type": error.type, "message": error.message, "details": error.details}
+
+
+@app.orchestrator
+def slow_chain(context):
+    """Calls `slow_step` with 1..5 in sequence and returns the outputs (the crash test)."""
+    outputs = []
+    for step in range(1, 6):
+        outputs.append((yield context.call_activity("slow_step", step)))
+    return outputs
+
+
+@app.activity
+def slow_step(step, context: durable.ActivityContext):
+    """Appends `"{instance_id} {step}"` to `/data/runs.log`, sleeps `SLOW_STEP_MS` (default
+    200) milliseconds, and returns `step * 10`."""
+    with open("/data/runs.log", "a") as log:
+        log.write(f"{context.instance_id} {step}\n")
+    time.sleep(int(os.environ.get("SLOW_STEP_MS", "200")) / 1000)
+    return step * 10
+
+
+@app.orchestrator
+def fetch(context):
+    """POSTs `{"job":1}` to the input URL with `call_http` and returns the final status and
+    body, following 202 + Location polling (the durable HTTP test, like the probe guest's)."""
+    response = yield context.call_http("POST", context.get_input(), '{"job":1}')
+    return {"status": response["statusCode"], "content": response["content"]}
