@@ -452,13 +452,7 @@ impl Bench {
                 Some(cache.clone()),
                 GuestLimits::default(),
                 ActivityCapabilities::default(),
-                // Python and JavaScript components hold many more core
-                // instances than the host's pool assumes per slot (8).
-                if self.args.no_pooling {
-                    0
-                } else {
-                    (held + 16) * 4
-                },
+                if self.args.no_pooling { 0 } else { held + 16 },
             )
         };
         let started = Instant::now();

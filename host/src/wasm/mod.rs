@@ -102,7 +102,12 @@ impl WasmRuntime {
                 .max_core_instances_per_component(32)
                 .max_memories_per_component(4)
                 .max_tables_per_component(8)
-                .total_core_instances(instance_slots.saturating_mul(8))
+                // A componentize-py or componentize-js component links a
+                // dozen or more core instances (interpreter, libc, shims),
+                // so budget the per-component maximum for every slot: the
+                // count costs no memory, and a cache full of Python
+                // instances must not exhaust it.
+                .total_core_instances(instance_slots.saturating_mul(32))
                 .total_memories(instance_slots.saturating_mul(2))
                 .total_tables(instance_slots.saturating_mul(4))
                 .total_stacks(instance_slots)
