@@ -73,10 +73,7 @@ fn read(path: &Path) -> Vec<u8> {
 async fn js_hello_sequence_greets_three_cities_in_order() {
     let bytes = read(&hello_sequence());
     let mut t = TestHost::new();
-    t.host
-        .deploy(&bytes)
-        .await
-        .expect("deploying the JavaScript component");
+    t.deploy_component(&bytes).await;
     t.run();
     let id = t
         .client()
@@ -128,10 +125,7 @@ fn durable_run_prints_the_js_greetings() {
 async fn js_fan_out_fan_in_sums_the_doubled_items() {
     let bytes = read(&fan_out_fan_in());
     let mut t = TestHost::new();
-    t.host
-        .deploy(&bytes)
-        .await
-        .expect("deploying the JavaScript component");
+    t.deploy_component(&bytes).await;
     t.run();
     let id = t
         .client()
@@ -154,10 +148,7 @@ async fn js_fan_out_fan_in_sums_the_doubled_items() {
 async fn js_errors_are_structured_failures() {
     let bytes = read(&conformance_guest());
     let mut t = TestHost::new();
-    t.host
-        .deploy(&bytes)
-        .await
-        .expect("deploying the JavaScript component");
+    t.deploy_component(&bytes).await;
     t.run();
 
     // Caught in the orchestrator: a TaskFailedError with the activity's error type, message
@@ -215,10 +206,7 @@ async fn settled_counter(t: &TestHost, key: &str) -> Option<String> {
 async fn js_orchestration_signals_and_calls_a_js_counter_entity() {
     let bytes = read(&counter());
     let mut t = TestHost::new();
-    t.host
-        .deploy(&bytes)
-        .await
-        .expect("deploying the JavaScript component");
+    t.deploy_component(&bytes).await;
     t.run();
     for (amount, expected) in [(5, 5), (3, 8)] {
         let input = json!({ "key": "o", "amount": amount }).to_string();
@@ -269,10 +257,7 @@ async fn js_orchestration_signals_and_calls_a_js_counter_entity() {
 async fn js_entity_errors_fail_the_operation_with_their_type() {
     let bytes = read(&counter());
     let mut t = TestHost::new();
-    t.host
-        .deploy(&bytes)
-        .await
-        .expect("deploying the JavaScript component");
+    t.deploy_component(&bytes).await;
     // Queued before the host runs, so the three run as one batch: the middle one throws.
     for amount in ["5", "-10", "2"] {
         t.client()

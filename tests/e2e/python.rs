@@ -74,10 +74,7 @@ fn read(path: &Path) -> Vec<u8> {
 async fn python_hello_sequence_greets_three_cities_in_order() {
     let bytes = read(&hello_sequence());
     let mut t = TestHost::new();
-    t.host
-        .deploy(&bytes)
-        .await
-        .expect("deploying the Python component");
+    t.deploy_component(&bytes).await;
     t.run();
     let id = t
         .client()
@@ -129,10 +126,7 @@ fn durable_run_prints_the_python_greetings() {
 async fn python_exceptions_are_structured_failures() {
     let bytes = read(&conformance_guest());
     let mut t = TestHost::new();
-    t.host
-        .deploy(&bytes)
-        .await
-        .expect("deploying the Python component");
+    t.deploy_component(&bytes).await;
     t.run();
 
     // Caught in the orchestrator: a TaskFailedError with the activity's exception type,
