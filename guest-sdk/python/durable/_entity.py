@@ -163,7 +163,9 @@ def execute_batch(
     context = DurableEntityContext(entity_id, state if has_state else _MISSING)
     outcomes: List[OperationOutcome] = []
     for name, input_ in operations:
-        before = copy.deepcopy(context._state)
+        # The sentinel of a missing state must stay itself: a deep copy would be a new object,
+        # and rolling back to it would make the entity exist with a state that is not JSON.
+        before = context._state if context._state is _MISSING else copy.deepcopy(context._state)
         context._operation, context._input, context._result, context._messages = name, input_, None, []
         try:
             returned = function(context)

@@ -75,6 +75,11 @@ class EntityBatches(unittest.TestCase):
         self.assertEqual(outcomes[1].failure.type, "ValueError")
         self.assertEqual(state, ["a", "b"])
 
+    def test_a_failed_operation_on_an_entity_without_state_leaves_it_without_state(self):
+        outcomes, exists, state = batch(None, ("fly", None), has_state=False)
+        self.assertEqual(outcomes[0].failure.type, "UnknownOperation")
+        self.assertEqual((exists, state), (False, None))
+
     def test_a_returned_value_is_the_result(self):
         outcomes, _, _ = batch(4, ("double", None))
         self.assertEqual(outcomes[0].result, "8")
