@@ -134,14 +134,16 @@ impl EntityContext {
         input: impl Serialize,
     ) -> Result<(), Failure> {
         let input = to_value(&input, "entity operation input")?.to_string();
-        self.actions.push(wit_entity::EntityAction::SignalEntity((
-            entity.clone().into(),
-            wit_entity::Operation {
-                name: operation.to_owned(),
-                input,
+        self.actions.push(wit_entity::EntityAction::SignalEntity(
+            wit_entity::EntitySignal {
+                entity: entity.clone().into(),
+                operation: wit_entity::Operation {
+                    name: operation.to_owned(),
+                    input,
+                },
+                scheduled_at: None,
             },
-            None,
-        )));
+        ));
         Ok(())
     }
 
@@ -153,11 +155,13 @@ impl EntityContext {
     ) -> Result<(), Failure> {
         let input = to_value(&input, "orchestration input")?.to_string();
         self.actions
-            .push(wit_entity::EntityAction::StartOrchestration((
-                name.to_owned(),
-                String::new(),
-                input,
-            )));
+            .push(wit_entity::EntityAction::StartOrchestration(
+                wit_entity::OrchestrationStart {
+                    name: name.to_owned(),
+                    instance_id: String::new(),
+                    input,
+                },
+            ));
         Ok(())
     }
 

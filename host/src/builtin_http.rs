@@ -97,7 +97,7 @@ impl HttpActivity {
         if !self.allowed.allows(&url) {
             let host = url.host_str().unwrap_or_default();
             return Err(Failure::fatal(
-                "HttpNotAllowed",
+                failure_types::HTTP_NOT_ALLOWED,
                 format!(
                     "outbound HTTP to `{host}` is not allowed; the operator can allow it with \
                      `--allow-http {host}`"
@@ -113,10 +113,9 @@ impl HttpActivity {
         if let Some(content) = request.content {
             builder = builder.body(content);
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| Failure::new("HttpError", format!("{}: {e}", request.uri)))?;
+        let response = builder.send().await.map_err(|e| {
+            Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri))
+        })?;
         let status_code = response.status().as_u16();
         let mut headers = BTreeMap::new();
         for (name, value) in response.headers() {
@@ -129,17 +128,16 @@ impl HttpActivity {
                 })
                 .or_insert(value);
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::new("HttpError", format!("{}: {e}", request.uri)))?;
+        let body = response.bytes().await.map_err(|e| {
+            Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri))
+        })?;
         let content = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]).into_owned();
         serde_json::to_string(&Response {
             status_code,
             headers,
             content,
         })
-        .map_err(|e| Failure::new("HttpError", e.to_string()))
+        .map_err(|e| Failure::new(failure_types::HTTP_ERROR, e.to_string()))
     }
 }
 

@@ -2,13 +2,18 @@
 //!
 //! A [`Client`] needs only a [`Store`]; it works in the same process as a
 //! running [`crate::host::Host`] (which wakes waiters at once) or in another
-//! process sharing the database (waiters poll).
+//! process sharing the database (waiters poll). Its writes are single store
+//! calls, except a rewind, which it plans from what it reads
+//! ([`crate::plan::rewind`]) and the store writes only if nothing changed.
 
 mod entities;
 
 use crate::clock::Clock;
+use crate::plan::rewind::plan_rewind;
+use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{
-    ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance, Store, StoreError,
+    ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance, RewindCommit, Store,
+    StoreError,
 };
 use crate::types::{EventKind, HistoryEvent, Json, RuntimeStatus, Timestamp};
 use sha2::{Digest, Sha256};
@@ -139,9 +144,7 @@ impl Client {
     /// The newest deployed component offering `orchestrator`.
     pub async fn component_for(&self, orchestrator: &str) -> Result<ComponentRecord, ClientError> {
         let components = self.store.components().await?;
-        if let Some(found) = components
-            .iter()
-            .find(|c| c.catalogue.orchestrators.iter().any(|o| o == orchestrator))
+        if let Some(found) = newest_offering(FunctionKind::Orchestrator, orchestrator, &components)
         {
             return Ok(found.clone());
         }
@@ -275,8 +278,24 @@ impl Client {
     /// results it already has are kept, and it continues from there.
     pub async fn rewind(&self, instance_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
         let now = self.clock.now();
+        let instance = self.status(instance_id).await?;
+        if instance.status != RuntimeStatus::Failed {
+            let id = instance_id.to_owned();
+            return Err(StoreError::InstanceNotFailed(id, instance.status).into());
+        }
+        let history = self.store.history(instance_id).await?;
+        let reason = reason.unwrap_or("rewind requested");
+        let plan = plan_rewind(&instance, &history, reason, now);
         self.store
-            .rewind(instance_id, reason.unwrap_or("rewind requested"), now)
+            .rewind(RewindCommit {
+                instance_id: instance.instance_id,
+                execution_id: instance.execution_id,
+                history_len: history.len() as u32,
+                history: plan.history,
+                activities: plan.activities,
+                wake: plan.wake,
+                now,
+            })
             .await?;
         self.notify_work();
         Ok(())

@@ -1,12 +1,12 @@
 //! Running one orchestrator turn outside the engine, for `durable replay` and the conformance
 //! suite (`tests/conformance/`).
 //!
-//! [`replay_turn`] needs no storage: it starts the named orchestrator from a loaded component
-//! in a fresh sandbox ([`WasmRuntime`]), feeds it a committed history turn by turn with
-//! `replaying = true` and checks what it decides against that history
-//! ([`ReplayState::check_replayed`], [`ReplayState::finish_replay`]), exactly as the dispatcher
-//! does after a cache miss. Then it feeds the new events as one live turn
-//! ([`ReplayState::begin_turn`], `step(.., false)`, [`ReplayState::finish_turn`]) and returns a
+//! [`replay_turn`] needs no storage: it replays a committed history into the named
+//! orchestrator of a loaded component with the engine's own cold replay
+//! ([`crate::engine::cold_replay`]: a fresh sandbox, turn by turn, every decision checked),
+//! exactly as the engine does after a cache miss. Then it feeds the new events as one live
+//! turn ([`crate::replay::ReplayState::begin_turn`], `step(.., false)`,
+//! [`crate::replay::ReplayState::finish_turn`]) and returns a
 //! [`ReplayReport`]: the actions of that turn, the status it leaves the instance in, and the
 //! custom status. A nondeterminism, trap or unknown orchestrator is a report too
 //! (`Failed`, [`FailedBy::Host`]), not an error: errors are for what is wrong with the inputs.
@@ -15,7 +15,8 @@
 
 pub mod scenario;
 
-use crate::replay::{Outcome, ReplayState, split_turns, turn_time};
+use crate::engine::{ColdReplay, ColdReplayError, EngineError, Execution, cold_replay};
+use crate::replay::{Outcome, execution_ids};
 use crate::types::{Action, ActionKind, EventKind, Failure, HistoryEvent, Json, Timestamp};
 use crate::wasm::{LoadedComponent, WasmRuntime};
 use serde::{Deserialize, Serialize};
@@ -95,64 +96,43 @@ impl ReplayReport {
 
 /// Replays `history` against the orchestrator `orchestrator` of `component`, then runs
 /// `new_turn` live, unless the history has already ended. `Err` means the inputs are unusable
-/// (no `ExecutionStarted` anywhere) or wasmtime failed outside the guest.
+/// (no `ExecutionStarted` anywhere) or the engine failed outside the guest.
 pub async fn replay_turn(
     runtime: &WasmRuntime,
     component: &LoadedComponent,
     orchestrator: &str,
     history: &[HistoryEvent],
     new_turn: Option<NewTurn>,
-) -> anyhow::Result<ReplayReport> {
-    let started = history
-        .iter()
-        .map(|e| &e.kind)
-        .chain(new_turn.iter().flat_map(|t| t.events.iter()))
-        .find_map(|kind| match kind {
-            EventKind::ExecutionStarted {
-                instance_id,
-                execution_id,
-                ..
-            } => Some((instance_id.clone(), execution_id.clone())),
-            _ => None,
-        });
-    let Some((instance_id, execution_id)) = started else {
-        anyhow::bail!("neither the history nor the new events have an ExecutionStarted event");
+) -> Result<ReplayReport, EngineError> {
+    let new_events = new_turn.iter().flat_map(|t| t.events.iter());
+    let Some((instance_id, execution_id)) =
+        execution_ids(history.iter().map(|e| &e.kind).chain(new_events))
+    else {
+        return Err(EngineError::InvalidHistory(
+            "neither the history nor the new events have an ExecutionStarted event".into(),
+        ));
     };
-    let mut replay = ReplayState::from_history(history);
+    let execution = Execution {
+        orchestrator,
+        instance_id: &instance_id,
+        execution_id: &execution_id,
+    };
     let mut custom_status = None;
     let mut replayed = 0;
-    let mut guest = match runtime
-        .start_orchestration(component, orchestrator, &instance_id, &execution_id)
-        .await?
-    {
-        Ok(guest) => guest,
-        Err(failure) => return Ok(ReplayReport::host_failure(failure, None, 0)),
+    let on_turn = |actions: &[Action]| {
+        replayed += actions.len();
+        fold_custom_status(&mut custom_status, actions);
     };
-    for turn in split_turns(history) {
-        let at = turn_time(turn).unwrap_or(0);
-        let out = match guest.step(turn, true, at).await {
-            Ok(out) => out,
-            Err(failure) => {
-                return Ok(ReplayReport::host_failure(failure, custom_status, replayed));
-            }
-        };
-        replayed += out.actions.len();
-        fold_custom_status(&mut custom_status, &out.actions);
-        if let Err(nd) = replay.check_replayed(&out.actions) {
-            return Ok(ReplayReport::host_failure(
-                nd.into_failure(),
-                custom_status,
-                replayed,
-            ));
+    let ColdReplay {
+        mut guest,
+        state: mut replay,
+    } = match cold_replay(runtime, component, execution, history, on_turn).await {
+        Ok(replayed) => replayed,
+        Err(ColdReplayError::Failed { failure, .. }) => {
+            return Ok(ReplayReport::host_failure(failure, custom_status, replayed));
         }
-    }
-    if let Err(nd) = replay.finish_replay() {
-        return Ok(ReplayReport::host_failure(
-            nd.into_failure(),
-            custom_status,
-            replayed,
-        ));
-    }
+        Err(ColdReplayError::Engine(e)) => return Err(e),
+    };
     if replay.is_finished() {
         // The engine drops messages for an ended execution; report how it ended.
         return Ok(ended(history, custom_status, replayed));

@@ -1,11 +1,11 @@
 //! Replay bookkeeping, as a pure function of history and actions.
 //!
 //! The guest SDK runs the user's code; this module is the host's side of the
-//! replay contract (DESIGN.md section 3). It knows neither wasmtime nor SQL:
+//! replay contract (`docs/replay.md`). It knows neither wasmtime nor SQL:
 //!
 //! 1. [`ReplayState::from_history`] folds a committed history into what the
 //!    host must remember: which work each sequence id scheduled, which timers
-//!    are still open.
+//!    are still open, which entities a critical section holds.
 //! 2. While a fresh guest is fed the history again ([`split_turns`] gives the
 //!    turns), [`ReplayState::check_replayed`] compares every action it
 //!    decides with the recorded event at the same sequence id, and
@@ -13,7 +13,11 @@
 //! 3. For a new turn, [`ReplayState::begin_turn`] numbers the new events and
 //!    [`ReplayState::finish_turn`] turns the guest's new actions into a
 //!    [`TurnPlan`]: the history to append and the work to enqueue, all of
-//!    which storage commits in one transaction.
+//!    which storage commits in one transaction ([`crate::plan::turn`] turns it
+//!    into the commit).
+//!
+//! The one loop that feeds a fresh guest a whole history with these checks is
+//! [`crate::engine::cold_replay`].
 
 use crate::types::{
     Action, ActionKind, CarriedEvent, EntityId, EventKind, Failure, HistoryEvent, Json, Timestamp,
@@ -202,6 +206,8 @@ pub struct ReplayState {
     /// Indexed by sequence id.
     scheduled: Vec<Scheduled>,
     open_timers: BTreeMap<u32, Timestamp>,
+    /// The entities held in a critical section (locked and not yet unlocked).
+    held_locks: Option<Vec<EntityId>>,
     history_len: u32,
     /// One past the highest sequence id the live guest has decided.
     decided: u32,
@@ -242,11 +248,18 @@ impl ReplayState {
         self.open_timers.keys().copied()
     }
 
+    /// The entities the execution holds in a critical section: requested with
+    /// `EntityLockRequested` and not yet released with `EntityUnlocked`.
+    pub fn held_locks(&self) -> Option<&[EntityId]> {
+        self.held_locks.as_deref()
+    }
+
     fn observe(&mut self, event: &HistoryEvent) {
         self.history_len += 1;
+        let sequence_id = event.event_id.unwrap_or(self.scheduled.len() as u32);
         if let Some(scheduled) = Scheduled::of_event(&event.kind) {
             // Scheduling events carry their sequence id, which is dense.
-            let id = event.event_id as usize;
+            let id = sequence_id as usize;
             if id >= self.scheduled.len() {
                 self.scheduled.resize(id + 1, Scheduled::Timer);
             }
@@ -254,11 +267,15 @@ impl ReplayState {
         }
         match &event.kind {
             EventKind::TimerCreated { fire_at } => {
-                self.open_timers.insert(event.event_id, *fire_at);
+                self.open_timers.insert(sequence_id, *fire_at);
             }
             EventKind::TimerFired { timer_id, .. } | EventKind::TimerCancelled { timer_id } => {
                 self.open_timers.remove(timer_id);
             }
+            EventKind::EntityLockRequested { entities } => {
+                self.held_locks = Some(entities.clone());
+            }
+            EventKind::EntityUnlocked { .. } => self.held_locks = None,
             EventKind::ExecutionCompleted { .. }
             | EventKind::ContinuedAsNew { .. }
             | EventKind::ExecutionTerminated { .. } => self.finished = true,
@@ -306,20 +323,15 @@ impl ReplayState {
         }
     }
 
-    /// Numbers the events of a new turn: an `OrchestratorStarted` at `now`
-    /// followed by the delivered messages.
+    /// The events of a new turn: an `OrchestratorStarted` at `now` followed by the
+    /// delivered messages.
     pub fn begin_turn(&self, now: Timestamp, messages: Vec<EventKind>) -> Vec<HistoryEvent> {
-        let mut position = self.history_len;
         std::iter::once(EventKind::OrchestratorStarted)
             .chain(messages)
-            .map(|kind| {
-                let event = HistoryEvent {
-                    event_id: position,
-                    timestamp: now,
-                    kind,
-                };
-                position += 1;
-                event
+            .map(|kind| HistoryEvent {
+                event_id: None,
+                timestamp: now,
+                kind,
             })
             .collect()
     }
@@ -469,12 +481,8 @@ impl ReplayState {
                 }
             };
             if let Some(kind) = recorded {
-                let event_id = match Scheduled::of_event(&kind) {
-                    Some(_) => action.id,
-                    None => self.history_len,
-                };
                 let event = HistoryEvent {
-                    event_id,
+                    event_id: Scheduled::of_event(&kind).map(|_| action.id),
                     timestamp: now,
                     kind,
                 };
@@ -511,11 +519,25 @@ pub fn split_turns(history: &[HistoryEvent]) -> Vec<&[HistoryEvent]> {
     turns
 }
 
-/// The timestamp of a turn (its `OrchestratorStarted` event).
-pub fn turn_time(turn: &[HistoryEvent]) -> Option<Timestamp> {
-    turn.first()
-        .filter(|e| matches!(e.kind, EventKind::OrchestratorStarted))
-        .map(|e| e.timestamp)
+/// The replay-safe time of a committed turn: the timestamp of its first event, the
+/// `OrchestratorStarted` that opens it (a turn of events before the first
+/// `OrchestratorStarted`, which the engine never writes, takes its first event's time).
+pub fn turn_time(turn: &[HistoryEvent]) -> Timestamp {
+    turn.first().map_or(0, |e| e.timestamp)
+}
+
+/// The instance and execution ids of the first `ExecutionStarted` among `events`.
+pub fn execution_ids<'a>(
+    mut events: impl Iterator<Item = &'a EventKind>,
+) -> Option<(String, String)> {
+    events.find_map(|kind| match kind {
+        EventKind::ExecutionStarted {
+            instance_id,
+            execution_id,
+            ..
+        } => Some((instance_id.clone(), execution_id.clone())),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -564,10 +586,11 @@ mod tests {
             ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled"]
         );
         assert_eq!(
-            history[2].event_id, 0,
+            history[2].event_id,
+            Some(0),
             "scheduled events carry the sequence id"
         );
-        assert_eq!(history[1].event_id, 1, "others carry their position");
+        assert_eq!(history[1].event_id, None, "others carry none");
         assert_eq!(state.history_len(), 3);
         assert_eq!(state.scheduled_len(), 1);
     }

@@ -24,6 +24,7 @@ use crate::types::{Failure, failure_types};
 pub enum FunctionKind {
     Activity,
     Orchestrator,
+    Entity,
 }
 
 impl FunctionKind {
@@ -31,6 +32,7 @@ impl FunctionKind {
         match self {
             FunctionKind::Activity => "activity",
             FunctionKind::Orchestrator => "orchestrator",
+            FunctionKind::Entity => "entity",
         }
     }
 
@@ -39,6 +41,7 @@ impl FunctionKind {
         let names = match self {
             FunctionKind::Activity => &catalogue.activities,
             FunctionKind::Orchestrator => &catalogue.orchestrators,
+            FunctionKind::Entity => &catalogue.entities,
         };
         names.iter().any(|n| n == name)
     }
@@ -82,6 +85,53 @@ impl From<Unresolved> for Failure {
         );
         failure.details = Some(serde_json::json!({ "candidates": candidates }).to_string());
         failure
+    }
+}
+
+/// The newest deployment offering `name`: where a start, an entity operation or an
+/// orchestration started by an entity runs. `deployments` are newest first.
+pub fn newest_offering<'a>(
+    kind: FunctionKind,
+    name: &str,
+    deployments: &'a [ComponentRecord],
+) -> Option<&'a ComponentRecord> {
+    deployments
+        .iter()
+        .find(|c| kind.offered_by(&c.catalogue, name))
+}
+
+/// Where the activities and sub-orchestrations of one turn run: the calling orchestration's
+/// own component when it offers the name (answered from its catalogue, which the engine has
+/// in memory), else [`resolve_deployed`] over the deployments. The engine reads the
+/// deployments from the store only when [`Callees::needs_deployments`] says a name is not
+/// the caller's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Callees<'a> {
+    /// The digest of the calling orchestration's component.
+    pub caller_digest: &'a str,
+    /// Its catalogue; `None` when the component could not be loaded (then every name is
+    /// looked up among the deployments).
+    pub caller: Option<&'a Catalogue>,
+    /// The deployments, newest first; empty when they were not needed.
+    pub deployed: &'a [ComponentRecord],
+}
+
+impl Callees<'_> {
+    /// Whether some of `calls` are not offered by the caller itself.
+    pub fn needs_deployments<'n>(
+        caller: Option<&Catalogue>,
+        mut calls: impl Iterator<Item = (FunctionKind, &'n str)>,
+    ) -> bool {
+        calls.any(|(kind, name)| !caller.is_some_and(|c| kind.offered_by(c, name)))
+    }
+
+    /// The digest `name` runs on, or why it runs nowhere (the call fails with the
+    /// [`Failure`] an [`Unresolved`] becomes).
+    pub fn resolve(&self, kind: FunctionKind, name: &str) -> Result<String, Unresolved> {
+        if self.caller.is_some_and(|c| kind.offered_by(c, name)) {
+            return Ok(self.caller_digest.to_owned());
+        }
+        resolve_deployed(kind, name, self.deployed)
     }
 }
 
@@ -292,5 +342,66 @@ mod tests {
             failure.message
         );
         assert_eq!(activity("work", &[a2, a1]).unwrap(), "sha256:a2");
+    }
+
+    #[test]
+    fn a_caller_runs_its_own_names_without_the_deployments() {
+        let own = deployed("own", &["o"], &["mine"], &[]);
+        let other = [deployed("other", &["p"], &["theirs"], &[])];
+        let calls = |names: &[&'static str]| {
+            names
+                .iter()
+                .map(|n| (FunctionKind::Activity, *n))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let caller = Some(&own.catalogue);
+        assert!(!Callees::needs_deployments(caller, calls(&["mine"])));
+        assert!(Callees::needs_deployments(
+            caller,
+            calls(&["mine", "theirs"])
+        ));
+        assert!(Callees::needs_deployments(None, calls(&["mine"])));
+        let callees = Callees {
+            caller_digest: &own.digest,
+            caller,
+            deployed: &other,
+        };
+        assert_eq!(
+            callees.resolve(FunctionKind::Activity, "mine").unwrap(),
+            own.digest
+        );
+        assert_eq!(
+            callees.resolve(FunctionKind::Activity, "theirs").unwrap(),
+            other[0].digest
+        );
+        let missing = Failure::from(
+            callees
+                .resolve(FunctionKind::Orchestrator, "mine")
+                .unwrap_err(),
+        );
+        assert_eq!(missing.error_type, failure_types::UNKNOWN_FUNCTION);
+    }
+
+    #[test]
+    fn the_newest_deployment_offering_a_name_is_found() {
+        let deployed = [
+            deployed("new", &["o"], &[], &["counter"]),
+            deployed("old", &["o"], &[], &["counter", "bank"]),
+        ];
+        let newest = |kind, name| newest_offering(kind, name, &deployed).map(|c| c.digest.clone());
+        assert_eq!(
+            newest(FunctionKind::Entity, "counter").as_deref(),
+            Some("sha256:new")
+        );
+        assert_eq!(
+            newest(FunctionKind::Entity, "bank").as_deref(),
+            Some("sha256:old")
+        );
+        assert_eq!(
+            newest(FunctionKind::Orchestrator, "o").as_deref(),
+            Some("sha256:new")
+        );
+        assert_eq!(newest(FunctionKind::Entity, "none"), None);
     }
 }

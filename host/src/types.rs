@@ -65,19 +65,75 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Failure types the host itself produces.
+/// The failure types the host produces itself. Together with the SDKs' own
+/// ([`SDK_TYPES`](failure_types::SDK_TYPES)) they are reserved: the WIT contract
+/// (`wit/durable.wit`, `failure.error-type`) names them all and `docs/replay.md` says what
+/// each means; a unit test keeps the three in step.
 pub mod failure_types {
+    /// The code's decisions no longer match the recorded history.
     pub const NON_DETERMINISM: &str = "NonDeterminism";
+    /// The guest panicked or trapped.
     pub const TRAP: &str = "Trap";
+    /// The guest went past a CPU or memory limit.
     pub const RESOURCE_LIMIT: &str = "ResourceLimit";
+    /// Orchestrator or entity code called an interface the sandbox does not provide.
     pub const SANDBOX_VIOLATION: &str = "SandboxViolation";
+    /// No deployed component offers the called name.
     pub const UNKNOWN_FUNCTION: &str = "UnknownFunction";
     /// A name called across components that several unrelated deployments offer
     /// (see [`crate::resolve`]).
     pub const AMBIGUOUS_FUNCTION: &str = "AmbiguousFunction";
+    /// An input or result that does not decode; a malformed request.
     pub const INVALID_INPUT: &str = "InvalidInput";
+    /// An activity ran past its timeout (retriable).
     pub const ACTIVITY_TIMEOUT: &str = "ActivityTimeout";
+    /// What a parent sees when its sub-orchestration was terminated.
     pub const TERMINATED: &str = "Terminated";
+    /// A sub-orchestration's instance id belongs to an unfinished instance.
+    pub const INSTANCE_EXISTS: &str = "InstanceExists";
+    /// `call_http` to a host the allow-list does not name.
+    pub const HTTP_NOT_ALLOWED: &str = "HttpNotAllowed";
+    /// `call_http` could not complete the request (retriable).
+    pub const HTTP_ERROR: &str = "HttpError";
+
+    /// Every type the host produces.
+    pub const HOST_TYPES: &[&str] = &[
+        NON_DETERMINISM,
+        TRAP,
+        RESOURCE_LIMIT,
+        SANDBOX_VIOLATION,
+        UNKNOWN_FUNCTION,
+        AMBIGUOUS_FUNCTION,
+        INVALID_INPUT,
+        ACTIVITY_TIMEOUT,
+        TERMINATED,
+        INSTANCE_EXISTS,
+        HTTP_NOT_ALLOWED,
+        HTTP_ERROR,
+    ];
+    /// The types the guest SDKs produce: an operation an entity does not handle, a broken
+    /// critical-section rule, a wait that timed out.
+    pub const SDK_TYPES: &[&str] = &["UnknownOperation", "LockingRulesViolation", "Timeout"];
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The contract and the docs name every reserved type.
+        #[test]
+        fn the_wit_contract_and_the_docs_name_every_reserved_type() {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            for file in ["wit/durable.wit", "docs/replay.md"] {
+                let text = std::fs::read_to_string(root.join(file)).expect(file);
+                for reserved in HOST_TYPES.iter().chain(SDK_TYPES) {
+                    assert!(
+                        text.contains(&format!("`{reserved}`")),
+                        "{file} does not name the reserved failure type `{reserved}`"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -101,6 +157,36 @@ pub struct EntityOperation {
     pub input: Json,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_at: Option<Timestamp>,
+}
+
+/// One operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityOperationRequest {
+    pub name: String,
+    pub input: Json,
+}
+
+/// A message an operation sends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityEffect {
+    Signal {
+        entity: EntityId,
+        operation: String,
+        input: Json,
+        scheduled_at: Option<Timestamp>,
+    },
+    StartOrchestration {
+        name: String,
+        instance_id: String,
+        input: Json,
+    },
+}
+
+/// One operation's outcome; a failed operation's effects are already dropped by the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityOperationOutcome {
+    pub result: Result<Json, Failure>,
+    pub effects: Vec<EntityEffect>,
 }
 
 /// What happened, as recorded in an orchestration's history.
@@ -243,9 +329,11 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEvent {
-    /// For events created by an action, that action's sequence id;
-    /// otherwise the event's position in the history.
-    pub event_id: u32,
+    /// The sequence id of the action that recorded this event (`TaskScheduled`,
+    /// `TimerCreated`, `SubOrchestrationCreated`, `EventSent`, the entity requests); `None`
+    /// for every other event. (Histories written before this was so hold positions there.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<u32>,
     pub timestamp: Timestamp,
     #[serde(flatten)]
     pub kind: EventKind,

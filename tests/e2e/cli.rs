@@ -2,7 +2,7 @@
 //! codes, and the messages it prints.
 
 use crate::process::{Durable, Outcome, count_json, durable_build};
-use crate::support::{guest, workspace_root};
+use crate::support::{Lang, guest, per_language, workspace_root};
 use serde_json::json;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -27,10 +27,11 @@ fn assert_readable_error(stderr: &str, expected: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-#[test]
-fn run_prints_the_orchestration_output() {
+per_language!(sync run_prints_the_orchestration_output: rust, python, js);
+
+fn run_prints_the_orchestration_output(lang: Lang) {
     let durable = Durable::new();
-    let out = durable.run(with_component("run", &guest("hello-sequence")));
+    let out = durable.run(with_component("run", &lang.example("hello_sequence")));
     let printed: serde_json::Value =
         serde_json::from_str(out.ok()).unwrap_or_else(|e| panic!("stdout is JSON ({e}): {out:#?}"));
     assert_eq!(
@@ -323,6 +324,57 @@ fn build_turns_a_rust_crate_into_a_component() {
         build.env_remove(var);
     }
     build_and_run_hello_sequence("examples/hello-sequence", build);
+}
+
+/// `durable build` keeps Python and JavaScript components by a hash of what went into them:
+/// the same sources give the same component (one digest) at once; a changed file, or
+/// `--no-cache`, builds again.
+#[test]
+fn build_reuses_the_component_built_from_the_same_sources() {
+    let d = Durable::new();
+    let app = d.path("app");
+    std::fs::create_dir(&app).unwrap();
+    let example = workspace_root().join("examples/python/hello_sequence/app.py");
+    // A new app, so its first build cannot be in the cache yet.
+    let source = format!(
+        "{}\n# {}\n",
+        std::fs::read_to_string(example).unwrap(),
+        d.dir.path().display()
+    );
+    std::fs::write(app.join("app.py"), &source).unwrap();
+    let build = |out: &str, no_cache: bool| {
+        let mut build = durable_build();
+        build.arg(&app).arg("-o").arg(d.path(out));
+        if no_cache {
+            build.arg("--no-cache");
+        }
+        Outcome::of(&mut build)
+    };
+    let cached = |out: &Outcome| {
+        out.ok()
+            .contains("(sources unchanged: from the build cache)")
+    };
+
+    let first = build("first.wasm", false);
+    assert!(!cached(&first), "{first:#?}");
+    let again = build("again.wasm", false);
+    assert!(cached(&again), "{again:#?}");
+    let bytes = |name: &str| std::fs::read(d.path(name)).unwrap();
+    assert_eq!(
+        bytes("first.wasm"),
+        bytes("again.wasm"),
+        "one component, one digest"
+    );
+    let forced = build("forced.wasm", true);
+    assert!(!cached(&forced), "{forced:#?}");
+    std::fs::write(app.join("app.py"), format!("{source}# changed\n")).unwrap();
+    let changed = build("changed.wasm", false);
+    assert!(
+        !cached(&changed),
+        "a changed file builds again: {changed:#?}"
+    );
+    let greetings = d.run(with_component("run", &d.path("changed.wasm")));
+    assert!(greetings.ok().contains("Hello London!"), "{greetings:#?}");
 }
 
 #[test]

@@ -1,23 +1,28 @@
-//! The language-neutral conformance scenarios (`tests/conformance/*.json`) against the Rust
-//! conformance guest, in process; and one of them through the real `durable replay --scenario`.
+//! The language-neutral conformance scenarios (`tests/conformance/*.json`) against the Rust,
+//! Python and JavaScript conformance guests, in process; and one of them through the real
+//! `durable replay --scenario`. (The Python and JavaScript SDKs also run every scenario
+//! natively in their own unit tests, without building a component.)
 
 use crate::process::Durable;
-use crate::support::{compile_cache, guest, guest_bytes, workspace_root};
+use crate::support::{Lang, compile_cache, guest, per_language, read, workspace_root};
 use durable_host::inspect::scenario::{self, Scenario};
 use durable_host::wasm::WasmRuntime;
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use std::ffi::OsStr;
 
-/// Scenarios the Rust SDK does not pass yet, and why. The test fails when one of them starts
+/// Scenarios an SDK does not pass yet, and why. The test fails when one of them starts
 /// passing, so that its entry is removed.
-const KNOWN_GAPS: &[(&str, &str)] = &[];
+const KNOWN_GAPS: &[(Lang, &str, &str)] = &[];
 
 fn scenario_dir() -> std::path::PathBuf {
     workspace_root().join("tests").join("conformance")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_matches_the_rust_guest() {
+per_language!(every_scenario_matches: rust, python, js);
+
+/// Every scenario against one language's conformance guest, in process (the runner behind
+/// `durable replay --scenario`).
+async fn every_scenario_matches(lang: Lang) {
     let wasm = WasmRuntime::new(
         Some(compile_cache()),
         GuestLimits::default(),
@@ -26,9 +31,9 @@ async fn every_scenario_matches_the_rust_guest() {
     )
     .expect("wasm runtime");
     let component = wasm
-        .load(&guest_bytes("conformance-guest"))
+        .load(&read(&lang.conformance_guest()))
         .await
-        .expect("loading the conformance guest");
+        .unwrap_or_else(|e| panic!("loading the {lang:?} conformance guest: {e:#}"));
     let files = Scenario::files(&scenario_dir()).expect("listing scenarios");
     assert!(files.len() > 40, "scenarios are missing: {files:?}");
     let mut failures = Vec::new();
@@ -40,7 +45,9 @@ async fn every_scenario_matches_the_rust_guest() {
         let result = scenario::run(&wasm, &component, &scenario)
             .await
             .unwrap_or_else(|e| panic!("running {}: {e:#}", file.display()));
-        let known_gap = KNOWN_GAPS.iter().any(|(name, _)| *name == scenario.name);
+        let known_gap = KNOWN_GAPS
+            .iter()
+            .any(|(l, name, _)| *l == lang && *name == scenario.name);
         match (result.passed(), known_gap) {
             (false, false) => failures.push(result.to_string()),
             (true, true) => gaps_passing.push(scenario.name.clone()),
@@ -53,7 +60,7 @@ async fn every_scenario_matches_the_rust_guest() {
     );
     assert!(
         failures.is_empty(),
-        "{} of {} scenarios did not match:\n{}",
+        "{} of {} scenarios did not match the {lang:?} guest:\n{}",
         failures.len(),
         files.len(),
         failures.join("\n")

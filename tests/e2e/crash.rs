@@ -11,7 +11,7 @@ use durable_host::store::{Durability, SqliteStore, Store};
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const ID: &str = "crash-1";
@@ -74,20 +74,21 @@ async fn history_until(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_host_resumes_without_repeating_recorded_activities() {
-    kill_and_restart_mid_chain(&guest("probe")).await;
+per_language!(a_killed_host_resumes_without_repeating_recorded_activities: rust, python);
+
+/// The guest offering `slow_chain` and `slow_step`: the probe, or the Python conformance guest.
+fn slow_chain_guest(lang: Lang) -> PathBuf {
+    match lang {
+        Lang::Rust => guest("probe"),
+        _ => lang.conformance_guest(),
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_host_resumes_a_python_orchestration_without_repeating_activities() {
-    kill_and_restart_mid_chain(&crate::python::conformance_guest()).await;
-}
-
-/// Runs `slow_chain` of `component` under `durable serve`, kills the server
-/// after two steps are recorded, restarts it, and checks the outcome and
-/// which steps ran how often.
-async fn kill_and_restart_mid_chain(component: &Path) {
+/// Runs `slow_chain` under `durable serve`, kills the server after two steps are recorded,
+/// restarts it, and checks the outcome and which steps ran how often.
+async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang) {
+    let component = slow_chain_guest(lang);
+    let component = component.as_path();
     let durable = Durable::new();
     std::fs::create_dir_all(durable.path("data")).expect("data dir");
     // Deployed up front so `start` never races the server's own deployment.

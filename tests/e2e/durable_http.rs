@@ -58,29 +58,17 @@ async fn job_server() -> (String, Arc<AtomicU32>, Arc<AtomicU32>) {
     (base, posts, polls)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn call_http_polls_an_accepted_job_on_durable_timers() {
-    polls_an_accepted_job(&guest_bytes("probe")).await;
-}
+per_language!(call_http_polls_an_accepted_job_on_durable_timers: rust, python, js);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_call_http_polls_an_accepted_job_on_durable_timers() {
-    let python = std::fs::read(crate::python::conformance_guest()).unwrap();
-    polls_an_accepted_job(&python).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn js_call_http_polls_an_accepted_job_on_durable_timers() {
-    let js = std::fs::read(crate::js::conformance_guest()).unwrap();
-    polls_an_accepted_job(&js).await;
-}
-
-/// Runs `fetch` of `component` (the probe guest's, or the Python or JavaScript conformance
-/// guest's).
-async fn polls_an_accepted_job(component: &[u8]) {
+/// Runs `fetch` of the probe guest, or of the Python or JavaScript conformance guest.
+async fn call_http_polls_an_accepted_job_on_durable_timers(lang: Lang) {
+    let component = match lang {
+        Lang::Rust => guest("probe"),
+        _ => lang.conformance_guest(),
+    };
     let (base, posts, polls) = job_server().await;
     let mut t = TestHost::with_config(|c| c.capabilities.http_hosts = vec!["127.0.0.1".into()]);
-    t.deploy_component(component).await;
+    t.deploy_component(&read(&component)).await;
     t.run();
     let uri = json!(format!("{base}/jobs")).to_string();
     let id = t

@@ -1,5 +1,5 @@
 //! Durable entities through the real host: the `counter` example driven by client signals
-//! and by orchestrations, in Rust and (the same tests) in Python.
+//! and by orchestrations, in Rust and (the same tests) in Python and JavaScript.
 
 use crate::support::*;
 use durable_host::client::{ClientError, StartRequest};
@@ -64,19 +64,11 @@ async fn fifty_concurrent_signals_count_to_exactly_fifty() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_orchestration_signals_and_calls_an_entity() {
-    signal_and_call(&guest_bytes("counter")).await;
-}
+per_language!(an_orchestration_signals_and_calls_an_entity: rust, python, js);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_python_orchestration_signals_and_calls_a_python_entity() {
-    signal_and_call(&crate::python::python_example("counter")).await;
-}
-
-async fn signal_and_call(component: &[u8]) {
+async fn an_orchestration_signals_and_calls_an_entity(lang: Lang) {
     let mut t = TestHost::new();
-    t.deploy_component(component).await;
+    t.deploy_component(&read(&lang.example("counter"))).await;
     t.run();
     for (amount, expected) in [(5, 5), (3, 8)] {
         let input = json!({ "key": "o", "amount": amount }).to_string();
@@ -92,23 +84,47 @@ async fn signal_and_call(component: &[u8]) {
         assert_eq!(count(&history, "EntitySignalled"), 1);
         assert_eq!(count(&history, "EntityCalled"), 1);
         assert_eq!(count(&history, "EntityResponded"), 1);
+        if lang == Lang::JavaScript {
+            // The JavaScript example logs what it read.
+            let logs = t.client().logs(&id).await.unwrap();
+            let lines: Vec<_> = logs
+                .iter()
+                .filter(|l| l.message == format!("counter@o is {expected}"))
+                .collect();
+            assert_eq!(lines.len(), 1, "a log line is recorded once: {logs:?}");
+        }
     }
+    // The client sees the state the operations left.
+    let settled = entity_until(&t, "o", |r| r.pending == 0).await;
+    assert_eq!(settled.state.as_deref(), Some("8"));
+    // A client signal runs the same entity.
+    t.client()
+        .signal_entity("counter", "o", "add", "2")
+        .await
+        .unwrap();
+    let id = t
+        .client()
+        .start(StartRequest::new("call_counter").input(
+            json!({"entity": "counter", "key": "o", "operation": "get", "input": null}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(output(&t.finish(&id).await), json!(10));
+    // `delete` removes the state.
+    t.client()
+        .signal_entity("counter", "o", "delete", "null")
+        .await
+        .unwrap();
+    let deleted = entity_until(&t, "o", |r| r.pending == 0).await;
+    assert_eq!(deleted.state, None);
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_operation_rolls_back_only_itself() {
-    failing_operation_rolls_back(&guest_bytes("counter")).await;
-}
+per_language!(a_failing_operation_rolls_back_only_itself: rust, python, js);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_python_operation_rolls_back_only_itself() {
-    failing_operation_rolls_back(&crate::python::python_example("counter")).await;
-}
-
-async fn failing_operation_rolls_back(component: &[u8]) {
+async fn a_failing_operation_rolls_back_only_itself(lang: Lang) {
     let mut t = TestHost::new();
-    t.deploy_component(component).await;
+    t.deploy_component(&read(&lang.example("counter"))).await;
     // Queued before the host runs, so the three run as one batch.
     for amount in ["5", "-10", "2"] {
         t.client()
@@ -119,17 +135,17 @@ async fn failing_operation_rolls_back(component: &[u8]) {
     t.run();
     let record = entity_until(&t, "k", |r| r.pending == 0 && r.state.is_some()).await;
     assert_eq!(record.state.as_deref(), Some("7"));
-    // A call gets the failure; the state stays.
+    // A call gets the failure, typed by the error's class; the state stays.
     let id = call(&t, "counter", "add", json!(-100)).await;
     let finished = t.finish(&id).await;
     assert_eq!(finished.status, RuntimeStatus::Failed);
     let failure = finished.failure.unwrap();
     assert_eq!(failure.error_type, "NegativeCounter");
-    assert!(
-        failure.message.contains("below zero"),
-        "{}",
-        failure.message
-    );
+    assert_eq!(failure.message, "adding -100 to 7 would go below zero");
+    if lang == Lang::JavaScript {
+        let stack = failure.stack.unwrap_or_default();
+        assert!(stack.contains("app"), "the JavaScript stack: {stack}");
+    }
     let id = call(&t, "counter", "get", json!(null)).await;
     assert_eq!(output(&t.finish(&id).await), json!(7));
     // Delete, then clean up the empty entity.
@@ -147,6 +163,16 @@ async fn failing_operation_rolls_back(component: &[u8]) {
     );
     assert_eq!(t.client().delete_empty_entities().await.unwrap(), 1);
     assert_eq!(t.client().entity_state("counter", "k").await.unwrap(), None);
+    // An operation the entity does not handle.
+    let id = call(&t, "counter", "nope", json!(null)).await;
+    let failure = t.finish(&id).await.failure.expect("failure");
+    assert_eq!(failure.error_type, "UnknownOperation");
+    assert!(failure.message.contains("`nope`"), "{}", failure.message);
+    assert!(failure.non_retriable);
+    // An entity the component does not offer.
+    let id = call(&t, "nope", "get", json!(null)).await;
+    let failure = t.finish(&id).await.failure.expect("failure");
+    assert_eq!(failure.error_type, "UnknownFunction");
     t.stop().await;
 }
 

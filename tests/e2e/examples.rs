@@ -1,17 +1,19 @@
 //! Each example runs to completion through the real host on a SQLite file. The examples that
-//! exist in Rust and in Python run the same test against both builds.
+//! exist in several languages run the same test against each build ([`per_language!`]), and
+//! so do the structured failures the Python and JavaScript SDKs make of exceptions.
 
-use crate::python::python_example;
 use crate::support::*;
 use durable_host::client::StartRequest;
 use durable_host::types::{EventKind, RuntimeStatus};
 use serde_json::json;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hello_sequence_greets_three_cities_in_order() {
+per_language!(hello_sequence_greets_three_cities_in_order: rust, python, js);
+
+async fn hello_sequence_greets_three_cities_in_order(lang: Lang) {
     let mut t = TestHost::new();
-    t.deploy(&["hello-sequence"]).await;
+    t.deploy_component(&read(&lang.example("hello_sequence")))
+        .await;
     t.run();
     let id = t
         .client()
@@ -19,7 +21,7 @@ async fn hello_sequence_greets_three_cities_in_order() {
         .await
         .unwrap();
     let record = t.finish(&id).await;
-    assert_eq!(record.status, RuntimeStatus::Completed);
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
     assert_eq!(
         output(&record),
         json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
@@ -43,19 +45,12 @@ async fn hello_sequence_greets_three_cities_in_order() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fan_out_fan_in_sums_parallel_work() {
-    fan_out_fan_in(&guest_bytes("fan-out-fan-in")).await;
-}
+per_language!(fan_out_fan_in_sums_parallel_work: rust, python, js);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_fan_out_fan_in_sums_parallel_work() {
-    fan_out_fan_in(&python_example("fan_out_fan_in")).await;
-}
-
-async fn fan_out_fan_in(component: &[u8]) {
+async fn fan_out_fan_in_sums_parallel_work(lang: Lang) {
     let mut t = TestHost::new();
-    t.deploy_component(component).await;
+    t.deploy_component(&read(&lang.example("fan_out_fan_in")))
+        .await;
     t.run();
     let id = t
         .client()
@@ -63,9 +58,11 @@ async fn fan_out_fan_in(component: &[u8]) {
         .await
         .unwrap();
     let record = t.finish(&id).await;
-    assert_eq!(record.status, RuntimeStatus::Completed);
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
     // work(i) = 2i for i in 1..=50.
     assert_eq!(output(&record), json!(2550));
+    let history = t.client().history(&id).await.unwrap();
+    assert_eq!(count(&history, "TaskScheduled"), 50);
     let status: serde_json::Value =
         serde_json::from_str(record.custom_status.as_deref().unwrap_or("null")).unwrap();
     assert_eq!(status, json!({"done": 50, "scheduled": 50}));
@@ -92,19 +89,12 @@ async fn approval_waiting(t: &TestHost) -> String {
     id
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approval_event_beats_the_timer_and_cancels_it() {
-    approval_event_beats_the_timer(&guest_bytes("human-interaction")).await;
-}
+per_language!(approval_event_beats_the_timer_and_cancels_it: rust, python);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_approval_event_beats_the_timer_and_cancels_it() {
-    approval_event_beats_the_timer(&python_example("human_interaction")).await;
-}
-
-async fn approval_event_beats_the_timer(component: &[u8]) {
+async fn approval_event_beats_the_timer_and_cancels_it(lang: Lang) {
     let mut t = TestHost::new();
-    t.deploy_component(component).await;
+    t.deploy_component(&read(&lang.example("human_interaction")))
+        .await;
     t.run();
     let id = approval_waiting(&t).await;
     t.client()
@@ -129,19 +119,12 @@ async fn approval_event_beats_the_timer(component: &[u8]) {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approval_times_out_when_the_clock_passes_the_deadline() {
-    approval_times_out(&guest_bytes("human-interaction")).await;
-}
+per_language!(approval_times_out_when_the_clock_passes_the_deadline: rust, python);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_approval_times_out_when_the_clock_passes_the_deadline() {
-    approval_times_out(&python_example("human_interaction")).await;
-}
-
-async fn approval_times_out(component: &[u8]) {
+async fn approval_times_out_when_the_clock_passes_the_deadline(lang: Lang) {
     let mut t = TestHost::new();
-    t.deploy_component(component).await;
+    t.deploy_component(&read(&lang.example("human_interaction")))
+        .await;
     t.run();
     let id = approval_waiting(&t).await;
     t.clock.advance(Duration::from_secs(3599));
@@ -198,6 +181,56 @@ async fn a_structured_activity_failure_reaches_the_caller_typed() {
     assert_eq!(failure.error_type, "BadThing");
     assert_eq!(failure.message, "it broke");
     assert_eq!(failure.details.as_deref(), Some(r#"{"code":7}"#));
+    t.stop().await;
+}
+
+per_language!(exceptions_are_structured_failures: python, js);
+
+/// A Python exception or JavaScript error is a structured failure: its class is the type,
+/// and its message, details and stack reach the orchestration (caught) and the instance
+/// (uncaught).
+async fn exceptions_are_structured_failures(lang: Lang) {
+    let mut t = TestHost::new();
+    t.deploy_component(&read(&lang.conformance_guest())).await;
+    t.run();
+
+    // Caught in the orchestrator: a TaskFailedError with the activity's exception type,
+    // message and details.
+    let caught = t
+        .client()
+        .start(StartRequest::new("reserve_or_report").input(r#""socks""#))
+        .await
+        .unwrap();
+    // Uncaught: the orchestration fails with the same structured failure.
+    let uncaught = t
+        .client()
+        .start(StartRequest::new("reserve_or_report").input(r#""uncaught""#))
+        .await
+        .unwrap();
+
+    let record = t.finish(&caught).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(
+        output(&record),
+        json!({"type": "OutOfStock", "message": "no socks left", "details": {"item": "socks"}})
+    );
+
+    let record = t.finish(&uncaught).await;
+    assert_eq!(record.status, RuntimeStatus::Failed, "{record:#?}");
+    let failure = record.failure.expect("a failed instance has a failure");
+    assert_eq!(failure.error_type, "OutOfStock");
+    assert_eq!(failure.message, "no uncaught left");
+    assert_eq!(failure.details.as_deref(), Some(r#"{"item":"uncaught"}"#));
+    let stack = failure.stack.unwrap_or_default();
+    // The Python traceback names the activity's frame; the JavaScript stack its function.
+    let names_the_activity = match lang {
+        Lang::Python => "in reserve",
+        _ => "reserve",
+    };
+    assert!(
+        stack.contains(names_the_activity),
+        "the stack names the activity: {stack}"
+    );
     t.stop().await;
 }
 

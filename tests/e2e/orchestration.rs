@@ -181,19 +181,11 @@ async fn a_wait_with_timeout_times_out_and_the_next_event_is_not_lost() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_monitor_polls_with_timers_and_continue_as_new_until_done() {
-    monitor_until_done(&guest_bytes("monitor")).await;
-}
+per_language!(the_monitor_polls_with_timers_and_continue_as_new_until_done: rust, python);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_monitor_polls_with_timers_and_continue_as_new_until_done() {
-    monitor_until_done(&crate::python::python_example("monitor")).await;
-}
-
-async fn monitor_until_done(component: &[u8]) {
+async fn the_monitor_polls_with_timers_and_continue_as_new_until_done(lang: Lang) {
     let mut t = TestHost::new();
-    t.deploy_component(component).await;
+    t.deploy_component(&read(&lang.example("monitor"))).await;
     t.run();
     let input = json!({"job": "j", "poll_secs": 10, "deadline_ms": START + 3_600_000});
     let id = t

@@ -5,7 +5,6 @@
 //! `UnknownFunction`, a name two unrelated apps offer with `AmbiguousFunction`, and new versions
 //! of an app never make its names ambiguous.
 
-use crate::python::python_guest;
 use crate::support::*;
 use durable_host::client::StartRequest;
 use durable_host::store::InstanceRecord;
@@ -13,8 +12,7 @@ use durable_host::types::{EventKind, Failure, RuntimeStatus};
 use serde_json::{Value, json};
 
 fn python_polyglot() -> Vec<u8> {
-    let path = python_guest("tests/guests/python-polyglot", "python_polyglot");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    read(&Lang::Python.app("tests/guests/python-polyglot", "polyglot"))
 }
 
 /// Deploys component bytes and returns the digest.

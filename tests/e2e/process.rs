@@ -2,7 +2,6 @@
 //! temporary directory, and `durable serve` children that are killed when
 //! the test ends, even by a panic.
 
-use crate::support::workspace_root;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -98,15 +97,13 @@ impl Durable {
         S: AsRef<OsStr>,
     {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_durable"));
+        // Compiled components are cached where a user's are (`~/.cache/durable`, by digest
+        // and version), shared with the in-process tests ([`crate::support::compile_cache`]),
+        // so a fresh clone does not compile the same components again.
         cmd.arg("--db").arg(&self.db).args(args);
-        // The compile cache lands in target/wasm/durable, not in $HOME.
-        cmd.env(
-            "XDG_CACHE_HOME",
-            workspace_root().join("target").join("wasm"),
-        )
-        .env_remove("DURABLE_DB")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
+        cmd.env_remove("DURABLE_DB")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
         cmd
     }
 

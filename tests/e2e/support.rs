@@ -1,30 +1,22 @@
-//! Helpers shared by the end-to-end tests: the guest components (built once
-//! per test run for `wasm32-wasip2` into their own target directory), and a
-//! host on a fresh SQLite file driven by a manual clock.
+//! Helpers shared by the end-to-end tests: the guest components in every language (built
+//! once per test run: Rust crates for `wasm32-wasip2` into their own target directory, Python
+//! and JavaScript apps by `durable build`), [`per_language!`] to run one test body against
+//! each language, and a host on a fresh SQLite file driven by a manual clock.
 
 use durable_host::client::Client;
 use durable_host::clock::ManualClock;
-use durable_host::host::{Host, HostConfig, RunningHost};
+use durable_host::host::{Host, HostConfig, RunningHost, default_compile_cache};
 use durable_host::store::{Durability, InstanceRecord, SqliteStore, Store};
 use durable_host::types::{EventKind, HistoryEvent};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-const GUESTS: &[&str] = &[
-    "hello-sequence",
-    "fan-out-fan-in",
-    "human-interaction",
-    "probe",
-    "bench-guest",
-    "conformance-guest",
-    "sub-orchestration",
-    "retry",
-    "monitor",
-    "counter",
-    "bank-transfer",
-];
+/// Workspace members that are not guest components (they link the host). Every other member
+/// is built for `wasm32-wasip2`: the workspace's member list is the one list of Rust guests.
+pub const NOT_GUESTS: &[&str] = &["durable-host", "embedding"];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,8 +25,8 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds every guest component once per test process and returns the
-/// directory holding the `.wasm` files.
+/// Builds every Rust guest component once per test process and returns the directory
+/// holding the `.wasm` files.
 pub fn guest_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -43,16 +35,11 @@ pub fn guest_dir() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--target-dir",
-            ])
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .args(["--workspace", "--target-dir"])
             .arg(&target);
-        for guest in GUESTS {
-            cmd.args(["-p", guest]);
+        for member in NOT_GUESTS {
+            cmd.args(["--exclude", member]);
         }
         for var in [
             "CARGO_ENCODED_RUSTFLAGS",
@@ -74,22 +61,133 @@ pub fn guest_dir() -> &'static Path {
     })
 }
 
-/// The path of a guest component, e.g. `guest("probe")`.
+/// The path of a Rust guest component by crate name, e.g. `guest("probe")`.
 pub fn guest(name: &str) -> PathBuf {
     guest_dir().join(format!("{}.wasm", name.replace('-', "_")))
 }
 
 pub fn guest_bytes(name: &str) -> Vec<u8> {
-    let path = guest(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    read(&guest(name))
 }
 
-/// Compiled-code cache shared by the tests.
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A guest language. The examples and test guests that exist in several languages are found
+/// by one name (`hello_sequence`) and built once per test run: Rust crates by cargo
+/// ([`guest_dir`]), Python and JavaScript apps by `durable build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Rust,
+    Python,
+    JavaScript,
+}
+
+impl Lang {
+    /// The language a `per_language!` test is named after (`rust`, `python`, `js`).
+    pub fn named(name: &str) -> Lang {
+        match name {
+            "rust" => Lang::Rust,
+            "python" => Lang::Python,
+            "js" => Lang::JavaScript,
+            other => panic!("no guest language `{other}`"),
+        }
+    }
+
+    /// Example app `name` (`examples/hello-sequence`, `examples/python/hello_sequence`, ...).
+    pub fn example(self, name: &str) -> PathBuf {
+        match self {
+            Lang::Rust => guest(name),
+            Lang::Python => self.app(&format!("examples/python/{name}"), name),
+            Lang::JavaScript => self.app(&format!("examples/js/{name}"), name),
+        }
+    }
+
+    /// The guest implementing the conformance orchestrators (`tests/guests/conformance`,
+    /// `python-conformance`, `js-conformance`).
+    pub fn conformance_guest(self) -> PathBuf {
+        match self {
+            Lang::Rust => guest("conformance-guest"),
+            Lang::Python => self.app("tests/guests/python-conformance", "conformance"),
+            Lang::JavaScript => self.app("tests/guests/js-conformance", "conformance"),
+        }
+    }
+
+    /// A Python or JavaScript app directory (relative to the workspace root), built by
+    /// `durable build` into `target/<python|js>/<name>.wasm` once per test process. Fails
+    /// loudly when the build (or installing the componentizer) fails: nothing is skipped.
+    pub fn app(self, app_dir: &str, name: &str) -> PathBuf {
+        type Built = Arc<OnceLock<PathBuf>>;
+        static BUILDS: OnceLock<Mutex<HashMap<PathBuf, Built>>> = OnceLock::new();
+        let (dir, needs) = match self {
+            Lang::Python => (
+                "python",
+                "the first build installs componentize-py into the tools directory, which needs \
+                 python3 with venv and pip, and PyPI",
+            ),
+            Lang::JavaScript => (
+                "js",
+                "the first build installs componentize-js and rolldown into the tools \
+                 directory, which needs node >= 20 and npm, and the npm registry",
+            ),
+            Lang::Rust => panic!("Rust guests are crates: use `guest`"),
+        };
+        let root = workspace_root();
+        let out = root.join("target").join(dir).join(format!("{name}.wasm"));
+        let cell = BUILDS
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(out.clone())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| {
+            crate::process::build(&root.join(app_dir), &out, needs);
+            out.clone()
+        })
+        .clone()
+    }
+}
+
+/// One test per guest language for a test body that takes a [`Lang`]:
+/// `per_language!(hello_sequence: rust, python, js)` makes the tests `hello_sequence::rust`,
+/// `hello_sequence::python` and `hello_sequence::js`, each running `hello_sequence(lang)`
+/// (an `async fn`; `per_language!(sync body: ...)` for a plain one).
+macro_rules! per_language {
+    ($body:ident: $($lang:ident),+ $(,)?) => {
+        mod $body {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $lang() {
+                    super::$body(crate::support::Lang::named(stringify!($lang))).await
+                }
+            )+
+        }
+    };
+    (sync $body:ident: $($lang:ident),+ $(,)?) => {
+        mod $body {
+            $(
+                #[test]
+                fn $lang() {
+                    super::$body(crate::support::Lang::named(stringify!($lang)))
+                }
+            )+
+        }
+    };
+}
+pub(crate) use per_language;
+
+/// Compiled-code cache shared by the tests and the `durable` processes they run: the user's
+/// (`~/.cache/durable`, entries named by component digest and host version), so compiled
+/// components outlive a fresh clone.
 pub fn compile_cache() -> PathBuf {
-    workspace_root()
-        .join("target")
-        .join("wasm")
-        .join("compiled")
+    default_compile_cache().unwrap_or_else(|| {
+        workspace_root()
+            .join("target")
+            .join("wasm")
+            .join("compiled")
+    })
 }
 
 /// 2026-01-01T00:00:00Z.

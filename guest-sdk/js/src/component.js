@@ -146,9 +146,15 @@ function entityOperationToWit(d) {
 function entityActionToWit(action) {
   if (action.kind === 'SignalEntity') {
     const operation = { name: action.operation, input: action.input };
-    return { tag: 'signal-entity', val: [action.entity, operation, timestampToWit(action.scheduledAt)] };
+    return {
+      tag: 'signal-entity',
+      val: { entity: action.entity, operation, scheduledAt: timestampToWit(action.scheduledAt) },
+    };
   }
-  return { tag: 'start-orchestration', val: [action.name, action.instanceId, action.input] };
+  return {
+    tag: 'start-orchestration',
+    val: { name: action.name, instanceId: action.instanceId, input: action.input },
+  };
 }
 
 function log(level, message) {

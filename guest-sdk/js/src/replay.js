@@ -25,7 +25,7 @@ export { Action };
  * `timestamp` is milliseconds since the epoch (a number).
  */
 export class Event {
-  constructor(kind, { timestamp = 0, eventId = 0, data = {} } = {}) {
+  constructor(kind, { timestamp = 0, eventId = undefined, data = {} } = {}) {
     this.kind = kind;
     this.timestamp = timestamp;
     this.eventId = eventId;

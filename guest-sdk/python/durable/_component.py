@@ -182,9 +182,11 @@ class Entity(exports.Entity):
 def message_to_wit(message: Any) -> wit_entity.EntityAction:
     if isinstance(message, SignalMessage):
         operation = wit_entity.Operation(message.operation, to_json(message.input))
-        return wit_entity.EntityAction_SignalEntity((entity_to_wit(message.entity), operation, message.scheduled_at_ms))
+        signal = wit_entity.EntitySignal(entity_to_wit(message.entity), operation, message.scheduled_at_ms)
+        return wit_entity.EntityAction_SignalEntity(signal)
     assert isinstance(message, StartMessage)
-    return wit_entity.EntityAction_StartOrchestration((message.name, message.instance_id, to_json(message.input)))
+    start = wit_entity.OrchestrationStart(message.name, message.instance_id, to_json(message.input))
+    return wit_entity.EntityAction_StartOrchestration(start)
 
 
 class Catalogue(exports.Catalogue):

@@ -34,7 +34,7 @@ class Event:
 
     kind: str
     timestamp: int = 0
-    event_id: int = 0
+    event_id: Optional[int] = None
     data: Dict[str, Any] = field(default_factory=dict)
 
 

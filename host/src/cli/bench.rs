@@ -14,10 +14,11 @@
 //! side by side. It prints rates, latency percentiles, peak memory and the
 //! replay ratio.
 
+use super::DurabilityArg;
 use durable_host::client::StartRequest;
 use durable_host::clock::{Clock, SystemClock};
+use durable_host::engine::{ColdReplayError, Execution, cold_replay};
 use durable_host::host::{Host, HostConfig};
-use durable_host::replay::{ReplayState, split_turns, turn_time};
 use durable_host::store::{
     Durability, InstanceFilter, NewInstance, OrchestrationCommit, SqliteStore, Store,
 };
@@ -70,8 +71,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10_000)]
     history: u32,
     /// Commit durability.
-    #[arg(long, value_enum, default_value_t = Durability::Full)]
-    durability: Durability,
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Full)]
+    durability: DurabilityArg,
     /// Orchestration turns and activities run at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
@@ -145,7 +146,8 @@ impl Bench {
 
     fn host(&self, name: &str, chains: u32) -> anyhow::Result<(Host, Arc<dyn Store>)> {
         let path = self.dir.path().join(format!("{name}.db"));
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, self.args.durability)?);
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&path, self.args.durability.into())?);
         let config = HostConfig {
             orchestration_concurrency: self.args.concurrency,
             activity_concurrency: self.args.concurrency,
@@ -308,9 +310,8 @@ impl Bench {
             .ok_or_else(|| anyhow::anyhow!("no work item"))?;
         let mut history = Vec::new();
         let push = |history: &mut Vec<HistoryEvent>, kind: EventKind, at: u64| {
-            let event_id = history.len() as u32;
             history.push(HistoryEvent {
-                event_id,
+                event_id: None,
                 timestamp: at,
                 kind,
             });
@@ -366,7 +367,8 @@ impl Bench {
 
     async fn replay(&self) -> anyhow::Result<()> {
         let path = self.dir.path().join("replay.db");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, self.args.durability)?);
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&path, self.args.durability.into())?);
         let wasm = WasmRuntime::new(
             HostConfig::default().compile_cache,
             GuestLimits {
@@ -383,25 +385,23 @@ impl Bench {
         let mut colds = Vec::new();
         let mut loads = Vec::new();
         let mut live = None;
+        let execution = Execution {
+            orchestrator: "event_loop",
+            instance_id: "replay",
+            execution_id: "e1",
+        };
         for _ in 0..5 {
             let started = Instant::now();
             let loaded = store.history("replay").await?;
             loads.push(started.elapsed());
-            let mut replay = ReplayState::from_history(&loaded);
-            let mut guest = wasm
-                .start_orchestration(&component, "event_loop", "replay", "e1")
-                .await?
-                .map_err(|f| anyhow::anyhow!("{f}"))?;
-            for turn in split_turns(&loaded) {
-                let out = guest
-                    .step(turn, true, turn_time(turn).unwrap_or(0))
-                    .await
-                    .map_err(|f| anyhow::anyhow!("{f}"))?;
-                replay.check_replayed(&out.actions)?;
-            }
-            replay.finish_replay()?;
+            // The engine's own cold replay, as after a cache miss.
+            let replayed = match cold_replay(&wasm, &component, execution, &loaded, |_| {}).await {
+                Ok(replayed) => replayed,
+                Err(ColdReplayError::Failed { failure, .. }) => anyhow::bail!("{failure}"),
+                Err(ColdReplayError::Engine(e)) => return Err(e.into()),
+            };
             colds.push(started.elapsed());
-            live = Some((guest, replay));
+            live = Some((replayed.guest, replayed.state));
         }
         let (mut guest, mut replay) = live.ok_or_else(|| anyhow::anyhow!("no run"))?;
         let mut hots = Vec::new();
@@ -492,12 +492,12 @@ impl Bench {
             let id = format!("bench-{i}");
             let first_turn = [
                 HistoryEvent {
-                    event_id: 0,
+                    event_id: None,
                     timestamp: now,
                     kind: EventKind::OrchestratorStarted,
                 },
                 HistoryEvent {
-                    event_id: 1,
+                    event_id: None,
                     timestamp: now,
                     kind: EventKind::ExecutionStarted {
                         name: "chain".into(),
@@ -575,7 +575,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "durable bench: SQLite {}; {} cores; concurrency {}; {} instance allocator; guests: {}",
-        args.durability.describe(),
+        Durability::from(args.durability).describe(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.concurrency,
         if args.no_pooling {

@@ -9,8 +9,8 @@ mod bench;
 mod build;
 mod entity;
 mod http;
+mod instances;
 mod output;
-mod remote;
 mod replay;
 
 use anyhow::{Context as _, bail};
@@ -18,8 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::host::{Host, HostConfig};
-use durable_host::store::{Durability, InstanceFilter, SqliteStore, Store};
-use durable_host::types::RuntimeStatus;
+use durable_host::store::{Durability, SqliteStore, Store};
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,106 +96,10 @@ enum Command {
         #[arg(long)]
         component: PathBuf,
     },
-    /// Start an orchestration and print its instance id.
-    Start {
-        /// Orchestrator name.
-        orchestrator: String,
-        /// Input as JSON.
-        #[arg(long, default_value = "null")]
-        input: String,
-        /// Instance id (default: a new unique id).
-        #[arg(long)]
-        id: Option<String>,
-    },
-    /// Show an instance's status as JSON.
-    Status { id: String },
-    /// Wait for an instance to finish, then show its status.
-    Wait {
-        id: String,
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
-    },
-    /// Show an instance's history.
-    History {
-        id: String,
-        /// Print the events as a JSON array (the format `replay` reads).
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(flatten)]
+    Instance(instances::InstanceCommand),
     /// Show the log lines an instance's code recorded.
     Logs { id: String },
-    /// Send an external event to a running instance.
-    RaiseEvent {
-        id: String,
-        /// Event name.
-        name: String,
-        /// Event data as JSON.
-        #[arg(long, default_value = "null")]
-        data: String,
-    },
-    /// Terminate a running instance.
-    Terminate {
-        id: String,
-        #[arg(long)]
-        reason: Option<String>,
-        /// Also terminate its unfinished sub-orchestrations.
-        #[arg(long)]
-        recursive: bool,
-    },
-    /// Suspend a running instance; events that arrive meanwhile are kept.
-    Suspend {
-        id: String,
-        #[arg(long)]
-        reason: Option<String>,
-    },
-    /// Resume a suspended instance.
-    Resume {
-        id: String,
-        #[arg(long)]
-        reason: Option<String>,
-    },
-    /// Rewind a failed instance: its failed activities run again.
-    Rewind {
-        id: String,
-        #[arg(long)]
-        reason: Option<String>,
-    },
-    /// Start a finished instance again with the same input; prints the id.
-    Restart {
-        id: String,
-        /// Start it under a new id instead of reusing this one.
-        #[arg(long)]
-        new_id: bool,
-    },
-    /// Delete finished instances and their history: one by id, or all that
-    /// match the filters.
-    Purge {
-        /// The instance to delete.
-        id: Option<String>,
-        /// Only these statuses (comma separated; finished ones only).
-        #[arg(long, value_delimiter = ',')]
-        status: Vec<String>,
-        /// Only instances created at or after this time (ms since the epoch).
-        #[arg(long)]
-        created_from: Option<u64>,
-        /// Only instances created at or before this time (ms since the epoch).
-        #[arg(long)]
-        created_to: Option<u64>,
-        /// Only ids starting with this.
-        #[arg(long)]
-        prefix: Option<String>,
-    },
-    /// List instances.
-    List {
-        /// Only these statuses (comma separated, e.g. Running,Failed).
-        #[arg(long, value_delimiter = ',')]
-        status: Vec<String>,
-        /// Only ids starting with this.
-        #[arg(long)]
-        prefix: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
     /// Signal, read and list durable entities.
     #[command(subcommand)]
     Entity(entity::EntityCommand),
@@ -208,6 +111,24 @@ enum Command {
     /// Build an app directory into a component: `app.py` (Python), `app.js`
     /// (JavaScript) or a `Cargo.toml` (Rust).
     Build(build::BuildArgs),
+}
+
+/// `--durability`: how hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Every commit is fsync'd: survives power loss.
+    Full,
+    /// Survives a process crash, may lose the last commits on power loss.
+    Normal,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(arg: DurabilityArg) -> Durability {
+        match arg {
+            DurabilityArg::Full => Durability::Full,
+            DurabilityArg::Normal => Durability::Normal,
+        }
+    }
 }
 
 /// Settings of the engine for commands that run one.
@@ -247,8 +168,8 @@ pub struct HostArgs {
     #[arg(long)]
     activity_stdio: bool,
     /// Commit durability.
-    #[arg(long, value_enum, default_value_t = Durability::Full)]
-    durability: Durability,
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Full)]
+    durability: DurabilityArg,
     /// How often (ms) to look for work written by other processes.
     #[arg(long, default_value_t = 200)]
     poll_ms: u64,
@@ -356,17 +277,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(url) = &cli.url
         && !matches!(cli.command, Command::Build(_))
     {
-        let remote = remote::Remote::new(url, cli.key.clone())?;
-        return match remote::run(&remote, cli.command).await? {
-            Some(code) => Ok(code),
-            None => bail!(
+        let Command::Instance(command) = cli.command else {
+            bail!(
                 "this command works on the database, not over --url; run it where the \
                  database is (start, status, wait, history, raise-event, terminate, suspend, \
                  resume, rewind, restart, purge and list work over --url)"
-            ),
+            );
         };
+        let remote = instances::Remote::new(url, cli.key.clone())?;
+        instances::run(&remote, command).await?;
+        return Ok(ExitCode::SUCCESS);
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = || -> anyhow::Result<Client> {
+        let store = open_store(&cli.db, Durability::Full)?;
+        Ok(Client::new(store, clock.clone()))
+    };
     match cli.command {
         Command::Run {
             component,
@@ -377,7 +303,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host,
         } => {
             let config = host.config()?;
-            let store = open_store(&cli.db, host.durability)?;
+            let store = open_store(&cli.db, host.durability.into())?;
             let host = Host::new(store, clock, config)?;
             let bytes = read_component(&component)?;
             let record = host
@@ -411,7 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http,
         } => {
             let config = host.config()?;
-            let store = open_store(&cli.db, host.durability)?;
+            let store = open_store(&cli.db, host.durability.into())?;
             let host = Host::new(store, clock, config)?;
             for path in &component {
                 deploy(&host, path).await?;
@@ -437,41 +363,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Start {
-            orchestrator,
-            input,
-            id,
-        } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            let mut request = StartRequest::new(orchestrator).input(input);
-            request.instance_id = id;
-            println!("{}", client.start(request).await?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Status { id } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            output::print_status(&client.status(&id).await?)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Wait { id, timeout } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            let record = client.wait(&id, Duration::from_secs(timeout)).await?;
-            output::print_status(&record)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::History { id, json } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            let history = client.history(&id).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&history)?);
-            } else {
-                output::print_history(&history);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Logs { id } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            for line in client.logs(&id).await? {
+            for line in client()?.logs(&id).await? {
                 println!(
                     "{} {:5} {}",
                     output::format_time(line.timestamp),
@@ -481,115 +374,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::RaiseEvent { id, name, data } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            client.raise_event(&id, &name, &data).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Terminate {
-            id,
-            reason,
-            recursive,
-        } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            client.terminate(&id, reason.as_deref(), recursive).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Suspend { id, reason } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            client.suspend(&id, reason.as_deref()).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Resume { id, reason } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            client.resume(&id, reason.as_deref()).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Rewind { id, reason } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            client.rewind(&id, reason.as_deref()).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Restart { id, new_id } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            println!("{}", client.restart(&id, new_id).await?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Purge {
-            id,
-            status,
-            created_from,
-            created_to,
-            prefix,
-        } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            let filtered = !status.is_empty()
-                || created_from.is_some()
-                || created_to.is_some()
-                || prefix.is_some();
-            let deleted = match (id, filtered) {
-                (Some(_), true) => bail!("give an instance id or filters, not both"),
-                (Some(id), false) => {
-                    client.purge(&id).await?;
-                    1
-                }
-                (None, false) => bail!(
-                    "give an instance id, or filters (--status, --created-from, --created-to, \
-                     --prefix) to purge many"
-                ),
-                (None, true) => {
-                    let filter = InstanceFilter {
-                        statuses: parse_statuses(&status)?,
-                        created_from,
-                        created_to,
-                        id_prefix: prefix,
-                        limit: None,
-                        after: None,
-                    };
-                    client.purge_matching(&filter).await?
-                }
-            };
-            println!("{deleted} instances deleted");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::List {
-            status,
-            prefix,
-            limit,
-        } => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            let filter = InstanceFilter {
-                statuses: parse_statuses(&status)?,
-                id_prefix: prefix,
-                limit: Some(limit),
-                ..Default::default()
-            };
-            output::print_list(&client.list(&filter).await?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Entity(command) => {
-            let client = Client::new(open_store(&cli.db, Durability::Full)?, clock);
-            entity::run(&client, command).await
-        }
+        Command::Entity(command) => entity::run(&client()?, command).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Build(args) => build::run(args),
+        Command::Instance(command) => {
+            instances::run(&instances::Local(client()?), command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
-}
-
-/// Parses `--status` values, naming the valid ones on a mistake.
-fn parse_statuses(names: &[String]) -> anyhow::Result<Vec<RuntimeStatus>> {
-    names
-        .iter()
-        .map(|name| {
-            RuntimeStatus::parse(name.trim()).with_context(|| {
-                format!(
-                    "unknown status `{name}`; use one of {}",
-                    RuntimeStatus::ALL.map(|s| s.as_str()).join(", ")
-                )
-            })
-        })
-        .collect()
 }
 
 async fn shutdown_signal() {

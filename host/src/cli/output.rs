@@ -1,44 +1,83 @@
-//! How the CLI prints instances, histories and outcomes for people.
+//! How the CLI prints instances, histories and outcomes, whether they came from the
+//! database or from a server's HTTP API.
 
 use durable_host::store::InstanceRecord;
-use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
+use durable_host::types::{EventKind, Failure, HistoryEvent, Json, RuntimeStatus, Timestamp};
 use std::process::ExitCode;
 
 /// `2026-11-24T08:30:00.123Z`: the same format as the HTTP API's times.
 pub use durable_host::http::time::format as format_time;
 
-pub fn print_status(record: &InstanceRecord) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(&status_json(record))?);
+/// An instance as the CLI shows it.
+#[derive(Debug, Clone)]
+pub struct InstanceView {
+    pub instance_id: String,
+    pub name: String,
+    pub status: RuntimeStatus,
+    pub input: Json,
+    pub output: Option<Json>,
+    pub failure: Option<Failure>,
+    pub custom_status: Option<Json>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The component digest it is pinned to (read from the database; the HTTP API does not
+    /// give it).
+    pub component: Option<String>,
+}
+
+impl From<InstanceRecord> for InstanceView {
+    fn from(record: InstanceRecord) -> Self {
+        InstanceView {
+            instance_id: record.instance_id,
+            name: record.name,
+            status: record.status,
+            input: record.input,
+            output: record.output,
+            failure: record.failure,
+            custom_status: record.custom_status,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            component: Some(record.digest),
+        }
+    }
+}
+
+/// An instance's status as JSON.
+pub fn print_status(view: &InstanceView) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&status_json(view))?);
     Ok(())
 }
 
-fn parse_or_text(text: &Option<String>) -> serde_json::Value {
+fn parse_or_text(text: Option<&str>) -> serde_json::Value {
     match text {
-        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.clone())),
+        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.into())),
         None => serde_json::Value::Null,
     }
 }
 
-fn status_json(record: &InstanceRecord) -> serde_json::Value {
-    serde_json::json!({
-        "instanceId": record.instance_id,
-        "name": record.name,
-        "runtimeStatus": record.status.as_str(),
-        "input": parse_or_text(&Some(record.input.clone())),
-        "output": parse_or_text(&record.output),
-        "failure": record.failure,
-        "customStatus": parse_or_text(&record.custom_status),
-        "createdTime": format_time(record.created_at),
-        "lastUpdatedTime": format_time(record.updated_at),
-        "component": record.digest,
-    })
+fn status_json(view: &InstanceView) -> serde_json::Value {
+    let mut status = serde_json::json!({
+        "instanceId": view.instance_id,
+        "name": view.name,
+        "runtimeStatus": view.status.as_str(),
+        "input": parse_or_text(Some(&view.input)),
+        "output": parse_or_text(view.output.as_deref()),
+        "failure": view.failure,
+        "customStatus": parse_or_text(view.custom_status.as_deref()),
+        "createdTime": format_time(view.created_at),
+        "lastUpdatedTime": format_time(view.updated_at),
+    });
+    if let Some(component) = &view.component {
+        status["component"] = component.clone().into();
+    }
+    status
 }
 
 /// `run`'s result: the output on success, the failure on stderr otherwise.
 pub fn print_outcome(record: &InstanceRecord) -> anyhow::Result<ExitCode> {
     match record.status {
         RuntimeStatus::Completed => {
-            let output = parse_or_text(&record.output);
+            let output = parse_or_text(record.output.as_deref());
             println!("{}", serde_json::to_string_pretty(&output)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -91,26 +130,32 @@ fn event_details(kind: &EventKind) -> String {
     }
 }
 
-pub fn print_history(history: &[HistoryEvent]) {
+/// A history as a table, or with `json` as the JSON array `durable replay` reads.
+pub fn print_history(history: &[HistoryEvent], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(history)?);
+        return Ok(());
+    }
     for (position, event) in history.iter().enumerate() {
+        let sequence_id = event.event_id.map(|id| id.to_string()).unwrap_or_default();
         println!(
-            "{position:>4}  {}  {:<26} {:>4}  {}",
+            "{position:>4}  {}  {:<26} {sequence_id:>4}  {}",
             format_time(event.timestamp),
             event.kind.label(),
-            event.event_id,
             event_details(&event.kind)
         );
     }
+    Ok(())
 }
 
-pub fn print_list(records: &[InstanceRecord]) {
-    for record in records {
+pub fn print_list(views: &[InstanceView]) {
+    for view in views {
         println!(
             "{:<34} {:<14} {:<24} {}",
-            record.instance_id,
-            record.status.as_str(),
-            record.name,
-            format_time(record.created_at)
+            view.instance_id,
+            view.status.as_str(),
+            view.name,
+            format_time(view.created_at)
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The client side of entities: signal one, read its state, list them, clean up empty ones.
 
 use super::*;
+use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{EntityFilter, EntityMessage, EntityRecord};
 use crate::types::EntityId;
 
@@ -58,10 +59,7 @@ impl Client {
 
     async fn check_entity_name(&self, name: &str) -> Result<(), ClientError> {
         let components = self.store.components().await?;
-        if components
-            .iter()
-            .any(|c| c.catalogue.entities.iter().any(|e| e == name))
-        {
+        if newest_offering(FunctionKind::Entity, name, &components).is_some() {
             return Ok(());
         }
         let mut available: Vec<String> = components

@@ -77,9 +77,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::InstanceExists(_) | StoreError::InstanceNotFinished(..) => {
-                ApiError::Conflict(e.to_string())
-            }
+            StoreError::InstanceExists(_)
+            | StoreError::InstanceNotFinished(..)
+            | StoreError::Conflict(_) => ApiError::Conflict(e.to_string()),
             StoreError::InstanceNotFound(_) => ApiError::NotFound(e.to_string()),
             StoreError::InstanceFinished(..) => ApiError::Gone(e.to_string()),
             StoreError::InstanceNotFailed(..) => ApiError::PreconditionFailed(e.to_string()),

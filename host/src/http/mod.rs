@@ -23,7 +23,7 @@ mod error;
 mod instances;
 mod operations;
 mod orchestrators;
-mod payload;
+pub mod payload;
 mod request;
 #[cfg(test)]
 mod tests;
@@ -31,6 +31,7 @@ pub mod time;
 
 pub use error::ApiError;
 pub use instances::CONTINUATION_HEADER;
+pub use request::encode;
 
 use crate::client::Client;
 use axum::Router;

@@ -148,10 +148,186 @@ pub fn history(events: &[HistoryEvent], show_output: bool) -> Vec<Value> {
         .collect()
 }
 
+/// The inverse of [`history`] with `show_output`: events read back from the API's
+/// Durable Functions style into the engine's history events, so a client of the API (the
+/// CLI's `--url`) sees what the database holds. Payloads come back as compact JSON text
+/// (equal as JSON, not always byte for byte).
+pub fn parse_history(values: &[Value]) -> Result<Vec<HistoryEvent>, String> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| parse_event(value).map_err(|e| format!("history event {i}: {e}")))
+        .collect()
+}
+
+fn parse_event(value: &Value) -> Result<HistoryEvent, String> {
+    let Value::Object(fields) = value else {
+        return Err("not an object".into());
+    };
+    let kind = fields
+        .get("EventType")
+        .and_then(Value::as_str)
+        .ok_or("no EventType")?;
+    let mut out = Map::new();
+    for (key, field) in fields {
+        let key = match key.as_str() {
+            "EventType" => "type".to_owned(),
+            other => camel(other),
+        };
+        let converted = match key.as_str() {
+            "timestamp" | "fireAt" => match field.as_str() {
+                Some(text) => time::parse(text)
+                    .ok_or_else(|| format!("`{key}` is not a time: {text}"))?
+                    .into(),
+                None => field.clone(),
+            },
+            // An entity's answer is a result object, not a payload.
+            "result" if kind == "EntityResponded" => field.clone(),
+            "input" | "result" => Value::String(field.to_string()),
+            _ => field.clone(),
+        };
+        out.insert(key, converted);
+    }
+    serde_json::from_value(Value::Object(out)).map_err(|e| e.to_string())
+}
+
+fn camel(key: &str) -> String {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
 fn pascal(key: &str) -> String {
     let mut chars = key.chars();
     chars
         .next()
         .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{EntityId, EntityOperation, EventKind, Failure, ParentInstance};
+
+    fn at(event_id: u32, kind: EventKind) -> HistoryEvent {
+        HistoryEvent {
+            event_id: crate::replay::Scheduled::of_event(&kind).map(|_| event_id),
+            timestamp: 1_767_225_600_123 + u64::from(event_id),
+            kind,
+        }
+    }
+
+    /// Every kind of event that carries a payload, a time or a result survives the trip
+    /// through the API's shape and back.
+    #[test]
+    fn history_reads_back_what_it_wrote() {
+        let failure = Failure {
+            details: Some(r#"{"code":7}"#.into()),
+            ..Failure::new("Boom", "it broke")
+        };
+        let operation = EntityOperation {
+            entity: EntityId {
+                name: "counter".into(),
+                key: "k".into(),
+            },
+            operation: "add".into(),
+            input: "5".into(),
+            scheduled_at: Some(9),
+        };
+        let events = vec![
+            at(0, EventKind::OrchestratorStarted),
+            at(
+                1,
+                EventKind::ExecutionStarted {
+                    name: "o".into(),
+                    instance_id: "i".into(),
+                    execution_id: "e".into(),
+                    input: r#"{"a":[1,2]}"#.into(),
+                    parent: Some(ParentInstance {
+                        instance_id: "p".into(),
+                        task_id: 3,
+                    }),
+                },
+            ),
+            at(
+                0,
+                EventKind::TaskScheduled {
+                    name: "step".into(),
+                    input: r#""x""#.into(),
+                },
+            ),
+            at(
+                3,
+                EventKind::TaskCompleted {
+                    task_id: 0,
+                    result: "null".into(),
+                },
+            ),
+            at(
+                4,
+                EventKind::TaskFailed {
+                    task_id: 0,
+                    failure: failure.clone(),
+                },
+            ),
+            at(
+                1,
+                EventKind::TimerCreated {
+                    fire_at: 1_767_225_700_000,
+                },
+            ),
+            at(
+                6,
+                EventKind::TimerFired {
+                    timer_id: 1,
+                    fire_at: 1_767_225_700_000,
+                },
+            ),
+            at(2, EventKind::EntityCalled(operation.clone())),
+            at(3, EventKind::EntitySignalled(operation)),
+            at(
+                9,
+                EventKind::EntityResponded {
+                    task_id: 2,
+                    result: Ok("8".into()),
+                },
+            ),
+            at(
+                10,
+                EventKind::EntityResponded {
+                    task_id: 2,
+                    result: Err(failure.clone()),
+                },
+            ),
+            at(
+                11,
+                EventKind::ExecutionCompleted {
+                    result: Some(r#"["done"]"#.into()),
+                    failure: None,
+                },
+            ),
+            at(
+                12,
+                EventKind::ExecutionTerminated {
+                    reason: Some("stop".into()),
+                },
+            ),
+        ];
+        let shown = history(&events, true);
+        assert_eq!(parse_history(&shown), Ok(events));
+    }
+
+    #[test]
+    fn a_malformed_event_is_named() {
+        let err =
+            parse_history(&[serde_json::json!({"EventType": "TimerFired", "Timestamp": "soon"})])
+                .unwrap_err();
+        assert!(
+            err.starts_with("history event 0: `timestamp` is not a time"),
+            "{err}"
+        );
+    }
 }

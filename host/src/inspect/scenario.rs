@@ -178,7 +178,7 @@ impl Scenario {
         for (index, turn) in self.history.iter().enumerate() {
             time = turn.time().unwrap_or(time + TURN_SPACING_MS);
             history.push(HistoryEvent {
-                event_id: history.len() as u32,
+                event_id: None,
                 timestamp: time,
                 kind: EventKind::OrchestratorStarted,
             });
@@ -187,12 +187,12 @@ impl Scenario {
                 .with_context(|| format!("history turn {index}"))?;
             for event in events {
                 let event_id = match (event.event_id, Scheduled::of_event(&event.kind)) {
-                    (Some(id), _) => id,
-                    (None, Some(_)) => sequence,
-                    (None, None) => history.len() as u32,
+                    (Some(id), _) => Some(id),
+                    (None, Some(_)) => Some(sequence),
+                    (None, None) => None,
                 };
-                if Scheduled::of_event(&event.kind).is_some() {
-                    sequence = event_id + 1;
+                if let (Some(id), Some(_)) = (event_id, Scheduled::of_event(&event.kind)) {
+                    sequence = id + 1;
                 }
                 history.push(HistoryEvent {
                     event_id,
@@ -461,19 +461,19 @@ mod tests {
             "expect": {}
         }));
         let (history, turn) = s.history().unwrap();
-        let got: Vec<(u32, u64, &str)> = history
+        let got: Vec<(Option<u32>, u64, &str)> = history
             .iter()
             .map(|e| (e.event_id, e.timestamp, e.kind.label()))
             .collect();
         assert_eq!(
             got,
             [
-                (0, 1000, "OrchestratorStarted"),
-                (1, 1000, "ExecutionStarted"),
-                (0, 1000, "TaskScheduled"),
-                (3, 5000, "OrchestratorStarted"),
-                (4, 5000, "TaskCompleted"),
-                (1, 5000, "TaskScheduled"),
+                (None, 1000, "OrchestratorStarted"),
+                (None, 1000, "ExecutionStarted"),
+                (Some(0), 1000, "TaskScheduled"),
+                (None, 5000, "OrchestratorStarted"),
+                (None, 5000, "TaskCompleted"),
+                (Some(1), 5000, "TaskScheduled"),
             ]
         );
         assert_eq!(

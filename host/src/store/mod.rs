@@ -1,6 +1,6 @@
 //! The storage contract the engine owns, and its backends.
 //!
-//! Work is shaped as work items (DESIGN.md section 5): a dispatcher *locks*
+//! Work is shaped as work items (`docs/storage-and-dispatch.md`): a dispatcher *locks*
 //! an orchestration instance together with its visible inbox messages (or an
 //! activity task) under a lease, runs it, then *completes* it in one
 //! transaction that also checks the lease is still held. A lease that has
@@ -8,11 +8,11 @@
 //! lost fails with [`StoreError::LeaseLost`] and changes nothing, so two hosts
 //! never both write a turn.
 //!
+//! A backend implements storage only: every decision about what a turn, a
+//! batch or a rewind writes is made before it is called ([`crate::plan`]).
 //! Backends: [`sqlite`] (embedded default). Every method documents its
 //! atomicity and which errors mean what; a backend must honour them exactly.
 
-#[cfg(test)]
-mod entity_tests;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -44,18 +44,16 @@ pub enum StoreError {
     /// host: the caller must drop its results (they were not written).
     #[error("the lease on this work item was lost")]
     LeaseLost,
+    /// The instance changed between reading it and writing a change planned
+    /// from what was read; nothing was written, and planning again may succeed.
+    #[error("instance `{0}` changed while the request was being prepared; try again")]
+    Conflict(String),
     /// The backend failed; retrying later may help.
     #[error("storage failure: {0}")]
     Backend(String),
     /// Stored data could not be decoded: a bug or a corrupt store.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
-    }
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -304,6 +302,24 @@ pub struct EntityFilter {
     pub after: Option<EntityId>,
 }
 
+/// A rewind planned by [`crate::plan::rewind`], written if the instance has not
+/// changed since it was read.
+#[derive(Debug, Clone)]
+pub struct RewindCommit {
+    pub instance_id: String,
+    /// The failed execution the plan was made from.
+    pub execution_id: String,
+    /// The length of the history the plan was made from.
+    pub history_len: u32,
+    /// The history that replaces it.
+    pub history: Vec<HistoryEvent>,
+    /// Activities queued again (for `execution_id`).
+    pub activities: Vec<NewActivity>,
+    /// The message that wakes the instance.
+    pub wake: EventKind,
+    pub now: Timestamp,
+}
+
 /// A locked activity task.
 #[derive(Debug, Clone)]
 pub struct ActivityWorkItem {
@@ -427,13 +443,13 @@ pub trait Store: Send + Sync + 'static {
     /// purge never holds the database for long.
     async fn purge_batch(&self, filter: &InstanceFilter, batch: usize) -> StoreResult<usize>;
 
-    /// Rewinds a failed instance atomically: removes the failure and the
-    /// failed activity results from its history, enqueues those activities
-    /// again (on the instance's component: the dispatcher resolves the name
-    /// again when that component does not offer it), marks it Running and
-    /// wakes it. Completed activities keep their
-    /// results. `InstanceNotFound` or `InstanceNotFailed` otherwise.
-    async fn rewind(&self, instance_id: &str, reason: &str, now: Timestamp) -> StoreResult<()>;
+    /// Writes a rewind atomically: replaces the instance's history with the
+    /// plan's, queues its activities, clears the output, failure and
+    /// completion time, marks it Running and enqueues the wake message.
+    /// `InstanceNotFound` or `InstanceNotFailed`; `Conflict` when its
+    /// execution or history length is no longer the plan's. Nothing is
+    /// written on an error.
+    async fn rewind(&self, rewind: RewindCommit) -> StoreResult<()>;
 
     /// Appends a message to an entity's inbox, creating the entity (without
     /// state) if it is new. Atomic; not idempotent (each call is a message).

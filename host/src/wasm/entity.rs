@@ -4,37 +4,7 @@
 
 use super::bindings::exports::durable::core::entity as wit_entity;
 use super::*;
-use crate::types::EntityId;
-
-/// One operation of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntityOperationRequest {
-    pub name: String,
-    pub input: Json,
-}
-
-/// A message an operation sends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntityEffect {
-    Signal {
-        entity: EntityId,
-        operation: String,
-        input: Json,
-        scheduled_at: Option<Timestamp>,
-    },
-    StartOrchestration {
-        name: String,
-        instance_id: String,
-        input: Json,
-    },
-}
-
-/// One operation's outcome; a failed operation's effects are already dropped by the guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntityOperationOutcome {
-    pub result: Result<Json, Failure>,
-    pub effects: Vec<EntityEffect>,
-}
+use crate::types::{EntityEffect, EntityId, EntityOperationOutcome, EntityOperationRequest};
 
 /// What a batch produced.
 #[derive(Debug, Clone)]
@@ -47,19 +17,17 @@ pub struct EntityBatchOutput {
 impl From<wit_entity::EntityAction> for EntityEffect {
     fn from(action: wit_entity::EntityAction) -> Self {
         match action {
-            wit_entity::EntityAction::SignalEntity((entity, op, scheduled_at)) => {
-                EntityEffect::Signal {
-                    entity: entity.into(),
-                    operation: op.name,
-                    input: op.input,
-                    scheduled_at,
-                }
-            }
-            wit_entity::EntityAction::StartOrchestration((name, instance_id, input)) => {
+            wit_entity::EntityAction::SignalEntity(signal) => EntityEffect::Signal {
+                entity: signal.entity.into(),
+                operation: signal.operation.name,
+                input: signal.operation.input,
+                scheduled_at: signal.scheduled_at,
+            },
+            wit_entity::EntityAction::StartOrchestration(start) => {
                 EntityEffect::StartOrchestration {
-                    name,
-                    instance_id,
-                    input,
+                    name: start.name,
+                    instance_id: start.instance_id,
+                    input: start.input,
                 }
             }
         }

@@ -15,7 +15,7 @@ mod bindings;
 mod entity;
 pub mod sandbox;
 
-pub use entity::{EntityBatchOutput, EntityEffect, EntityOperationOutcome, EntityOperationRequest};
+pub use entity::EntityBatchOutput;
 
 use crate::store::{Catalogue, LogLine};
 use crate::types::{Action, Failure, HistoryEvent, Json, Timestamp, failure_types};

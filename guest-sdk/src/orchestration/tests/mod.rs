@@ -50,7 +50,7 @@ fn executor(registration: OrchestratorRegistration) -> (Executor, Logs) {
 
 fn event(kind: EventKind) -> HistoryEvent {
     HistoryEvent {
-        event_id: 0,
+        event_id: None,
         timestamp: T0,
         kind,
     }
@@ -59,7 +59,7 @@ fn event(kind: EventKind) -> HistoryEvent {
 /// The events that open turn `n` (time `T0 + n seconds`).
 fn turn_start(n: u64) -> HistoryEvent {
     HistoryEvent {
-        event_id: 0,
+        event_id: None,
         timestamp: T0 + n * 1000,
         kind: EventKind::OrchestratorStarted,
     }
@@ -84,7 +84,7 @@ fn scheduled(id: u32, name: &str, input: Value) -> HistoryEvent {
         name: name.into(),
         input: input.to_string(),
     }));
-    e.event_id = id;
+    e.event_id = Some(id);
     e
 }
 
@@ -104,7 +104,7 @@ fn failed(id: u32, failure: Failure) -> HistoryEvent {
 
 fn timer_created(id: u32, fire_at: u64) -> HistoryEvent {
     let mut e = event(EventKind::TimerCreated(TimerCreated { fire_at }));
-    e.event_id = id;
+    e.event_id = Some(id);
     e
 }
 

@@ -7,13 +7,20 @@
 //! come from the binary ([`durable_host::guest_sources`]) and are written to
 //! a temporary directory for each build, so an installed `durable` needs no
 //! checkout. componentize-py and componentize-js are installed once, at
-//! pinned versions, into the tools directory ([`Tools`]); later builds are
-//! offline.
+//! pinned versions, into the tools directory ([`tools`]); later builds are
+//! offline. Python and JavaScript components are kept in a build cache keyed by a hash of
+//! their sources, the SDK and the toolchain ([`cache`]), so building unchanged sources again
+//! gives the same component (the same digest) at once.
+
+mod cache;
+mod tools;
+
+use cache::BuildCache;
+use tools::{Tools, venv_bin};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use durable_host::guest_sources::{self, Source};
-use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -33,10 +40,15 @@ pub struct BuildArgs {
     /// current directory].
     #[arg(short, long, value_name = "OUT.wasm")]
     out: Option<PathBuf>,
-    /// Where componentize-py and componentize-js are installed when missing
-    /// [default: `$XDG_CACHE_HOME/durable/tools` or `~/.cache/durable/tools`].
+    /// Where componentize-py and componentize-js are installed when missing, and where
+    /// the build cache lives (`builds/`) [default: `$XDG_CACHE_HOME/durable/tools` or
+    /// `~/.cache/durable/tools`].
     #[arg(long, env = "DURABLE_TOOLS_DIR", value_name = "DIR")]
     tools_dir: Option<PathBuf>,
+    /// Build a Python or JavaScript app even when the build cache holds a component built
+    /// from the same sources, SDK and toolchain.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +64,26 @@ impl Language {
             Language::Python => "Python",
             Language::JavaScript => "JavaScript",
             Language::Rust => "Rust",
+        }
+    }
+
+    /// The pinned toolchain that builds it, as part of the build cache's key.
+    fn toolchain(self) -> String {
+        match self {
+            Language::Python => format!("componentize-py {COMPONENTIZE_PY}"),
+            Language::JavaScript => {
+                format!("componentize-js {COMPONENTIZE_JS}, rolldown {ROLLDOWN}")
+            }
+            Language::Rust => "cargo".into(),
+        }
+    }
+
+    /// The embedded sources a build of it uses: the WIT package and the language's SDK.
+    fn sdk(self) -> [&'static [Source]; 2] {
+        match self {
+            Language::Python => [guest_sources::WIT, guest_sources::PYTHON_SDK],
+            Language::JavaScript => [guest_sources::WIT, guest_sources::JS_SDK],
+            Language::Rust => [guest_sources::WIT, &[]],
         }
     }
 
@@ -113,24 +145,48 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .tempdir()
         .context("cannot create a temporary directory")?;
     let built = staging.path().join("component.wasm");
-    let tools = || Tools::new(args.tools_dir.clone());
-    match language {
-        Language::Python => build_python(&tools()?, &app_dir, &built)?,
-        Language::JavaScript => build_js(&tools()?, &app_dir, &built)?,
-        Language::Rust => build_rust(&app_dir, &built)?,
-    }
+    let mut from_cache = false;
+    let component = match language {
+        Language::Rust => {
+            build_rust(&app_dir, &built)?;
+            built
+        }
+        Language::Python | Language::JavaScript => {
+            let tools = Tools::new(args.tools_dir.clone())?;
+            let cache = BuildCache::new(&tools.dir);
+            let key = BuildCache::key(language, &language.toolchain(), &language.sdk(), &app_dir)?;
+            match cache.get(&key).filter(|_| !args.no_cache) {
+                Some(cached) => {
+                    from_cache = true;
+                    cached
+                }
+                None => {
+                    match language {
+                        Language::Python => build_python(&tools, &app_dir, &built)?,
+                        _ => build_js(&tools, &app_dir, &built)?,
+                    }
+                    cache.put(&key, &built);
+                    built
+                }
+            }
+        }
+    };
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let size =
-        std::fs::copy(&built, &out).with_context(|| format!("cannot write {}", out.display()))?;
+    let size = std::fs::copy(&component, &out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
-        "built {} ({}, {:.1} MB) in {:.1?}",
+        "built {} ({}, {:.1} MB) in {:.1?}{}",
         out.display(),
         language.name(),
         size as f64 / 1e6,
-        started.elapsed()
+        started.elapsed(),
+        match from_cache {
+            true => " (sources unchanged: from the build cache)",
+            false => "",
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -345,159 +401,4 @@ fn run_step(mut cmd: Command, program: &str, failure: &str) -> anyhow::Result<()
         );
     }
     Ok(())
-}
-
-/// The tools directory: componentize-py and componentize-js, each in a
-/// folder named by its version, installed on first use.
-struct Tools {
-    dir: PathBuf,
-}
-
-impl Tools {
-    fn new(dir: Option<PathBuf>) -> anyhow::Result<Tools> {
-        let dir = dir
-            .or_else(|| {
-                durable_host::host::default_compile_cache().map(|cache| cache.join("tools"))
-            })
-            .context(
-                "no tools directory: set DURABLE_TOOLS_DIR (or HOME or XDG_CACHE_HOME), or \
-                 give --tools-dir",
-            )?;
-        Ok(Tools {
-            dir: std::path::absolute(&dir)
-                .with_context(|| format!("cannot resolve {}", dir.display()))?,
-        })
-    }
-
-    /// A Python venv holding componentize-py.
-    fn componentize_py(&self) -> anyhow::Result<PathBuf> {
-        let what = format!("componentize-py {COMPONENTIZE_PY}");
-        self.ensure(
-            &format!("componentize-py-{COMPONENTIZE_PY}"),
-            &what,
-            |venv| {
-                let needs = format!(
-                    "durable build needs Python 3 with venv and pip to install {what} (once)"
-                );
-                let mut cmd = Command::new("python3");
-                cmd.args(["-m", "venv"]).arg(venv);
-                install_step(
-                    cmd,
-                    "python3",
-                    &needs,
-                    "`python3 -m venv` failed (on Debian or Ubuntu, install python3-venv)",
-                )?;
-                let mut cmd = Command::new(venv_bin(venv).join("python"));
-                cmd.args(["-m", "pip", "install", "--quiet"])
-                    .arg(format!("componentize-py=={COMPONENTIZE_PY}"));
-                install_step(
-                    cmd,
-                    "pip",
-                    &needs,
-                    &format!("pip could not install {what} (is PyPI reachable?)"),
-                )
-            },
-        )
-    }
-
-    /// An npm prefix whose `node_modules` holds componentize-js and rolldown.
-    fn componentize_js(&self) -> anyhow::Result<PathBuf> {
-        let what = format!("componentize-js {COMPONENTIZE_JS} and rolldown {ROLLDOWN}");
-        self.ensure(
-            &format!("componentize-js-{COMPONENTIZE_JS}"),
-            &what,
-            |prefix| {
-                std::fs::create_dir_all(prefix)
-                    .and_then(|()| {
-                        std::fs::write(prefix.join("package.json"), "{\"private\": true}\n")
-                    })
-                    .with_context(|| format!("cannot create {}", prefix.display()))?;
-                let mut cmd = Command::new("npm");
-                cmd.current_dir(prefix)
-                    .args([
-                        "install",
-                        "--silent",
-                        "--no-audit",
-                        "--no-fund",
-                        "--save-exact",
-                    ])
-                    .arg(format!(
-                        "@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"
-                    ))
-                    .arg(format!("rolldown@{ROLLDOWN}"));
-                install_step(
-                    cmd,
-                    "npm",
-                    &format!(
-                        "durable build needs Node.js 20 or newer with npm to install {what} (once)"
-                    ),
-                    &format!("npm could not install {what} (is the npm registry reachable?)"),
-                )
-            },
-        )
-    }
-
-    /// `<tools>/<name>`, installed by `install` unless a finished install is
-    /// there. A lock file keeps concurrent builds from installing at once; a
-    /// marker written last tells a finished install from an interrupted one.
-    fn ensure(
-        &self,
-        name: &str,
-        what: &str,
-        install: impl FnOnce(&Path) -> anyhow::Result<()>,
-    ) -> anyhow::Result<PathBuf> {
-        let dir = self.dir.join(name);
-        let marker = dir.join(".durable-installed");
-        if marker.is_file() {
-            return Ok(dir);
-        }
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create the tools directory {}", self.dir.display()))?;
-        let lock_path = self.dir.join(format!("{name}.lock"));
-        let lock = File::create(&lock_path)
-            .with_context(|| format!("cannot create {}", lock_path.display()))?;
-        lock.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-        if marker.is_file() {
-            // Another build installed it while this one waited.
-            return Ok(dir);
-        }
-        eprintln!("installing {what} into {} (once)", dir.display());
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot remove the unfinished {}", dir.display()))?;
-        }
-        install(&dir)?;
-        File::create(&marker).with_context(|| format!("cannot create {}", marker.display()))?;
-        Ok(dir)
-    }
-}
-
-/// Runs one install step: a missing program is named with what it is
-/// needed for, a failure is shown with the program's output.
-fn install_step(mut cmd: Command, program: &str, needs: &str, failure: &str) -> anyhow::Result<()> {
-    let output = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => anyhow!("{program} was not found: {needs}"),
-            _ => anyhow!(e).context(format!("cannot run {program}")),
-        })?;
-    if !output.status.success() {
-        bail!(
-            "{failure}:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr).trim_end()
-        );
-    }
-    Ok(())
-}
-
-/// A venv's folder of executables.
-fn venv_bin(venv: &Path) -> PathBuf {
-    if cfg!(windows) {
-        venv.join("Scripts")
-    } else {
-        venv.join("bin")
-    }
 }

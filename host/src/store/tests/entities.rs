@@ -1,11 +1,8 @@
-//! The storage contract for entities, on SQLite in memory: inbox order, leases, critical
-//! section holders, responses to callers, listing and cleanup. Time is passed explicitly.
+//! Entities: inbox order, leases, critical section holders, responses to callers, listing
+//! and cleanup.
 
 use super::*;
 use crate::types::EntityId;
-
-const T0: Timestamp = 1_767_225_600_000;
-const LEASE: u64 = 1_000;
 
 fn id(key: &str) -> EntityId {
     EntityId {
@@ -42,13 +39,7 @@ fn commit(item: &EntityWorkItem, state: Option<&str>, now: Timestamp) -> EntityC
     }
 }
 
-fn store() -> SqliteStore {
-    SqliteStore::open_in_memory().expect("in-memory store")
-}
-
-#[tokio::test]
-async fn messages_come_in_order_and_scheduled_ones_wait() {
-    let store = store();
+pub(super) async fn messages_come_in_order_and_scheduled_ones_wait(store: &dyn Store) {
     store
         .send_entity_message(message("a", "later", None, T0 + 500))
         .await
@@ -89,9 +80,7 @@ async fn messages_come_in_order_and_scheduled_ones_wait() {
     assert_eq!(later[0].state.as_deref(), Some("2"));
 }
 
-#[tokio::test]
-async fn a_lost_lease_writes_nothing() {
-    let store = store();
+pub(super) async fn a_lost_lease_writes_nothing(store: &dyn Store) {
     store
         .send_entity_message(message("a", "add", None, T0))
         .await
@@ -121,9 +110,7 @@ async fn a_lost_lease_writes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_held_entity_sees_only_its_holders_messages() {
-    let store = store();
+pub(super) async fn a_held_entity_sees_only_its_holders_messages(store: &dyn Store) {
     store
         .send_entity_message(message("a", "lock", Some("o1"), T0))
         .await
@@ -171,9 +158,7 @@ async fn a_held_entity_sees_only_its_holders_messages() {
     assert_eq!(ops, ["other", "signal"]);
 }
 
-#[tokio::test]
-async fn responses_reach_running_callers_only() {
-    let store = store();
+pub(super) async fn responses_reach_running_callers_only(store: &dyn Store) {
     let caller = NewInstance {
         instance_id: "o1".into(),
         name: "orch".into(),
@@ -217,9 +202,7 @@ async fn responses_reach_running_callers_only() {
     assert_eq!(store.entity(&id("b")).await.unwrap().unwrap().pending, 1);
 }
 
-#[tokio::test]
-async fn listing_pages_and_empty_entities_are_deleted() {
-    let store = store();
+pub(super) async fn listing_pages_and_empty_entities_are_deleted(store: &dyn Store) {
     for key in ["a", "b", "c"] {
         store
             .send_entity_message(message(key, "add", None, T0))

@@ -1,0 +1,112 @@
+//! Activities: the loop that locks queued activity tasks, runs each with the capabilities
+//! granted, and delivers its result to the instance that scheduled it.
+
+use super::loops::{Boxed, WorkKind};
+use super::{Engine, EngineError};
+use crate::builtin_http::HTTP_ACTIVITY;
+use crate::resolve::{FunctionKind, resolve_deployed};
+use crate::store::{ActivityWorkItem, StoreError};
+use crate::types::{EventKind, Failure};
+use crate::wasm::{ActivityRun, LoadedComponent};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+impl Engine {
+    pub(super) async fn activity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
+        // An activity's lease outlives its timeout, so a live host never loses a task it is
+        // still running; the margin (time to record the result) is capped by the timeout
+        // itself, so with a short timeout a crashed host's task is retried soon rather than
+        // 30 s later.
+        let timeout = self.config.limits.activity_timeout;
+        let lease = (timeout + timeout.min(Duration::from_secs(30))).as_millis() as u64;
+        let kind = WorkKind {
+            what: "activities",
+            concurrency: self.config.activity_concurrency,
+            lease,
+            lock: |engine, free, lease| {
+                let now = engine.clock.now();
+                let owner = &engine.config.owner;
+                engine.store.lock_activities(owner, free, lease, now)
+            },
+            run: run_or_leave,
+        };
+        self.work_loop(kind, &self.wake_activities, stopped).await;
+    }
+
+    /// Runs one attempt and delivers its result (a lost lease drops it: another host runs
+    /// the task now).
+    async fn run_activity(&self, task: &ActivityWorkItem) -> Result<(), EngineError> {
+        let (result, logs) = if task.name == HTTP_ACTIVITY {
+            (self.http.run(&task.input).await, Vec::new())
+        } else {
+            match self.activity_component(task).await? {
+                Ok(component) => {
+                    let run = ActivityRun {
+                        instance_id: &task.instance_id,
+                        task_id: task.task_id,
+                        attempt: task.attempt,
+                        now: self.clock.now(),
+                    };
+                    self.wasm
+                        .run_activity(&component, &task.name, &task.input, run)
+                        .await
+                        .map_err(EngineError::Runtime)?
+                }
+                Err(failure) => (Err(failure), Vec::new()),
+            }
+        };
+        let event = match result {
+            Ok(result) => EventKind::TaskCompleted {
+                task_id: task.task_id,
+                result,
+            },
+            Err(failure) => EventKind::TaskFailed {
+                task_id: task.task_id,
+                failure,
+            },
+        };
+        match self
+            .store
+            .complete_activity(task, event, logs, self.clock.now())
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost) => {
+                tracing::warn!(activity = %task.name, "activity finished after its lease was lost; result dropped");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.wake_orchestrations.notify_one();
+        Ok(())
+    }
+
+    /// The component a task runs on: the one it was queued with, which offers it (the turn
+    /// that scheduled it resolved the name), unless a rewind queued it again on its
+    /// instance's component; then the name is resolved again among the deployments.
+    async fn activity_component(
+        &self,
+        task: &ActivityWorkItem,
+    ) -> Result<Result<Arc<LoadedComponent>, Failure>, EngineError> {
+        let queued = self.component(&task.digest).await?;
+        if FunctionKind::Activity.offered_by(&queued.catalogue, &task.name) {
+            return Ok(Ok(queued));
+        }
+        let deployed = self.store.components().await?;
+        match resolve_deployed(FunctionKind::Activity, &task.name, &deployed) {
+            Ok(digest) => Ok(Ok(self.component(&digest).await?)),
+            Err(unresolved) => Ok(Err(unresolved.into())),
+        }
+    }
+}
+
+/// Runs an activity; one that cannot run (storage, the runtime) stays locked, and runs again
+/// when its lease expires.
+fn run_or_leave(engine: Arc<Engine>, task: ActivityWorkItem) -> Boxed<'static, ()> {
+    Box::pin(async move {
+        if let Err(e) = engine.run_activity(&task).await {
+            tracing::error!(activity = %task.name, instance = %task.instance_id,
+                "activity could not run, will retry after its lease: {e:#}");
+        }
+    })
+}

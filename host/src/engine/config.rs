@@ -1,0 +1,66 @@
+//! The engine's settings.
+
+use crate::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Names this host in leases.
+    pub owner: String,
+    /// Orchestration turns run at once (entity batches too).
+    pub orchestration_concurrency: usize,
+    /// Activities run at once.
+    pub activity_concurrency: usize,
+    /// How long a lock on an orchestration (or entity) is held before others may take it.
+    pub orchestration_lease: Duration,
+    /// How often to look for work written by other processes.
+    pub poll_interval: Duration,
+    /// Live orchestrator instances kept in memory.
+    pub cache_capacity: usize,
+    /// Where compiled components are cached (none: no disk cache).
+    pub compile_cache: Option<PathBuf>,
+    /// CPU, memory and time limits of guest code.
+    pub limits: GuestLimits,
+    /// What activities may reach (files, environment, network, `call_http` hosts).
+    pub capabilities: ActivityCapabilities,
+    /// Use wasmtime's pooling allocator (faster instantiation; reserves address space up
+    /// front for every slot).
+    pub pooling: bool,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            owner: format!("host-{}", std::process::id()),
+            orchestration_concurrency: 64,
+            activity_concurrency: 64,
+            orchestration_lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(200),
+            cache_capacity: 2048,
+            compile_cache: default_compile_cache(),
+            limits: GuestLimits::default(),
+            capabilities: ActivityCapabilities::default(),
+            pooling: true,
+        }
+    }
+}
+
+impl HostConfig {
+    /// Guest instances alive at once: live cached orchestrators, turns and entity batches
+    /// in flight, running activities, and room for loading components.
+    pub(crate) fn instance_slots(&self) -> u32 {
+        let slots =
+            self.cache_capacity + self.orchestration_concurrency + self.activity_concurrency + 64;
+        slots as u32
+    }
+}
+
+/// `$XDG_CACHE_HOME/durable` or `~/.cache/durable`.
+pub fn default_compile_cache() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|dir| dir.join("durable"))
+}

@@ -1,0 +1,192 @@
+//! Entity batches: the loop that locks entities with visible messages (under a lease, like
+//! orchestrations), and one batch of one entity: load (the work item, the deployments),
+//! decide (sort the inbox by the lock protocol, run the operations in a sandboxed store of
+//! the newest component offering the entity, plan the commit), commit (one transaction: the
+//! new state, the consumed messages, the answers to calling orchestrations, the signals the
+//! operations sent and the orchestrations they started). A batch the guest could not run (a
+//! trap, a missing component) answers every call with the failure and keeps the state.
+
+use super::loops::{Boxed, WorkKind};
+use super::{Engine, EngineError};
+use crate::plan::entity::{Dropped, plan_entity_commit, sort_entity_inbox};
+use crate::resolve::{FunctionKind, newest_offering};
+use crate::store::{EntityInboxMessage, EntityWorkItem, LogLine, StoreError};
+use crate::types::{
+    EntityId, EntityOperationOutcome, EntityOperationRequest, Failure, Json, Timestamp,
+    failure_types,
+};
+use crate::wasm::LoadedComponent;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Operations run in one batch at most.
+const ENTITY_BATCH: usize = 100;
+/// Delay before a batch that failed outside the guest is tried again.
+const RETRY_MS: u64 = 1_000;
+
+impl Engine {
+    pub(super) async fn entity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
+        let kind = WorkKind {
+            what: "entities",
+            concurrency: self.config.orchestration_concurrency,
+            lease: self.config.orchestration_lease.as_millis() as u64,
+            lock: |engine, free, lease| {
+                let now = engine.clock.now();
+                let owner = &engine.config.owner;
+                engine
+                    .store
+                    .lock_entities(owner, free, ENTITY_BATCH, lease, now)
+            },
+            run: run_or_abandon,
+        };
+        self.work_loop(kind, &self.wake_orchestrations, stopped)
+            .await;
+    }
+
+    /// One batch of a locked entity.
+    async fn run_entity_batch(&self, item: EntityWorkItem) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let entity = &item.entity;
+        // Load: the deployments (where the entity runs, where the orchestrations its
+        // operations start run).
+        let deployed = self.store.components().await?;
+
+        // Decide.
+        let inbox = sort_entity_inbox(&item, now);
+        let (outcomes, state) = match newest_offering(FunctionKind::Entity, &entity.name, &deployed)
+        {
+            None => {
+                let failure = Failure::fatal(
+                    failure_types::UNKNOWN_FUNCTION,
+                    format!(
+                        "no deployed component offers an entity named `{}`",
+                        entity.name
+                    ),
+                );
+                let outcome = EntityOperationOutcome {
+                    result: Err(failure),
+                    effects: Vec::new(),
+                };
+                (vec![outcome; inbox.operations.len()], item.state.clone())
+            }
+            Some(offering) => {
+                let component = self.component(&offering.digest).await?;
+                let operations = requests(&inbox.operations);
+                self.execute(&component, entity, item.state.clone(), &operations, now)
+                    .await
+            }
+        };
+        let mut new_id = || self.client.new_id();
+        let (commit, dropped) =
+            plan_entity_commit(&item, inbox, outcomes, state, &deployed, &mut new_id, now);
+        for dropped in dropped {
+            match dropped {
+                Dropped::FailedSignal { operation, failure } => {
+                    tracing::error!(entity = %entity.name, key = %entity.key,
+                        operation = %operation, "signalled operation failed: {failure}");
+                }
+                Dropped::UnknownOrchestrator { name } => {
+                    tracing::error!(entity = %entity.name, key = %entity.key,
+                        "cannot start orchestration `{name}`: no deployed component offers it");
+                }
+            }
+        }
+
+        // Commit.
+        match self.store.complete_entity(commit).await {
+            Ok(()) => {
+                self.commit_done();
+                Ok(())
+            }
+            Err(StoreError::LeaseLost) => {
+                tracing::warn!("lost the lease on an entity; its batch was discarded");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs the operations as one batch. When the guest traps (a panic, a broken limit), the
+    /// batch is run again one operation at a time, so only the operation that traps fails and
+    /// the others keep their effects.
+    async fn execute(
+        &self,
+        component: &LoadedComponent,
+        entity: &EntityId,
+        state: Option<Json>,
+        operations: &[EntityOperationRequest],
+        now: Timestamp,
+    ) -> (Vec<EntityOperationOutcome>, Option<Json>) {
+        let log = |logs: &[LogLine]| {
+            for line in logs {
+                tracing::info!(entity = %entity.name, key = %entity.key,
+                    level = %line.level, "{}", line.message);
+            }
+        };
+        let batch = self
+            .wasm
+            .run_entity_batch(component, entity, state.as_ref(), operations, now)
+            .await;
+        let failure = match batch {
+            Ok(output) => {
+                log(&output.logs);
+                return (output.results, output.state);
+            }
+            Err(failure) if operations.len() > 1 => failure,
+            Err(failure) => {
+                let outcome = EntityOperationOutcome {
+                    result: Err(failure),
+                    effects: Vec::new(),
+                };
+                return (vec![outcome], state);
+            }
+        };
+        tracing::warn!(entity = %entity.name, key = %entity.key,
+            "entity batch trapped ({failure}); running its operations one at a time");
+        let mut state = state;
+        let mut outcomes = Vec::with_capacity(operations.len());
+        for operation in operations {
+            let single = std::slice::from_ref(operation);
+            match self
+                .wasm
+                .run_entity_batch(component, entity, state.as_ref(), single, now)
+                .await
+            {
+                Ok(mut output) => {
+                    log(&output.logs);
+                    state = output.state;
+                    outcomes.append(&mut output.results);
+                }
+                Err(failure) => outcomes.push(EntityOperationOutcome {
+                    result: Err(failure),
+                    effects: Vec::new(),
+                }),
+            }
+        }
+        (outcomes, state)
+    }
+}
+
+fn requests(messages: &[&EntityInboxMessage]) -> Vec<EntityOperationRequest> {
+    messages
+        .iter()
+        .map(|m| EntityOperationRequest {
+            name: m.operation.clone(),
+            input: m.input.clone(),
+        })
+        .collect()
+}
+
+/// Runs a batch; one that fails outside the guest is abandoned and retried shortly.
+fn run_or_abandon(engine: Arc<Engine>, item: EntityWorkItem) -> Boxed<'static, ()> {
+    Box::pin(async move {
+        let entity = item.entity.clone();
+        let token = item.lock_token.clone();
+        if let Err(e) = engine.run_entity_batch(item).await {
+            tracing::error!(entity = %entity.name, key = %entity.key,
+                "entity batch failed, will retry: {e:#}");
+            let retry_at = engine.clock.now() + RETRY_MS;
+            let _ = engine.store.abandon_entity(&entity, &token, retry_at).await;
+        }
+    })
+}

@@ -1,0 +1,121 @@
+//! The work loop every kind of work shares: lock items while permits are free, run each in
+//! its own task, and idle until woken when there is none.
+
+use super::Engine;
+use crate::store::StoreResult;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub(super) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Locks up to `free` work items under a lease of the given length (ms).
+pub(super) type LockWork<W> = for<'a> fn(&'a Engine, usize, u64) -> Boxed<'a, StoreResult<Vec<W>>>;
+
+/// Runs one locked work item to its commit (or abandons it).
+pub(super) type RunWork<W> = fn(Arc<Engine>, W) -> Boxed<'static, ()>;
+
+/// One kind of work a dispatch loop runs.
+pub(super) struct WorkKind<W> {
+    /// What the items are, for log lines.
+    pub what: &'static str,
+    pub concurrency: usize,
+    /// Lease length in ms.
+    pub lease: u64,
+    pub lock: LockWork<W>,
+    pub run: RunWork<W>,
+}
+
+/// Handle to running dispatch loops.
+pub struct RunningHost {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningHost {
+    /// Starts the orchestration, entity and activity loops.
+    pub(crate) fn start(engine: &Arc<Engine>) -> RunningHost {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let (e, rx) = (engine.clone(), stopped.clone());
+        tasks.spawn(async move { e.orchestration_loop(rx).await });
+        let (e, rx) = (engine.clone(), stopped.clone());
+        tasks.spawn(async move { e.entity_loop(rx).await });
+        let e = engine.clone();
+        tasks.spawn(async move { e.activity_loop(stopped).await });
+        RunningHost { stop, tasks }
+    }
+
+    /// Stops taking new work and waits for the work in flight to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Engine {
+    /// Locks work while permits are free, runs each item in its own task, and idles when
+    /// there is none; on shutdown, waits for the work in flight.
+    pub(super) async fn work_loop<W: Send + 'static>(
+        self: &Arc<Self>,
+        kind: WorkKind<W>,
+        wake: &Notify,
+        mut stopped: watch::Receiver<bool>,
+    ) {
+        let permits = Arc::new(Semaphore::new(kind.concurrency));
+        let mut running = JoinSet::new();
+        while !*stopped.borrow() {
+            while running.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = running.join_next() => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
+            }
+            let items = match (kind.lock)(self, free, kind.lease).await {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::error!("cannot lock {}: {e}", kind.what);
+                    Vec::new()
+                }
+            };
+            if items.is_empty() {
+                self.idle(wake, &mut stopped).await;
+                continue;
+            }
+            for item in items {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                let work = (kind.run)(self.clone(), item);
+                running.spawn(async move {
+                    work.await;
+                    drop(permit);
+                });
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Sleeps until notified, the next stored wake-up time, the poll interval, or shutdown.
+    async fn idle(&self, wake: &Notify, stopped: &mut watch::Receiver<bool>) {
+        let now = self.clock.now();
+        let next = self.store.next_wakeup(now).await.ok().flatten();
+        let due = async {
+            match next {
+                Some(at) => self.clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = due => {}
+            _ = tokio::time::sleep(self.config.poll_interval) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}

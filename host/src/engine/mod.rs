@@ -1,0 +1,151 @@
+//! The engine: three dispatch loops that run orchestration turns, activities and entity
+//! batches against the store.
+//!
+//! Every kind of work flows the same way ([`loops`]): lock work items under a lease, run each
+//! in its own task, commit its result in one transaction, and sleep until a commit in this
+//! process, the next due timer (on the injected [`crate::clock::Clock`]) or the poll interval
+//! (work written by other processes) wakes the loop.
+//!
+//! An orchestration turn ([`orchestrations`]) reads the way its data flows:
+//!
+//! 1. **load**: the locked instance and its visible messages; the live guest from the
+//!    [`cache`], or a fresh guest fed the stored history by [`cold_replay`];
+//! 2. **decide**: sort the inbox ([`crate::plan::inbox`]), step the guest through the new
+//!    events, check its actions against history and plan the turn ([`crate::replay`]), and
+//!    turn that plan into a commit ([`crate::plan::turn`]);
+//! 3. **commit**: one transaction; the live guest goes back to the cache.
+//!
+//! Activities ([`activities`]) run on the component the turn that queued them resolved; entity
+//! batches ([`entities`]) run on the newest component offering the entity. The embedding API
+//! over all this is [`crate::host::Host`].
+
+mod activities;
+mod cache;
+mod cold;
+mod config;
+mod entities;
+mod error;
+mod loops;
+mod orchestrations;
+
+pub use cold::{ColdReplay, ColdReplayError, Execution, cold_replay};
+pub use config::{HostConfig, default_compile_cache};
+pub use error::{EngineError, ReplayError};
+pub use loops::RunningHost;
+
+use crate::builtin_http::{HttpActivity, HttpAllowList};
+use crate::client::Client;
+use crate::clock::Clock;
+use crate::store::{ComponentRecord, Store};
+use crate::wasm::{LoadedComponent, WasmRuntime, digest_of};
+use cache::InstanceCache;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// The engine's parts, shared by its loops and the [`crate::host::Host`] facade.
+pub(crate) struct Engine {
+    pub(crate) client: Client,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) wasm: WasmRuntime,
+    http: HttpActivity,
+    config: HostConfig,
+    cache: Mutex<InstanceCache>,
+    /// Shared with the client, so starts and events wake the loops at once. The
+    /// orchestration and entity loops both wait on it.
+    wake_orchestrations: Arc<Notify>,
+    wake_activities: Notify,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: HostConfig,
+    ) -> Result<Engine, EngineError> {
+        let slots = if config.pooling {
+            config.instance_slots()
+        } else {
+            0
+        };
+        let wasm = WasmRuntime::new(
+            config.compile_cache.clone(),
+            config.limits.clone(),
+            config.capabilities.clone(),
+            slots,
+        )
+        .map_err(EngineError::Runtime)?;
+        let client = Client::new(store.clone(), clock.clone());
+        let http = HttpActivity::new(
+            HttpAllowList::new(config.capabilities.http_hosts.clone()),
+            config.limits.activity_timeout,
+        )
+        .map_err(|e| EngineError::Setup(format!("{e:#}")))?;
+        Ok(Engine {
+            wake_orchestrations: client.work_added().clone(),
+            client,
+            store,
+            clock,
+            wasm,
+            http,
+            cache: Mutex::new(InstanceCache::new(config.cache_capacity)),
+            config,
+            wake_activities: Notify::new(),
+        })
+    }
+
+    /// Loads a component, learns what it offers, and stores it as the newest deployment.
+    pub(crate) async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError> {
+        let loaded = self
+            .wasm
+            .load(bytes)
+            .await
+            .map_err(EngineError::InvalidComponent)?;
+        let now = self.clock.now();
+        self.store
+            .put_component(&loaded.digest, bytes, &loaded.catalogue, now)
+            .await?;
+        Ok(ComponentRecord {
+            digest: loaded.digest.clone(),
+            catalogue: loaded.catalogue.clone(),
+            deployed_at: now,
+        })
+    }
+
+    /// A stored component, loaded (compiled, or from the disk cache) on first use.
+    async fn component(&self, digest: &str) -> Result<Arc<LoadedComponent>, EngineError> {
+        if let Some(loaded) = self.wasm.loaded(digest) {
+            return Ok(loaded);
+        }
+        let missing = |problem| EngineError::MissingComponent {
+            digest: digest.to_owned(),
+            problem,
+        };
+        let bytes = self
+            .store
+            .component_bytes(digest)
+            .await?
+            .ok_or_else(|| missing("is not in the store"))?;
+        if digest_of(&bytes) != digest {
+            return Err(missing("in the store does not match its digest"));
+        }
+        self.wasm.load(&bytes).await.map_err(EngineError::Runtime)
+    }
+
+    /// A commit changed instances or entities: wake the orchestration and entity loops and
+    /// the client's waiters.
+    fn commit_done(&self) {
+        self.wake_orchestrations.notify_waiters();
+        self.wake_orchestrations.notify_one();
+        self.client.notify_changed();
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, InstanceCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops every cached live instance.
+    pub(crate) fn evict_all(&self) {
+        self.cache().clear();
+    }
+}

@@ -1,0 +1,231 @@
+//! Orchestration turns: the loop that locks instances with visible messages, and one turn
+//! of one instance, read the way its data flows: load, decide, commit.
+
+use super::cache::CachedInstance;
+use super::cold::{ColdReplayError, Execution, cold_replay};
+use super::loops::{Boxed, WorkKind};
+use super::{Engine, EngineError};
+use crate::plan::inbox::sort_inbox;
+use crate::plan::turn::{
+    Ending, Locked, base_commit, calls, ending_commit, name_sub_orchestrations, plan_commit,
+};
+use crate::replay::{ReplayState, TurnPlan};
+use crate::resolve::Callees;
+use crate::store::{
+    ComponentRecord, InstanceRecord, OrchestrationCommit, OrchestrationWorkItem, StoreError,
+};
+use crate::types::RuntimeStatus;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Delay before a turn that failed outside the guest (storage, the runtime) is tried again.
+const RETRY_MS: u64 = 1_000;
+
+impl Engine {
+    pub(super) async fn orchestration_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
+        let kind = WorkKind {
+            what: "orchestrations",
+            concurrency: self.config.orchestration_concurrency,
+            lease: self.config.orchestration_lease.as_millis() as u64,
+            lock: |engine, free, lease| {
+                let now = engine.clock.now();
+                let owner = &engine.config.owner;
+                engine.store.lock_orchestrations(owner, free, lease, now)
+            },
+            run: run_or_abandon,
+        };
+        self.work_loop(kind, &self.wake_orchestrations, stopped)
+            .await;
+    }
+
+    /// One turn of a locked instance.
+    async fn run_turn(&self, item: OrchestrationWorkItem) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let instance = &item.instance;
+        let id = &instance.instance_id;
+        let locked = Locked {
+            instance,
+            lock_token: &item.lock_token,
+        };
+        let inbox = sort_inbox(instance, &item.messages);
+        if instance.status.is_terminal() {
+            // Late messages for a finished instance are dropped.
+            let commit = base_commit(locked, inbox.consumed, instance.status, now);
+            return self.commit(commit, None).await;
+        }
+
+        // Load: the live guest (from the cache, or a cold replay of the stored history).
+        let cached = self.cache().take(id).filter(|c| {
+            c.execution_id == instance.execution_id && c.replay.history_len() == item.history_len
+        });
+        if let Some(reason) = inbox.terminate {
+            let replay = match cached {
+                Some(c) => c.replay,
+                None => ReplayState::from_history(&self.store.history(id).await?),
+            };
+            let events = replay.begin_turn(now, inbox.deliver);
+            let ending = Ending::Terminated(reason);
+            let commit = ending_commit(locked, &replay, events, inbox.consumed, ending, now);
+            return self.end(instance, commit).await;
+        }
+        let mut live = match cached {
+            Some(live) => live,
+            None => match self.cold_start(instance).await {
+                Ok(live) => live,
+                Err(ColdReplayError::Failed { failure, state }) => {
+                    let events = state.begin_turn(now, inbox.deliver);
+                    let ending = Ending::Failed(failure);
+                    let commit = ending_commit(locked, &state, events, inbox.consumed, ending, now);
+                    return self.end(instance, commit).await;
+                }
+                Err(ColdReplayError::Engine(e)) => return Err(e),
+            },
+        };
+
+        // Decide: the guest steps through the new events; its actions are checked against
+        // history and planned.
+        let events = live.replay.begin_turn(now, inbox.deliver);
+        let output = match live.guest.step(&events, false, now).await {
+            Ok(output) => output,
+            Err(failure) => {
+                let ending = Ending::Failed(failure);
+                let commit =
+                    ending_commit(locked, &live.replay, events, inbox.consumed, ending, now);
+                return self.end(instance, commit).await;
+            }
+        };
+        let mut actions = output.actions;
+        name_sub_orchestrations(id, &mut actions);
+        let before = live.replay.clone();
+        let plan = match live.replay.finish_turn(events.clone(), &actions, now) {
+            Ok(plan) => plan,
+            Err(nd) => {
+                let ending = Ending::Failed(nd.into_failure());
+                let commit = ending_commit(locked, &before, events, inbox.consumed, ending, now);
+                return self.end(instance, commit).await;
+            }
+        };
+        let finished = plan.outcome.is_some();
+        let (caller, deployed) = self.callees(instance, &plan).await?;
+        let callees = Callees {
+            caller_digest: &instance.digest,
+            caller: caller.as_ref().map(|c| &c.catalogue),
+            deployed: &deployed,
+        };
+        let mut new_id = || self.client.new_id();
+        let mut commit = plan_commit(locked, plan, inbox.consumed, &callees, &mut new_id, now);
+        if inbox.suspended && !finished {
+            commit.status = RuntimeStatus::Suspended;
+        }
+        commit.logs = output.logs;
+
+        // Commit; the live guest goes back to the cache unless the execution ended.
+        let keep = (!finished).then(|| (id.clone(), live));
+        self.commit(commit, keep).await
+    }
+
+    /// Loads the instance's component and history and replays the history into a fresh
+    /// guest.
+    async fn cold_start(
+        &self,
+        instance: &InstanceRecord,
+    ) -> Result<CachedInstance, ColdReplayError> {
+        let component = self.component(&instance.digest).await?;
+        let history = self
+            .store
+            .history(&instance.instance_id)
+            .await
+            .map_err(EngineError::from)?;
+        let execution = Execution {
+            orchestrator: &instance.name,
+            instance_id: &instance.instance_id,
+            execution_id: &instance.execution_id,
+        };
+        let replayed = cold_replay(&self.wasm, &component, execution, &history, |_| {}).await?;
+        Ok(CachedInstance {
+            guest: replayed.guest,
+            replay: replayed.state,
+            execution_id: instance.execution_id.clone(),
+        })
+    }
+
+    /// What the turn's calls need to be resolved: the caller's component (loaded: the turn
+    /// just ran on it) and, only when it does not offer every name called, the deployments.
+    async fn callees(
+        &self,
+        instance: &InstanceRecord,
+        plan: &TurnPlan,
+    ) -> Result<
+        (
+            Option<Arc<crate::wasm::LoadedComponent>>,
+            Vec<ComponentRecord>,
+        ),
+        EngineError,
+    > {
+        if calls(plan).next().is_none() {
+            return Ok((None, Vec::new()));
+        }
+        let caller = self.component(&instance.digest).await.ok();
+        let catalogue = caller.as_ref().map(|c| &c.catalogue);
+        let deployed = match Callees::needs_deployments(catalogue, calls(plan)) {
+            true => self.store.components().await?,
+            false => Vec::new(),
+        };
+        Ok((caller, deployed))
+    }
+
+    /// Commits the ending of an execution the host ended (the guest failed, termination).
+    async fn end(
+        &self,
+        instance: &InstanceRecord,
+        commit: OrchestrationCommit,
+    ) -> Result<(), EngineError> {
+        if let Some(failure) = &commit.failure {
+            tracing::info!(instance = %instance.instance_id, "orchestration failed: {failure}");
+        }
+        self.commit(commit, None).await
+    }
+
+    /// Commits a turn and returns the live guest to the cache. A lost lease discards the
+    /// turn: another host holds the instance now.
+    async fn commit(
+        &self,
+        commit: OrchestrationCommit,
+        keep: Option<(String, CachedInstance)>,
+    ) -> Result<(), EngineError> {
+        let wakes_activities = !commit.activities.is_empty();
+        match self.store.complete_orchestration(commit).await {
+            Ok(()) => {
+                if let Some((id, live)) = keep {
+                    self.cache().put(id, live);
+                }
+                if wakes_activities {
+                    self.wake_activities.notify_one();
+                }
+                self.commit_done();
+                Ok(())
+            }
+            Err(StoreError::LeaseLost) => {
+                tracing::warn!("lost the lease on an orchestration; its turn was discarded");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs a turn; one that fails outside the guest is abandoned and retried shortly.
+fn run_or_abandon(engine: Arc<Engine>, item: OrchestrationWorkItem) -> Boxed<'static, ()> {
+    Box::pin(async move {
+        let id = item.instance.instance_id.clone();
+        let token = item.lock_token.clone();
+        if let Err(e) = engine.run_turn(item).await {
+            tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
+            let retry_at = engine.clock.now() + RETRY_MS;
+            let _ = engine
+                .store
+                .abandon_orchestration(&id, &token, retry_at)
+                .await;
+        }
+    })
+}

@@ -1,0 +1,243 @@
+//! Reading and writing the rows the other parts share: instances, inbox messages, logs,
+//! activity tasks.
+
+use super::*;
+
+pub(super) fn status_of(s: &str) -> StoreResult<RuntimeStatus> {
+    RuntimeStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status `{s}`")))
+}
+
+pub(super) const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, digest, status, input, output, \
+     failure, custom_status, created_at, updated_at, completed_at, parent";
+
+/// A row of `instances` before its JSON and enum columns are decoded
+/// (rusqlite's row closure cannot return our errors).
+pub(super) struct RawInstance {
+    record: InstanceRecord,
+    status: String,
+    failure: Option<String>,
+    parent: Option<String>,
+}
+
+pub(super) fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInstance> {
+    Ok(RawInstance {
+        record: InstanceRecord {
+            instance_id: row.get(0)?,
+            name: row.get(1)?,
+            execution_id: row.get(2)?,
+            digest: row.get(3)?,
+            status: RuntimeStatus::Pending,
+            input: row.get(5)?,
+            output: row.get(6)?,
+            failure: None,
+            custom_status: row.get(8)?,
+            created_at: row.get::<_, i64>(9)? as Timestamp,
+            updated_at: row.get::<_, i64>(10)? as Timestamp,
+            completed_at: row.get::<_, Option<i64>>(11)?.map(|t| t as Timestamp),
+            parent: None,
+        },
+        status: row.get(4)?,
+        failure: row.get(7)?,
+        parent: row.get(12)?,
+    })
+}
+
+pub(super) fn finish_instance(raw: RawInstance) -> StoreResult<InstanceRecord> {
+    let mut record = raw.record;
+    record.status = status_of(&raw.status)?;
+    record.failure = raw.failure.map(|f| serde_json::from_str(&f)).transpose()?;
+    record.parent = raw.parent.map(|p| serde_json::from_str(&p)).transpose()?;
+    Ok(record)
+}
+
+/// The `WHERE` clause and arguments of an instance filter (without limit).
+pub(super) fn filter_sql(filter: &InstanceFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::from("1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if !filter.statuses.is_empty() {
+        let marks = vec!["?"; filter.statuses.len()].join(", ");
+        sql.push_str(&format!(" AND status IN ({marks})"));
+        args.extend(
+            filter
+                .statuses
+                .iter()
+                .map(|s| Value::Text(s.as_str().into())),
+        );
+    }
+    if let Some(from) = filter.created_from {
+        sql.push_str(" AND created_at >= ?");
+        args.push(Value::Integer(from as i64));
+    }
+    if let Some(to) = filter.created_to {
+        sql.push_str(" AND created_at <= ?");
+        args.push(Value::Integer(to as i64));
+    }
+    if let Some(prefix) = &filter.id_prefix {
+        // SQLite's substr counts characters, not bytes.
+        sql.push_str(" AND substr(instance_id, 1, ?) = ?");
+        args.push(Value::Integer(prefix.chars().count() as i64));
+        args.push(Value::Text(prefix.clone()));
+    }
+    if let Some(after) = &filter.after {
+        sql.push_str(" AND (created_at > ? OR (created_at = ? AND instance_id > ?))");
+        args.push(Value::Integer(after.created_at as i64));
+        args.push(Value::Integer(after.created_at as i64));
+        args.push(Value::Text(after.instance_id.clone()));
+    }
+    (sql, args)
+}
+
+pub(super) fn load_instance(
+    conn: &Connection,
+    instance_id: &str,
+) -> StoreResult<Option<InstanceRecord>> {
+    let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?1");
+    conn.query_row(&sql, [instance_id], instance_from_row)
+        .optional()?
+        .map(finish_instance)
+        .transpose()
+}
+
+pub(super) fn insert_message(
+    conn: &Connection,
+    instance_id: &str,
+    execution_id: Option<&str>,
+    timer_id: Option<u32>,
+    event: &EventKind,
+    visible_at: Timestamp,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO inbox (instance_id, execution_id, timer_id, kind, event, visible_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        instance_id,
+        execution_id,
+        timer_id,
+        event.label(),
+        serde_json::to_string(event)?,
+        visible_at as i64
+    ])?;
+    Ok(())
+}
+
+/// Creates an instance and enqueues its `ExecutionStarted`; replaces a
+/// finished instance with the same id, refuses an unfinished one.
+pub(super) fn insert_instance(conn: &Connection, instance: NewInstance) -> StoreResult<()> {
+    if let Some(existing) = load_instance(conn, &instance.instance_id)? {
+        if !existing.status.is_terminal() {
+            return Err(StoreError::InstanceExists(instance.instance_id));
+        }
+        delete_instance(conn, &instance.instance_id)?;
+    }
+    let parent = instance
+        .parent
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let parent_id = instance.parent.as_ref().map(|p| p.instance_id.clone());
+    conn.prepare_cached(
+        "INSERT INTO instances (instance_id, name, execution_id, digest, status, input, \
+         parent, parent_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'Pending', ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![
+        instance.instance_id,
+        instance.name,
+        instance.execution_id,
+        instance.digest,
+        instance.input,
+        parent,
+        parent_id,
+        instance.created_at as i64
+    ])?;
+    let started = EventKind::ExecutionStarted {
+        name: instance.name,
+        instance_id: instance.instance_id.clone(),
+        execution_id: instance.execution_id.clone(),
+        input: instance.input,
+        parent: instance.parent,
+    };
+    insert_message(
+        conn,
+        &instance.instance_id,
+        Some(&instance.execution_id),
+        None,
+        &started,
+        instance.created_at,
+    )
+}
+
+/// Deletes an instance and everything stored for it.
+pub(super) fn delete_instance(conn: &Connection, instance_id: &str) -> StoreResult<()> {
+    for table in ["history", "inbox", "activities", "logs", "instances"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE instance_id = ?1"))?
+            .execute([instance_id])?;
+    }
+    Ok(())
+}
+
+pub(super) fn insert_logs(
+    conn: &Connection,
+    instance_id: &str,
+    logs: &[LogLine],
+) -> StoreResult<()> {
+    if logs.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO logs (instance_id, timestamp, level, message) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for line in logs {
+        insert.execute(params![
+            instance_id,
+            line.timestamp as i64,
+            line.level,
+            line.message
+        ])?;
+    }
+    Ok(())
+}
+
+pub(super) fn requires_running(
+    conn: &Connection,
+    instance_id: &str,
+) -> StoreResult<InstanceRecord> {
+    let instance = load_instance(conn, instance_id)?
+        .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
+    if instance.status.is_terminal() {
+        return Err(StoreError::InstanceFinished(
+            instance_id.to_owned(),
+            instance.status,
+        ));
+    }
+    Ok(instance)
+}
+
+pub(super) fn insert_activities(
+    conn: &Connection,
+    instance_id: &str,
+    execution_id: &str,
+    activities: &[NewActivity],
+) -> StoreResult<()> {
+    if activities.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO activities (instance_id, execution_id, task_id, name, input, digest, visible_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for activity in activities {
+        insert.execute(params![
+            instance_id,
+            execution_id,
+            activity.task_id,
+            activity.name,
+            activity.input,
+            activity.digest,
+            activity.visible_at as i64
+        ])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! The writer thread and its group commit: every request queued while the previous commit
+//! was syncing runs in its own savepoint (so one failing request rolls back alone), and they
+//! commit together with one fsync. Reads run on a thread of their own.
+
+use super::*;
+
+pub(super) type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+/// A request's outcome, held until its transaction commits.
+pub(super) struct Reply {
+    pub(super) ok: bool,
+    pub(super) deliver: Box<dyn FnOnce(Option<String>) + Send>,
+}
+
+/// Largest number of requests folded into one commit.
+pub(super) const MAX_GROUP: usize = 512;
+
+/// Runs jobs; a writer groups them into transactions.
+pub(super) fn spawn_worker(name: &str, conn: Connection, transactional: bool) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                if !transactional {
+                    (first(&conn).deliver)(None);
+                    continue;
+                }
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                run_group(&conn, jobs);
+            }
+        })
+        .expect("spawning the SQLite worker thread");
+    tx
+}
+
+pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Run nothing: dropping a job drops its reply channel, and its
+        // caller gets a backend error.
+        tracing::error!("cannot begin a SQLite transaction: {e}");
+        return;
+    }
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut failed = None;
+    for job in jobs {
+        // Without its savepoint a failing request could not roll back
+        // alone, so the whole group is abandoned instead.
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            failed = Some(format!("cannot open a SQLite savepoint: {e}"));
+            break;
+        }
+        let reply = job(conn);
+        let end = if reply.ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        replies.push(reply);
+        if let Err(e) = conn.execute_batch(end) {
+            failed = Some(format!("cannot close a SQLite savepoint: {e}"));
+            break;
+        }
+    }
+    let outcome = match failed {
+        Some(error) => Some(error),
+        None => conn.execute_batch("COMMIT").err().map(|e| e.to_string()),
+    };
+    if let Some(error) = &outcome {
+        tracing::error!("SQLite group commit failed: {error}");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        (reply.deliver)(outcome.clone());
+    }
+}

@@ -1,0 +1,142 @@
+//! The activity queue: locking, delivering results once, leases.
+
+use super::*;
+
+// Activities
+
+/// Creates `id` and commits a first turn scheduling activity task 0.
+pub(super) async fn with_scheduled_activity(store: &dyn Store, id: &str) -> String {
+    create(store, id, T0).await;
+    let item = lock_one(store, "w", id, T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.activities = vec![activity(0, "work", T0)];
+    store.complete_orchestration(commit).await.unwrap();
+    item.instance.execution_id
+}
+
+pub(super) async fn a_completed_activity_is_delivered_once(store: &dyn Store) {
+    let execution = with_scheduled_activity(store, "a").await;
+    let tasks = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert!(
+        store
+            .lock_activities("w2", 10, LEASE, T0 + 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a locked task is not handed out twice"
+    );
+    let result = EventKind::TaskCompleted {
+        task_id: 0,
+        result: "\"done\"".into(),
+    };
+    let line = LogLine {
+        timestamp: T0 + 2,
+        level: "info".into(),
+        message: "working".into(),
+    };
+    store
+        .complete_activity(&tasks[0], result.clone(), vec![line.clone()], T0)
+        .await
+        .unwrap();
+    // The same (now stale) token again: refused, nothing delivered twice.
+    let err = store
+        .complete_activity(&tasks[0], result.clone(), vec![line.clone()], T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost), "{err}");
+    assert_eq!(store.logs("a").await.unwrap(), [line]);
+    assert!(
+        store
+            .lock_activities("w2", 10, LEASE, T0 + 10 * LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "task deleted"
+    );
+
+    let item = lock_one(store, "w", "a", T0 + 3).await;
+    assert_eq!(item.messages.len(), 1);
+    assert_eq!(item.messages[0].event, result);
+    assert_eq!(
+        item.messages[0].execution_id.as_deref(),
+        Some(execution.as_str())
+    );
+}
+
+/// The commit names the component each task runs on (not necessarily the instance's).
+pub(super) async fn an_activity_runs_on_the_component_its_commit_names(store: &dyn Store) {
+    create(store, "a", T0).await;
+    let item = lock_one(store, "w", "a", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.activities = vec![
+        activity(0, "own", T0),
+        NewActivity {
+            digest: "sha256:other".into(),
+            ..activity(1, "elsewhere", T0)
+        },
+    ];
+    store.complete_orchestration(commit).await.unwrap();
+    let mut tasks = store.lock_activities("w", 10, LEASE, T0).await.unwrap();
+    tasks.sort_by_key(|t| t.task_id);
+    let ran_on: Vec<(&str, &str)> = tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.digest.as_str()))
+        .collect();
+    assert_eq!(ran_on, [("own", DIGEST), ("elsewhere", "sha256:other")]);
+    let record = store.instance("a").await.unwrap().unwrap();
+    assert_eq!(record.digest, DIGEST, "the instance stays on its own");
+}
+
+pub(super) async fn an_expired_activity_lease_is_taken_over(store: &dyn Store) {
+    with_scheduled_activity(store, "a").await;
+    let first = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();
+    assert_eq!(first[0].attempt, 1);
+    assert!(
+        store
+            .lock_activities("w2", 10, LEASE, T0 + LEASE - 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_wakeup(T0).await.unwrap(),
+        Some(T0 + LEASE),
+        "the lease expiry wakes workers"
+    );
+    let second = store
+        .lock_activities("w2", 10, LEASE, T0 + LEASE)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1, "taken over after the lease expired");
+    assert_eq!((second[0].id, second[0].attempt), (first[0].id, 2));
+    assert_ne!(second[0].lock_token, first[0].lock_token);
+
+    let late = EventKind::TaskCompleted {
+        task_id: 0,
+        result: "\"late\"".into(),
+    };
+    let err = store
+        .complete_activity(&first[0], late, Vec::new(), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost), "{err}");
+    assert!(
+        lockable(store, T0 + LEASE).await.is_empty(),
+        "the lost lease delivered nothing"
+    );
+
+    let failed = EventKind::TaskFailed {
+        task_id: 0,
+        failure: Failure::new("Boom", "second attempt failed"),
+    };
+    store
+        .complete_activity(&second[0], failed.clone(), Vec::new(), T0)
+        .await
+        .unwrap();
+    let item = lock_one(store, "w", "a", T0 + LEASE + 1).await;
+    assert_eq!(
+        item.messages.iter().map(|m| &m.event).collect::<Vec<_>>(),
+        [&failed]
+    );
+}

@@ -1,0 +1,484 @@
+//! Components, creating instances, messages to them, listing, rewind.
+
+use super::*;
+
+// Components
+
+pub(super) async fn components_are_stored_by_digest_newest_first(store: &dyn Store) {
+    let catalogue = Catalogue {
+        orchestrators: vec!["a".into()],
+        ..Default::default()
+    };
+    store
+        .put_component("sha256:a", b"AAA", &catalogue, T0)
+        .await
+        .unwrap();
+    store
+        .put_component("sha256:b", b"BBB", &Catalogue::default(), T0 + 1)
+        .await
+        .unwrap();
+    let digests = |c: Vec<ComponentRecord>| c.into_iter().map(|c| c.digest).collect::<Vec<_>>();
+    assert_eq!(
+        digests(store.components().await.unwrap()),
+        ["sha256:b", "sha256:a"]
+    );
+    // Deploying the same digest again makes it the newest, nothing more.
+    store
+        .put_component("sha256:a", b"AAA", &catalogue, T0 + 2)
+        .await
+        .unwrap();
+    let components = store.components().await.unwrap();
+    assert_eq!(digests(components.clone()), ["sha256:a", "sha256:b"]);
+    assert_eq!(components[0].catalogue, catalogue);
+    assert_eq!(components[0].deployed_at, T0 + 2);
+    assert_eq!(
+        store.component_bytes("sha256:a").await.unwrap().as_deref(),
+        Some(&b"AAA"[..])
+    );
+    assert_eq!(store.component_bytes("sha256:zzz").await.unwrap(), None);
+}
+
+// create_instance
+
+pub(super) async fn create_instance_enqueues_execution_started(store: &dyn Store) {
+    create(store, "a", T0).await;
+    let record = store.instance("a").await.unwrap().expect("stored");
+    assert_eq!(record.status, RuntimeStatus::Pending);
+    assert_eq!(record.name, "orch");
+    assert_eq!(record.input, r#"{"n":1}"#);
+    assert_eq!(record.digest, DIGEST);
+    assert_eq!((record.created_at, record.updated_at), (T0, T0));
+    assert_eq!(record.completed_at, None);
+    assert!(store.history("a").await.unwrap().is_empty());
+
+    let item = lock_one(store, "w", "a", T0).await;
+    assert_eq!(item.history_len, 0);
+    assert_eq!(item.messages.len(), 1, "{:?}", item.messages);
+    let message = &item.messages[0];
+    assert_eq!(
+        message.execution_id.as_deref(),
+        Some(record.execution_id.as_str())
+    );
+    assert_eq!(
+        message.event,
+        EventKind::ExecutionStarted {
+            name: "orch".into(),
+            instance_id: "a".into(),
+            execution_id: record.execution_id.clone(),
+            input: r#"{"n":1}"#.into(),
+            parent: None,
+        }
+    );
+}
+
+pub(super) async fn create_instance_refuses_an_unfinished_duplicate(store: &dyn Store) {
+    create(store, "a", T0).await;
+    let err = store
+        .create_instance(new_instance("a", "other", T0 + 5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InstanceExists(ref id) if id == "a"),
+        "{err}"
+    );
+    let record = store.instance("a").await.unwrap().unwrap();
+    assert_eq!((record.name.as_str(), record.created_at), ("orch", T0));
+    // No second ExecutionStarted was enqueued.
+    let item = lock_one(store, "w", "a", T0 + 5).await;
+    assert_eq!(labels(&item.messages), ["ExecutionStarted"]);
+
+    // Still refused while running.
+    let mut commit = empty_commit(&item, T0 + 6);
+    commit.new_history = vec![event(0, T0 + 6, EventKind::OrchestratorStarted)];
+    store.complete_orchestration(commit).await.unwrap();
+    let err = store
+        .create_instance(new_instance("a", "other", T0 + 7))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InstanceExists(_)), "{err}");
+    assert_eq!(store.history("a").await.unwrap().len(), 1);
+}
+
+pub(super) async fn create_instance_replaces_a_finished_one(store: &dyn Store) {
+    create(store, "a", T0).await;
+    let item = lock_one(store, "w", "a", T0).await;
+    let old_execution = item.instance.execution_id.clone();
+    let mut commit = empty_commit(&item, T0 + 1);
+    commit.new_history = vec![
+        event(0, T0 + 1, EventKind::OrchestratorStarted),
+        event(
+            1,
+            T0 + 1,
+            EventKind::ExecutionCompleted {
+                result: Some("1".into()),
+                failure: None,
+            },
+        ),
+    ];
+    commit.status = RuntimeStatus::Completed;
+    commit.output = Some("1".into());
+    commit.custom_status = Some(Some("\"old\"".into()));
+    // Leftovers the replacement must not inherit: a timer, a task, logs.
+    commit.messages = vec![timer(&item, 7, T0 + 50)];
+    commit.activities = vec![activity(3, "left_over", T0 + 1)];
+    commit.logs = vec![LogLine {
+        timestamp: T0 + 1,
+        level: "info".into(),
+        message: "old run".into(),
+    }];
+    store.complete_orchestration(commit).await.unwrap();
+    assert_eq!(
+        store.instance("a").await.unwrap().unwrap().status,
+        RuntimeStatus::Completed
+    );
+
+    let mut again = new_instance("a", "second", T0 + 10);
+    again.input = "2".into();
+    store.create_instance(again).await.unwrap();
+    let record = store.instance("a").await.unwrap().unwrap();
+    assert_eq!(record.name, "second");
+    assert_eq!(record.status, RuntimeStatus::Pending);
+    assert_eq!(
+        (record.output, record.custom_status, record.completed_at),
+        (None, None, None)
+    );
+    assert_ne!(record.execution_id, old_execution);
+    assert!(
+        store.history("a").await.unwrap().is_empty(),
+        "old history deleted"
+    );
+    assert!(
+        store.logs("a").await.unwrap().is_empty(),
+        "old logs deleted"
+    );
+    assert!(
+        store
+            .lock_activities("w", 10, LEASE, T0 + 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "old activity tasks deleted"
+    );
+    let item = lock_one(store, "w", "a", T0 + 100).await;
+    assert_eq!(
+        labels(&item.messages),
+        ["ExecutionStarted"],
+        "old timer deleted"
+    );
+    assert_eq!(
+        item.messages[0].execution_id.as_deref(),
+        Some(record.execution_id.as_str())
+    );
+    assert_eq!(item.history_len, 0);
+}
+
+// send_message
+
+pub(super) async fn send_message_to_unknown_or_finished_instances_writes_nothing(
+    store: &dyn Store,
+) {
+    let err = store
+        .send_message("missing", raised("x"), T0, T0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InstanceNotFound(ref id) if id == "missing"),
+        "{err}"
+    );
+    assert!(store.instance("missing").await.unwrap().is_none());
+
+    create(store, "done", T0).await;
+    let item = lock_one(store, "w", "done", T0).await;
+    let mut commit = empty_commit(&item, T0 + 1);
+    commit.status = RuntimeStatus::Failed;
+    commit.failure = Some(Failure::new("Boom", "it broke"));
+    store.complete_orchestration(commit).await.unwrap();
+    let err = store
+        .send_message("done", raised("x"), T0 + 2, T0 + 2)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InstanceFinished(ref id, RuntimeStatus::Failed) if id == "done"),
+        "{err}"
+    );
+    // A future-visible message would show up as a wake-up; nothing is there.
+    let err = store
+        .send_message("done", raised("y"), T0 + 500, T0 + 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InstanceFinished(..)), "{err}");
+    assert_eq!(store.next_wakeup(T0).await.unwrap(), None);
+    assert!(lockable(store, T0 + 10_000).await.is_empty());
+    let record = store.instance("done").await.unwrap().unwrap();
+    assert_eq!(record.failure, Some(Failure::new("Boom", "it broke")));
+
+    // A running instance takes messages, oldest first.
+    create(store, "live", T0).await;
+    store
+        .send_message("live", raised("first"), T0, T0)
+        .await
+        .unwrap();
+    store
+        .send_message("live", raised("second"), T0, T0)
+        .await
+        .unwrap();
+    let item = lock_one(store, "w", "live", T0).await;
+    assert_eq!(
+        item.messages
+            .iter()
+            .map(|m| m.event.clone())
+            .collect::<Vec<_>>()[1..],
+        [raised("first"), raised("second")]
+    );
+    assert_eq!(
+        item.messages[1].execution_id, None,
+        "for whichever execution is current"
+    );
+}
+
+// list_instances
+
+pub(super) async fn list_instances_filters_by_status_prefix_range_and_limit(store: &dyn Store) {
+    for (i, id) in ["order-1", "order-2", "order-3", "user-1", "über-1", "ü-2"]
+        .into_iter()
+        .enumerate()
+    {
+        create(store, id, T0 + 10 * i as u64).await;
+    }
+    let item = lock_one(store, "w", "order-2", T0 + 100).await;
+    let mut commit = empty_commit(&item, T0 + 100);
+    commit.status = RuntimeStatus::Completed;
+    commit.output = Some("null".into());
+    store.complete_orchestration(commit).await.unwrap();
+    let item = lock_one(store, "w", "order-3", T0 + 100).await;
+    store
+        .complete_orchestration(empty_commit(&item, T0 + 100))
+        .await
+        .unwrap();
+
+    let list = |filter: InstanceFilter| async move {
+        store
+            .list_instances(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.instance_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(InstanceFilter::default()).await,
+        ["order-1", "order-2", "order-3", "user-1", "über-1", "ü-2"],
+        "everything, oldest first"
+    );
+    let by_status = |statuses: Vec<RuntimeStatus>| InstanceFilter {
+        statuses,
+        ..Default::default()
+    };
+    assert_eq!(
+        list(by_status(vec![RuntimeStatus::Completed])).await,
+        ["order-2"]
+    );
+    assert_eq!(
+        list(by_status(vec![RuntimeStatus::Running])).await,
+        ["order-3"]
+    );
+    assert_eq!(
+        list(by_status(vec![
+            RuntimeStatus::Completed,
+            RuntimeStatus::Running
+        ]))
+        .await,
+        ["order-2", "order-3"]
+    );
+    assert!(
+        list(by_status(vec![RuntimeStatus::Failed]))
+            .await
+            .is_empty()
+    );
+
+    let by_prefix = |prefix: &str| InstanceFilter {
+        id_prefix: Some(prefix.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(
+        list(by_prefix("order-")).await,
+        ["order-1", "order-2", "order-3"]
+    );
+    assert_eq!(list(by_prefix("user-1")).await, ["user-1"]);
+    assert_eq!(
+        list(by_prefix("ü")).await,
+        ["über-1", "ü-2"],
+        "prefixes are characters, not bytes"
+    );
+    assert_eq!(list(by_prefix("ü-")).await, ["ü-2"]);
+    assert!(list(by_prefix("nobody")).await.is_empty());
+    assert!(list(by_prefix("%")).await.is_empty(), "not a LIKE pattern");
+
+    let range = InstanceFilter {
+        created_from: Some(T0 + 10),
+        created_to: Some(T0 + 30),
+        ..Default::default()
+    };
+    assert_eq!(
+        list(range).await,
+        ["order-2", "order-3", "user-1"],
+        "bounds inclusive"
+    );
+    let open_ended = InstanceFilter {
+        created_from: Some(T0 + 31),
+        ..Default::default()
+    };
+    assert_eq!(list(open_ended).await, ["über-1", "ü-2"]);
+
+    let limited = InstanceFilter {
+        limit: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(list(limited).await, ["order-1", "order-2"]);
+    let combined = InstanceFilter {
+        statuses: vec![RuntimeStatus::Pending],
+        id_prefix: Some("order-".into()),
+        created_to: Some(T0 + 50),
+        limit: Some(10),
+        ..Default::default()
+    };
+    assert_eq!(list(combined).await, ["order-1"]);
+}
+
+/// Keyset paging: following `after` from the last record of each page
+/// visits every instance exactly once, in list order, also when several
+/// share a creation time and when instances are added between pages.
+pub(super) async fn list_instances_pages_with_a_keyset_cursor(store: &dyn Store) {
+    // Three instances per millisecond, created out of id order.
+    for i in 0..10u64 {
+        for suffix in ["c", "a", "b"] {
+            create(store, &format!("i{i:02}{suffix}"), T0 + i).await;
+        }
+    }
+    let mut seen = Vec::new();
+    let mut filter = InstanceFilter {
+        limit: Some(4),
+        ..Default::default()
+    };
+    loop {
+        let page = store.list_instances(&filter).await.unwrap();
+        if seen.is_empty() {
+            // Created between pages, before the cursor: not revisited; after
+            // it: seen once.
+            create(store, "i00z", T0).await;
+            create(store, "i99", T0 + 99).await;
+        }
+        let Some(last) = page.last() else { break };
+        filter.after = Some(ListCursor {
+            created_at: last.created_at,
+            instance_id: last.instance_id.clone(),
+        });
+        seen.extend(page.into_iter().map(|r| r.instance_id));
+    }
+    let mut expected: Vec<String> = (0..10u64)
+        .flat_map(|i| ["a", "b", "c"].map(|s| format!("i{i:02}{s}")))
+        .collect();
+    expected.push("i99".into());
+    assert_eq!(seen, expected);
+
+    let after_filtered = InstanceFilter {
+        id_prefix: Some("i05".into()),
+        after: Some(ListCursor {
+            created_at: T0 + 5,
+            instance_id: "i05a".into(),
+        }),
+        ..Default::default()
+    };
+    let ids: Vec<String> = store
+        .list_instances(&after_filtered)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.instance_id)
+        .collect();
+    assert_eq!(ids, ["i05b", "i05c"], "the cursor combines with filters");
+}
+
+/// A rewind writes the plan it is given (history, activities, wake-up, status) only if the
+/// instance is still the failed execution, with the history, the plan was made from.
+pub(super) async fn a_rewind_writes_its_plan_unless_the_instance_changed(store: &dyn Store) {
+    let failure = Failure::new("Boom", "it broke");
+    create(store, "r", T0).await;
+    let item = lock_one(store, "w", "r", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.new_history = vec![
+        event(0, T0, EventKind::OrchestratorStarted),
+        event(
+            0,
+            T0,
+            EventKind::TaskScheduled {
+                name: "a".into(),
+                input: "1".into(),
+            },
+        ),
+        event(
+            2,
+            T0,
+            EventKind::ExecutionCompleted {
+                result: None,
+                failure: Some(failure.clone()),
+            },
+        ),
+    ];
+    commit.status = RuntimeStatus::Failed;
+    commit.failure = Some(failure);
+    store.complete_orchestration(commit).await.unwrap();
+    let failed = store.instance("r").await.unwrap().unwrap();
+    let history = store.history("r").await.unwrap();
+    let rewind = |execution_id: &str, history_len: u32| RewindCommit {
+        instance_id: "r".into(),
+        execution_id: execution_id.into(),
+        history_len,
+        history: history[..2].to_vec(),
+        activities: vec![activity(0, "a", T0 + 5)],
+        wake: EventKind::ExecutionResumed {
+            reason: Some("rewound".into()),
+        },
+        now: T0 + 5,
+    };
+
+    let stale = store.rewind(rewind("another-execution", 3)).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let stale = store.rewind(rewind(&failed.execution_id, 2)).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(
+        store.history("r").await.unwrap(),
+        history,
+        "nothing written"
+    );
+    let missing = RewindCommit {
+        instance_id: "missing".into(),
+        ..rewind(&failed.execution_id, 3)
+    };
+    let missing = store.rewind(missing).await;
+    assert!(
+        matches!(missing, Err(StoreError::InstanceNotFound(_))),
+        "{missing:?}"
+    );
+
+    store.rewind(rewind(&failed.execution_id, 3)).await.unwrap();
+    let rewound = store.instance("r").await.unwrap().unwrap();
+    assert_eq!(rewound.status, RuntimeStatus::Running);
+    assert_eq!((rewound.failure, rewound.completed_at), (None, None));
+    assert_eq!(store.history("r").await.unwrap(), history[..2]);
+    let tasks = store.lock_activities("w", 10, LEASE, T0 + 5).await.unwrap();
+    let [task] = tasks.as_slice() else {
+        panic!("one activity: {tasks:?}");
+    };
+    assert_eq!((task.task_id, task.name.as_str()), (0, "a"));
+    assert_eq!(task.execution_id, failed.execution_id);
+    let item = lock_one(store, "w", "r", T0 + 5).await;
+    assert_eq!(labels(&item.messages), ["ExecutionResumed"]);
+    assert_eq!(item.history_len, 2);
+
+    let again = store.rewind(rewind(&failed.execution_id, 2)).await;
+    assert!(
+        matches!(again, Err(StoreError::InstanceNotFailed(..))),
+        "{again:?}"
+    );
+}

@@ -1,0 +1,259 @@
+//! The storage conformance suite: every contract documented on [`Store`],
+//! written once as async functions over `&dyn Store` (one file per part of the
+//! contract) and run against each backend by [`conformance!`] (SQLite in memory
+//! and on a file today; another backend joins by adding a module to the macro).
+//! [`sqlite`] holds what only the SQLite backend promises.
+//!
+//! Time is passed explicitly (`now`), so leases, visibility and timers are
+//! exercised without sleeping.
+
+mod activities;
+mod entities;
+mod group_commit;
+mod instances;
+mod orchestrations;
+mod sqlite;
+
+use super::*;
+use crate::types::{EventKind, Failure, HistoryEvent, RuntimeStatus, Timestamp};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+/// 2026-01-01T00:00:00Z.
+const T0: Timestamp = 1_767_225_600_000;
+const LEASE: u64 = 1_000;
+const DIGEST: &str = "sha256:test";
+
+fn new_instance(id: &str, name: &str, created_at: Timestamp) -> NewInstance {
+    NewInstance {
+        instance_id: id.to_owned(),
+        name: name.to_owned(),
+        execution_id: format!("{id}-exec-{created_at}"),
+        digest: DIGEST.to_owned(),
+        input: r#"{"n":1}"#.to_owned(),
+        parent: None,
+        created_at,
+    }
+}
+
+async fn create(store: &dyn Store, id: &str, created_at: Timestamp) {
+    store
+        .create_instance(new_instance(id, "orch", created_at))
+        .await
+        .unwrap_or_else(|e| panic!("creating {id}: {e}"));
+}
+
+fn event(event_id: u32, timestamp: Timestamp, kind: EventKind) -> HistoryEvent {
+    HistoryEvent {
+        event_id: Some(event_id),
+        timestamp,
+        kind,
+    }
+}
+
+fn raised(name: &str) -> EventKind {
+    EventKind::EventRaised {
+        name: name.to_owned(),
+        input: "null".to_owned(),
+    }
+}
+
+fn labels(messages: &[InboxMessage]) -> Vec<&'static str> {
+    messages.iter().map(|m| m.event.label()).collect()
+}
+
+/// A commit that consumes every message of `item` and changes nothing else.
+fn empty_commit(item: &OrchestrationWorkItem, now: Timestamp) -> OrchestrationCommit {
+    OrchestrationCommit {
+        instance_id: item.instance.instance_id.clone(),
+        lock_token: item.lock_token.clone(),
+        execution_id: item.instance.execution_id.clone(),
+        new_history: Vec::new(),
+        consumed: item.messages.iter().map(|m| m.id).collect(),
+        status: RuntimeStatus::Running,
+        output: None,
+        failure: None,
+        custom_status: None,
+        activities: Vec::new(),
+        messages: Vec::new(),
+        cancelled_timers: Vec::new(),
+        logs: Vec::new(),
+        new_execution: None,
+        new_instances: Vec::new(),
+        entity_messages: Vec::new(),
+        now,
+    }
+}
+
+fn timer(item: &OrchestrationWorkItem, timer_id: u32, fire_at: Timestamp) -> OutboundMessage {
+    OutboundMessage {
+        instance_id: item.instance.instance_id.clone(),
+        execution_id: Some(item.instance.execution_id.clone()),
+        event: EventKind::TimerFired { timer_id, fire_at },
+        visible_at: fire_at,
+        timer_id: Some(timer_id),
+    }
+}
+
+fn activity(task_id: u32, name: &str, now: Timestamp) -> NewActivity {
+    NewActivity {
+        task_id,
+        name: name.to_owned(),
+        input: format!("{task_id}"),
+        digest: DIGEST.to_owned(),
+        visible_at: now,
+    }
+}
+
+/// Locks `id` (releasing any other instance the call locked).
+async fn lock_one(
+    store: &dyn Store,
+    owner: &str,
+    id: &str,
+    now: Timestamp,
+) -> OrchestrationWorkItem {
+    let items = store
+        .lock_orchestrations(owner, 1_000, LEASE, now)
+        .await
+        .expect("locking");
+    let mut found = None;
+    for item in items {
+        if item.instance.instance_id == id {
+            found = Some(item);
+        } else {
+            store
+                .abandon_orchestration(&item.instance.instance_id, &item.lock_token, now)
+                .await
+                .expect("abandoning");
+        }
+    }
+    found.unwrap_or_else(|| panic!("instance {id} could not be locked at {now}"))
+}
+
+/// Ids of the instances lockable at `now` (locks are released again).
+async fn lockable(store: &dyn Store, now: Timestamp) -> Vec<String> {
+    let items = store
+        .lock_orchestrations("peek", 1_000, LEASE, now)
+        .await
+        .expect("locking");
+    let mut ids = Vec::new();
+    for item in items {
+        store
+            .abandon_orchestration(&item.instance.instance_id, &item.lock_token, now)
+            .await
+            .expect("abandoning");
+        ids.push(item.instance.instance_id);
+    }
+    ids.sort();
+    ids
+}
+
+/// Drives futures concurrently on the current task, so every request is
+/// queued before the writer drains its queue (what group commit folds).
+async fn join_all<T>(futures: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) -> Vec<T> {
+    let mut futures: Vec<_> = futures.into_iter().map(Some).collect();
+    let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, result) in futures.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *result = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| r.expect("every future finished"))
+        .collect()
+}
+
+/// Runs every suite function against each backend: `conformance! { part: [test, ...], ... }`
+/// makes `sqlite_memory::part::test` and `sqlite_file::part::test`.
+macro_rules! conformance {
+    ($($part:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                mod $part {
+                    $(
+                        #[tokio::test]
+                        async fn $test() {
+                            let store = crate::store::SqliteStore::open_in_memory()
+                                .expect("in-memory SQLite");
+                            super::super::$part::$test(&store).await;
+                        }
+                    )*
+                }
+            )*
+        }
+
+        mod sqlite_file {
+            $(
+                mod $part {
+                    $(
+                        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                        async fn $test() {
+                            let dir = tempfile::tempdir().expect("temp dir");
+                            let store = crate::store::SqliteStore::open(
+                                &dir.path().join("durable.db"),
+                                crate::store::Durability::Full,
+                            )
+                            .expect("SQLite file");
+                            super::super::$part::$test(&store).await;
+                        }
+                    )*
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    instances: [
+        components_are_stored_by_digest_newest_first,
+        create_instance_enqueues_execution_started,
+        create_instance_refuses_an_unfinished_duplicate,
+        create_instance_replaces_a_finished_one,
+        send_message_to_unknown_or_finished_instances_writes_nothing,
+        list_instances_filters_by_status_prefix_range_and_limit,
+        list_instances_pages_with_a_keyset_cursor,
+        a_rewind_writes_its_plan_unless_the_instance_changed,
+    ],
+    orchestrations: [
+        lock_returns_only_visible_messages,
+        lock_skips_held_leases_and_takes_over_expired_ones,
+        abandon_releases_the_lock_and_retries_later,
+        concurrent_lockers_never_share_an_instance,
+        a_commit_writes_the_whole_turn,
+        a_commit_can_clear_the_custom_status,
+        next_wakeup_reports_the_earliest_future_time,
+    ],
+    activities: [
+        a_completed_activity_is_delivered_once,
+        an_activity_runs_on_the_component_its_commit_names,
+        an_expired_activity_lease_is_taken_over,
+    ],
+    entities: [
+        messages_come_in_order_and_scheduled_ones_wait,
+        a_lost_lease_writes_nothing,
+        a_held_entity_sees_only_its_holders_messages,
+        responses_reach_running_callers_only,
+        listing_pages_and_empty_entities_are_deleted,
+    ],
+    group_commit: [
+        concurrent_writes_all_land,
+        a_failing_request_does_not_roll_back_its_group,
+    ],
+}

@@ -1,0 +1,95 @@
+//! What only the SQLite backend promises: writes from many threads on a file, lease tokens
+//! unique across handles of one file, the schema version.
+
+use super::*;
+use crate::store::{Durability, SqliteStore};
+
+/// Group commit under real concurrency: writes from many spawned tasks on
+/// several threads all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spawned_writers_all_land_on_a_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+        SqliteStore::open(&dir.path().join("durable.db"), Durability::Full).expect("SQLite file"),
+    );
+    create(&*store, "target", T0).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            if i % 2 == 0 {
+                store
+                    .send_message("target", raised(&format!("e{i}")), T0, T0)
+                    .await
+            } else {
+                store
+                    .create_instance(new_instance(&format!("c{i}"), "orch", T0))
+                    .await
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task").expect("write");
+    }
+    let item = lock_one(&*store, "w", "target", T0).await;
+    assert_eq!(item.messages.len(), 101);
+    let all = store
+        .list_instances(&InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 101);
+}
+
+/// Two hosts may share an owner name (the default is `host-<pid>`, and pid 1
+/// in every container); their lease tokens must still differ, or a host
+/// whose lease was taken over could commit over the new holder's turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_tokens_differ_between_stores_with_the_same_owner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("durable.db");
+    let first = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    let second = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    create(&first, "a", T0).await;
+    let old = lock_one(&first, "host-1", "a", T0).await;
+    let new = lock_one(&second, "host-1", "a", T0 + LEASE).await;
+    assert_ne!(old.lock_token, new.lock_token);
+    let err = first
+        .complete_orchestration(empty_commit(&old, T0 + LEASE + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost), "{err}");
+    second
+        .complete_orchestration(empty_commit(&new, T0 + LEASE + 1))
+        .await
+        .unwrap();
+}
+
+/// A database file keeps the schema version it was made with; a file of
+/// another version (or of a build before versions) is refused, not misread,
+/// and reopening a current one works.
+#[test]
+fn a_database_of_another_schema_version_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("durable.db");
+    drop(SqliteStore::open(&path, Durability::Full).expect("new file"));
+    drop(SqliteStore::open(&path, Durability::Full).expect("reopened"));
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path, Durability::Full)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 0).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path, Durability::Full)
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("earlier development build"),
+        "{err}"
+    );
+}
