@@ -19,9 +19,8 @@ use durable_host::client::StartRequest;
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::engine::{ColdReplayError, Execution, cold_replay};
 use durable_host::host::{Host, HostConfig};
-use durable_host::store::{
-    Durability, InstanceFilter, NewInstance, OrchestrationCommit, SqliteStore, Store,
-};
+use durable_host::plan::turn::{Locked, base_commit};
+use durable_host::store::{Durability, InstanceFilter, NewInstance, SqliteStore, Store};
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use durable_host::wasm::WasmRuntime;
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
@@ -341,27 +340,14 @@ impl Bench {
                 at,
             );
         }
-        store
-            .complete_orchestration(OrchestrationCommit {
-                instance_id: "replay".into(),
-                lock_token: item.lock_token.clone(),
-                execution_id: "e1".into(),
-                new_history: history.clone(),
-                consumed: item.messages.iter().map(|m| m.id).collect(),
-                status: RuntimeStatus::Running,
-                output: None,
-                failure: None,
-                custom_status: None,
-                activities: Vec::new(),
-                messages: Vec::new(),
-                cancelled_timers: Vec::new(),
-                logs: Vec::new(),
-                new_execution: None,
-                new_instances: Vec::new(),
-                entity_messages: Vec::new(),
-                now: at,
-            })
-            .await?;
+        let locked = Locked {
+            instance: &item.instance,
+            lock_token: &item.lock_token,
+        };
+        let consumed = item.messages.iter().map(|m| m.id).collect();
+        let mut commit = base_commit(locked, consumed, RuntimeStatus::Running, at);
+        commit.new_history = history.clone();
+        store.complete_orchestration(commit).await?;
         Ok(history)
     }
 

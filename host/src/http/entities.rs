@@ -18,9 +18,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-const DEFAULT_TOP: u64 = 100;
-const MAX_TOP: u64 = 1000;
-
 pub async fn signal(
     State(state): State<ApiState>,
     Path((name, key)): Path<(String, String)>,
@@ -60,10 +57,7 @@ pub async fn list(
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let top = match params.u64("top")? {
-        None | Some(0) => DEFAULT_TOP,
-        Some(n) => n.min(MAX_TOP),
-    } as usize;
+    let top = params.top()?;
     let fetch_state = params.bool("fetchState", false)?;
     let after = headers
         .get(CONTINUATION_HEADER)

@@ -15,9 +15,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
-/// Page size when `top` is not given, and the largest allowed.
-const DEFAULT_TOP: u64 = 100;
-const MAX_TOP: u64 = 1000;
 
 pub async fn status(
     State(state): State<ApiState>,
@@ -53,10 +50,7 @@ pub async fn list(
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let top = match params.u64("top")? {
-        None | Some(0) => DEFAULT_TOP,
-        Some(n) => n.min(MAX_TOP),
-    } as usize;
+    let top = params.top()?;
     let show_input = params.bool("showInput", false)?;
     let after = headers
         .get(CONTINUATION_HEADER)

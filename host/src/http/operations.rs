@@ -6,12 +6,22 @@
 use super::orchestrators::{accepted, json_body};
 use super::request::{LinkBase, Params};
 use super::{ApiError, ApiState};
+use crate::client::ClientError;
 use crate::types::RuntimeStatus;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::future::Future;
+
+/// 202 once the client has recorded the request (the instance acts on it at its next turn).
+async fn accept(
+    recorded: impl Future<Output = Result<(), ClientError>>,
+) -> Result<Response, ApiError> {
+    recorded.await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
 
 pub async fn raise_event(
     State(state): State<ApiState>,
@@ -19,11 +29,7 @@ pub async fn raise_event(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let data = json_body(&state, body, "the request body (the event data)")?;
-    state
-        .client
-        .raise_event(&instance_id, &event_name, &data)
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    accept(state.client.raise_event(&instance_id, &event_name, &data)).await
 }
 
 pub async fn terminate(
@@ -32,11 +38,8 @@ pub async fn terminate(
     params: Params,
 ) -> Result<Response, ApiError> {
     let recursive = params.bool("recursive", false)?;
-    state
-        .client
-        .terminate(&instance_id, params.string("reason"), recursive)
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    let reason = params.string("reason");
+    accept(state.client.terminate(&instance_id, reason, recursive)).await
 }
 
 pub async fn suspend(
@@ -44,11 +47,7 @@ pub async fn suspend(
     Path(instance_id): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    state
-        .client
-        .suspend(&instance_id, params.string("reason"))
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    accept(state.client.suspend(&instance_id, params.string("reason"))).await
 }
 
 pub async fn resume(
@@ -69,11 +68,7 @@ pub async fn resume(
             record.status
         )));
     }
-    state
-        .client
-        .resume(&instance_id, params.string("reason"))
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    accept(state.client.resume(&instance_id, params.string("reason"))).await
 }
 
 pub async fn rewind(
@@ -81,11 +76,7 @@ pub async fn rewind(
     Path(instance_id): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    state
-        .client
-        .rewind(&instance_id, params.string("reason"))
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    accept(state.client.rewind(&instance_id, params.string("reason"))).await
 }
 
 /// Starts a finished instance again with its input; answers 202 with the

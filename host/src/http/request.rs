@@ -10,6 +10,11 @@ use axum::http::header::HOST;
 use axum::http::request::Parts;
 use std::collections::HashMap;
 
+/// Page size of the list routes when `top` is not given.
+pub const DEFAULT_TOP: u64 = 100;
+/// The largest page the list routes return.
+pub const MAX_TOP: u64 = 1000;
+
 /// Query parameters by lower-cased name; the last occurrence wins.
 #[derive(Debug, Default)]
 pub struct Params(HashMap<String, String>);
@@ -73,6 +78,14 @@ impl Params {
     }
 
     /// A comma-separated list of runtime statuses.
+    /// The page size `top` asks for: [`DEFAULT_TOP`] when absent or 0, at most [`MAX_TOP`].
+    pub fn top(&self) -> Result<usize, ApiError> {
+        Ok(match self.u64("top")? {
+            None | Some(0) => DEFAULT_TOP,
+            Some(n) => n.min(MAX_TOP),
+        } as usize)
+    }
+
     pub fn statuses(&self, name: &str) -> Result<Vec<RuntimeStatus>, ApiError> {
         let Some(list) = self.string(name) else {
             return Ok(Vec::new());

@@ -25,6 +25,11 @@ fn message(key: &str, operation: &str, caller: Option<&str>, at: Timestamp) -> E
     }
 }
 
+/// The operations of a locked entity's messages, in order.
+fn operations(item: &EntityWorkItem) -> Vec<&str> {
+    item.messages.iter().map(|m| m.operation.as_str()).collect()
+}
+
 fn commit(item: &EntityWorkItem, state: Option<&str>, now: Timestamp) -> EntityCommit {
     EntityCommit {
         entity: item.entity.clone(),
@@ -52,11 +57,7 @@ pub(super) async fn messages_come_in_order_and_scheduled_ones_wait(store: &dyn S
     }
     let items = store.lock_entities("h", 10, 100, LEASE, T0).await.unwrap();
     assert_eq!(items.len(), 1);
-    let ops: Vec<_> = items[0]
-        .messages
-        .iter()
-        .map(|m| m.operation.as_str())
-        .collect();
+    let ops = operations(&items[0]);
     assert_eq!(ops, ["one", "two"]);
     assert_eq!(items[0].state, None);
     // Locked: nobody else gets it while the lease lasts.
@@ -139,22 +140,14 @@ pub(super) async fn a_held_entity_sees_only_its_holders_messages(store: &dyn Sto
         .await
         .unwrap();
     let items = store.lock_entities("h", 1, 100, LEASE, T0).await.unwrap();
-    let ops: Vec<_> = items[0]
-        .messages
-        .iter()
-        .map(|m| m.operation.as_str())
-        .collect();
+    let ops = operations(&items[0]);
     assert_eq!(ops, ["mine"]);
     assert_eq!(items[0].locked_by.as_deref(), Some("o1"));
     let mut released = commit(&items[0], None, T0);
     released.locked_by = None;
     store.complete_entity(released).await.unwrap();
     let items = store.lock_entities("h", 1, 100, LEASE, T0).await.unwrap();
-    let ops: Vec<_> = items[0]
-        .messages
-        .iter()
-        .map(|m| m.operation.as_str())
-        .collect();
+    let ops = operations(&items[0]);
     assert_eq!(ops, ["other", "signal"]);
 }
 

@@ -15,6 +15,7 @@ mod orchestrations;
 mod sqlite;
 
 use super::*;
+use crate::plan::turn::{Locked, base_commit};
 use crate::types::{EventKind, Failure, HistoryEvent, RuntimeStatus, Timestamp};
 use std::future::Future;
 use std::pin::Pin;
@@ -65,25 +66,12 @@ fn labels(messages: &[InboxMessage]) -> Vec<&'static str> {
 
 /// A commit that consumes every message of `item` and changes nothing else.
 fn empty_commit(item: &OrchestrationWorkItem, now: Timestamp) -> OrchestrationCommit {
-    OrchestrationCommit {
-        instance_id: item.instance.instance_id.clone(),
-        lock_token: item.lock_token.clone(),
-        execution_id: item.instance.execution_id.clone(),
-        new_history: Vec::new(),
-        consumed: item.messages.iter().map(|m| m.id).collect(),
-        status: RuntimeStatus::Running,
-        output: None,
-        failure: None,
-        custom_status: None,
-        activities: Vec::new(),
-        messages: Vec::new(),
-        cancelled_timers: Vec::new(),
-        logs: Vec::new(),
-        new_execution: None,
-        new_instances: Vec::new(),
-        entity_messages: Vec::new(),
-        now,
-    }
+    let locked = Locked {
+        instance: &item.instance,
+        lock_token: &item.lock_token,
+    };
+    let consumed = item.messages.iter().map(|m| m.id).collect();
+    base_commit(locked, consumed, RuntimeStatus::Running, now)
 }
 
 fn timer(item: &OrchestrationWorkItem, timer_id: u32, fire_at: Timestamp) -> OutboundMessage {
