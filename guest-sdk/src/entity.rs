@@ -25,7 +25,9 @@ pub type EntityEntry = fn(&mut EntityContext) -> Result<(), Failure>;
 /// An entity as `component!` lists it.
 #[derive(Debug, Clone, Copy)]
 pub struct EntityRegistration {
+    /// The name the host knows it by: the function's, or `#[entity(name = "...")]`.
     pub name: &'static str,
+    /// Runs one operation of it.
     pub entry: EntityEntry,
 }
 

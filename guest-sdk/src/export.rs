@@ -23,7 +23,9 @@ use crate::orchestration::{Executor, OrchestrationContext, OrchestratorEntry, Or
 /// An orchestrator as `component!` lists it.
 #[derive(Debug, Clone, Copy)]
 pub struct OrchestratorRegistration {
+    /// The name the host knows it by: the function's, or `#[orchestrator(name = "...")]`.
     pub name: &'static str,
+    /// Starts it from its JSON input.
     pub entry: OrchestratorEntry,
 }
 
@@ -33,7 +35,9 @@ pub type ActivityEntry = fn(&str, ActivityContext) -> Result<String, Failure>;
 /// An activity as `component!` lists it.
 #[derive(Debug, Clone, Copy)]
 pub struct ActivityRegistration {
+    /// The name the host knows it by: the function's, or `#[activity(name = "...")]`.
     pub name: &'static str,
+    /// Runs it from its JSON input.
     pub entry: ActivityEntry,
 }
 

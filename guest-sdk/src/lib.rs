@@ -26,6 +26,8 @@
 //! # fn main() {}
 //! ```
 
+#![deny(missing_docs)]
+
 // The macros expand to `::durable_sdk::...` paths; this makes them work inside this crate too.
 extern crate self as durable_sdk;
 

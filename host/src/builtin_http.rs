@@ -43,10 +43,13 @@ struct Response {
 pub struct HttpAllowList(Arc<Vec<String>>);
 
 impl HttpAllowList {
+    /// A list of `host`, `host:port` or `*` patterns; empty allows nothing.
     pub fn new(patterns: Vec<String>) -> Self {
         HttpAllowList(Arc::new(patterns))
     }
 
+    /// Whether `url`'s host, alone or with its port (explicit or the scheme's default),
+    /// matches a pattern, ignoring ASCII case.
     pub fn allows(&self, url: &reqwest::Url) -> bool {
         let Some(host) = url.host_str() else {
             return false;
@@ -67,6 +70,8 @@ pub struct HttpActivity {
 }
 
 impl HttpActivity {
+    /// Makes requests only to hosts `allowed` names (redirects too, at most 10), each given
+    /// `timeout` to complete.
     pub fn new(allowed: HttpAllowList, timeout: Duration) -> anyhow::Result<Self> {
         let for_redirects = allowed.clone();
         let client = reqwest::Client::builder()

@@ -25,17 +25,35 @@ use tokio::sync::{Notify, watch};
 /// Errors a client can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// No deployed component offers the orchestrator to start.
     #[error("unknown orchestrator `{name}`; {}", available_text(.available))]
     UnknownOrchestrator {
+        /// The orchestrator asked for.
         name: String,
+        /// Every orchestrator the deployed components offer, sorted.
         available: Vec<String>,
     },
+    /// A payload the client was given is not one JSON value.
     #[error("{what} is not valid JSON: {reason}")]
-    MalformedJson { what: String, reason: String },
+    MalformedJson {
+        /// Which payload it was (`the input`, `the event data`).
+        what: String,
+        /// The JSON parser's error.
+        reason: String,
+    },
+    /// A request that cannot be carried out as asked (an empty instance id, resuming an
+    /// instance that is not suspended); the message says why.
     #[error("{0}")]
     InvalidRequest(String),
+    /// [`Client::wait`] gave up before the instance finished.
     #[error("instance `{id}` did not finish within {timeout:?}")]
-    Timeout { id: String, timeout: Duration },
+    Timeout {
+        /// The instance waited for.
+        id: String,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The store refused or failed the operation.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -62,6 +80,7 @@ pub fn parse_json(what: &str, text: &str) -> Result<Json, ClientError> {
 /// How to start an orchestration.
 #[derive(Debug, Clone)]
 pub struct StartRequest {
+    /// The name of the orchestrator to start.
     pub orchestrator: String,
     /// JSON text; validated.
     pub input: Json,
@@ -70,6 +89,7 @@ pub struct StartRequest {
 }
 
 impl StartRequest {
+    /// Starts `orchestrator` with the input `null`, under a new unique id.
     pub fn new(orchestrator: impl Into<String>) -> Self {
         StartRequest {
             orchestrator: orchestrator.into(),
@@ -78,17 +98,21 @@ impl StartRequest {
         }
     }
 
+    /// Sets the input, JSON text ([`Client::start`] checks it).
     pub fn input(mut self, input: impl Into<Json>) -> Self {
         self.input = input.into();
         self
     }
 
+    /// Starts the instance under this id instead of a new one.
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance_id = Some(id.into());
         self
     }
 }
 
+/// Starts, controls and queries orchestration instances and entities through a [`Store`].
+/// Cheap to clone; clones share their state.
 #[derive(Clone)]
 pub struct Client {
     store: Arc<dyn Store>,
@@ -101,6 +125,8 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of `store` that takes the time from `clock`. Its waiters poll the store
+    /// every 100 ms, and wake at once when a host in the same process commits.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Client {
             store,
@@ -112,10 +138,12 @@ impl Client {
         }
     }
 
+    /// The store it reads and writes.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
+    /// The clock it takes the time from.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
@@ -353,6 +381,7 @@ impl Client {
         Ok(())
     }
 
+    /// An instance's record; `InstanceNotFound` if no instance has this id.
     pub async fn status(&self, instance_id: &str) -> Result<InstanceRecord, ClientError> {
         self.store
             .instance(instance_id)
@@ -360,16 +389,19 @@ impl Client {
             .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()).into())
     }
 
+    /// The history of an instance's current execution.
     pub async fn history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, ClientError> {
         self.status(instance_id).await?;
         Ok(self.store.history(instance_id).await?)
     }
 
+    /// An instance's guest log lines, in the order they were recorded.
     pub async fn logs(&self, instance_id: &str) -> Result<Vec<LogLine>, ClientError> {
         self.status(instance_id).await?;
         Ok(self.store.logs(instance_id).await?)
     }
 
+    /// Instances matching `filter`, in list order (`created_at`, then `instance_id`).
     pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRecord>, ClientError> {
         Ok(self.store.list_instances(filter).await?)
     }

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
+/// The future [`Clock::sleep_until`] returns.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A source of "now" and of wake-ups at a time.
@@ -45,17 +46,21 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock that reads `start` (ms since the epoch) until moved.
     pub fn new(start: Timestamp) -> Self {
         ManualClock {
             now: watch::Sender::new(start),
         }
     }
 
+    /// Moves the clock forward by `by`, waking the sleepers whose deadline it reaches.
     pub fn advance(&self, by: Duration) {
         self.now
             .send_modify(|now| *now += by.as_millis() as Timestamp);
     }
 
+    /// Sets the clock to `to` (ms since the epoch), waking the sleepers whose deadline it
+    /// reaches.
     pub fn set(&self, to: Timestamp) {
         self.now.send_replace(to);
     }

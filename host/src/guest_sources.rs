@@ -7,7 +7,7 @@
 //! The lists are made by the crate's build script, which walks those
 //! directories: a new SDK file is embedded without being listed anywhere,
 //! and the unit tests below compare every list with its directory. A build
-//! writes a list to a temporary directory with [`write`], keeping the paths
+//! writes a list to a temporary directory with [`write()`], keeping the paths
 //! relative to the directory they come from.
 
 use std::io;
@@ -16,7 +16,9 @@ use std::path::Path;
 /// One embedded file: its path relative to its directory, and its text.
 #[derive(Debug, Clone, Copy)]
 pub struct Source {
+    /// Its path relative to the directory it comes from, e.g. `durable/__init__.py`.
     pub path: &'static str,
+    /// Its contents.
     pub text: &'static str,
 }
 

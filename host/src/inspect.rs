@@ -25,17 +25,24 @@ use serde::{Deserialize, Serialize};
 /// `OrchestratorStarted` event is added).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTurn {
+    /// The turn's time (its `OrchestratorStarted`'s), ms since the epoch.
     pub at: Timestamp,
+    /// The messages it delivers, in order.
     pub events: Vec<EventKind>,
 }
 
 /// Where the instance stands after the turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReportStatus {
+    /// The execution goes on, waiting for more messages.
     Running,
+    /// The orchestrator completed (see `output`).
     Completed,
+    /// The execution failed (see `failure` and `failed_by`).
     Failed,
+    /// The orchestrator continued as new (see `new_input`).
     ContinuedAsNew,
+    /// The history ends with a termination.
     Terminated,
 }
 
@@ -53,6 +60,7 @@ pub enum FailedBy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayReport {
+    /// Where the instance stands after the turn.
     pub status: ReportStatus,
     /// The actions the guest decided in the new turn, in order (empty when no new turn ran:
     /// the replay failed, or the history had already ended).
@@ -63,6 +71,7 @@ pub struct ReplayReport {
     /// `Failed`: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// `Failed`: who failed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_by: Option<FailedBy>,
     /// `ContinuedAsNew`: the next execution's input.

@@ -17,6 +17,8 @@
 //! SQL); [`wasm`] runs guests; [`store`] persists; [`engine`] ties them together; [`host`],
 //! [`client`], [`http`] and [`inspect`] are the ways in.
 
+#![deny(missing_docs)]
+
 pub mod builtin_http;
 pub mod client;
 pub mod clock;

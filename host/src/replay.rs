@@ -30,12 +30,34 @@ use std::fmt;
 /// is checked on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scheduled {
+    /// An activity, by name.
     Activity(String),
+    /// A timer (its fire time is not compared).
     Timer,
+    /// A sub-orchestration, by orchestrator name.
     SubOrchestration(String),
-    EventSent { instance_id: String, name: String },
-    EntityCall { entity: EntityId, operation: String },
-    EntitySignal { entity: EntityId, operation: String },
+    /// An event sent to another instance.
+    EventSent {
+        /// The target instance's id.
+        instance_id: String,
+        /// The event's name.
+        name: String,
+    },
+    /// A call to an entity operation.
+    EntityCall {
+        /// The entity called.
+        entity: EntityId,
+        /// The operation's name.
+        operation: String,
+    },
+    /// A one-way operation sent to an entity.
+    EntitySignal {
+        /// The entity signalled.
+        entity: EntityId,
+        /// The operation's name.
+        operation: String,
+    },
+    /// A lock on these entities for a critical section.
     EntityLock(Vec<EntityId>),
 }
 
@@ -129,6 +151,8 @@ impl Scheduled {
 pub struct NonDeterminism(pub String);
 
 impl NonDeterminism {
+    /// The non-retriable `NonDeterminism` failure the instance fails with, with a hint in
+    /// its details.
     pub fn into_failure(self) -> Failure {
         let mut failure = Failure::fatal(failure_types::NON_DETERMINISM, self.0);
         failure.details = Some(
@@ -145,38 +169,58 @@ impl NonDeterminism {
 /// Work requested by a turn, to be enqueued with its commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityRequest {
+    /// The sequence id of its `TaskScheduled`.
     pub task_id: u32,
+    /// The activity's name.
     pub name: String,
+    /// The activity's input, JSON text.
     pub input: Json,
 }
 
+/// A timer a turn started; its fire message is enqueued with the commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimerRequest {
+    /// The sequence id of its `TimerCreated`.
     pub timer_id: u32,
+    /// When it fires, ms since the epoch.
     pub fire_at: Timestamp,
 }
 
+/// A sub-orchestration a turn started, to be created with the commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubOrchestrationRequest {
+    /// The parent's sequence id of its `SubOrchestrationCreated`.
     pub task_id: u32,
+    /// The child's orchestrator name.
     pub name: String,
+    /// The child instance's id, as the action has it (the engine fills in an empty one
+    /// before planning).
     pub instance_id: String,
+    /// The child's input, JSON text.
     pub input: Json,
 }
 
+/// An event a turn sent to another instance, enqueued with the commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRequest {
+    /// The target instance's id.
     pub instance_id: String,
+    /// The event's name.
     pub name: String,
+    /// The event's data, JSON text.
     pub input: Json,
 }
 
 /// How the execution ended, if it did this turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// The orchestrator completed with this output, JSON text.
     Completed(Json),
+    /// The orchestrator failed with this failure.
     Failed(Failure),
+    /// The orchestrator continued as new.
     ContinuedAsNew {
+        /// The next execution's input, JSON text.
         input: Json,
         /// Events to deliver to the next execution (empty unless the code
         /// asked to preserve unprocessed events).
@@ -189,14 +233,19 @@ pub enum Outcome {
 pub struct TurnPlan {
     /// Events to append to the history, in order.
     pub new_history: Vec<HistoryEvent>,
+    /// Activity tasks to queue.
     pub activities: Vec<ActivityRequest>,
+    /// Timers to start (their fire messages to enqueue).
     pub timers: Vec<TimerRequest>,
     /// Timers whose pending fire messages must be deleted.
     pub cancelled_timers: Vec<u32>,
+    /// Sub-orchestrations to create.
     pub sub_orchestrations: Vec<SubOrchestrationRequest>,
+    /// Events to raise on other instances.
     pub events_sent: Vec<EventRequest>,
     /// `Some` when the turn set or cleared the custom status.
     pub custom_status: Option<Option<Json>>,
+    /// How the execution ended, if it did this turn.
     pub outcome: Option<Outcome>,
 }
 
@@ -215,6 +264,7 @@ pub struct ReplayState {
 }
 
 impl ReplayState {
+    /// The state of an empty history.
     pub fn new() -> Self {
         ReplayState::default()
     }

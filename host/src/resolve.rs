@@ -22,8 +22,11 @@ use crate::types::{Failure, failure_types};
 /// What kind of function a name is looked up as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FunctionKind {
+    /// A name in a catalogue's `activities`.
     Activity,
+    /// A name in a catalogue's `orchestrators`.
     Orchestrator,
+    /// A name in a catalogue's `entities`.
     Entity,
 }
 
@@ -51,7 +54,9 @@ impl FunctionKind {
 /// with (`From`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unresolved {
+    /// What kind of function was called.
     pub kind: FunctionKind,
+    /// The name called.
     pub name: String,
     /// The deployments left by the rule, newest first: none (`UnknownFunction`) or several
     /// (`AmbiguousFunction`).

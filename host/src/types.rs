@@ -14,9 +14,12 @@ pub type Timestamp = u64;
 /// One cause in a failure's chain of inner failures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureCause {
+    /// The error's type name, e.g. `ValueError`.
     #[serde(rename = "type")]
     pub error_type: String,
+    /// A message for people.
     pub message: String,
+    /// Optional structured details, as JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Json>,
 }
@@ -25,20 +28,28 @@ pub struct FailureCause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
+    /// The error's type name, e.g. `InsufficientFunds`; callers match on it. The host's own
+    /// and the SDKs' are reserved ([`failure_types`]).
     #[serde(rename = "type")]
     pub error_type: String,
+    /// A message for people.
     pub message: String,
+    /// Optional structured details, as JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Json>,
+    /// Optional stack trace or backtrace text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
+    /// True when retrying cannot help: retry policies stop at once.
     #[serde(default)]
     pub non_retriable: bool,
+    /// The chain of inner failures, outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inner: Vec<FailureCause>,
 }
 
 impl Failure {
+    /// A retriable failure with this type and message and nothing else.
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
         Failure {
             error_type: error_type.into(),
@@ -136,25 +147,36 @@ pub mod failure_types {
     }
 }
 
+/// The address of an entity: which entity it is, and which instance of it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EntityId {
+    /// The entity's name, as a component's catalogue offers it (e.g. `counter`).
     pub name: String,
+    /// Which instance of that entity; any string, each key has its own state and inbox.
     pub key: String,
 }
 
+/// The parent of a sub-orchestration, which its ending is reported to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParentInstance {
+    /// The parent instance's id.
     pub instance_id: String,
+    /// The parent's sequence id of the `SubOrchestrationCreated` that started the child.
     pub task_id: u32,
 }
 
+/// A request to an entity from an orchestration: a call (expecting an answer) or a signal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntityOperation {
+    /// The entity addressed.
     pub entity: EntityId,
+    /// The operation's name, e.g. `add`.
     pub operation: String,
+    /// The operation's input, JSON text.
     pub input: Json,
+    /// For signals: deliver at this time (ms since the epoch) instead of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_at: Option<Timestamp>,
 }
@@ -162,22 +184,33 @@ pub struct EntityOperation {
 /// One operation of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityOperationRequest {
+    /// The operation's name, e.g. `add`.
     pub name: String,
+    /// The operation's input, JSON text.
     pub input: Json,
 }
 
 /// A message an operation sends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntityEffect {
+    /// A one-way operation sent to an entity.
     Signal {
+        /// The entity addressed.
         entity: EntityId,
+        /// The operation's name.
         operation: String,
+        /// The operation's input, JSON text.
         input: Json,
+        /// Deliver at this time (ms since the epoch) instead of now.
         scheduled_at: Option<Timestamp>,
     },
+    /// A new top-level orchestration instance to start (no parent is told how it ends).
     StartOrchestration {
+        /// The orchestrator's name.
         name: String,
+        /// The new instance's id; empty: the host generates one.
         instance_id: String,
+        /// The orchestrator's input, JSON text.
         input: Json,
     },
 }
@@ -185,7 +218,10 @@ pub enum EntityEffect {
 /// One operation's outcome; a failed operation's effects are already dropped by the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityOperationOutcome {
+    /// The operation's output (JSON text) or its failure; a caller gets it as
+    /// `EntityResponded`.
     pub result: Result<Json, Failure>,
+    /// The messages the operation sent, in order.
     pub effects: Vec<EntityEffect>,
 }
 
@@ -193,102 +229,169 @@ pub struct EntityOperationOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum EventKind {
+    /// An execution started (a client's start, a sub-orchestration, a continue-as-new); the
+    /// first event of every execution.
     #[serde(rename_all = "camelCase")]
     ExecutionStarted {
+        /// The orchestrator's name.
         name: String,
+        /// The instance's id.
         instance_id: String,
+        /// A new id for every execution of the instance (continue-as-new starts a new one).
         execution_id: String,
+        /// The orchestrator's input, JSON text.
         input: Json,
+        /// The parent, when the instance is a sub-orchestration.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parent: Option<ParentInstance>,
     },
+    /// A turn begins; its timestamp is the turn's replay-safe "now".
     OrchestratorStarted,
+    /// An activity was scheduled; the event id is the action's sequence id.
     TaskScheduled {
+        /// The activity's name.
         name: String,
+        /// The activity's input, JSON text.
         input: Json,
     },
+    /// A scheduled activity returned a value.
     #[serde(rename_all = "camelCase")]
     TaskCompleted {
+        /// The sequence id of the `TaskScheduled` this answers.
         task_id: u32,
+        /// The activity's output, JSON text.
         result: Json,
     },
+    /// A scheduled activity failed (or could not run: no component offers it, a timeout).
     #[serde(rename_all = "camelCase")]
     TaskFailed {
+        /// The sequence id of the `TaskScheduled` this answers.
         task_id: u32,
+        /// Why it failed.
         failure: Failure,
     },
+    /// A durable timer was created; the event id is the action's sequence id.
     #[serde(rename_all = "camelCase")]
     TimerCreated {
+        /// When the timer fires, ms since the epoch.
         fire_at: Timestamp,
     },
+    /// A durable timer fired.
     #[serde(rename_all = "camelCase")]
     TimerFired {
+        /// The sequence id of the `TimerCreated` this fires.
         timer_id: u32,
+        /// The time it was set to fire at, ms since the epoch.
         fire_at: Timestamp,
     },
+    /// A durable timer was cancelled before it fired.
     #[serde(rename_all = "camelCase")]
     TimerCancelled {
+        /// The sequence id of the `TimerCreated` cancelled.
         timer_id: u32,
     },
+    /// A sub-orchestration was started; the event id is the action's sequence id.
     #[serde(rename_all = "camelCase")]
     SubOrchestrationCreated {
+        /// The child's orchestrator name.
         name: String,
+        /// The child instance's id (the one given, or `<parent id>:<sequence id>`).
         instance_id: String,
+        /// The child's input, JSON text.
         input: Json,
     },
+    /// A sub-orchestration completed.
     #[serde(rename_all = "camelCase")]
     SubOrchestrationCompleted {
+        /// The sequence id of the `SubOrchestrationCreated` this answers.
         task_id: u32,
+        /// The child's output, JSON text.
         result: Json,
     },
+    /// A sub-orchestration failed, was terminated (`Terminated`) or could not start.
     #[serde(rename_all = "camelCase")]
     SubOrchestrationFailed {
+        /// The sequence id of the `SubOrchestrationCreated` this answers.
         task_id: u32,
+        /// Why the child failed.
         failure: Failure,
     },
+    /// An external event arrived: raised by a client, sent by another instance, or carried
+    /// over by continue-as-new.
     EventRaised {
+        /// The event's name, which the code waits for.
         name: String,
+        /// The event's data, JSON text.
         input: Json,
     },
+    /// This instance sent an event to another; the event id is the action's sequence id.
     #[serde(rename_all = "camelCase")]
     EventSent {
+        /// The target instance's id.
         instance_id: String,
+        /// The event's name.
         name: String,
+        /// The event's data, JSON text.
         input: Json,
     },
+    /// This instance called an entity operation and waits for `EntityResponded`; the event
+    /// id is the action's sequence id.
     EntityCalled(EntityOperation),
+    /// This instance sent an entity a one-way operation; the event id is the action's
+    /// sequence id.
     EntitySignalled(EntityOperation),
+    /// This instance asked to lock entities for a critical section and waits for
+    /// `EntityLockGranted`; the event id is the action's sequence id.
     EntityLockRequested {
+        /// The entities to lock, sorted and without duplicates (locked in this order).
         entities: Vec<EntityId>,
     },
+    /// This instance released the entities its critical section held.
     EntityUnlocked {
+        /// The entities released.
         entities: Vec<EntityId>,
     },
+    /// An entity answered a call.
     #[serde(rename_all = "camelCase")]
     EntityResponded {
+        /// The sequence id of the `EntityCalled` this answers.
         task_id: u32,
+        /// The operation's output (JSON text) or its failure.
         result: Result<Json, Failure>,
     },
+    /// Every entity of a lock request is now held by this instance.
     #[serde(rename_all = "camelCase")]
     EntityLockGranted {
+        /// The sequence id of the `EntityLockRequested` this answers.
         task_id: u32,
     },
+    /// A client suspended the instance; its other messages wait until it resumes.
     ExecutionSuspended {
+        /// The reason the client gave, if any.
         reason: Option<String>,
     },
+    /// The instance resumed: a client resumed it, or a rewind woke it.
     ExecutionResumed {
+        /// The reason the client gave, if any (`rewound: ...` for a rewind).
         reason: Option<String>,
     },
+    /// A client terminated the instance; the execution ends without running the guest.
     ExecutionTerminated {
+        /// The reason the client gave, if any; also the instance's output, as a JSON string.
         reason: Option<String>,
     },
+    /// The execution ended; exactly one of `result` and `failure` is set.
     ExecutionCompleted {
+        /// The orchestration's output, JSON text, when it succeeded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         result: Option<Json>,
+        /// Why it failed, when it failed (the guest's own failure or the host's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
     },
+    /// The execution restarted itself as a new execution of the same instance.
     ContinuedAsNew {
+        /// The new execution's input, JSON text.
         input: Json,
     },
 }
@@ -334,7 +437,9 @@ pub struct HistoryEvent {
     /// for every other event. (Histories written before this was so hold positions there.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<u32>,
+    /// When the host recorded it: the time of the turn that appended it, ms since the epoch.
     pub timestamp: Timestamp,
+    /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -343,50 +448,82 @@ pub struct HistoryEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum ActionKind {
+    /// Run an activity; recorded as `TaskScheduled`.
     ScheduleActivity {
+        /// The activity's name.
         name: String,
+        /// The activity's input, JSON text.
         input: Json,
     },
+    /// Start a durable timer; recorded as `TimerCreated`.
     #[serde(rename_all = "camelCase")]
     StartTimer {
+        /// When the timer fires, ms since the epoch.
         fire_at: Timestamp,
     },
+    /// Cancel a timer; recorded as `TimerCancelled` while the timer is open, else a no-op.
     #[serde(rename_all = "camelCase")]
     CancelTimer {
+        /// The sequence id of the `StartTimer` to cancel.
         timer_id: u32,
     },
+    /// Start a sub-orchestration; recorded as `SubOrchestrationCreated`.
     #[serde(rename_all = "camelCase")]
     StartSubOrchestration {
+        /// The child's orchestrator name.
         name: String,
+        /// The child instance's id; empty: the host derives `<parent id>:<sequence id>`.
         instance_id: String,
+        /// The child's input, JSON text.
         input: Json,
     },
+    /// Raise an event on another instance; recorded as `EventSent`.
     #[serde(rename_all = "camelCase")]
     SendEvent {
+        /// The target instance's id.
         instance_id: String,
+        /// The event's name.
         name: String,
+        /// The event's data, JSON text.
         input: Json,
     },
+    /// Call an entity operation and wait for its answer; recorded as `EntityCalled`.
     CallEntity(EntityOperation),
+    /// Send an entity a one-way operation; recorded as `EntitySignalled`.
     SignalEntity(EntityOperation),
+    /// Enter a critical section on these entities; recorded as `EntityLockRequested`.
     LockEntities {
+        /// The entities to lock, sorted and without duplicates.
         entities: Vec<EntityId>,
     },
+    /// Leave the critical section; recorded as `EntityUnlocked`.
     UnlockEntities {
+        /// The entities to release.
         entities: Vec<EntityId>,
     },
+    /// Set or clear the instance's custom status; not recorded in the history.
     SetCustomStatus {
+        /// The new custom status, JSON text; `None` clears it.
         status: Option<Json>,
     },
+    /// The orchestration succeeded; recorded as `ExecutionCompleted`.
     Complete {
+        /// Its output, JSON text.
         result: Json,
     },
+    /// The orchestration failed; recorded as `ExecutionCompleted`.
     Fail {
+        /// Why it failed.
         failure: Failure,
     },
+    /// End this execution and start a new one of the same instance; recorded as
+    /// `ContinuedAsNew`.
     #[serde(rename_all = "camelCase")]
     ContinueAsNew {
+        /// The new execution's input, JSON text.
         input: Json,
+        /// Whether `carried_events` are delivered to the new execution (else they are
+        /// dropped).
         preserve_unprocessed_events: bool,
         /// Events the code received but did not consume, for the next
         /// execution.
@@ -398,13 +535,19 @@ pub enum ActionKind {
 /// An external event carried into the next execution by continue-as-new.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarriedEvent {
+    /// The event's name.
     pub name: String,
+    /// The event's data, JSON text.
     pub input: Json,
 }
 
+/// One decision of an orchestrator, as a step returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
+    /// The sequence id, for actions that start work (activities, timers, sub-orchestrations,
+    /// events sent, entity requests); 0 and ignored for the others.
     pub id: u32,
+    /// What was decided.
     #[serde(flatten)]
     pub kind: ActionKind,
 }
@@ -413,17 +556,28 @@ pub struct Action {
 /// Functions' `runtimeStatus` strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RuntimeStatus {
+    /// Created; no turn has run yet.
     Pending,
+    /// Started and not finished (continue-as-new keeps an instance `Running`).
     Running,
+    /// Finished with an output.
     Completed,
+    /// A Durable Functions status this host never sets (continue-as-new stays `Running`);
+    /// filters may still name it.
     ContinuedAsNew,
+    /// Finished with a failure (the guest's, or the host's: a trap, a nondeterminism...).
     Failed,
+    /// A Durable Functions status this host never sets; filters may still name it, and it
+    /// counts as finished.
     Canceled,
+    /// Ended by a client's terminate request.
     Terminated,
+    /// Suspended by a client: its messages wait in the inbox until it resumes.
     Suspended,
 }
 
 impl RuntimeStatus {
+    /// Every status, in declaration order.
     pub const ALL: [RuntimeStatus; 8] = [
         RuntimeStatus::Pending,
         RuntimeStatus::Running,
@@ -435,6 +589,7 @@ impl RuntimeStatus {
         RuntimeStatus::Suspended,
     ];
 
+    /// The status's name (`Running`), as stored, filtered on and shown.
     pub fn as_str(self) -> &'static str {
         match self {
             RuntimeStatus::Pending => "Pending",

@@ -7,6 +7,8 @@
 //! those registrations and implements the WIT exports with them. All expansions name the SDK as
 //! `::durable_sdk`, so user crates depend on `durable-sdk` only.
 
+#![deny(missing_docs)]
+
 mod entity_impl;
 
 use proc_macro::TokenStream;

@@ -29,7 +29,9 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(30);
 pub struct HttpRequest {
     /// `GET`, `POST`, ...
     pub method: String,
+    /// The absolute `http` or `https` URL to request.
     pub uri: String,
+    /// Request headers, by name.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// The body, as text.
@@ -45,6 +47,8 @@ fn yes() -> bool {
 }
 
 impl HttpRequest {
+    /// A request with this method and URL, no headers and no body, that polls `202`
+    /// answers.
     pub fn new(method: impl Into<String>, uri: impl Into<String>) -> Self {
         HttpRequest {
             method: method.into(),
@@ -55,10 +59,12 @@ impl HttpRequest {
         }
     }
 
+    /// A `GET` request for `uri`.
     pub fn get(uri: impl Into<String>) -> Self {
         HttpRequest::new("GET", uri)
     }
 
+    /// A `POST` request to `uri` with `content` as its body.
     pub fn post(uri: impl Into<String>, content: impl Into<String>) -> Self {
         HttpRequest {
             content: Some(content.into()),
@@ -66,6 +72,7 @@ impl HttpRequest {
         }
     }
 
+    /// Adds a header, replacing an earlier one with the same name.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(name.into(), value.into());
         self
@@ -82,15 +89,18 @@ impl HttpRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpResponse {
+    /// The HTTP status code, e.g. 200.
     pub status_code: u16,
     /// Header names are lower-case.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The body, as text.
     #[serde(default)]
     pub content: String,
 }
 
 impl HttpResponse {
+    /// The value of the header `name` (any case), if the response has it.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(&name.to_ascii_lowercase())

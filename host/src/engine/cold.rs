@@ -11,7 +11,9 @@ use crate::wasm::{LiveOrchestration, LoadedComponent, WasmRuntime};
 /// A fresh guest that has been fed a whole history and agrees with it, and the replay state
 /// of that history: ready for the next turn.
 pub struct ColdReplay {
+    /// The guest instance, fed the whole history.
     pub guest: LiveOrchestration,
+    /// The replay state of the history, with every recorded step decided.
     pub state: ReplayState,
 }
 
@@ -22,7 +24,9 @@ pub enum ColdReplayError {
     /// orchestrator): the instance must fail with `failure`. `state` is the history's replay
     /// state, for recording that ending.
     Failed {
+        /// The failure the instance ends with.
         failure: Failure,
+        /// The replay state of the whole history.
         state: ReplayState,
     },
     /// The engine failed outside the guest.
@@ -40,7 +44,9 @@ impl From<EngineError> for ColdReplayError {
 pub struct Execution<'a> {
     /// The orchestrator's name.
     pub orchestrator: &'a str,
+    /// The instance's id.
     pub instance_id: &'a str,
+    /// The id of the execution the history records.
     pub execution_id: &'a str,
 }
 

@@ -19,7 +19,9 @@ pub enum EngineError {
     /// An instance is pinned to a component the store does not hold, or holds corrupted.
     #[error("component {digest} {problem}")]
     MissingComponent {
+        /// The digest the instance is pinned to.
         digest: String,
+        /// What is wrong, as the end of the message (`is not in the store`).
         problem: &'static str,
     },
     /// The WebAssembly runtime failed outside guest code (instantiation machinery, the

@@ -1,22 +1,22 @@
 //! The engine: three dispatch loops that run orchestration turns, activities and entity
 //! batches against the store.
 //!
-//! Every kind of work flows the same way ([`loops`]): lock work items under a lease, run each
+//! Every kind of work flows the same way (`loops`): lock work items under a lease, run each
 //! in its own task, commit its result in one transaction, and sleep until a commit in this
 //! process, the next due timer (on the injected [`crate::clock::Clock`]) or the poll interval
 //! (work written by other processes) wakes the loop.
 //!
-//! An orchestration turn ([`orchestrations`]) reads the way its data flows:
+//! An orchestration turn (`orchestrations`) reads the way its data flows:
 //!
 //! 1. **load**: the locked instance and its visible messages; the live guest from the
-//!    [`cache`], or a fresh guest fed the stored history by [`cold_replay`];
+//!    `cache`, or a fresh guest fed the stored history by [`cold_replay`];
 //! 2. **decide**: sort the inbox ([`crate::plan::inbox`]), step the guest through the new
 //!    events, check its actions against history and plan the turn ([`crate::replay`]), and
 //!    turn that plan into a commit ([`crate::plan::turn`]);
 //! 3. **commit**: one transaction; the live guest goes back to the cache.
 //!
-//! Activities ([`activities`]) run on the component the turn that queued them resolved; entity
-//! batches ([`entities`]) run on the newest component offering the entity. The embedding API
+//! Activities (`activities`) run on the component the turn that queued them resolved; entity
+//! batches (`entities`) run on the newest component offering the entity. The embedding API
 //! over all this is [`crate::host::Host`].
 
 mod activities;

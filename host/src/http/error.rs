@@ -10,15 +10,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Why a request failed; each variant is answered with its own status code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Malformed JSON, an unknown orchestrator, a bad query parameter.
     #[error("{0}")]
     BadRequest(String),
+    /// Keys are configured and the request carries none of them.
     #[error(
         "a valid API key is required (`code` query parameter, `x-functions-key` header or `Authorization: Bearer`)"
     )]
     Unauthorized,
+    /// No such instance or entity.
     #[error("{0}")]
     NotFound(String),
     /// The instance is in a state that forbids the operation (an unfinished
@@ -31,11 +34,18 @@ pub enum ApiError {
     /// Rewind of an instance that did not fail.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The request body is over the configured limit.
     #[error("the request body is larger than the limit of {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// Details are in the server log under `request_id`.
     #[error("internal server error (request id {request_id})")]
-    Internal { request_id: String },
+    Internal {
+        /// The id the failure was logged under.
+        request_id: String,
+    },
 }
 
 impl ApiError {
@@ -46,6 +56,7 @@ impl ApiError {
         ApiError::Internal { request_id }
     }
 
+    /// The HTTP status code the error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -14,6 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The paging header of `GET /instances`: a response sets it to the token of the next page
+/// when there is one, and a request carrying it continues from there.
 pub const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
 
 pub async fn status(

@@ -8,9 +8,9 @@
 //! [`RPC_BASE_PATH`] (`/durabletask`, what the language SDK clients call).
 //!
 //! A request flows through the body limit and the optional API-key check
-//! ([`auth`]), then to a handler: starting instances ([`orchestrators`]),
-//! reading, listing and purging them ([`instances`]), or acting on one
-//! ([`operations`]). Handlers call the [`Client`] and turn its errors into
+//! (`auth`), then to a handler: starting instances (`orchestrators`),
+//! reading, listing and purging them (`instances`), or acting on one
+//! (`operations`). Handlers call the [`Client`] and turn its errors into
 //! the one [`ApiError`] enum, which maps each to a status code and never
 //! sends internal error text. [`payload`] holds the JSON shapes (Durable
 //! Functions' field names). Every route is in one table, [`routes`], that
@@ -89,6 +89,7 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// The state of an API that acts through `client`, with these settings.
     pub fn new(client: Client, config: ApiConfig) -> Self {
         ApiState {
             client,
@@ -99,7 +100,9 @@ impl ApiState {
 
 /// One route of the API: a method and a path relative to the base.
 pub struct Route {
+    /// The HTTP method it answers.
     pub method: Method,
+    /// Its path relative to the base, with `{name}` placeholders.
     pub path: &'static str,
     handler: MethodRouter<ApiState>,
 }

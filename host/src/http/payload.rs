@@ -14,18 +14,29 @@ use serde_json::{Map, Value};
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckStatus {
+    /// The instance's id.
     pub id: String,
+    /// GET: the instance's status.
     pub status_query_get_uri: String,
+    /// POST: raise an event on it; `{eventName}` is left for the caller to fill in.
     pub send_event_post_uri: String,
+    /// POST: terminate it; `{text}` is left for the reason.
     pub terminate_post_uri: String,
+    /// DELETE: purge the finished instance and everything stored for it.
     pub purge_history_delete_uri: String,
+    /// POST: start it again.
     pub restart_post_uri: String,
+    /// POST: suspend it; `{text}` is left for the reason.
     pub suspend_post_uri: String,
+    /// POST: resume it; `{text}` is left for the reason.
     pub resume_post_uri: String,
+    /// POST: rewind it after a failure; `{text}` is left for the reason.
     pub rewind_post_uri: String,
 }
 
 impl CheckStatus {
+    /// The URLs of `instance_id` under the request's base, each carrying the access key the
+    /// request used, if any.
     pub fn new(links: &LinkBase, instance_id: &str) -> CheckStatus {
         let instance = format!("{}/instances/{}", links.base, encode(instance_id));
         let code = links.code.as_deref().map(encode);
@@ -68,6 +79,7 @@ fn value(text: &str) -> Value {
 /// What to include in a status.
 #[derive(Debug, Clone, Copy)]
 pub struct StatusOptions {
+    /// Include the instance's input (else `input` is `null`).
     pub show_input: bool,
 }
 

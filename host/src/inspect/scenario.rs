@@ -40,12 +40,17 @@ const EXPECT_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scenario {
+    /// The scenario's name: its file's name without `.json`.
     pub name: String,
+    /// One sentence: what the scenario shows.
     #[serde(default)]
     pub description: Option<String>,
+    /// The orchestrator to run.
     pub orchestrator: String,
+    /// The orchestrator's input, as a JSON value (default `null`).
     #[serde(default)]
     pub input: Value,
+    /// The instance id it runs under (default [`DEFAULT_INSTANCE_ID`]).
     #[serde(default = "default_instance_id")]
     pub instance_id: String,
     /// Committed turns, replayed.
@@ -54,6 +59,8 @@ pub struct Scenario {
     /// The messages of the live turn under test.
     #[serde(default)]
     pub new_events: Option<Turn>,
+    /// What the new turn's report must hold, by key (`status`, `actions`, ...); only the keys
+    /// given are checked ([`compare`]).
     pub expect: Map<String, Value>,
 }
 
@@ -65,8 +72,15 @@ fn default_instance_id() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Turn {
+    /// Its events, as written; the turn is [`TURN_SPACING_MS`] after the previous one.
     Events(Vec<Value>),
-    Timed { time: Timestamp, events: Vec<Value> },
+    /// Its time and its events.
+    Timed {
+        /// The turn's time, ms since the epoch.
+        time: Timestamp,
+        /// Its events, as written (payloads as JSON values, ids optional).
+        events: Vec<Value>,
+    },
 }
 
 impl Turn {
@@ -321,6 +335,7 @@ pub fn readable(report: &ReplayReport) -> Value {
 pub struct Mismatch {
     /// Where, e.g. `actions[1].name`.
     pub path: String,
+    /// What `expect` has there.
     pub expected: Value,
     /// `null` when the report has nothing there.
     pub actual: Value,
@@ -381,13 +396,16 @@ fn contains(expected: &Value, actual: &Value, path: String, out: &mut Vec<Mismat
 /// A scenario's verdict.
 #[derive(Debug, Clone)]
 pub struct ScenarioResult {
+    /// The scenario's name.
     pub name: String,
+    /// Every difference from `expect`; empty when it passed.
     pub mismatches: Vec<Mismatch>,
     /// The readable report.
     pub actual: Value,
 }
 
 impl ScenarioResult {
+    /// True when the report matched `expect`.
     pub fn passed(&self) -> bool {
         self.mismatches.is_empty()
     }

@@ -21,7 +21,8 @@ use crate::types::{
 use serde::{Deserialize, Serialize};
 
 /// The inbox message asking for an entity's lock in a critical section (a reserved operation
-/// name); its input is a [`LockRequest`], its caller the orchestration.
+/// name); its input is a lock request (the sorted entities and the
+/// position on that path), its caller the orchestration.
 pub const LOCK_OPERATION: &str = "$lock";
 /// The inbox message releasing the lock the caller holds.
 pub const UNLOCK_OPERATION: &str = "$unlock";
@@ -127,9 +128,17 @@ pub fn sort_entity_inbox(item: &EntityWorkItem, now: Timestamp) -> EntityInbox<'
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dropped {
     /// A signalled operation failed: there is no caller to tell.
-    FailedSignal { operation: String, failure: Failure },
+    FailedSignal {
+        /// The operation's name.
+        operation: String,
+        /// Why it failed.
+        failure: Failure,
+    },
     /// An operation started an orchestration no deployment offers.
-    UnknownOrchestrator { name: String },
+    UnknownOrchestrator {
+        /// The orchestrator's name.
+        name: String,
+    },
 }
 
 /// The commit of a batch: the state after it, the consumed messages, the answers to

@@ -18,7 +18,9 @@ use crate::types::{
 /// The locked instance a commit is for.
 #[derive(Debug, Clone, Copy)]
 pub struct Locked<'a> {
+    /// The instance, as it was when locked.
     pub instance: &'a InstanceRecord,
+    /// The token its lock is held with.
     pub lock_token: &'a str,
 }
 

@@ -24,11 +24,13 @@ use serde::{Deserialize, Serialize};
 
 pub use sqlite::{Durability, SqliteStore};
 
+/// Why a store operation failed; each [`Store`] method says which of these it returns.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// An instance with this id exists and has not finished.
     #[error("an instance with id `{0}` already exists and is not finished")]
     InstanceExists(String),
+    /// No instance has this id.
     #[error("no instance with id `{0}`")]
     InstanceNotFound(String),
     /// The operation needs a running instance.
@@ -62,34 +64,47 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
+/// What a store operation returns.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What a component offers, as its `catalogue` export says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalogue {
+    /// The names of the orchestrators it offers.
     pub orchestrators: Vec<String>,
+    /// The names of the activities it offers.
     pub activities: Vec<String>,
+    /// The names of the entities it offers.
     pub entities: Vec<String>,
 }
 
+/// A stored component: what it offers and when it was last deployed (not its bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentRecord {
     /// `sha256:<hex>` of the component's bytes.
     pub digest: String,
+    /// What it offers.
     pub catalogue: Catalogue,
+    /// When it was last stored, ms since the epoch; storing it again moves it.
     pub deployed_at: Timestamp,
 }
 
 /// A new orchestration instance.
 #[derive(Debug, Clone)]
 pub struct NewInstance {
+    /// The instance's id; a finished instance with this id is replaced.
     pub instance_id: String,
+    /// The orchestrator to run.
     pub name: String,
+    /// The id of its first execution.
     pub execution_id: String,
     /// The component digest the instance is pinned to.
     pub digest: String,
+    /// The orchestrator's input, JSON text.
     pub input: Json,
+    /// The parent, for a sub-orchestration.
     pub parent: Option<ParentInstance>,
+    /// The creation time, ms since the epoch; its `ExecutionStarted` is visible from then.
     pub created_at: Timestamp,
 }
 
@@ -97,17 +112,30 @@ pub struct NewInstance {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceRecord {
+    /// The instance's id.
     pub instance_id: String,
+    /// The orchestrator's name.
     pub name: String,
+    /// The current execution's id (continue-as-new changes it).
     pub execution_id: String,
+    /// The component digest the instance is pinned to.
     pub digest: String,
+    /// Its lifecycle state.
     pub status: RuntimeStatus,
+    /// The input it was created with, JSON text (continue-as-new does not change it).
     pub input: Json,
+    /// Its output, JSON text: the result once completed, the reason (a JSON string) once
+    /// terminated.
     pub output: Option<Json>,
+    /// Its failure, once failed.
     pub failure: Option<Failure>,
+    /// The custom status the orchestrator last set, JSON text.
     pub custom_status: Option<Json>,
+    /// When it was created, ms since the epoch.
     pub created_at: Timestamp,
+    /// When it was created or last committed a turn or a rewind, ms since the epoch.
     pub updated_at: Timestamp,
+    /// When it finished, ms since the epoch; `None` while it has not.
     pub completed_at: Option<Timestamp>,
     /// Set for sub-orchestrations.
     pub parent: Option<ParentInstance>,
@@ -116,10 +144,15 @@ pub struct InstanceRecord {
 /// Filters for [`Store::list_instances`]; empty fields match everything.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceFilter {
+    /// Only instances in one of these statuses.
     pub statuses: Vec<RuntimeStatus>,
+    /// Only instances created at or after this time, ms since the epoch.
     pub created_from: Option<Timestamp>,
+    /// Only instances created at or before this time, ms since the epoch.
     pub created_to: Option<Timestamp>,
+    /// Only instances whose id starts with this.
     pub id_prefix: Option<String>,
+    /// At most this many instances.
     pub limit: Option<usize>,
     /// Keyset cursor for paging: only instances after this one in list
     /// order (`created_at`, then `instance_id`). Unlike an offset it stays
@@ -130,77 +163,109 @@ pub struct InstanceFilter {
 /// A position in list order: the last instance of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListCursor {
+    /// That instance's creation time, ms since the epoch.
     pub created_at: Timestamp,
+    /// That instance's id.
     pub instance_id: String,
 }
 
 /// A message waiting in an instance's inbox.
 #[derive(Debug, Clone)]
 pub struct InboxMessage {
+    /// The message's id in the store; a commit's `consumed` names it.
     pub id: i64,
     /// The execution it is meant for; `None` for "whichever is current".
     pub execution_id: Option<String>,
+    /// The event it delivers.
     pub event: EventKind,
 }
 
 /// A locked orchestration instance with its visible messages.
 #[derive(Debug, Clone)]
 pub struct OrchestrationWorkItem {
+    /// The instance, as it was when locked.
     pub instance: InstanceRecord,
+    /// The token the lock is held with; the commit must carry it.
     pub lock_token: String,
     /// Length of the committed history of the current execution.
     pub history_len: u32,
+    /// Its visible messages, in the order they became visible.
     pub messages: Vec<InboxMessage>,
 }
 
 /// A message for another instance's inbox (or this one's, for timers).
 #[derive(Debug, Clone)]
 pub struct OutboundMessage {
+    /// The instance whose inbox it goes to.
     pub instance_id: String,
+    /// The execution it is meant for; `None` for "whichever is current".
     pub execution_id: Option<String>,
+    /// The event it delivers.
     pub event: EventKind,
+    /// When it becomes visible (a timer: when it fires), ms since the epoch.
     pub visible_at: Timestamp,
     /// Timers carry their id so they can be cancelled.
     pub timer_id: Option<u32>,
 }
 
+/// An activity task to queue.
 #[derive(Debug, Clone)]
 pub struct NewActivity {
+    /// The sequence id of its `TaskScheduled`; its result answers it.
     pub task_id: u32,
+    /// The activity's name.
     pub name: String,
+    /// The activity's input, JSON text.
     pub input: Json,
     /// The component that runs it (the dispatcher resolves it: the calling
     /// instance's own component, or another deployment offering the name).
     pub digest: String,
+    /// When a worker may lock it, ms since the epoch.
     pub visible_at: Timestamp,
 }
 
 /// A guest log line, recorded once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogLine {
+    /// The time of the step, batch or activity run that logged it, ms since the epoch.
     pub timestamp: Timestamp,
+    /// `trace`, `debug`, `info` (also the guest's stdout), `warn` (also its stderr) or
+    /// `error`.
     pub level: String,
+    /// The text of the line.
     pub message: String,
 }
 
 /// Everything one orchestration turn writes, committed atomically.
 #[derive(Debug, Clone)]
 pub struct OrchestrationCommit {
+    /// The instance the turn ran on.
     pub instance_id: String,
+    /// The token of its lock; another one means `LeaseLost`.
     pub lock_token: String,
+    /// The execution the turn ran; its activity tasks are queued for it.
     pub execution_id: String,
+    /// Events to append to the current execution's history, in order.
     pub new_history: Vec<HistoryEvent>,
     /// Inbox messages consumed by this turn (deleted).
     pub consumed: Vec<i64>,
+    /// The instance's status after the turn.
     pub status: RuntimeStatus,
+    /// The instance's output after the turn, JSON text.
     pub output: Option<Json>,
+    /// The instance's failure after the turn.
     pub failure: Option<Failure>,
     /// `Some` to change the custom status.
     pub custom_status: Option<Option<Json>>,
+    /// Activity tasks to queue.
     pub activities: Vec<NewActivity>,
+    /// Inbox messages to enqueue: this instance's own (timers, calls that failed at once,
+    /// carried events), events raised on others (dropped when the target is unknown or
+    /// finished) and the answer to a parent.
     pub messages: Vec<OutboundMessage>,
     /// Pending timer messages of this instance to delete.
     pub cancelled_timers: Vec<u32>,
+    /// The guest's log lines from the turn.
     pub logs: Vec<LogLine>,
     /// Continue-as-new: history is cleared and the new execution started
     /// with this `ExecutionStarted` event.
@@ -210,6 +275,8 @@ pub struct OrchestrationCommit {
     pub new_instances: Vec<NewInstance>,
     /// Calls and signals to entities.
     pub entity_messages: Vec<EntityMessage>,
+    /// The commit time, ms since the epoch: `updated_at`, and `completed_at` when `status`
+    /// is terminal.
     pub now: Timestamp,
 }
 
@@ -217,17 +284,25 @@ pub struct OrchestrationCommit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntityCaller {
+    /// The calling instance's id.
     pub instance_id: String,
+    /// The calling execution; an answer is dropped once the instance has moved on.
     pub execution_id: String,
+    /// The caller's sequence id of the `EntityCalled` (or `EntityLockRequested`) the answer
+    /// goes to.
     pub task_id: u32,
 }
 
 /// A message for an entity's inbox: a call (with its caller) or a signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityMessage {
+    /// The entity whose inbox it goes to (created, without state, if new).
     pub entity: EntityId,
+    /// The operation's name, or the lock protocol's `$lock` / `$unlock`.
     pub operation: String,
+    /// The operation's input, JSON text.
     pub input: Json,
+    /// The orchestration to answer (a call, a lock request); `None` for a signal.
     pub caller: Option<EntityCaller>,
     /// Scheduled signals become visible later.
     pub visible_at: Timestamp,
@@ -236,28 +311,38 @@ pub struct EntityMessage {
 /// A message waiting in an entity's inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityInboxMessage {
+    /// The message's id in the store; a commit's `consumed` names it.
     pub id: i64,
+    /// The operation's name, or the lock protocol's `$lock` / `$unlock`.
     pub operation: String,
+    /// The operation's input, JSON text.
     pub input: Json,
+    /// The orchestration to answer; `None` for a signal.
     pub caller: Option<EntityCaller>,
 }
 
 /// A locked entity with its state and visible messages, oldest first.
 #[derive(Debug, Clone)]
 pub struct EntityWorkItem {
+    /// The locked entity.
     pub entity: EntityId,
+    /// Its state, JSON text; `None` when it has none.
     pub state: Option<Json>,
     /// The orchestration holding the entity in a critical section; while one does, only its
     /// messages are returned.
     pub locked_by: Option<String>,
+    /// The token the lock is held with; the commit must carry it.
     pub lock_token: String,
+    /// Its visible messages, oldest first (at most the `batch` asked for).
     pub messages: Vec<EntityInboxMessage>,
 }
 
 /// Everything one entity batch writes, committed atomically.
 #[derive(Debug, Clone)]
 pub struct EntityCommit {
+    /// The entity the batch ran on.
     pub entity: EntityId,
+    /// The token of its lock; another one means `LeaseLost`.
     pub lock_token: String,
     /// The state after the batch; `None`: the entity has no state (deleted).
     pub state: Option<Json>,
@@ -272,6 +357,7 @@ pub struct EntityCommit {
     pub signals: Vec<EntityMessage>,
     /// Orchestrations started by the batch's operations.
     pub new_instances: Vec<NewInstance>,
+    /// The commit time, ms since the epoch: the entity's new last operation time.
     pub now: Timestamp,
 }
 
@@ -279,7 +365,9 @@ pub struct EntityCommit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntityRecord {
+    /// The entity's name.
     pub name: String,
+    /// The entity's key.
     pub key: String,
     /// `None` when the entity has no state (never set, or deleted).
     pub state: Option<Json>,
@@ -292,11 +380,15 @@ pub struct EntityRecord {
 /// Filters for [`Store::list_entities`]; empty fields match everything.
 #[derive(Debug, Clone, Default)]
 pub struct EntityFilter {
+    /// Only entities with this name.
     pub name: Option<String>,
+    /// Only entities whose last batch ran at or after this time, ms since the epoch.
     pub last_operation_from: Option<Timestamp>,
+    /// Only entities whose last batch ran at or before this time, ms since the epoch.
     pub last_operation_to: Option<Timestamp>,
     /// Include entities without state.
     pub include_empty: bool,
+    /// At most this many entities.
     pub limit: Option<usize>,
     /// Keyset cursor: only entities after this one in (name, key) order.
     pub after: Option<EntityId>,
@@ -306,6 +398,7 @@ pub struct EntityFilter {
 /// changed since it was read.
 #[derive(Debug, Clone)]
 pub struct RewindCommit {
+    /// The failed instance to rewind.
     pub instance_id: String,
     /// The failed execution the plan was made from.
     pub execution_id: String,
@@ -317,20 +410,31 @@ pub struct RewindCommit {
     pub activities: Vec<NewActivity>,
     /// The message that wakes the instance.
     pub wake: EventKind,
+    /// The write time, ms since the epoch: `updated_at`, and when `wake` becomes visible.
     pub now: Timestamp,
 }
 
 /// A locked activity task.
 #[derive(Debug, Clone)]
 pub struct ActivityWorkItem {
+    /// The task's id in the store.
     pub id: i64,
+    /// The token the lock is held with; completing the task needs it.
     pub lock_token: String,
+    /// The instance that scheduled it, which its result is delivered to.
     pub instance_id: String,
+    /// The execution that scheduled it; its result is addressed to it.
     pub execution_id: String,
+    /// The sequence id of its `TaskScheduled`.
     pub task_id: u32,
+    /// The activity's name.
     pub name: String,
+    /// The activity's input, JSON text.
     pub input: Json,
+    /// The component it was queued on (see [`NewActivity::digest`]).
     pub digest: String,
+    /// How many times it has been locked, this time included: 1 on the first attempt, one
+    /// more each time an expired lease lets it run again.
     pub attempt: u32,
 }
 
@@ -424,10 +528,13 @@ pub trait Store: Send + Sync + 'static {
     /// visible, to know when to wake up.
     async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
 
+    /// One instance, `None` if no instance has this id.
     async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>>;
 
+    /// Instances matching `filter`, in list order (`created_at`, then `instance_id`).
     async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>>;
 
+    /// An instance's guest log lines, in the order they were recorded.
     async fn logs(&self, instance_id: &str) -> StoreResult<Vec<LogLine>>;
 
     /// Instances started as sub-orchestrations of `instance_id`.

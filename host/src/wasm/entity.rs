@@ -9,8 +9,12 @@ use crate::types::{EntityEffect, EntityId, EntityOperationOutcome, EntityOperati
 /// What a batch produced.
 #[derive(Debug, Clone)]
 pub struct EntityBatchOutput {
+    /// One outcome per operation, in order.
     pub results: Vec<EntityOperationOutcome>,
+    /// The state after the batch, JSON text; `None` when the entity has none (it deleted
+    /// itself, or never set one).
     pub state: Option<Json>,
+    /// The guest's log lines and output from the batch.
     pub logs: Vec<LogLine>,
 }
 

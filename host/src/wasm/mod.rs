@@ -74,7 +74,9 @@ pub struct WasmRuntime {
 
 /// A compiled component, ready to instantiate.
 pub struct LoadedComponent {
+    /// `sha256:<hex>` of the component's bytes.
     pub digest: String,
+    /// What it offers, as its `catalogue` export said when it was loaded.
     pub catalogue: Catalogue,
     sandboxed: DurableComponentPre<GuestState>,
     full: DurableComponentPre<GuestState>,
@@ -137,6 +139,7 @@ impl WasmRuntime {
         })
     }
 
+    /// The resource limits guests run under.
     pub fn limits(&self) -> &GuestLimits {
         &self.limits
     }
@@ -377,9 +380,13 @@ impl WasmRuntime {
 /// Facts about one activity attempt.
 #[derive(Debug, Clone, Copy)]
 pub struct ActivityRun<'a> {
+    /// The instance that scheduled it.
     pub instance_id: &'a str,
+    /// The sequence id of its `TaskScheduled` in that instance.
     pub task_id: u32,
+    /// Which attempt this is; 1 on the first.
     pub attempt: u32,
+    /// When the run starts, ms since the epoch; the time of its log lines.
     pub now: Timestamp,
 }
 
@@ -490,7 +497,9 @@ pub struct LiveOrchestration {
 /// What one step produced.
 #[derive(Debug, Default)]
 pub struct StepOutput {
+    /// Every action the guest decided in the step, replayed ones included, in order.
     pub actions: Vec<Action>,
+    /// The guest's log lines and output from the step; empty when replaying.
     pub logs: Vec<LogLine>,
 }
 

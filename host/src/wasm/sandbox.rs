@@ -352,10 +352,12 @@ fn cli_view<T: WasiView>(t: &mut T) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
 pub struct VirtualTime(Arc<AtomicU64>);
 
 impl VirtualTime {
+    /// Sets the time the guest reads, ms since the epoch.
     pub fn set(&self, now: Timestamp) {
         self.0.store(now, Ordering::Relaxed);
     }
 
+    /// The time the guest reads, ms since the epoch.
     pub fn get(&self) -> Timestamp {
         self.0.load(Ordering::Relaxed)
     }

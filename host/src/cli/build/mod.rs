@@ -36,13 +36,13 @@ pub struct BuildArgs {
     /// The app directory: it holds `app.py` (Python), `app.js`
     /// (JavaScript) or `Cargo.toml` (Rust).
     app_dir: PathBuf,
-    /// The component to write [default: `<app dir name>.wasm` in the
-    /// current directory].
+    /// The component to write (default: `<app dir name>.wasm` in the
+    /// current directory).
     #[arg(short, long, value_name = "OUT.wasm")]
     out: Option<PathBuf>,
     /// Where componentize-py and componentize-js are installed when missing, and where
-    /// the build cache lives (`builds/`) [default: `$XDG_CACHE_HOME/durable/tools` or
-    /// `~/.cache/durable/tools`].
+    /// the build cache lives (`builds/`) (default: `$XDG_CACHE_HOME/durable/tools` or
+    /// `~/.cache/durable/tools`).
     #[arg(long, env = "DURABLE_TOOLS_DIR", value_name = "DIR")]
     tools_dir: Option<PathBuf>,
     /// Build a Python or JavaScript app even when the build cache holds a component built

@@ -45,6 +45,7 @@ pub enum Durability {
 }
 
 impl Durability {
+    /// The setting in words: the SQLite modes and what a commit survives.
     pub fn describe(self) -> &'static str {
         match self {
             Durability::Full => "WAL, synchronous=FULL (every commit fsync'd; survives power loss)",
