@@ -90,14 +90,8 @@ async fn a_component_that_is_not_a_component_is_named_as_such() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_stops_a_waiting_instance_and_later_messages_are_dropped() {
-    let mut t = TestHost::new();
-    t.deploy(&["human-interaction"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("approval_workflow"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["human-interaction"]).await;
+    let id = t.start("approval_workflow", "null").await;
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
     t.client()
         .terminate(&id, Some("no longer needed"), false)

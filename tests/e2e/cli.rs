@@ -220,10 +220,7 @@ fn a_waiting_instance_is_driven_from_the_command_line() {
 #[test]
 fn instance_commands_work_over_url_against_a_running_server() {
     let durable = Durable::new();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = crate::process::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let component = guest("probe");
     let mut serve = durable.serve(
@@ -433,18 +430,25 @@ fn assert_build_error(stderr: &str, expected: &str) {
     assert_readable_error(error, expected);
 }
 
+const BROKEN_PYTHON: &str = "import durable\n\napp = durable.App()\n\ndef oops(:\n    pass\n";
+const BROKEN_JS: &str =
+    "import * as df from 'durable';\n\ndf.app.activity('x', { handler: (a) => { a + });\n";
+
+/// Builds an app directory holding `file` with `text`; returns the outcome and where the
+/// component would have been written.
+fn build_broken_app(d: &Durable, file: &str, text: &str) -> (Outcome, std::path::PathBuf) {
+    let app = d.path("broken");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join(file), text).unwrap();
+    let out = d.path("broken.wasm");
+    let built = Outcome::of(durable_build().arg(&app).arg("-o").arg(&out));
+    (built, out)
+}
+
 #[test]
 fn build_shows_componentize_py_errors_for_a_broken_python_app() {
     let d = Durable::new();
-    let app = d.path("broken");
-    std::fs::create_dir(&app).unwrap();
-    std::fs::write(
-        app.join("app.py"),
-        "import durable\n\napp = durable.App()\n\ndef oops(:\n    pass\n",
-    )
-    .unwrap();
-    let out = d.path("broken.wasm");
-    let built = Outcome::of(durable_build().arg(&app).arg("-o").arg(&out));
+    let (built, out) = build_broken_app(&d, "app.py", BROKEN_PYTHON);
     let stderr = built.err();
     assert_build_error(stderr, "app.py does not build; componentize-py says:");
     assert!(stderr.contains("SyntaxError"), "{stderr}");
@@ -454,15 +458,7 @@ fn build_shows_componentize_py_errors_for_a_broken_python_app() {
 #[test]
 fn build_shows_the_bundler_errors_for_a_broken_js_app() {
     let d = Durable::new();
-    let app = d.path("broken");
-    std::fs::create_dir(&app).unwrap();
-    std::fs::write(
-        app.join("app.js"),
-        "import * as df from 'durable';\n\ndf.app.activity('x', { handler: (a) => { a + });\n",
-    )
-    .unwrap();
-    let out = d.path("broken.wasm");
-    let built = Outcome::of(durable_build().arg(&app).arg("-o").arg(&out));
+    let (built, out) = build_broken_app(&d, "app.js", BROKEN_JS);
     assert_build_error(built.err(), "app.js does not bundle; node says:");
     assert!(!out.exists());
 }

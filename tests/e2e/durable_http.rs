@@ -6,7 +6,6 @@ use crate::support::*;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
-use durable_host::client::StartRequest;
 use durable_host::types::RuntimeStatus;
 use serde_json::json;
 use std::sync::Arc;
@@ -71,11 +70,7 @@ async fn call_http_polls_an_accepted_job_on_durable_timers(lang: Lang) {
     t.deploy_component(&read(&component)).await;
     t.run();
     let uri = json!(format!("{base}/jobs")).to_string();
-    let id = t
-        .client()
-        .start(StartRequest::new("fetch").input(uri))
-        .await
-        .unwrap();
+    let id = t.start("fetch", uri).await;
     // Two 202 answers, each followed by a 10 s durable timer.
     for fired in 1..=2 {
         t.history_until(&id, |h| count(h, "TimerCreated") == fired)
@@ -102,15 +97,9 @@ async fn call_http_polls_an_accepted_job_on_durable_timers(lang: Lang) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_http_to_a_host_not_allowed_fails_without_a_request() {
     let (base, posts, _) = job_server().await;
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
+    let mut t = TestHost::running(&["probe"]).await;
     let uri = json!(format!("{base}/jobs")).to_string();
-    let id = t
-        .client()
-        .start(StartRequest::new("fetch").input(uri))
-        .await
-        .unwrap();
+    let id = t.start("fetch", uri).await;
     let record = t.finish(&id).await;
     let failure = record.failure.expect("failure");
     assert_eq!(failure.error_type, "HttpNotAllowed");

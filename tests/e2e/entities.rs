@@ -11,18 +11,19 @@ use std::time::Duration;
 /// Polls (bounded) until the entity's record satisfies `done`.
 async fn entity_until(
     t: &TestHost,
+    name: &str,
     key: &str,
     done: impl Fn(&EntityRecord) -> bool,
 ) -> EntityRecord {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let record = t.client().entity_state("counter", key).await.unwrap();
-        if let Some(record) = record.filter(|r| done(r)) {
-            return record;
+        let record = t.client().entity_state(name, key).await.unwrap();
+        if let Some(record) = record.as_ref().filter(|r| done(r)) {
+            return record.clone();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "entity counter@{key} never reached the expected state"
+            "entity {name}@{key} never reached the expected state: {record:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -38,9 +39,7 @@ async fn call(t: &TestHost, entity: &str, operation: &str, input: serde_json::Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_signals_count_to_exactly_fifty() {
-    let mut t = TestHost::new();
-    t.deploy(&["counter"]).await;
-    t.run();
+    let mut t = TestHost::running(&["counter"]).await;
     let mut signals = tokio::task::JoinSet::new();
     for _ in 0..50 {
         let client = t.client().clone();
@@ -49,7 +48,7 @@ async fn fifty_concurrent_signals_count_to_exactly_fifty() {
     while let Some(sent) = signals.join_next().await {
         sent.unwrap().unwrap();
     }
-    let record = entity_until(&t, "c", |r| r.pending == 0 && r.state.is_some()).await;
+    let record = entity_until(&t, "counter", "c", |r| r.pending == 0 && r.state.is_some()).await;
     assert_eq!(record.state.as_deref(), Some("50"));
     assert!(record.last_operation_at >= START);
     let listed = t
@@ -67,16 +66,10 @@ async fn fifty_concurrent_signals_count_to_exactly_fifty() {
 per_language!(an_orchestration_signals_and_calls_an_entity: rust, python, js);
 
 async fn an_orchestration_signals_and_calls_an_entity(lang: Lang) {
-    let mut t = TestHost::new();
-    t.deploy_component(&read(&lang.example("counter"))).await;
-    t.run();
+    let mut t = TestHost::running_component(&read(&lang.example("counter"))).await;
     for (amount, expected) in [(5, 5), (3, 8)] {
         let input = json!({ "key": "o", "amount": amount }).to_string();
-        let id = t
-            .client()
-            .start(StartRequest::new("increment_and_read").input(input))
-            .await
-            .unwrap();
+        let id = t.start("increment_and_read", input).await;
         let record = t.finish(&id).await;
         assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
         assert_eq!(output(&record), json!(expected));
@@ -95,7 +88,7 @@ async fn an_orchestration_signals_and_calls_an_entity(lang: Lang) {
         }
     }
     // The client sees the state the operations left.
-    let settled = entity_until(&t, "o", |r| r.pending == 0).await;
+    let settled = entity_until(&t, "counter", "o", |r| r.pending == 0).await;
     assert_eq!(settled.state.as_deref(), Some("8"));
     // A client signal runs the same entity.
     t.client()
@@ -115,7 +108,7 @@ async fn an_orchestration_signals_and_calls_an_entity(lang: Lang) {
         .signal_entity("counter", "o", "delete", "null")
         .await
         .unwrap();
-    let deleted = entity_until(&t, "o", |r| r.pending == 0).await;
+    let deleted = entity_until(&t, "counter", "o", |r| r.pending == 0).await;
     assert_eq!(deleted.state, None);
     t.stop().await;
 }
@@ -133,7 +126,7 @@ async fn a_failing_operation_rolls_back_only_itself(lang: Lang) {
             .unwrap();
     }
     t.run();
-    let record = entity_until(&t, "k", |r| r.pending == 0 && r.state.is_some()).await;
+    let record = entity_until(&t, "counter", "k", |r| r.pending == 0 && r.state.is_some()).await;
     assert_eq!(record.state.as_deref(), Some("7"));
     // A call gets the failure, typed by the error's class; the state stays.
     let id = call(&t, "counter", "add", json!(-100)).await;
@@ -153,7 +146,7 @@ async fn a_failing_operation_rolls_back_only_itself(lang: Lang) {
         .signal_entity("counter", "k", "delete", "null")
         .await
         .unwrap();
-    entity_until(&t, "k", |r| r.pending == 0 && r.state.is_none()).await;
+    entity_until(&t, "counter", "k", |r| r.pending == 0 && r.state.is_none()).await;
     assert!(
         t.client()
             .list_entities(&EntityFilter::default())
@@ -178,9 +171,7 @@ async fn a_failing_operation_rolls_back_only_itself(lang: Lang) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_entities_operations_and_bad_input_fail_clearly() {
-    let mut t = TestHost::new();
-    t.deploy(&["counter"]).await;
-    t.run();
+    let mut t = TestHost::running(&["counter"]).await;
     let cases = [
         ("nope", "add", json!(1), "UnknownFunction", "`nope`"),
         ("counter", "jump", json!(1), "UnknownOperation", "`jump`"),
@@ -262,15 +253,9 @@ fn the_cli_signals_reads_and_lists_entities() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_signal_runs_when_its_time_comes() {
-    let mut t = TestHost::new();
-    t.deploy(&["counter"]).await;
-    t.run();
+    let mut t = TestHost::running(&["counter"]).await;
     let input = json!({ "key": "later", "amount": 4, "delay_secs": 3600 }).to_string();
-    let id = t
-        .client()
-        .start(StartRequest::new("add_later").input(input))
-        .await
-        .unwrap();
+    let id = t.start("add_later", input).await;
     assert_eq!(t.finish(&id).await.status, RuntimeStatus::Completed);
     let waiting = t
         .client()
@@ -280,7 +265,7 @@ async fn a_scheduled_signal_runs_when_its_time_comes() {
         .unwrap();
     assert_eq!((waiting.state, waiting.pending), (None, 1));
     t.clock.advance(Duration::from_secs(3600));
-    let record = entity_until(&t, "later", |r| r.state.is_some()).await;
+    let record = entity_until(&t, "counter", "later", |r| r.state.is_some()).await;
     assert_eq!(record.state.as_deref(), Some("4"));
     assert_eq!(record.last_operation_at, START + 3_600_000);
     t.stop().await;
@@ -368,9 +353,7 @@ async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
 /// account is overdrawn and the total is conserved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
-    let mut t = TestHost::new();
-    t.deploy(&["bank-transfer"]).await;
-    t.run();
+    let mut t = TestHost::running(&["bank-transfer"]).await;
     for key in ["a", "b", "c"] {
         t.client()
             .signal_entity("account", key, "deposit", "100")
@@ -404,15 +387,7 @@ async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
     }
     let mut total = 0;
     for key in ["a", "b", "c"] {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let record = loop {
-            let record = t.client().entity_state("account", key).await.unwrap();
-            if let Some(record) = record.filter(|r| r.pending == 0) {
-                break record;
-            }
-            assert!(tokio::time::Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let record = entity_until(&t, "account", key, |r| r.pending == 0).await;
         let state: serde_json::Value =
             serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
         let balance = state["balance"].as_i64().unwrap();
@@ -425,23 +400,7 @@ async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
         .signal_entity("account", "a", "deposit", "1")
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let record = t
-            .client()
-            .entity_state("account", "a")
-            .await
-            .unwrap()
-            .unwrap();
-        if record.pending == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "account a stayed locked"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    entity_until(&t, "account", "a", |r| r.pending == 0).await;
     t.stop().await;
 }
 
@@ -451,9 +410,7 @@ async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
 async fn a_terminated_orchestration_releases_its_locks() {
     use durable_host::store::{EntityCaller, EntityMessage};
     use durable_host::types::EntityId;
-    let mut t = TestHost::new();
-    t.deploy(&["bank-transfer"]).await;
-    t.run();
+    let mut t = TestHost::running(&["bank-transfer"]).await;
     let ghost = |operation: &str, input: &str| EntityMessage {
         entity: EntityId {
             name: "account".into(),
@@ -474,11 +431,7 @@ async fn a_terminated_orchestration_releases_its_locks() {
         .await
         .unwrap();
     let input = json!({ "from": "a", "to": "b", "amount": 1 }).to_string();
-    let id = t
-        .client()
-        .start(StartRequest::new("transfer").input(input))
-        .await
-        .unwrap();
+    let id = t.start("transfer", input).await;
     t.history_until(&id, |h| has(h, "EntityLockRequested"))
         .await;
     t.client()
@@ -497,23 +450,9 @@ async fn a_terminated_orchestration_releases_its_locks() {
             .unwrap();
     }
     for key in ["a", "b"] {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let record = t.client().entity_state("account", key).await.unwrap();
-            if record
-                .as_ref()
-                .is_some_and(|r| r.pending == 0 && r.state.is_some())
-            {
-                let state = record.unwrap().state.unwrap();
-                assert_eq!(state, r#"{"balance":3}"#);
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "account {key} stayed locked: {record:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let settled = |r: &EntityRecord| r.pending == 0 && r.state.is_some();
+        let record = entity_until(&t, "account", key, settled).await;
+        assert_eq!(record.state.as_deref(), Some(r#"{"balance":3}"#));
     }
     t.stop().await;
 }

@@ -11,15 +11,8 @@ use std::time::Duration;
 per_language!(hello_sequence_greets_three_cities_in_order: rust, python, js);
 
 async fn hello_sequence_greets_three_cities_in_order(lang: Lang) {
-    let mut t = TestHost::new();
-    t.deploy_component(&read(&lang.example("hello_sequence")))
-        .await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("hello_sequence"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running_component(&read(&lang.example("hello_sequence"))).await;
+    let id = t.start("hello_sequence", "null").await;
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
     assert_eq!(
@@ -48,15 +41,8 @@ async fn hello_sequence_greets_three_cities_in_order(lang: Lang) {
 per_language!(fan_out_fan_in_sums_parallel_work: rust, python, js);
 
 async fn fan_out_fan_in_sums_parallel_work(lang: Lang) {
-    let mut t = TestHost::new();
-    t.deploy_component(&read(&lang.example("fan_out_fan_in")))
-        .await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("fan_out_fan_in").input("50"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running_component(&read(&lang.example("fan_out_fan_in"))).await;
+    let id = t.start("fan_out_fan_in", "50").await;
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
     // work(i) = 2i for i in 1..=50.
@@ -81,10 +67,8 @@ async fn fan_out_fan_in_sums_parallel_work(lang: Lang) {
 
 async fn approval_waiting(t: &TestHost) -> String {
     let id = t
-        .client()
-        .start(StartRequest::new("approval_workflow").input(r#"{"timeout_secs": 3600}"#))
-        .await
-        .unwrap();
+        .start("approval_workflow", r#"{"timeout_secs": 3600}"#)
+        .await;
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
     id
 }
@@ -92,10 +76,7 @@ async fn approval_waiting(t: &TestHost) -> String {
 per_language!(approval_event_beats_the_timer_and_cancels_it: rust, python);
 
 async fn approval_event_beats_the_timer_and_cancels_it(lang: Lang) {
-    let mut t = TestHost::new();
-    t.deploy_component(&read(&lang.example("human_interaction")))
-        .await;
-    t.run();
+    let mut t = TestHost::running_component(&read(&lang.example("human_interaction"))).await;
     let id = approval_waiting(&t).await;
     t.client()
         .raise_event(&id, "Approval", "true")
@@ -122,10 +103,7 @@ async fn approval_event_beats_the_timer_and_cancels_it(lang: Lang) {
 per_language!(approval_times_out_when_the_clock_passes_the_deadline: rust, python);
 
 async fn approval_times_out_when_the_clock_passes_the_deadline(lang: Lang) {
-    let mut t = TestHost::new();
-    t.deploy_component(&read(&lang.example("human_interaction")))
-        .await;
-    t.run();
+    let mut t = TestHost::running_component(&read(&lang.example("human_interaction"))).await;
     let id = approval_waiting(&t).await;
     t.clock.advance(Duration::from_secs(3599));
     let still = t.client().status(&id).await.unwrap();
@@ -147,11 +125,7 @@ async fn cold_replay_after_eviction_reaches_the_same_result() {
     let mut t = TestHost::with_config(|c| c.cache_capacity = 0);
     t.deploy(&["hello-sequence", "human-interaction"]).await;
     t.run();
-    let hello = t
-        .client()
-        .start(StartRequest::new("hello_sequence"))
-        .await
-        .unwrap();
+    let hello = t.start("hello_sequence", "null").await;
     let approval = approval_waiting(&t).await;
     t.client()
         .raise_event(&approval, "Approval", "false")
@@ -167,14 +141,8 @@ async fn cold_replay_after_eviction_reaches_the_same_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_structured_activity_failure_reaches_the_caller_typed() {
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("call_failing"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["probe"]).await;
+    let id = t.start("call_failing", "null").await;
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Failed);
     let failure = record.failure.expect("failure");
@@ -190,23 +158,13 @@ per_language!(exceptions_are_structured_failures: python, js);
 /// and its message, details and stack reach the orchestration (caught) and the instance
 /// (uncaught).
 async fn exceptions_are_structured_failures(lang: Lang) {
-    let mut t = TestHost::new();
-    t.deploy_component(&read(&lang.conformance_guest())).await;
-    t.run();
+    let mut t = TestHost::running_component(&read(&lang.conformance_guest())).await;
 
     // Caught in the orchestrator: a TaskFailedError with the activity's exception type,
     // message and details.
-    let caught = t
-        .client()
-        .start(StartRequest::new("reserve_or_report").input(r#""socks""#))
-        .await
-        .unwrap();
+    let caught = t.start("reserve_or_report", r#""socks""#).await;
     // Uncaught: the orchestration fails with the same structured failure.
-    let uncaught = t
-        .client()
-        .start(StartRequest::new("reserve_or_report").input(r#""uncaught""#))
-        .await
-        .unwrap();
+    let uncaught = t.start("reserve_or_report", r#""uncaught""#).await;
 
     let record = t.finish(&caught).await;
     assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
@@ -239,9 +197,7 @@ async fn exceptions_are_structured_failures(lang: Lang) {
 /// out: its activities finish in any order.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persisted_histories_match_their_snapshots() {
-    let mut t = TestHost::new();
-    t.deploy(&["hello-sequence", "human-interaction"]).await;
-    t.run();
+    let mut t = TestHost::running(&["hello-sequence", "human-interaction"]).await;
     let client = t.client().clone();
     let hello = client
         .start(StartRequest::new("hello_sequence").instance_id("hello"))

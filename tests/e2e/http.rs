@@ -77,6 +77,28 @@ impl Api {
         self.send(reqwest::Method::DELETE, url, "").await
     }
 
+    /// Every page of a list route, following the continuation token until there is none.
+    async fn pages(&self, path: &str) -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut request = self.http.get(self.url(path));
+            if let Some(token) = &token {
+                request = request.header(CONTINUATION_HEADER, token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            token = response
+                .headers()
+                .get(CONTINUATION_HEADER)
+                .map(|v| v.to_str().unwrap().to_owned());
+            pages.push(response.json().await.unwrap());
+            if token.is_none() {
+                return pages;
+            }
+        }
+    }
+
     /// Polls the status URL (bounded) until the runtime status is `status`.
     async fn wait_status(&self, url: &str, status: RuntimeStatus) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -395,28 +417,14 @@ async fn listing_pages_through_every_instance_exactly_once() {
         expected.insert(id);
     }
     api.post(&api.url("/orchestrators/echo/other"), "").await;
-    for id in &expected {
+    for id in expected.iter().chain([&"other".to_owned()]) {
         api.t.finish(id).await;
     }
 
     // Pages of 5 following the continuation token.
+    let pages = api.pages("/instances?instanceIdPrefix=p-&top=5").await;
     let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let mut request = api
-            .http
-            .get(api.url("/instances?instanceIdPrefix=p-&top=5"));
-        if let Some(token) = &token {
-            request = request.header(CONTINUATION_HEADER, token);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        token = response
-            .headers()
-            .get(CONTINUATION_HEADER)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let page: Vec<Value> = response.json().await.unwrap();
+    for page in &pages {
         assert!(page.len() <= 5);
         assert!(
             page.iter().all(|s| s["input"].is_null()),
@@ -426,11 +434,8 @@ async fn listing_pages_through_every_instance_exactly_once() {
             page.iter()
                 .map(|s| s["instanceId"].as_str().unwrap().to_owned()),
         );
-        pages += 1;
-        if token.is_none() {
-            break;
-        }
     }
+    let pages = pages.len();
     assert_eq!(pages, 5);
     assert_eq!(seen.len(), expected.len(), "no duplicates: {seen:?}");
     assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
@@ -571,10 +576,7 @@ async fn api_keys_and_body_limits_over_a_real_socket() {
 #[test]
 fn durable_serve_serves_the_api_on_http_addr() {
     let durable = Durable::new();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = crate::process::free_port();
     let addr = format!("127.0.0.1:{port}");
     let component = guest("probe");
     let mut serve = durable.serve(
@@ -652,30 +654,13 @@ async fn entities_are_signalled_read_and_listed_over_http() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Paging with top=2 returns every entity exactly once.
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut request = api
-            .http
-            .get(api.url("/entities/counter?top=2&fetchState=true"));
-        if let Some(token) = &token {
-            request = request.header(CONTINUATION_HEADER, token);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        token = response
-            .headers()
-            .get(CONTINUATION_HEADER)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let page: Vec<Value> = response.json().await.unwrap();
-        seen.extend(
-            page.iter()
-                .map(|e| (e["entityId"]["key"].clone(), e["state"].clone())),
-        );
-        if token.is_none() {
-            break;
-        }
-    }
+    let seen: Vec<_> = api
+        .pages("/entities/counter?top=2&fetchState=true")
+        .await
+        .iter()
+        .flatten()
+        .map(|e| (e["entityId"]["key"].clone(), e["state"].clone()))
+        .collect();
     assert_eq!(
         seen,
         [

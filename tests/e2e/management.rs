@@ -26,14 +26,8 @@ async fn wait_status(t: &TestHost, id: &str, status: RuntimeStatus) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_sent_while_suspended_are_kept_and_delivered_on_resume() {
-    let mut t = TestHost::new();
-    t.deploy(&["human-interaction"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("approval_workflow"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["human-interaction"]).await;
+    let id = t.start("approval_workflow", "null").await;
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
     t.client().suspend(&id, Some("maintenance")).await.unwrap();
     wait_status(&t, &id, RuntimeStatus::Suspended).await;
@@ -84,21 +78,16 @@ async fn events_sent_while_suspended_are_kept_and_delivered_on_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recursive_termination_stops_the_children() {
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("parent_of_waiter").instance_id("parent"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["probe"]).await;
+    let id = "parent";
+    t.start_as("parent_of_waiter", id, "null").await;
     let child = "parent:0";
     wait_status(&t, child, RuntimeStatus::Running).await;
     t.client()
-        .terminate(&id, Some("shutting down"), true)
+        .terminate(id, Some("shutting down"), true)
         .await
         .unwrap();
-    let parent = t.finish(&id).await;
+    let parent = t.finish(id).await;
     assert_eq!(parent.status, RuntimeStatus::Terminated);
     let child = t.finish(child).await;
     assert_eq!(child.status, RuntimeStatus::Terminated);
@@ -112,19 +101,10 @@ async fn recursive_termination_stops_the_children() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewind_reruns_failed_activities_and_keeps_completed_ones() {
     let data = tempfile::tempdir().unwrap();
-    let mut t = TestHost::with_config(|c| {
-        c.capabilities.env.push(("SLOW_STEP_MS".into(), "0".into()));
-        c.capabilities
-            .dirs
-            .push((data.path().to_path_buf(), "/data".into()));
-    });
+    let mut t = TestHost::with_config(|c| probe_data(c, data.path(), 0));
     t.deploy(&["probe"]).await;
     t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("needs_flag"))
-        .await
-        .unwrap();
+    let id = t.start("needs_flag", "null").await;
     let failed = t.finish(&id).await;
     assert_eq!(failed.failure.expect("failure").error_type, "NoFlag");
 
@@ -154,9 +134,7 @@ async fn rewind_reruns_failed_activities_and_keeps_completed_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_and_purge() {
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
+    let mut t = TestHost::running(&["probe"]).await;
     let client = t.client().clone();
     let id = client
         .start(StartRequest::new("echo").input("41").instance_id("e"))

@@ -1,20 +1,13 @@
 //! A history recorded by one component replayed against a changed one.
 
 use crate::support::*;
-use durable_host::client::StartRequest;
 use durable_host::host::ReplayError;
 use durable_host::types::RuntimeStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
-    let mut t = TestHost::new();
-    t.deploy(&["hello-sequence"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("hello_sequence"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["hello-sequence"]).await;
+    let id = t.start("hello_sequence", "null").await;
     assert_eq!(t.finish(&id).await.status, RuntimeStatus::Completed);
     let history = t.client().history(&id).await.unwrap();
     t.stop().await;

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sub_orchestrations_return_results_to_their_parent() {
-    let mut t = TestHost::new();
-    t.deploy(&["sub-orchestration"]).await;
-    t.run();
+    let mut t = TestHost::running(&["sub-orchestration"]).await;
     let order = json!({"items": [
         {"sku": "a", "quantity": 1},
         {"sku": "b", "quantity": 2},
@@ -52,15 +50,9 @@ async fn sub_orchestrations_return_results_to_their_parent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_sub_orchestration_fails_its_parent_with_the_child_failure() {
-    let mut t = TestHost::new();
-    t.deploy(&["sub-orchestration"]).await;
-    t.run();
+    let mut t = TestHost::running(&["sub-orchestration"]).await;
     let order = json!({"items": [{"sku": "a", "quantity": 1}, {"sku": "zero", "quantity": 0}]});
-    let id = t
-        .client()
-        .start(StartRequest::new("process_order").input(order.to_string()))
-        .await
-        .unwrap();
+    let id = t.start("process_order", order.to_string()).await;
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Failed);
     let failure = record.failure.expect("failure");
@@ -74,14 +66,8 @@ async fn a_failing_sub_orchestration_fails_its_parent_with_the_child_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_run_each_attempt_after_its_backoff_timer() {
-    let mut t = TestHost::new();
-    t.deploy(&["retry"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("retry_flaky"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["retry"]).await;
+    let id = t.start("retry_flaky", "null").await;
     // Attempt 1 fails, then a 1 s timer; attempt 2 fails, then a 2 s timer
     // (or as the example's policy says); drive the clock past each.
     let mut advanced = 0;
@@ -131,14 +117,8 @@ async fn retries_run_each_attempt_after_its_backoff_timer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_as_new_carries_events_that_were_not_consumed() {
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("carry_events").input("0"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["probe"]).await;
+    let id = t.start("carry_events", "0").await;
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
     t.client().raise_event(&id, "x", "1").await.unwrap();
     t.client().raise_event(&id, "x", "2").await.unwrap();
@@ -164,14 +144,8 @@ async fn continue_as_new_carries_events_that_were_not_consumed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_with_timeout_times_out_and_the_next_event_is_not_lost() {
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("wait_with_timeout").input("30"))
-        .await
-        .unwrap();
+    let mut t = TestHost::running(&["probe"]).await;
+    let id = t.start("wait_with_timeout", "30").await;
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
     t.clock.advance(Duration::from_secs(30));
     t.history_until(&id, |h| has(h, "TimerFired")).await;
@@ -184,15 +158,9 @@ async fn a_wait_with_timeout_times_out_and_the_next_event_is_not_lost() {
 per_language!(the_monitor_polls_with_timers_and_continue_as_new_until_done: rust, python);
 
 async fn the_monitor_polls_with_timers_and_continue_as_new_until_done(lang: Lang) {
-    let mut t = TestHost::new();
-    t.deploy_component(&read(&lang.example("monitor"))).await;
-    t.run();
+    let mut t = TestHost::running_component(&read(&lang.example("monitor"))).await;
     let input = json!({"job": "j", "poll_secs": 10, "deadline_ms": START + 3_600_000});
-    let id = t
-        .client()
-        .start(StartRequest::new("monitor").input(input.to_string()))
-        .await
-        .unwrap();
+    let id = t.start("monitor", input.to_string()).await;
     for _ in 0..10 {
         let record = t.client().status(&id).await.unwrap();
         if record.status.is_terminal() {
@@ -236,16 +204,10 @@ async fn the_monitor_polls_with_timers_and_continue_as_new_until_done(lang: Lang
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_months_away_fires_when_its_time_comes() {
-    let mut t = TestHost::new();
-    t.deploy(&["human-interaction"]).await;
-    t.run();
+    let mut t = TestHost::running(&["human-interaction"]).await;
     let ninety_days = 90 * 24 * 3600;
     let input = json!({ "timeout_secs": ninety_days }).to_string();
-    let id = t
-        .client()
-        .start(StartRequest::new("approval_workflow").input(input))
-        .await
-        .unwrap();
+    let id = t.start("approval_workflow", input).await;
     t.history_until(&id, |h| has(h, "TimerCreated")).await;
     assert_eq!(
         t.store.next_wakeup(START).await.unwrap(),

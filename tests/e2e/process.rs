@@ -52,6 +52,12 @@ impl Outcome {
     }
 }
 
+/// A local port no one listens on right now, for a `durable serve --http-addr`.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0");
+    probe.local_addr().expect("its address").port()
+}
+
 /// `durable build`, to which the caller adds the app directory and `-o`. The
 /// toolchains it installs land in the user's tools directory
 /// (`~/.cache/durable/tools` unless `DURABLE_TOOLS_DIR` or `XDG_CACHE_HOME`
@@ -113,15 +119,7 @@ impl Durable {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = self.command(args);
-        let output = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-        Outcome {
-            status: output.status,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Outcome::of(&mut self.command(args))
     }
 
     /// Starts `durable serve <args>`; its stderr goes to `<dir>/<log>`.

@@ -9,17 +9,12 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_random_and_uuid_are_the_same_on_replay() {
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("clock_random_uuid").instance_id("probe-1"))
-        .await
-        .unwrap();
-    t.history_until(&id, |h| h.len() >= 2).await;
+    let mut t = TestHost::running(&["probe"]).await;
+    let id = "probe-1";
+    t.start_as("clock_random_uuid", id, "null").await;
+    t.history_until(id, |h| h.len() >= 2).await;
     let live: Value = {
-        let record = t.client().status(&id).await.unwrap();
+        let record = t.client().status(id).await.unwrap();
         serde_json::from_str(record.custom_status.as_deref().expect("status set")).unwrap()
     };
     // The orchestrator's clock is the turn's time, not the machine's.
@@ -30,8 +25,8 @@ async fn clock_random_and_uuid_are_the_same_on_replay() {
     // Force a cold replay of the first turn before the second.
     t.host.evict_all();
     t.clock.advance(Duration::from_secs(5));
-    t.client().raise_event(&id, "go", "1").await.unwrap();
-    let record = t.finish(&id).await;
+    t.client().raise_event(id, "go", "1").await.unwrap();
+    let record = t.finish(id).await;
     let out = output(&record);
     assert_eq!(
         out["before"], live,
@@ -56,9 +51,7 @@ async fn failure_of(t: &TestHost, orchestrator: &str) -> durable_host::types::Fa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_and_sockets_fail_with_a_hint_to_use_an_activity() {
-    let mut t = TestHost::new();
-    t.deploy(&["probe"]).await;
-    t.run();
+    let mut t = TestHost::running(&["probe"]).await;
     for orchestrator in ["open_file", "open_socket"] {
         let failure = failure_of(&t, orchestrator).await;
         assert_eq!(failure.error_type, "SandboxViolation", "{failure:#?}");
@@ -125,20 +118,11 @@ async fn activities_get_granted_capabilities_and_are_cut_off_at_their_timeout() 
     let data = tempfile::tempdir().expect("temp dir");
     let mut t = TestHost::with_config(|c| {
         c.limits.activity_timeout = Duration::from_millis(300);
-        c.capabilities
-            .env
-            .push(("SLOW_STEP_MS".into(), "60000".into()));
-        c.capabilities
-            .dirs
-            .push((data.path().to_path_buf(), "/data".into()));
+        probe_data(c, data.path(), 60_000);
     });
     t.deploy(&["probe"]).await;
     t.run();
-    let id = t
-        .client()
-        .start(StartRequest::new("slow_chain"))
-        .await
-        .unwrap();
+    let id = t.start("slow_chain", "null").await;
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Failed);
     let failure = record.failure.expect("failure");

@@ -3,7 +3,7 @@
 //! and JavaScript apps by `durable build`), [`per_language!`] to run one test body against
 //! each language, and a host on a fresh SQLite file driven by a manual clock.
 
-use durable_host::client::Client;
+use durable_host::client::{Client, StartRequest};
 use durable_host::clock::ManualClock;
 use durable_host::host::{Host, HostConfig, RunningHost, default_compile_cache};
 use durable_host::store::{Durability, InstanceRecord, SqliteStore, Store};
@@ -236,6 +236,42 @@ impl TestHost {
         self.host.client()
     }
 
+    /// A host on a fresh file with these guest components deployed, running.
+    pub async fn running(guests: &[&str]) -> TestHost {
+        let mut t = TestHost::new();
+        t.deploy(guests).await;
+        t.run();
+        t
+    }
+
+    /// A host on a fresh file with this component deployed, running.
+    pub async fn running_component(bytes: &[u8]) -> TestHost {
+        let mut t = TestHost::new();
+        t.deploy_component(bytes).await;
+        t.run();
+        t
+    }
+
+    /// Starts `orchestrator` with `input` (JSON text) under the id `id`.
+    pub async fn start_as(&self, orchestrator: &str, id: &str, input: impl Into<String>) {
+        let request = StartRequest::new(orchestrator)
+            .instance_id(id)
+            .input(input.into());
+        self.client()
+            .start(request)
+            .await
+            .unwrap_or_else(|e| panic!("starting {orchestrator} as {id}: {e}"));
+    }
+
+    /// Starts `orchestrator` with `input` (JSON text) under a new id and returns the id.
+    pub async fn start(&self, orchestrator: &str, input: impl Into<String>) -> String {
+        let request = StartRequest::new(orchestrator).input(input.into());
+        self.client()
+            .start(request)
+            .await
+            .unwrap_or_else(|e| panic!("starting {orchestrator}: {e}"))
+    }
+
     /// Deploys guest components by name.
     pub async fn deploy(&self, guests: &[&str]) {
         for name in guests {
@@ -293,6 +329,16 @@ impl TestHost {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+/// Grants the probe's file-writing activities (`slow_step`, `needs_flag`) what they read: a
+/// `/data` directory (`dir` on the host) and `SLOW_STEP_MS`, how long `slow_step` takes.
+pub fn probe_data(config: &mut HostConfig, dir: &Path, slow_step_ms: u64) {
+    let capabilities = &mut config.capabilities;
+    capabilities
+        .env
+        .push(("SLOW_STEP_MS".into(), slow_step_ms.to_string()));
+    capabilities.dirs.push((dir.to_path_buf(), "/data".into()));
 }
 
 /// True if the history has an event of this label (`TimerCreated`).
