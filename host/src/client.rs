@@ -111,6 +111,20 @@ impl StartRequest {
     }
 }
 
+/// Wake-ups for the loops of an in-process engine, one per kind of work. Each is sent with
+/// `notify_one`, which keeps it until the loop next waits, so a wake-up sent while its loop is
+/// busy (locking, running work, reading the next timer) is never lost; and each loop has its
+/// own, so a wake-up never goes to the wrong loop.
+#[derive(Debug, Default)]
+pub(crate) struct WorkSignals {
+    /// The orchestration loop: messages for instances.
+    pub orchestrations: Notify,
+    /// The entity loop: messages for entities.
+    pub entities: Notify,
+    /// The activity loop: activity tasks.
+    pub activities: Notify,
+}
+
 /// Starts, controls and queries orchestration instances and entities through a [`Store`].
 /// Cheap to clone; clones share their state.
 #[derive(Clone)]
@@ -118,8 +132,8 @@ pub struct Client {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     changes: watch::Sender<u64>,
-    /// Wakes an in-process dispatcher when new work is written.
-    work_added: Arc<Notify>,
+    /// Wakes the loops of an in-process engine when new work is written.
+    signals: Arc<WorkSignals>,
     ids: Arc<IdGenerator>,
     poll_interval: Duration,
 }
@@ -132,7 +146,7 @@ impl Client {
             store,
             clock,
             changes: watch::Sender::new(0),
-            work_added: Arc::new(Notify::new()),
+            signals: Arc::default(),
             ids: Arc::new(IdGenerator::new()),
             poll_interval: Duration::from_millis(100),
         }
@@ -153,15 +167,14 @@ impl Client {
         self.changes.send_modify(|n| *n += 1);
     }
 
-    /// Notified when this client writes new work (a start, an event).
-    pub(crate) fn work_added(&self) -> &Arc<Notify> {
-        &self.work_added
+    /// The wake-ups of the engine sharing this client's store in this process.
+    pub(crate) fn signals(&self) -> &WorkSignals {
+        &self.signals
     }
 
+    /// This client wrote work for an orchestration (a start, an event, a control message).
     fn notify_work(&self) {
-        // The host's orchestration and entity loops both wait on this.
-        self.work_added.notify_waiters();
-        self.work_added.notify_one();
+        self.signals.orchestrations.notify_one();
         self.notify_changed();
     }
 
@@ -325,6 +338,8 @@ impl Client {
                 now,
             })
             .await?;
+        // The rewound activities are queued: wake the activity loop too.
+        self.signals.activities.notify_one();
         self.notify_work();
         Ok(())
     }

@@ -164,6 +164,11 @@ pub struct ParentInstance {
     pub instance_id: String,
     /// The parent's sequence id of the `SubOrchestrationCreated` that started the child.
     pub task_id: u32,
+    /// The parent's execution that started the child: the child's result goes to it alone,
+    /// never to a later execution (after a continue-as-new) that reused the sequence id.
+    /// `None` in histories written before it was recorded: whichever execution is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
 }
 
 /// A request to an entity from an orchestration: a call (expecting an answer) or a signal.

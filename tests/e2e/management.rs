@@ -190,3 +190,44 @@ async fn restart_and_purge() {
     assert_eq!(left[0].instance_id, waiting);
     t.stop().await;
 }
+
+/// A message that reaches an instance after it finished (here the result of an activity that
+/// was running when the instance was terminated) is dropped: the instance's status, output
+/// and times stay as they were at its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_message_leaves_a_finished_instance_as_it_ended() {
+    let data = tempfile::tempdir().unwrap();
+    // The step takes a second: the termination is recorded long before it ends.
+    let mut t = TestHost::with_config(|c| probe_data(c, data.path(), 1000));
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t.start("slow_chain", "null").await;
+    // The first step is running (it logs before it sleeps).
+    let runs = data.path().join("runs.log");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&runs).is_ok_and(|log| log.contains(&format!("{id} 1"))) {
+        assert!(tokio::time::Instant::now() < deadline, "the step never ran");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    t.client()
+        .terminate(&id, Some("stop"), false)
+        .await
+        .unwrap();
+    let ended = t.finish(&id).await;
+    assert_eq!(ended.status, RuntimeStatus::Terminated);
+    // Later, the step's result arrives and is handled.
+    t.clock.advance(Duration::from_secs(3600));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while t.queued(&id) != (0, 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            t.queued(&id)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(t.client().status(&id).await.unwrap(), ended);
+    let history = t.client().history(&id).await.unwrap();
+    assert!(!has(&history, "TaskCompleted"), "{history:#?}");
+    t.stop().await;
+}

@@ -218,3 +218,40 @@ async fn a_timer_months_away_fires_when_its_time_comes() {
     assert_eq!(output(&record), json!("escalated"));
     t.stop().await;
 }
+
+/// A child's result goes to the execution that started it. `leave_a_child` starts a child and
+/// continues as new without waiting for it; its next execution starts another child with the
+/// same sequence id. The first child's result, for the ended execution, is dropped; the new
+/// execution gets its own child's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_orchestration_result_reaches_only_the_execution_that_started_it() {
+    let mut t = TestHost::running(&["probe"]).await;
+    t.start_as("leave_a_child", "p", "0").await;
+    // The second execution has started its child.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while t.client().status("p-child-1").await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "no second child");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    t.client()
+        .raise_event("p-child-0", "go", r#""first""#)
+        .await
+        .unwrap();
+    assert_eq!(
+        output(&t.finish("p-child-0").await),
+        json!("child 0: first")
+    );
+    t.client()
+        .raise_event("p-child-1", "go", r#""second""#)
+        .await
+        .unwrap();
+    let record = t.finish("p").await;
+    assert_eq!(output(&record), json!("child 1: second"), "{record:#?}");
+    let history = t.client().history("p").await.unwrap();
+    assert_eq!(
+        count(&history, "SubOrchestrationCompleted"),
+        1,
+        "{history:#?}"
+    );
+    t.stop().await;
+}

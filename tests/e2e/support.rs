@@ -193,14 +193,14 @@ pub fn compile_cache() -> PathBuf {
 /// 2026-01-01T00:00:00Z.
 pub const START: u64 = 1_767_225_600_000;
 
-/// A host on a fresh SQLite file in a temporary directory, driven by a
-/// manual clock.
+/// A host on a fresh SQLite file in a temporary directory, driven by a manual clock, that
+/// never polls.
 pub struct TestHost {
     pub host: Host,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
     /// Keeps the database directory alive as long as the host.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     running: Option<RunningHost>,
 }
 
@@ -218,7 +218,10 @@ impl TestHost {
         let clock = ManualClock::new(START);
         let mut config = HostConfig {
             compile_cache: Some(compile_cache()),
-            poll_interval: Duration::from_millis(50),
+            // Nothing else writes to this host's database, and its clock is manual: only the
+            // engine's own wake-ups move it, so a lost wake-up fails a test (at its bound)
+            // instead of passing after a poll.
+            poll_interval: Duration::from_secs(86_400),
             ..HostConfig::default()
         };
         change(&mut config);
@@ -227,13 +230,25 @@ impl TestHost {
             host,
             clock,
             store,
-            _dir: dir,
+            dir,
             running: None,
         }
     }
 
     pub fn client(&self) -> &Client {
         self.host.client()
+    }
+
+    /// How many inbox messages and activity tasks an instance has queued, read from the
+    /// database file itself (the store has no such query: the engine never needs one).
+    pub fn queued(&self, instance_id: &str) -> (i64, i64) {
+        let db = rusqlite::Connection::open(self.dir.path().join("durable.db")).expect("db");
+        let count = |table: &str| {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE instance_id = ?1");
+            db.query_row(&sql, [instance_id], |r| r.get(0))
+                .expect("counting")
+        };
+        (count("inbox"), count("activities"))
     }
 
     /// A host on a fresh file with these guest components deployed, running.

@@ -53,7 +53,8 @@ impl Client {
                 visible_at: at.unwrap_or(now).max(now),
             })
             .await?;
-        self.notify_work();
+        self.signals.entities.notify_one();
+        self.notify_changed();
         Ok(())
     }
 

@@ -24,14 +24,14 @@ impl Engine {
             what: "activities",
             concurrency: self.config.activity_concurrency,
             lease,
-            lock: |engine, free, lease| {
-                let now = engine.clock.now();
+            lock: |engine, free, lease, now| {
                 let owner = &engine.config.owner;
                 engine.store.lock_activities(owner, free, lease, now)
             },
             run: run_or_leave,
         };
-        self.work_loop(kind, &self.wake_activities, stopped).await;
+        self.work_loop(kind, &self.signals().activities, stopped)
+            .await;
     }
 
     /// Runs one attempt and delivers its result (a lost lease drops it: another host runs
@@ -77,7 +77,7 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
-        self.wake_orchestrations.notify_one();
+        self.signals().orchestrations.notify_one();
         Ok(())
     }
 

@@ -30,8 +30,7 @@ impl Engine {
             what: "entities",
             concurrency: self.config.orchestration_concurrency,
             lease: self.config.orchestration_lease.as_millis() as u64,
-            lock: |engine, free, lease| {
-                let now = engine.clock.now();
+            lock: |engine, free, lease, now| {
                 let owner = &engine.config.owner;
                 engine
                     .store
@@ -39,7 +38,7 @@ impl Engine {
             },
             run: run_or_abandon,
         };
-        self.work_loop(kind, &self.wake_orchestrations, stopped)
+        self.work_loop(kind, &self.signals().entities, stopped)
             .await;
     }
 

@@ -3,6 +3,7 @@
 
 use super::Engine;
 use crate::store::StoreResult;
+use crate::types::Timestamp;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,8 +12,9 @@ use tokio::task::JoinSet;
 
 pub(super) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Locks up to `free` work items under a lease of the given length (ms).
-pub(super) type LockWork<W> = for<'a> fn(&'a Engine, usize, u64) -> Boxed<'a, StoreResult<Vec<W>>>;
+/// Locks up to `free` work items visible at `now` under a lease of the given length (ms).
+pub(super) type LockWork<W> =
+    for<'a> fn(&'a Engine, usize, u64, Timestamp) -> Boxed<'a, StoreResult<Vec<W>>>;
 
 /// Runs one locked work item to its commit (or abandons it).
 pub(super) type RunWork<W> = fn(Arc<Engine>, W) -> Boxed<'static, ()>;
@@ -76,7 +78,8 @@ impl Engine {
                 }
                 continue;
             }
-            let items = match (kind.lock)(self, free, kind.lease).await {
+            let now = self.clock.now();
+            let items = match (kind.lock)(self, free, kind.lease, now).await {
                 Ok(items) => items,
                 Err(e) => {
                     tracing::error!("cannot lock {}: {e}", kind.what);
@@ -84,7 +87,7 @@ impl Engine {
                 }
             };
             if items.is_empty() {
-                self.idle(wake, &mut stopped).await;
+                self.idle(wake, now, &mut stopped).await;
                 continue;
             }
             for item in items {
@@ -102,9 +105,11 @@ impl Engine {
     }
 
     /// Sleeps until notified, the next stored wake-up time, the poll interval, or shutdown.
-    async fn idle(&self, wake: &Notify, stopped: &mut watch::Receiver<bool>) {
-        let now = self.clock.now();
-        let next = self.store.next_wakeup(now).await.ok().flatten();
+    /// `looked` is the time the loop last looked for work: the next wake-up is the first after
+    /// it, so work that became due since (the clock moved on meanwhile) wakes the loop at once
+    /// instead of being skipped as already past.
+    async fn idle(&self, wake: &Notify, looked: Timestamp, stopped: &mut watch::Receiver<bool>) {
+        let next = self.store.next_wakeup(looked).await.ok().flatten();
         let due = async {
             match next {
                 Some(at) => self.clock.sleep_until(at).await,

@@ -34,13 +34,12 @@ pub use error::{EngineError, ReplayError};
 pub use loops::RunningHost;
 
 use crate::builtin_http::{HttpActivity, HttpAllowList};
-use crate::client::Client;
+use crate::client::{Client, WorkSignals};
 use crate::clock::Clock;
 use crate::store::{ComponentRecord, Store};
 use crate::wasm::{LoadedComponent, WasmRuntime, digest_of};
 use cache::InstanceCache;
 use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
 
 /// The engine's parts, shared by its loops and the [`crate::host::Host`] facade.
 pub(crate) struct Engine {
@@ -51,10 +50,6 @@ pub(crate) struct Engine {
     http: HttpActivity,
     config: HostConfig,
     cache: Mutex<InstanceCache>,
-    /// Shared with the client, so starts and events wake the loops at once. The
-    /// orchestration and entity loops both wait on it.
-    wake_orchestrations: Arc<Notify>,
-    wake_activities: Notify,
 }
 
 impl Engine {
@@ -82,7 +77,6 @@ impl Engine {
         )
         .map_err(|e| EngineError::Setup(format!("{e:#}")))?;
         Ok(Engine {
-            wake_orchestrations: client.work_added().clone(),
             client,
             store,
             clock,
@@ -90,7 +84,6 @@ impl Engine {
             http,
             cache: Mutex::new(InstanceCache::new(config.cache_capacity)),
             config,
-            wake_activities: Notify::new(),
         })
     }
 
@@ -132,11 +125,17 @@ impl Engine {
         self.wasm.load(&bytes).await.map_err(EngineError::Runtime)
     }
 
-    /// A commit changed instances or entities: wake the orchestration and entity loops and
-    /// the client's waiters.
+    /// The wake-ups of the loops, shared with the client so its starts, events and signals
+    /// wake them at once.
+    fn signals(&self) -> &WorkSignals {
+        self.client.signals()
+    }
+
+    /// A commit may have sent messages to instances and entities: wake both loops and the
+    /// client's waiters.
     fn commit_done(&self) {
-        self.wake_orchestrations.notify_waiters();
-        self.wake_orchestrations.notify_one();
+        self.signals().orchestrations.notify_one();
+        self.signals().entities.notify_one();
         self.client.notify_changed();
     }
 

@@ -7,7 +7,7 @@ use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
 use crate::plan::inbox::sort_inbox;
 use crate::plan::turn::{
-    Ending, Locked, base_commit, calls, ending_commit, name_sub_orchestrations, plan_commit,
+    Ending, Locked, calls, ending_commit, name_sub_orchestrations, plan_commit,
 };
 use crate::replay::{ReplayState, TurnPlan};
 use crate::resolve::Callees;
@@ -27,14 +27,13 @@ impl Engine {
             what: "orchestrations",
             concurrency: self.config.orchestration_concurrency,
             lease: self.config.orchestration_lease.as_millis() as u64,
-            lock: |engine, free, lease| {
-                let now = engine.clock.now();
+            lock: |engine, free, lease, now| {
                 let owner = &engine.config.owner;
                 engine.store.lock_orchestrations(owner, free, lease, now)
             },
             run: run_or_abandon,
         };
-        self.work_loop(kind, &self.wake_orchestrations, stopped)
+        self.work_loop(kind, &self.signals().orchestrations, stopped)
             .await;
     }
 
@@ -48,10 +47,23 @@ impl Engine {
             lock_token: &item.lock_token,
         };
         let inbox = sort_inbox(instance, &item.messages);
+        if inbox.stale > 0 {
+            tracing::info!(instance = %id, messages = inbox.stale,
+                "dropped messages for an earlier execution");
+        }
         if instance.status.is_terminal() {
-            // Late messages for a finished instance are dropped.
-            let commit = base_commit(locked, inbox.consumed, instance.status, now);
-            return self.commit(commit, None).await;
+            // Late messages for a finished instance (an activity result, an event that arrived
+            // during its last turn) are dropped; the instance stays as it ended.
+            tracing::info!(instance = %id, status = %instance.status, messages = inbox.consumed.len(),
+                "dropped messages for a finished instance");
+            return match self
+                .store
+                .drop_messages(id, &item.lock_token, &inbox.consumed)
+                .await
+            {
+                Ok(()) | Err(StoreError::LeaseLost) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
         }
 
         // Load: the live guest (from the cache, or a cold replay of the stored history).
@@ -200,7 +212,7 @@ impl Engine {
                     self.cache().put(id, live);
                 }
                 if wakes_activities {
-                    self.wake_activities.notify_one();
+                    self.signals().activities.notify_one();
                 }
                 self.commit_done();
                 Ok(())

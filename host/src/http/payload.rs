@@ -261,6 +261,7 @@ mod tests {
                     parent: Some(ParentInstance {
                         instance_id: "p".into(),
                         task_id: 3,
+                        execution_id: Some("pe".into()),
                     }),
                 },
             ),

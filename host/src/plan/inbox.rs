@@ -15,6 +15,9 @@ pub struct Inbox {
     pub terminate: Option<Option<String>>,
     /// Whether the instance is suspended at the end of the turn.
     pub suspended: bool,
+    /// Messages consumed unseen because they were for an earlier execution (a result of a
+    /// sub-orchestration the execution that continued as new had started, say).
+    pub stale: usize,
 }
 
 /// Sorts an instance's visible messages (oldest first). Stale messages (for another
@@ -27,6 +30,7 @@ pub fn sort_inbox(instance: &InstanceRecord, messages: &[InboxMessage]) -> Inbox
         deliver: Vec::with_capacity(messages.len()),
         terminate: None,
         suspended: instance.status == RuntimeStatus::Suspended,
+        stale: 0,
     };
     let mut kept: Vec<(i64, EventKind)> = Vec::new();
     for message in messages {
@@ -36,6 +40,7 @@ pub fn sort_inbox(instance: &InstanceRecord, messages: &[InboxMessage]) -> Inbox
             .is_some_and(|e| e != instance.execution_id);
         if instance.status.is_terminal() || stale {
             inbox.consumed.push(message.id);
+            inbox.stale += usize::from(stale);
             continue;
         }
         match &message.event {
@@ -122,6 +127,7 @@ mod tests {
         );
         assert_eq!(inbox.consumed, [1, 2]);
         assert_eq!(inbox.deliver, [raised("b")]);
+        assert_eq!(inbox.stale, 1);
     }
 
     #[test]

@@ -174,6 +174,7 @@ pub fn plan_commit(
                 parent: Some(ParentInstance {
                     instance_id: instance.instance_id.clone(),
                     task_id: sub.task_id,
+                    execution_id: Some(instance.execution_id.clone()),
                 }),
                 created_at: now,
             }),
@@ -307,8 +308,8 @@ pub fn ending_commit(
     commit
 }
 
-/// A finished sub-orchestration's message to its parent (`task_id` is filled in from the
-/// parent link); `None` for a top-level instance.
+/// A finished sub-orchestration's message to the parent execution that started it
+/// (`task_id` is filled in from the parent link); `None` for a top-level instance.
 fn notify_parent(
     instance: &InstanceRecord,
     mut event: EventKind,
@@ -322,7 +323,7 @@ fn notify_parent(
     }
     Some(OutboundMessage {
         instance_id: parent.instance_id.clone(),
-        execution_id: None,
+        execution_id: parent.execution_id.clone(),
         event,
         visible_at: now,
         timer_id: None,
@@ -360,6 +361,7 @@ mod tests {
             parent: Some(ParentInstance {
                 instance_id: parent.into(),
                 task_id,
+                execution_id: Some("parent-e".into()),
             }),
             ..instance(RuntimeStatus::Running)
         }
@@ -461,7 +463,8 @@ mod tests {
             child.parent,
             Some(ParentInstance {
                 instance_id: "i".into(),
-                task_id: 4
+                task_id: 4,
+                execution_id: Some("e1".into()),
             })
         );
     }
@@ -489,6 +492,7 @@ mod tests {
             panic!("one message: {:?}", commit.messages);
         };
         assert_eq!(answer.instance_id, "parent");
+        assert_eq!(answer.execution_id.as_deref(), Some("parent-e"));
         assert_eq!(
             answer.event,
             EventKind::SubOrchestrationCompleted {

@@ -494,6 +494,18 @@ pub trait Store: Send + Sync + 'static {
     /// good: tokens are unique, so a matching token means no one else wrote.
     async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()>;
 
+    /// Deletes `consumed` inbox messages of an instance locked with this token
+    /// and releases the lock, writing nothing else: the instance's status,
+    /// output and times stay as they are. How messages that reach a finished
+    /// instance are dropped. `LeaseLost` if the lock is no longer held (nothing
+    /// is deleted then).
+    async fn drop_messages(
+        &self,
+        instance_id: &str,
+        lock_token: &str,
+        consumed: &[i64],
+    ) -> StoreResult<()>;
+
     /// Releases a lock without writing anything; messages stay and become
     /// visible again at `retry_at`. Idempotent.
     async fn abandon_orchestration(

@@ -122,10 +122,7 @@ impl From<&HistoryEvent> for wit::HistoryEvent {
                 instance_id,
                 execution_id,
                 input,
-                parent: parent.map(|p| wit::ParentInstance {
-                    instance_id: p.instance_id,
-                    task_id: p.task_id,
-                }),
+                parent: parent.map(Into::into),
             }),
             EventKind::OrchestratorStarted => W::OrchestratorStarted,
             EventKind::TaskScheduled { name, input } => {

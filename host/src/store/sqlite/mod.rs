@@ -328,6 +328,33 @@ impl Store for SqliteStore {
         self.write(move |conn| write_turn(conn, commit)).await
     }
 
+    async fn drop_messages(
+        &self,
+        instance_id: &str,
+        lock_token: &str,
+        consumed: &[i64],
+    ) -> StoreResult<()> {
+        let (instance_id, lock_token) = (instance_id.to_owned(), lock_token.to_owned());
+        let consumed = consumed.to_vec();
+        self.write(move |conn| {
+            let released = conn
+                .prepare_cached(
+                    "UPDATE instances SET lock_token = NULL, lock_expires = 0 \
+                     WHERE instance_id = ?1 AND lock_token = ?2",
+                )?
+                .execute(params![instance_id, lock_token])?;
+            if released == 0 {
+                return Err(StoreError::LeaseLost);
+            }
+            let mut delete = conn.prepare_cached("DELETE FROM inbox WHERE id = ?1")?;
+            for message in consumed {
+                delete.execute([message])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn abandon_orchestration(
         &self,
         instance_id: &str,

@@ -140,3 +140,47 @@ pub(super) async fn an_expired_activity_lease_is_taken_over(store: &dyn Store) {
         [&failed]
     );
 }
+
+/// An activity result that reaches a finished instance (it was terminated while the activity
+/// ran) is dropped with `drop_messages`: the message goes, the lock is released, and the
+/// instance's status, output and times stay as they were. A lost lease drops nothing.
+pub(super) async fn a_late_result_is_dropped_and_the_instance_stays_as_it_ended(store: &dyn Store) {
+    with_scheduled_activity(store, "late").await;
+    let tasks = store.lock_activities("w", 10, LEASE, T0).await.unwrap();
+    // The instance ends while its activity runs.
+    store
+        .send_message("late", raised("stop"), T0 + 1, T0 + 1)
+        .await
+        .unwrap();
+    let item = lock_one(store, "w", "late", T0 + 1).await;
+    let mut ending = empty_commit(&item, T0 + 1);
+    ending.status = RuntimeStatus::Terminated;
+    ending.output = Some(r#""stop""#.into());
+    store.complete_orchestration(ending).await.unwrap();
+    let ended = store.instance("late").await.unwrap().unwrap();
+    let result = EventKind::TaskCompleted {
+        task_id: 0,
+        result: "1".into(),
+    };
+    store
+        .complete_activity(&tasks[0], result, Vec::new(), T0 + 5)
+        .await
+        .unwrap();
+
+    let item = lock_one(store, "w", "late", T0 + 9).await;
+    assert_eq!(labels(&item.messages), ["TaskCompleted"]);
+    let consumed: Vec<i64> = item.messages.iter().map(|m| m.id).collect();
+    let lost = store
+        .drop_messages("late", "not-the-token", &consumed)
+        .await;
+    assert!(matches!(lost, Err(StoreError::LeaseLost)), "{lost:?}");
+    store
+        .drop_messages("late", &item.lock_token, &consumed)
+        .await
+        .unwrap();
+    assert_eq!(store.instance("late").await.unwrap().unwrap(), ended);
+    assert!(
+        lockable(store, T0 + 10).await.is_empty(),
+        "the message is gone, the lock free"
+    );
+}

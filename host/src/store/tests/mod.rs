@@ -232,6 +232,7 @@ conformance! {
         a_completed_activity_is_delivered_once,
         an_activity_runs_on_the_component_its_commit_names,
         an_expired_activity_lease_is_taken_over,
+        a_late_result_is_dropped_and_the_instance_stays_as_it_ended,
     ],
     entities: [
         messages_come_in_order_and_scheduled_ones_wait,

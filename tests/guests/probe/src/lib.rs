@@ -172,6 +172,27 @@ async fn parent_of_waiter(ctx: OrchestrationContext) -> Result<Value, Failure> {
         .await
 }
 
+/// Round 0 starts the child `<id>-child-0` (it waits for `go`) and continues as new without
+/// waiting for it; round 1 starts `<id>-child-1` with the same sequence id and returns its
+/// result. The first child's result arrives for an execution that has ended.
+#[durable_sdk::orchestrator]
+async fn leave_a_child(ctx: OrchestrationContext, round: u32) -> Result<String, Failure> {
+    let id = format!("{}-child-{round}", ctx.instance_id());
+    let child = ctx.call_sub_orchestrator::<String>("wait_for_go", Some(&id), round);
+    if round == 0 {
+        ctx.continue_as_new(1, false);
+        return Ok(String::new());
+    }
+    child.await
+}
+
+/// Waits for the event `go` and returns `child <input>: <its data>`.
+#[durable_sdk::orchestrator]
+async fn wait_for_go(ctx: OrchestrationContext, round: u32) -> Result<String, Failure> {
+    let data: String = ctx.wait_for_external_event("go").await?;
+    Ok(format!("child {round}: {data}"))
+}
+
 /// Runs `slow_step(1)` then `check_flag`, which fails until `/data/flag`
 /// exists (for rewind: the first step must not run again).
 #[durable_sdk::orchestrator]
@@ -250,6 +271,8 @@ durable_sdk::component! {
         call_failing,
         slow_chain,
         carry_events,
+        leave_a_child,
+        wait_for_go,
         wait_with_timeout,
         parent_of_waiter,
         needs_flag,
