@@ -315,8 +315,9 @@ impl Client {
         self.control(instance_id, event).await
     }
 
-    /// Rewinds a failed instance: its failed activities run again, the
-    /// results it already has are kept, and it continues from there.
+    /// Rewinds a failed instance: the failures that ended it are undone (those activities run
+    /// again, those failed sub-orchestrations are rewound too, recursively), every result it
+    /// recorded before is kept, and it continues from there ([`crate::plan::rewind`]).
     pub async fn rewind(&self, instance_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
         let now = self.clock.now();
         let instance = self.status(instance_id).await?;
@@ -325,8 +326,15 @@ impl Client {
             return Err(StoreError::InstanceNotFailed(id, instance.status).into());
         }
         let history = self.store.history(instance_id).await?;
+        let has_children = history
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::SubOrchestrationCreated { .. }));
+        let children = match has_children {
+            true => self.store.children(instance_id).await?,
+            false => Vec::new(),
+        };
         let reason = reason.unwrap_or("rewind requested");
-        let plan = plan_rewind(&instance, &history, reason, now);
+        let plan = plan_rewind(&instance, &history, &children, reason, now);
         self.store
             .rewind(RewindCommit {
                 instance_id: instance.instance_id,
@@ -334,13 +342,17 @@ impl Client {
                 history_len: history.len() as u32,
                 history: plan.history,
                 activities: plan.activities,
-                wake: plan.wake,
+                messages: plan.messages,
                 now,
             })
             .await?;
         // The rewound activities are queued: wake the activity loop too.
         self.signals.activities.notify_one();
         self.notify_work();
+        // The children after their parent: a child's result then finds it running again.
+        for child in plan.children {
+            Box::pin(self.rewind(&child, Some(reason))).await?;
+        }
         Ok(())
     }
 

@@ -132,6 +132,85 @@ async fn rewind_reruns_failed_activities_and_keeps_completed_ones() {
     t.stop().await;
 }
 
+/// Rewind re-runs only the failure that ended the instance: a failure the orchestrator caught
+/// keeps its result, so the replay takes the same path and then the path the flag opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewind_keeps_a_handled_failure() {
+    let data = tempfile::tempdir().unwrap();
+    let mut t = TestHost::with_config(|c| probe_data(c, data.path(), 0));
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t.start("caught_then_flag", "null").await;
+    assert_eq!(t.finish(&id).await.status, RuntimeStatus::Failed);
+    std::fs::write(data.path().join("flag"), "raised\n").unwrap();
+    t.client().rewind(&id, None).await.unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!("caught BadThing, then raised"));
+    let history = t.client().history(&id).await.unwrap();
+    assert_eq!(
+        count(&history, "TaskFailed"),
+        1,
+        "the caught failure stays: {history:#?}"
+    );
+    t.stop().await;
+}
+
+/// Rewind of an instance whose retried activity failed on every attempt: the last attempt
+/// runs again; the earlier attempt and the timer between them stay as recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewind_reruns_only_the_last_attempt_of_a_retried_activity() {
+    let data = tempfile::tempdir().unwrap();
+    let mut t = TestHost::with_config(|c| probe_data(c, data.path(), 0));
+    t.deploy(&["probe"]).await;
+    t.run();
+    let id = t.start("flag_with_retry", "null").await;
+    t.history_until(&id, |h| has(h, "TimerCreated")).await;
+    t.clock.advance(Duration::from_secs(1));
+    let failed = t.finish(&id).await;
+    assert_eq!(failed.failure.expect("failure").error_type, "NoFlag");
+    std::fs::write(data.path().join("flag"), "raised\n").unwrap();
+    t.client().rewind(&id, None).await.unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!("raised"));
+    let history = t.client().history(&id).await.unwrap();
+    assert_eq!(count(&history, "TaskScheduled"), 2, "{history:#?}");
+    assert_eq!(count(&history, "TaskFailed"), 1, "{history:#?}");
+    t.stop().await;
+}
+
+/// Rewind of an instance that failed because its sub-orchestration failed rewinds the child
+/// too: the child runs its failed step again, and its result reaches the parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewind_rewinds_the_failed_sub_orchestration_too() {
+    let data = tempfile::tempdir().unwrap();
+    let mut t = TestHost::with_config(|c| probe_data(c, data.path(), 0));
+    t.deploy(&["probe"]).await;
+    t.run();
+    t.start_as("parent_of_flag", "parent", "null").await;
+    let failed = t.finish("parent").await;
+    assert_eq!(failed.failure.expect("failure").error_type, "NoFlag");
+    assert_eq!(t.finish("parent:0").await.status, RuntimeStatus::Failed);
+    std::fs::write(data.path().join("flag"), "raised\n").unwrap();
+    t.client()
+        .rewind("parent", Some("flag fixed"))
+        .await
+        .unwrap();
+    let record = t.finish("parent").await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!([10, "raised"]));
+    let child = t.finish("parent:0").await;
+    assert_eq!(child.status, RuntimeStatus::Completed, "{child:#?}");
+    let runs = std::fs::read_to_string(data.path().join("runs.log")).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "the child's completed step did not run again"
+    );
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_and_purge() {
     let mut t = TestHost::running(&["probe"]).await;

@@ -408,9 +408,9 @@ pub struct RewindCommit {
     pub history: Vec<HistoryEvent>,
     /// Activities queued again (for `execution_id`).
     pub activities: Vec<NewActivity>,
-    /// The message that wakes the instance.
-    pub wake: EventKind,
-    /// The write time, ms since the epoch: `updated_at`, and when `wake` becomes visible.
+    /// Messages for `execution_id`, in order (the first wakes the instance).
+    pub messages: Vec<EventKind>,
+    /// The write time, ms since the epoch: `updated_at`, and when the messages become visible.
     pub now: Timestamp,
 }
 
@@ -564,7 +564,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes a rewind atomically: replaces the instance's history with the
     /// plan's, queues its activities, clears the output, failure and
-    /// completion time, marks it Running and enqueues the wake message.
+    /// completion time, marks it Running and enqueues its messages.
     /// `InstanceNotFound` or `InstanceNotFailed`; `Conflict` when its
     /// execution or history length is no longer the plan's. Nothing is
     /// written on an error.

@@ -31,14 +31,16 @@ pub(super) fn write_rewind(conn: &Connection, rewind: RewindCommit) -> StoreResu
         }
     }
     insert_activities(conn, id, &rewind.execution_id, &rewind.activities)?;
-    insert_message(
-        conn,
-        id,
-        Some(&rewind.execution_id),
-        None,
-        &rewind.wake,
-        rewind.now,
-    )?;
+    for message in &rewind.messages {
+        insert_message(
+            conn,
+            id,
+            Some(&rewind.execution_id),
+            None,
+            message,
+            rewind.now,
+        )?;
+    }
     conn.prepare_cached(
         "UPDATE instances SET status = 'Running', output = NULL, failure = NULL, \
          completed_at = NULL, updated_at = ?2, history_len = ?3 WHERE instance_id = ?1",

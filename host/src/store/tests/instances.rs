@@ -436,9 +436,9 @@ pub(super) async fn a_rewind_writes_its_plan_unless_the_instance_changed(store: 
         history_len,
         history: history[..2].to_vec(),
         activities: vec![activity(0, "a", T0 + 5)],
-        wake: EventKind::ExecutionResumed {
+        messages: vec![EventKind::ExecutionResumed {
             reason: Some("rewound".into()),
-        },
+        }],
         now: T0 + 5,
     };
 

@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use durable_sdk::{ActivityContext, Failure, OrchestrationContext};
+use durable_sdk::{ActivityContext, Failure, OrchestrationContext, RetryPolicy};
 use serde_json::{Value, json};
 
 fn io_failure(err: std::io::Error) -> Failure {
@@ -202,6 +202,36 @@ async fn needs_flag(ctx: OrchestrationContext) -> Result<(u64, String), Failure>
     Ok((first, flag))
 }
 
+/// Catches the failure of `fail_always`, then runs `check_flag`: a handled failure before the
+/// one that ends the instance (for rewind: only the second runs again).
+#[durable_sdk::orchestrator]
+async fn caught_then_flag(ctx: OrchestrationContext) -> Result<String, Failure> {
+    let caught = match ctx.call_activity::<()>("fail_always", ()).await {
+        Ok(()) => "nothing".to_owned(),
+        Err(failure) => failure.error_type,
+    };
+    let flag: String = ctx.call_activity("check_flag", ()).await?;
+    Ok(format!("caught {caught}, then {}", flag.trim()))
+}
+
+/// `check_flag` with a retry policy of two attempts a second apart (for rewind: the attempt
+/// that ended the instance runs again, the first stays failed).
+#[durable_sdk::orchestrator]
+async fn flag_with_retry(ctx: OrchestrationContext) -> Result<String, Failure> {
+    let policy = RetryPolicy::new(2, Duration::from_secs(1));
+    let flag: String = ctx
+        .call_activity_with_retry("check_flag", &policy, ())
+        .await?;
+    Ok(flag.trim().to_owned())
+}
+
+/// Runs `needs_flag` as a sub-orchestration: its failure fails this one (for rewind: the child
+/// is rewound too).
+#[durable_sdk::orchestrator]
+async fn parent_of_flag(ctx: OrchestrationContext) -> Result<(u64, String), Failure> {
+    ctx.call_sub_orchestrator("needs_flag", None, ()).await
+}
+
 /// Calls the activity `{"activity": NAME, "input": ...}` or the sub-orchestration
 /// `{"orchestrator": NAME, "input": ...}` named in its input and returns its result; the
 /// callee's failure fails it (calls across components: `tests/e2e/polyglot.rs`).
@@ -273,6 +303,9 @@ durable_sdk::component! {
         carry_events,
         leave_a_child,
         wait_for_go,
+        caught_then_flag,
+        flag_with_retry,
+        parent_of_flag,
         wait_with_timeout,
         parent_of_waiter,
         needs_flag,
