@@ -4,7 +4,9 @@
 use crate::support::*;
 use durable_host::client::{ClientError, StartRequest};
 use durable_host::store::{EntityFilter, EntityRecord};
-use durable_host::types::RuntimeStatus;
+use durable_host::types::{EntityId, EntityOperationRequest, RuntimeStatus};
+use durable_host::wasm::WasmRuntime;
+use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use serde_json::json;
 use std::time::Duration;
 
@@ -455,4 +457,63 @@ async fn a_terminated_orchestration_releases_its_locks() {
         assert_eq!(record.state.as_deref(), Some(r#"{"balance":3}"#));
     }
     t.stop().await;
+}
+
+per_language!(entity_random_values_differ_from_batch_to_batch: rust, python, js);
+
+/// The random numbers an entity draws are seeded per batch, by the messages it runs: two
+/// batches of one entity see different values, and the same batch run again (as after a
+/// crash) sees the same ones.
+async fn entity_random_values_differ_from_batch_to_batch(lang: Lang) {
+    let component = match lang {
+        Lang::Rust => guest("probe"),
+        _ => lang.conformance_guest(),
+    };
+    let mut t = TestHost::running_component(&read(&component)).await;
+    let mut rolls = Vec::new();
+    for _ in 0..2 {
+        let id = t.start("roll_dice", r#""d""#).await;
+        let record = t.finish(&id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+        rolls.push(output(&record));
+    }
+    // Every source of randomness the guest uses (a UUID, the language's generator) differs.
+    let fields = rolls[0].as_object().expect("a roll is an object");
+    for (source, first) in fields {
+        assert_ne!(
+            Some(first),
+            rolls[1].get(source),
+            "two batches of dice@d drew the same {source}: {rolls:?}"
+        );
+    }
+    t.stop().await;
+
+    let wasm = WasmRuntime::new(
+        Some(compile_cache()),
+        GuestLimits::default(),
+        ActivityCapabilities::default(),
+        0,
+    )
+    .expect("wasm runtime");
+    let loaded = wasm.load(&read(&component)).await.expect("loading");
+    let dice = EntityId {
+        name: "dice".into(),
+        key: "d".into(),
+    };
+    let roll = [EntityOperationRequest {
+        name: "roll".into(),
+        input: "null".into(),
+    }];
+    let batch = |seed: &'static str| {
+        let (wasm, loaded, dice, roll) = (&wasm, &loaded, &dice, &roll);
+        async move {
+            let output = wasm
+                .run_entity_batch(loaded, dice, seed, None, roll, START)
+                .await
+                .expect("the batch runs");
+            output.results[0].result.clone().expect("rolled")
+        }
+    };
+    assert_eq!(batch("@dice@d#7").await, batch("@dice@d#7").await);
+    assert_ne!(batch("@dice@d#7").await, batch("@dice@d#8").await);
 }

@@ -8,7 +8,7 @@
 
 use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
-use crate::plan::entity::{Dropped, plan_entity_commit, sort_entity_inbox};
+use crate::plan::entity::{Dropped, batch_seed, plan_entity_commit, sort_entity_inbox};
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{EntityInboxMessage, EntityWorkItem, LogLine, StoreError};
 use crate::types::{
@@ -105,15 +105,16 @@ impl Engine {
         }
     }
 
-    /// Runs the operations as one batch. When the guest traps (a panic, a broken limit), the
-    /// batch is run again one operation at a time, so only the operation that traps fails and
-    /// the others keep their effects.
+    /// Runs the operations (with the ids of their messages) as one batch. When the guest traps
+    /// (a panic, a broken limit), the batch is run again one operation at a time, so only the
+    /// operation that traps fails and the others keep their effects. Each run's random numbers
+    /// are seeded by the messages it runs ([`batch_seed`]).
     async fn execute(
         &self,
         component: &LoadedComponent,
         entity: &EntityId,
         state: Option<Json>,
-        operations: &[EntityOperationRequest],
+        batch: &[(i64, EntityOperationRequest)],
         now: Timestamp,
     ) -> (Vec<EntityOperationOutcome>, Option<Json>) {
         let log = |logs: &[LogLine]| {
@@ -122,11 +123,15 @@ impl Engine {
                     level = %line.level, "{}", line.message);
             }
         };
-        let batch = self
+        let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        let operations: Vec<EntityOperationRequest> =
+            batch.iter().map(|(_, op)| op.clone()).collect();
+        let seed = batch_seed(entity, &ids);
+        let run = self
             .wasm
-            .run_entity_batch(component, entity, state.as_ref(), operations, now)
+            .run_entity_batch(component, entity, &seed, state.as_ref(), &operations, now)
             .await;
-        let failure = match batch {
+        let failure = match run {
             Ok(output) => {
                 log(&output.logs);
                 return (output.results, output.state);
@@ -144,11 +149,12 @@ impl Engine {
             "entity batch trapped ({failure}); running its operations one at a time");
         let mut state = state;
         let mut outcomes = Vec::with_capacity(operations.len());
-        for operation in operations {
+        for (id, operation) in batch {
             let single = std::slice::from_ref(operation);
+            let seed = batch_seed(entity, &[*id]);
             match self
                 .wasm
-                .run_entity_batch(component, entity, state.as_ref(), single, now)
+                .run_entity_batch(component, entity, &seed, state.as_ref(), single, now)
                 .await
             {
                 Ok(mut output) => {
@@ -166,12 +172,16 @@ impl Engine {
     }
 }
 
-fn requests(messages: &[&EntityInboxMessage]) -> Vec<EntityOperationRequest> {
+/// The operations of a batch, with the ids of their messages.
+fn requests(messages: &[&EntityInboxMessage]) -> Vec<(i64, EntityOperationRequest)> {
     messages
         .iter()
-        .map(|m| EntityOperationRequest {
-            name: m.operation.clone(),
-            input: m.input.clone(),
+        .map(|m| {
+            let request = EntityOperationRequest {
+                name: m.operation.clone(),
+                input: m.input.clone(),
+            };
+            (m.id, request)
         })
         .collect()
 }

@@ -124,6 +124,14 @@ pub fn sort_entity_inbox(item: &EntityWorkItem, now: Timestamp) -> EntityInbox<'
     inbox
 }
 
+/// The seed of a batch's random numbers: the entity and the ids of the messages it runs.
+/// Different batches get different values; a batch that runs again (after a crash, or one
+/// operation at a time after a trap) gets the same ones.
+pub fn batch_seed(entity: &EntityId, message_ids: &[i64]) -> String {
+    let ids: Vec<String> = message_ids.iter().map(i64::to_string).collect();
+    format!("@{}@{}#{}", entity.name, entity.key, ids.join(","))
+}
+
 /// Something a batch's commit leaves out, for the engine to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dropped {
@@ -382,6 +390,14 @@ mod tests {
             lock_token: "t".into(),
             messages,
         }
+    }
+
+    #[test]
+    fn a_batch_seed_is_its_own_and_the_same_when_it_runs_again() {
+        let seed = batch_seed(&entity("a"), &[4, 5]);
+        assert_eq!(seed, batch_seed(&entity("a"), &[4, 5]));
+        assert_ne!(seed, batch_seed(&entity("a"), &[6]));
+        assert_ne!(seed, batch_seed(&entity("b"), &[4, 5]));
     }
 
     #[test]

@@ -39,18 +39,19 @@ impl From<wit_entity::EntityAction> for EntityEffect {
 }
 
 impl WasmRuntime {
-    /// Runs `operations` against `state`. `Err(failure)`: the guest trapped (or broke a
+    /// Runs `operations` against `state`, with random bytes from a generator seeded by `seed`
+    /// (the same seed gives the same values). `Err(failure)`: the guest trapped (or broke a
     /// limit), the whole batch failed and the state is unchanged.
     pub async fn run_entity_batch(
         &self,
         component: &LoadedComponent,
         entity: &EntityId,
+        seed: &str,
         state: Option<&String>,
         operations: &[EntityOperationRequest],
         now: Timestamp,
     ) -> Result<EntityBatchOutput, Failure> {
-        let seed = format!("@{}@{}", entity.name, entity.key);
-        let mut store = self.sandboxed_store(&seed, "");
+        let mut store = self.sandboxed_store(seed, "");
         store.data().time.set(now);
         let instance = match component.sandboxed.instantiate_async(&mut store).await {
             Ok(instance) => instance,

@@ -228,6 +228,16 @@ orchestration('sub_orchestration', function* (context) {
 
 // --- Entities ---
 
+// `roll`: random values (different in every batch, the same when a batch runs again).
+df.app.entity('dice', (context) => {
+  context.df.return({ uuid: crypto.randomUUID(), random: Math.random() });
+});
+
+// Calls `roll` on `dice@<input>` and returns what it rolled.
+orchestration('roll_dice', function* (context) {
+  return yield context.df.callEntity(new df.EntityId('dice', context.df.getInput()), 'roll');
+});
+
 orchestration('entity_counter', function* (context) {
   const counter = new df.EntityId('counter', context.df.getInput());
   context.df.signalEntity(counter, 'add', 1);

@@ -5,7 +5,9 @@ end-to-end tests through the real host: structured failures (`tests/e2e/python.r
 crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest)."""
 
 import os
+import random
 import time
+import uuid
 from datetime import timedelta
 
 import durable
@@ -273,6 +275,18 @@ def sub_orchestration(context):
 
 
 # --- Entities -------------------------------------------------------------------------------
+
+
+@app.entity
+def dice(context: durable.DurableEntityContext):
+    """`roll`: random values (different in every batch, the same when a batch runs again)."""
+    context.set_result({"uuid": str(uuid.uuid4()), "random": random.random()})
+
+
+@app.orchestrator
+def roll_dice(context):
+    """Calls `roll` on `dice@<input>` and returns what it rolled."""
+    return (yield context.call_entity(durable.EntityId("dice", context.get_input()), "roll"))
 
 
 @app.orchestrator

@@ -10,7 +10,9 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use durable_sdk::{ActivityContext, Failure, OrchestrationContext, RetryPolicy};
+use durable_sdk::{
+    ActivityContext, EntityContext, EntityId, Failure, OrchestrationContext, RetryPolicy,
+};
 use serde_json::{Value, json};
 
 fn io_failure(err: std::io::Error) -> Failure {
@@ -232,6 +234,22 @@ async fn parent_of_flag(ctx: OrchestrationContext) -> Result<(u64, String), Fail
     ctx.call_sub_orchestrator("needs_flag", None, ()).await
 }
 
+/// `roll`: a random value from the standard library's `RandomState` (keys from WASI random,
+/// seeded per batch by the host).
+#[durable_sdk::entity]
+fn dice(ctx: &mut EntityContext) -> Result<(), Failure> {
+    use std::hash::BuildHasher;
+    let roll = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    ctx.set_result(json!({ "random": roll.to_string() }))
+}
+
+/// Calls `roll` on `dice@<input>` and returns what it rolled.
+#[durable_sdk::orchestrator]
+async fn roll_dice(ctx: OrchestrationContext, key: String) -> Result<Value, Failure> {
+    ctx.call_entity(&EntityId::new("dice", key), "roll", ())
+        .await
+}
+
 /// Calls the activity `{"activity": NAME, "input": ...}` or the sub-orchestration
 /// `{"orchestrator": NAME, "input": ...}` named in its input and returns its result; the
 /// callee's failure fails it (calls across components: `tests/e2e/polyglot.rs`).
@@ -306,6 +324,7 @@ durable_sdk::component! {
         caught_then_flag,
         flag_with_retry,
         parent_of_flag,
+        roll_dice,
         wait_with_timeout,
         parent_of_waiter,
         needs_flag,
@@ -313,5 +332,5 @@ durable_sdk::component! {
         call_by_name,
     ],
     activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag],
-    entities: [],
+    entities: [dice],
 }
