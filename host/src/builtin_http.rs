@@ -118,7 +118,7 @@ impl HttpActivity {
         if let Some(content) = request.content {
             builder = builder.body(content);
         }
-        let response = builder.send().await.map_err(|e| {
+        let mut response = builder.send().await.map_err(|e| {
             Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri))
         })?;
         let status_code = response.status().as_u16();
@@ -133,10 +133,18 @@ impl HttpActivity {
                 })
                 .or_insert(value);
         }
-        let body = response.bytes().await.map_err(|e| {
-            Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri))
-        })?;
-        let content = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]).into_owned();
+        // Read as it arrives and stop at the cap: a huge (or endless) body never sits in
+        // memory whole.
+        let mut body = Vec::new();
+        while body.len() < MAX_BODY {
+            let chunk = response.chunk().await.map_err(|e| {
+                Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri))
+            })?;
+            let Some(chunk) = chunk else { break };
+            let room = MAX_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        let content = String::from_utf8_lossy(&body).into_owned();
         serde_json::to_string(&Response {
             status_code,
             headers,

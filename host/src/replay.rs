@@ -21,7 +21,7 @@
 
 use crate::types::{
     Action, ActionKind, CarriedEvent, EntityId, EventKind, Failure, HistoryEvent, Json, Timestamp,
-    failure_types,
+    failure_types, is_reserved_operation,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -423,7 +423,24 @@ impl ReplayState {
                 }
                 self.decided = self.decided.max(action.id + 1);
             }
-            let recorded = match &action.kind {
+            // A reserved entity operation would break the lock protocol: it ends the execution.
+            let refused;
+            let kind = match &action.kind {
+                ActionKind::CallEntity(op) | ActionKind::SignalEntity(op)
+                    if is_reserved_operation(&op.operation) =>
+                {
+                    let message = format!(
+                        "step {}: entity operation names starting with `$` are reserved (`{}`)",
+                        action.id, op.operation
+                    );
+                    refused = ActionKind::Fail {
+                        failure: Failure::fatal(failure_types::INVALID_INPUT, message),
+                    };
+                    &refused
+                }
+                kind => kind,
+            };
+            let recorded = match kind {
                 ActionKind::ScheduleActivity { name, input } => {
                     plan.activities.push(ActivityRequest {
                         task_id: action.id,
@@ -593,6 +610,7 @@ pub fn execution_ids<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::EntityOperation;
 
     fn activity(id: u32, name: &str) -> Action {
         Action {
@@ -643,6 +661,41 @@ mod tests {
         assert_eq!(history[1].event_id, None, "others carry none");
         assert_eq!(state.history_len(), 3);
         assert_eq!(state.scheduled_len(), 1);
+    }
+
+    #[test]
+    fn a_reserved_entity_operation_ends_the_execution_and_is_never_sent() {
+        let lock = Action {
+            id: 0,
+            kind: ActionKind::SignalEntity(EntityOperation {
+                entity: EntityId {
+                    name: "counter".into(),
+                    key: "k".into(),
+                },
+                operation: "$lock".into(),
+                input: "null".into(),
+                scheduled_at: None,
+            }),
+        };
+        let (_, history) = run(vec![(vec![started("o")], vec![lock, activity(1, "a")])]);
+        let labels: Vec<_> = history.iter().map(|e| e.kind.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "OrchestratorStarted",
+                "ExecutionStarted",
+                "ExecutionCompleted"
+            ]
+        );
+        let EventKind::ExecutionCompleted {
+            failure: Some(failure),
+            ..
+        } = &history[2].kind
+        else {
+            panic!("the execution fails: {history:#?}");
+        };
+        assert_eq!(failure.error_type, failure_types::INVALID_INPUT);
+        assert!(failure.message.contains("`$lock`"), "{}", failure.message);
     }
 
     #[test]

@@ -186,6 +186,13 @@ pub struct EntityOperation {
     pub scheduled_at: Option<Timestamp>,
 }
 
+/// Whether an entity operation name is reserved: names starting with `$` belong to the host's
+/// lock protocol (`$lock`, `$unlock`), and clients, orchestrators and entities cannot send
+/// them.
+pub fn is_reserved_operation(operation: &str) -> bool {
+    operation.starts_with('$')
+}
+
 /// One operation of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityOperationRequest {

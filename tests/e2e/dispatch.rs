@@ -1,7 +1,8 @@
-//! Ready work starts at once. These hosts poll once a day and run on a manual clock, so only
-//! the wake-ups the engine sends itself can move them: a wake-up that is lost (sent before the
-//! loop waits, or to the wrong loop) leaves the work waiting, and the test fails at its
-//! bound instead of passing slowly.
+//! Ready work starts at once, and work that finds the host full waits instead of failing.
+//! These hosts poll once a day and run on a manual clock, so only the wake-ups the engine
+//! sends itself can move them: a wake-up that is lost (sent before the loop waits, or to the
+//! wrong loop) leaves the work waiting, and the test fails at its bound instead of passing
+//! slowly.
 
 use crate::support::*;
 use durable_host::types::RuntimeStatus;
@@ -61,6 +62,53 @@ async fn events_timers_and_entity_messages_never_wait_for_a_poll() {
         )
         .await;
     assert_eq!(output(&t.finish(&id).await), json!(3));
+    t.stop().await;
+}
+
+/// A pool of three guest instance slots under a load that wants many more (eight turns and
+/// eight activities at once, a cache that would keep every instance live): work waits for a
+/// slot, the cache gives its slots back, and nothing fails or is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_instance_pool_makes_work_wait_and_loses_nothing() {
+    let mut t = TestHost::with_config(|c| {
+        c.poll_interval = Duration::from_secs(86_400);
+        c.instance_slots = Some(3);
+        c.orchestration_concurrency = 8;
+        c.activity_concurrency = 8;
+    });
+    t.deploy(&["fan-out-fan-in", "counter"]).await;
+    t.run();
+    let fans = futures_ids(&t, "fan_out_fan_in", 6).await;
+    let mut reads = Vec::new();
+    for _ in 0..6 {
+        let input = json!({"key": "read", "amount": 1}).to_string();
+        reads.push(t.start("increment_and_read", input).await);
+    }
+    for _ in 0..30 {
+        t.client()
+            .signal_entity("counter", "signals", "add", "1")
+            .await
+            .unwrap();
+    }
+    for id in &fans {
+        let record = t.finish(id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+        assert_eq!(output(&record), json!(110), "2 * (1 + ... + 10)");
+    }
+    for id in &reads {
+        let record = t.finish(id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    }
+    let read = t.entity_until("counter", "read", |r| r.pending == 0).await;
+    assert_eq!(read.state.as_deref(), Some("6"), "every add applied once");
+    let signals = t
+        .entity_until("counter", "signals", |r| r.pending == 0)
+        .await;
+    assert_eq!(
+        signals.state.as_deref(),
+        Some("30"),
+        "every signal applied once"
+    );
     t.stop().await;
 }
 

@@ -10,27 +10,6 @@ use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use serde_json::json;
 use std::time::Duration;
 
-/// Polls (bounded) until the entity's record satisfies `done`.
-async fn entity_until(
-    t: &TestHost,
-    name: &str,
-    key: &str,
-    done: impl Fn(&EntityRecord) -> bool,
-) -> EntityRecord {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let record = t.client().entity_state(name, key).await.unwrap();
-        if let Some(record) = record.as_ref().filter(|r| done(r)) {
-            return record.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "entity {name}@{key} never reached the expected state: {record:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn call(t: &TestHost, entity: &str, operation: &str, input: serde_json::Value) -> String {
     let input = json!({ "entity": entity, "key": "k", "operation": operation, "input": input });
     t.client()
@@ -50,7 +29,9 @@ async fn fifty_concurrent_signals_count_to_exactly_fifty() {
     while let Some(sent) = signals.join_next().await {
         sent.unwrap().unwrap();
     }
-    let record = entity_until(&t, "counter", "c", |r| r.pending == 0 && r.state.is_some()).await;
+    let record = t
+        .entity_until("counter", "c", |r| r.pending == 0 && r.state.is_some())
+        .await;
     assert_eq!(record.state.as_deref(), Some("50"));
     assert!(record.last_operation_at >= START);
     let listed = t
@@ -90,7 +71,7 @@ async fn an_orchestration_signals_and_calls_an_entity(lang: Lang) {
         }
     }
     // The client sees the state the operations left.
-    let settled = entity_until(&t, "counter", "o", |r| r.pending == 0).await;
+    let settled = t.entity_until("counter", "o", |r| r.pending == 0).await;
     assert_eq!(settled.state.as_deref(), Some("8"));
     // A client signal runs the same entity.
     t.client()
@@ -110,7 +91,7 @@ async fn an_orchestration_signals_and_calls_an_entity(lang: Lang) {
         .signal_entity("counter", "o", "delete", "null")
         .await
         .unwrap();
-    let deleted = entity_until(&t, "counter", "o", |r| r.pending == 0).await;
+    let deleted = t.entity_until("counter", "o", |r| r.pending == 0).await;
     assert_eq!(deleted.state, None);
     t.stop().await;
 }
@@ -128,7 +109,9 @@ async fn a_failing_operation_rolls_back_only_itself(lang: Lang) {
             .unwrap();
     }
     t.run();
-    let record = entity_until(&t, "counter", "k", |r| r.pending == 0 && r.state.is_some()).await;
+    let record = t
+        .entity_until("counter", "k", |r| r.pending == 0 && r.state.is_some())
+        .await;
     assert_eq!(record.state.as_deref(), Some("7"));
     // A call gets the failure, typed by the error's class; the state stays.
     let id = call(&t, "counter", "add", json!(-100)).await;
@@ -148,7 +131,8 @@ async fn a_failing_operation_rolls_back_only_itself(lang: Lang) {
         .signal_entity("counter", "k", "delete", "null")
         .await
         .unwrap();
-    entity_until(&t, "counter", "k", |r| r.pending == 0 && r.state.is_none()).await;
+    t.entity_until("counter", "k", |r| r.pending == 0 && r.state.is_none())
+        .await;
     assert!(
         t.client()
             .list_entities(&EntityFilter::default())
@@ -267,7 +251,9 @@ async fn a_scheduled_signal_runs_when_its_time_comes() {
         .unwrap();
     assert_eq!((waiting.state, waiting.pending), (None, 1));
     t.clock.advance(Duration::from_secs(3600));
-    let record = entity_until(&t, "counter", "later", |r| r.state.is_some()).await;
+    let record = t
+        .entity_until("counter", "later", |r| r.state.is_some())
+        .await;
     assert_eq!(record.state.as_deref(), Some("4"));
     assert_eq!(record.last_operation_at, START + 3_600_000);
     t.stop().await;
@@ -389,7 +375,7 @@ async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
     }
     let mut total = 0;
     for key in ["a", "b", "c"] {
-        let record = entity_until(&t, "account", key, |r| r.pending == 0).await;
+        let record = t.entity_until("account", key, |r| r.pending == 0).await;
         let state: serde_json::Value =
             serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
         let balance = state["balance"].as_i64().unwrap();
@@ -402,7 +388,7 @@ async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
         .signal_entity("account", "a", "deposit", "1")
         .await
         .unwrap();
-    entity_until(&t, "account", "a", |r| r.pending == 0).await;
+    t.entity_until("account", "a", |r| r.pending == 0).await;
     t.stop().await;
 }
 
@@ -425,6 +411,7 @@ async fn a_terminated_orchestration_releases_its_locks() {
             execution_id: "ghost-exec".into(),
             task_id: 0,
         }),
+        sender: Some("ghost".into()),
         visible_at: START,
     };
     let only_a = r#"{"entities":[{"name":"account","key":"a"}],"index":0}"#;
@@ -453,9 +440,20 @@ async fn a_terminated_orchestration_releases_its_locks() {
     }
     for key in ["a", "b"] {
         let settled = |r: &EntityRecord| r.pending == 0 && r.state.is_some();
-        let record = entity_until(&t, "account", key, settled).await;
+        let record = t.entity_until("account", key, settled).await;
         assert_eq!(record.state.as_deref(), Some(r#"{"balance":3}"#));
     }
+    t.stop().await;
+}
+
+/// Inside a critical section the holder's signal and its later call run in the order sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holders_signal_runs_before_its_later_call() {
+    let mut t = TestHost::running(&["probe", "counter"]).await;
+    let id = t.start("signal_in_section", r#""s""#).await;
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!(5), "`get` ran after `add 5`");
     t.stop().await;
 }
 

@@ -113,6 +113,102 @@ async fn runaway_guests_fail_alone_while_others_complete() {
     t.stop().await;
 }
 
+per_language!(a_blocking_sleep_fails_at_once_naming_create_timer: rust, python);
+
+/// `std::thread::sleep(30 s)`, `time.sleep(30)`: the sandbox never waits on real time, so the
+/// sleep fails the orchestration at once with a hint to use a durable timer.
+async fn a_blocking_sleep_fails_at_once_naming_create_timer(lang: Lang) {
+    let component = match lang {
+        Lang::Rust => guest("probe"),
+        _ => lang.conformance_guest(),
+    };
+    let mut t = TestHost::running_component(&read(&component)).await;
+    let failure = failure_of(&t, "blocking_sleep").await;
+    assert_eq!(failure.error_type, "SandboxViolation", "{failure:#?}");
+    assert!(
+        failure.message.contains("create_timer") && failure.message.contains("30s"),
+        "{}",
+        failure.message
+    );
+    assert!(failure.non_retriable);
+    t.stop().await;
+}
+
+/// A Python orchestrator logging 300 lines of 1 MB completes, and the host keeps a bounded
+/// part: lines cut at 16 KiB, 256 KiB per step, and one line counting what it dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_log_lines_is_cut_and_counted() {
+    use durable_host::wasm::{MAX_LOG_LINE, MAX_STEP_LOG};
+    let mut t = TestHost::running_component(&read(&Lang::Python.conformance_guest())).await;
+    let id = t.start("log_flood", "null").await;
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    let logs = t.client().logs(&id).await.unwrap();
+    let kept: usize = logs.iter().map(|l| l.message.len()).sum();
+    assert!(kept <= MAX_STEP_LOG + 1024, "{kept} bytes of log kept");
+    assert!(logs.iter().all(|l| l.message.len() <= MAX_LOG_LINE + 64));
+    let last = logs.last().expect("log lines");
+    assert_eq!(last.level, "warn");
+    assert!(
+        last.message.contains("more log lines") && last.message.contains("dropped"),
+        "{}",
+        last.message
+    );
+    t.stop().await;
+}
+
+/// The step limit counts the guest's own CPU time: a step that computes for about two fifths
+/// of the limit completes while every core is busy four times over (so it takes longer than
+/// the limit in wall time), and an endless loop is still cut off (above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starved_host_does_not_cut_off_a_legitimate_step() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let limit = Duration::from_millis(500);
+    let mut t = TestHost::with_config(|c| c.limits.step_cpu = limit);
+    t.deploy(&["probe"]).await;
+    t.run();
+    // How many rounds of `busy` take about 200 ms here, on an idle host.
+    let mut rounds: u64 = 1 << 20;
+    let rounds = loop {
+        let started = std::time::Instant::now();
+        let id = t.start("busy", rounds.to_string()).await;
+        assert_eq!(t.finish(&id).await.status, RuntimeStatus::Completed);
+        let took = started.elapsed();
+        if took >= limit / 10 {
+            break (rounds as f64 * (limit * 2 / 5).as_secs_f64() / took.as_secs_f64()) as u64;
+        }
+        rounds *= 4;
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let burners: Vec<_> = (0..cores * 4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let id = t.start("busy", rounds.to_string()).await;
+    let record = t.finish(&id).await;
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for burner in burners {
+        burner.join().expect("burner");
+    }
+    assert_eq!(
+        record.status,
+        RuntimeStatus::Completed,
+        "{rounds} rounds took {took:?} under load: {:#?}",
+        record.failure
+    );
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activities_get_granted_capabilities_and_are_cut_off_at_their_timeout() {
     let data = tempfile::tempdir().expect("temp dir");

@@ -6,7 +6,7 @@
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::ManualClock;
 use durable_host::host::{Host, HostConfig, RunningHost, default_compile_cache};
-use durable_host::store::{Durability, InstanceRecord, SqliteStore, Store};
+use durable_host::store::{Durability, EntityRecord, InstanceRecord, SqliteStore, Store};
 use durable_host::types::{EventKind, HistoryEvent};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -342,6 +342,27 @@ impl TestHost {
                 "instance {id} never reached the expected point; history: {history:#?}"
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Polls (bounded) until the entity's record satisfies `done`.
+    pub async fn entity_until(
+        &self,
+        name: &str,
+        key: &str,
+        done: impl Fn(&EntityRecord) -> bool,
+    ) -> EntityRecord {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let record = self.client().entity_state(name, key).await.unwrap();
+            if let Some(record) = record.as_ref().filter(|r| done(r)) {
+                return record.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "entity {name}@{key} never reached the expected state: {record:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }

@@ -5,7 +5,7 @@
 // next sequence id) and returns a task the executor resolves when the matching history event
 // arrives. Time, ids and "am I replaying" come from the history, never from a clock.
 
-import { entityIdOf } from './entity.js';
+import { entityIdOf, operationNameOf } from './entity.js';
 import { Failure, TIMEOUT, TaskFailedError } from './failure.js';
 import { httpRequest, runHttp } from './http.js';
 import { toJson } from './json.js';
@@ -140,7 +140,7 @@ export class DurableOrchestrationContext {
    */
   callEntity(entityId, operationName, operationInput = null) {
     const entity = entityIdOf(entityId, 'callEntity');
-    const data = { entity, operation: String(operationName), input: toJson(operationInput), scheduledAt: null };
+    const data = { entity, operation: operationNameOf(operationName), input: toJson(operationInput), scheduledAt: null };
     return new SequencedTask(this._state, this._state.schedule('CallEntity', data));
   }
 
@@ -152,7 +152,7 @@ export class DurableOrchestrationContext {
   signalEntity(entityId, operationName, operationInput = null, scheduledTime = undefined) {
     const entity = entityIdOf(entityId, 'signalEntity');
     const scheduledAt = scheduledTime === undefined || scheduledTime === null ? null : toMillis(scheduledTime);
-    this._state.schedule('SignalEntity', { entity, operation: String(operationName), input: toJson(operationInput), scheduledAt });
+    this._state.schedule('SignalEntity', { entity, operation: operationNameOf(operationName), input: toJson(operationInput), scheduledAt });
   }
 
   // --- durable HTTP ---

@@ -40,6 +40,16 @@ export function entityIdOf(entityId, what) {
   return { name: entityId.name, key: String(entityId.key) };
 }
 
+/** An entity operation name to send: names starting with `$` belong to the host's lock protocol
+ * and are refused. */
+export function operationNameOf(operationName) {
+  const name = String(operationName);
+  if (name.startsWith('$')) {
+    throw new RangeError(`entity operation names starting with \`$\` are reserved (\`${name}\`)`);
+  }
+  return name;
+}
+
 /** Thrown by an operation the entity does not handle: `throw context.df.unknownOperation()`. */
 export class UnknownOperation extends DurableError {
   constructor(message) {
@@ -137,7 +147,7 @@ export class DurableEntityContext {
   signalEntity(entityId, operationName, operationInput = null) {
     const entity = entityIdOf(entityId, 'signalEntity');
     const input = json(operationInput, 'the entity operation input');
-    this._actions.push({ kind: 'SignalEntity', entity, operation: String(operationName), input, scheduledAt: null });
+    this._actions.push({ kind: 'SignalEntity', entity, operation: operationNameOf(operationName), input, scheduledAt: null });
   }
 
   /** Starts the orchestrator `name` (when this operation succeeds); without `instanceId` the

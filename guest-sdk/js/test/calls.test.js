@@ -66,6 +66,21 @@ test('callEntity without an EntityId is a TypeError in the orchestrator', () => 
   assert.match(fail, /^Fail TypeError: callEntity takes an EntityId/);
 });
 
+test('reserved operation names are refused in the orchestrator', () => {
+  function* locking(context) {
+    yield context.df.callEntity(new EntityId('counter', 'k'), '$lock');
+  }
+  function* signalling(context) {
+    context.df.signalEntity(new EntityId('counter', 'k'), '$unlock');
+    yield context.df.callEntity(new EntityId('counter', 'k'), 'get');
+  }
+  for (const orchestrator of [locking, signalling]) {
+    const actions = run(orchestrator, [turn(1000, started())]);
+    assert.equal(actions.length, 1, actions.join('\n'));
+    assert.match(actions[0], /^Fail RangeError: entity operation names starting with `\$` are reserved/);
+  }
+});
+
 // --- durable HTTP ---
 
 const http = (statusCode, headers = {}, content = '') => ({ statusCode, headers, content });

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 from ._json import parse_json, to_json  # noqa: F401 - re-exported for the glue
-from ._entity import EntityId
+from ._entity import EntityId, operation_name_of
 from ._failure import INVALID_INPUT, TIMEOUT, Failure, TaskFailedError
 from ._retry import RetryOptions, run_with_retry
 from ._state import ReplayState, Resolved
@@ -145,6 +145,7 @@ class DurableOrchestrationContext:
     ) -> int:
         if not isinstance(entity_id, EntityId):
             raise TypeError(f"an entity is addressed by durable.EntityId(name, key), not {type(entity_id).__name__}")
+        operation = operation_name_of(operation)
         return self._state.schedule(
             kind, entity=entity_id, operation=operation, input=to_json(input_), scheduled_at=scheduled_at
         )

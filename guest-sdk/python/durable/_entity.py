@@ -46,6 +46,15 @@ class EntityId:
         return f"@{self.name}@{self.key}"
 
 
+def operation_name_of(operation: Any) -> str:
+    """An entity operation name to send: names starting with `$` belong to the host's lock
+    protocol and are refused."""
+    name = str(operation)
+    if name.startswith("$"):
+        raise ValueError(f"entity operation names starting with `$` are reserved (`{name}`)")
+    return name
+
+
 class UnknownOperation(DurableError):
     """An operation the entity does not handle (non-retriable)."""
 
@@ -137,7 +146,8 @@ class DurableEntityContext:
         self, entity_id: EntityId, operation_name: str, operation_input: Any = None, scheduled_at_ms: Optional[int] = None
     ) -> None:
         """Signals `operation_name` on another entity, sent when this operation succeeds."""
-        self._messages.append(SignalMessage(entity_id, operation_name, operation_input, scheduled_at_ms))
+        operation = operation_name_of(operation_name)
+        self._messages.append(SignalMessage(entity_id, operation, operation_input, scheduled_at_ms))
 
     def start_new_orchestration(self, name: str, input_: Any = None, instance_id: str = "") -> None:
         """Starts the orchestrator `name` when this operation succeeds."""

@@ -149,6 +149,21 @@ class CallingEntities(unittest.TestCase):
         self.assertEqual(actions[-1][1], "Fail")
         self.assertEqual(actions[-1][2]["failure"][0], "TypeError")
 
+    def test_reserved_operation_names_are_refused(self):
+        def locking(context):
+            yield context.call_entity(EntityId("counter", "k"), "$lock")
+
+        def signalling(context):
+            context.signal_entity(EntityId("counter", "k"), "$unlock")
+            yield context.call_entity(EntityId("counter", "k"), "get")
+
+        for orchestrator in (locking, signalling):
+            actions = run(orchestrator, [started()])
+            self.assertEqual(actions, [(0, "Fail", actions[0][2])], orchestrator.__name__)
+            failure = actions[0][2]["failure"]
+            self.assertEqual(failure[0], "ValueError")
+            self.assertIn("reserved", failure[1])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -105,6 +105,25 @@ fn locking_rules(message: String) -> Failure {
     Failure::new(LOCKING_RULES, message).non_retriable()
 }
 
+/// Inside a critical section, a sub-orchestration could wait on the entities the section
+/// holds, and the section on it: a deadlock. It is refused instead.
+fn no_sub_orchestration_in_section() -> Failure {
+    locking_rules(
+        "a critical section cannot call a sub-orchestration; unlock its entities first".into(),
+    )
+}
+
+/// Operation names starting with `$` belong to the host's lock protocol (`$lock`,
+/// `$unlock`); they are refused from orchestrators as from clients.
+fn reserved_operation(operation: &str) -> Option<String> {
+    operation.starts_with('$').then(|| {
+        format!(
+            "entity operation names starting with `$` are reserved (`{operation}`); use \
+             lock_entities for a critical section"
+        )
+    })
+}
+
 fn millis_since_epoch(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -222,6 +241,9 @@ impl OrchestrationContext {
         instance_id: Option<&str>,
         input: impl Serialize,
     ) -> Task<O> {
+        if self.is_locked() {
+            return Task::failed(no_sub_orchestration_in_section());
+        }
         let input = match to_json(&input, "sub-orchestration input") {
             Ok(input) => input,
             Err(failure) => return Task::failed(failure),
@@ -331,13 +353,17 @@ impl OrchestrationContext {
     }
 
     /// Calls `operation` on an entity and returns its task: the operation's result, or its
-    /// failure.
+    /// failure. A reserved operation name (starting with `$`) fails the task with
+    /// `InvalidInput`.
     pub fn call_entity<O: DeserializeOwned>(
         &self,
         entity: &EntityId,
         operation: &str,
         input: impl Serialize,
     ) -> Task<O> {
+        if let Some(message) = reserved_operation(operation) {
+            return Task::failed(Failure::new("InvalidInput", message).non_retriable());
+        }
         let input = match to_json(&input, "entity operation input") {
             Ok(input) => input,
             Err(failure) => return Task::failed(failure),
@@ -383,6 +409,10 @@ impl OrchestrationContext {
         input: impl Serialize,
         scheduled_at: Option<u64>,
     ) {
+        // A signal has no task to fail, and dropping it would hide the bug.
+        if let Some(message) = reserved_operation(operation) {
+            panic!("{message}");
+        }
         let kind = ActionKind::SignalEntity(EntityOperation {
             entity: entity.clone().into(),
             operation: operation.to_owned(),
@@ -505,6 +535,9 @@ impl OrchestrationContext {
         policy: &RetryPolicy,
         input: impl Serialize,
     ) -> Task<O> {
+        if self.is_locked() {
+            return Task::failed(no_sub_orchestration_in_section());
+        }
         let input = match to_json(&input, "sub-orchestration input") {
             Ok(input) => input,
             Err(failure) => return Task::failed(failure),

@@ -180,6 +180,11 @@ pub struct HostArgs {
     /// Live orchestrator instances kept in memory.
     #[arg(long, default_value_t = 2048)]
     cache_capacity: usize,
+    /// Guest instances alive at once (default: the cache capacity plus both concurrencies
+    /// plus 64). Each reserves address space for its memory limit; when all are taken, work
+    /// waits for one.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    instance_slots: Option<u32>,
     /// Do not cache compiled components on disk.
     #[arg(long)]
     no_compile_cache: bool,
@@ -214,6 +219,7 @@ impl HostArgs {
             poll_interval: Duration::from_millis(self.poll_ms.max(1)),
             orchestration_lease: Duration::from_secs(self.orchestration_lease.max(1)),
             cache_capacity: self.cache_capacity,
+            instance_slots: self.instance_slots,
             compile_cache: if self.no_compile_cache {
                 None
             } else {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{EntityFilter, EntityMessage, EntityRecord};
-use crate::types::EntityId;
+use crate::types::{EntityId, is_reserved_operation};
 
 impl Client {
     /// Sends operation `operation` with JSON `input` to entity `name@key` without waiting for it
@@ -33,7 +33,7 @@ impl Client {
                 "an entity signal needs an entity name, a key and an operation".into(),
             ));
         }
-        if operation.starts_with('$') {
+        if is_reserved_operation(operation) {
             return Err(ClientError::InvalidRequest(format!(
                 "operation names starting with `$` are reserved (`{operation}`)"
             )));
@@ -50,6 +50,7 @@ impl Client {
                 operation: operation.to_owned(),
                 input,
                 caller: None,
+                sender: None,
                 visible_at: at.unwrap_or(now).max(now),
             })
             .await?;

@@ -45,24 +45,35 @@ impl InstanceCache {
         self.generation += 1;
         self.order.push_back((id.clone(), self.generation));
         self.entries.insert(id, (self.generation, entry));
-        while self.entries.len() > self.capacity {
-            let Some((old, generation)) = self.order.pop_front() else {
-                break;
-            };
-            if self
-                .entries
-                .get(&old)
-                .is_some_and(|(g, _)| *g == generation)
-            {
-                self.entries.remove(&old);
-            }
-        }
+        while self.entries.len() > self.capacity && self.evict_oldest() {}
         // Drop stale order entries so the queue stays bounded.
         if self.order.len() > self.capacity * 4 + 16 {
             let entries = &self.entries;
             self.order
                 .retain(|(id, g)| entries.get(id).is_some_and(|(current, _)| current == g));
         }
+    }
+
+    /// Drops the least recently returned instances, one in `share` of them (at least one
+    /// while any is cached), and says how many.
+    pub fn evict_oldest_share(&mut self, share: usize) -> usize {
+        let wanted = self.entries.len().div_ceil(share.max(1));
+        (0..wanted).take_while(|_| self.evict_oldest()).count()
+    }
+
+    /// Drops the least recently returned instance; `false` when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((old, generation)) = self.order.pop_front() {
+            if self
+                .entries
+                .get(&old)
+                .is_some_and(|(g, _)| *g == generation)
+            {
+                self.entries.remove(&old);
+                return true;
+            }
+        }
+        false
     }
 
     /// Drops every instance.

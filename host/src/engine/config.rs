@@ -28,6 +28,10 @@ pub struct HostConfig {
     /// Use wasmtime's pooling allocator (faster instantiation; reserves address space up
     /// front for every slot).
     pub pooling: bool,
+    /// Guest instances alive at once with the pooling allocator (none: enough for the cache
+    /// and both concurrencies, [`HostConfig::instance_slots`]). When every slot is taken,
+    /// work waits for one and cached live orchestrators are evicted; nothing fails.
+    pub instance_slots: Option<u32>,
 }
 
 impl Default for HostConfig {
@@ -43,17 +47,22 @@ impl Default for HostConfig {
             limits: GuestLimits::default(),
             capabilities: ActivityCapabilities::default(),
             pooling: true,
+            instance_slots: None,
         }
     }
 }
 
 impl HostConfig {
-    /// Guest instances alive at once: live cached orchestrators, turns and entity batches
-    /// in flight, running activities, and room for loading components.
-    pub(crate) fn instance_slots(&self) -> u32 {
-        let slots =
-            self.cache_capacity + self.orchestration_concurrency + self.activity_concurrency + 64;
-        slots as u32
+    /// Guest instances alive at once: as set, or room for the live cached orchestrators,
+    /// turns and entity batches in flight, running activities, and loading components.
+    pub fn instance_slots(&self) -> u32 {
+        self.instance_slots.unwrap_or_else(|| {
+            let slots = self.cache_capacity
+                + self.orchestration_concurrency
+                + self.activity_concurrency
+                + 64;
+            u32::try_from(slots).unwrap_or(u32::MAX)
+        })
     }
 }
 

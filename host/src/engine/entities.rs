@@ -84,6 +84,10 @@ impl Engine {
                     tracing::error!(entity = %entity.name, key = %entity.key,
                         operation = %operation, "signalled operation failed: {failure}");
                 }
+                Dropped::ReservedOperation { operation } => {
+                    tracing::error!(entity = %entity.name, key = %entity.key,
+                        "dropped a signal of the reserved operation `{operation}`");
+                }
                 Dropped::UnknownOrchestrator { name } => {
                     tracing::error!(entity = %entity.name, key = %entity.key,
                         "cannot start orchestration `{name}`: no deployed component offers it");

@@ -49,7 +49,7 @@ pub(crate) struct Engine {
     pub(crate) wasm: WasmRuntime,
     http: HttpActivity,
     config: HostConfig,
-    cache: Mutex<InstanceCache>,
+    cache: Arc<Mutex<InstanceCache>>,
 }
 
 impl Engine {
@@ -70,6 +70,17 @@ impl Engine {
             slots,
         )
         .map_err(EngineError::Runtime)?;
+        // When work finds every guest instance slot taken, give back some held only to save
+        // replays: the least recently used live orchestrators.
+        let cache = Arc::new(Mutex::new(InstanceCache::new(config.cache_capacity)));
+        let relief = Arc::downgrade(&cache);
+        wasm.on_pool_full(move || {
+            if let Some(cache) = relief.upgrade() {
+                let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+                let evicted = cache.evict_oldest_share(8);
+                tracing::debug!("guest instance pool full: evicted {evicted} cached instances");
+            }
+        });
         let client = Client::new(store.clone(), clock.clone());
         let http = HttpActivity::new(
             HttpAllowList::new(config.capabilities.http_hosts.clone()),
@@ -82,7 +93,7 @@ impl Engine {
             clock,
             wasm,
             http,
-            cache: Mutex::new(InstanceCache::new(config.cache_capacity)),
+            cache,
             config,
         })
     }

@@ -16,7 +16,7 @@ use crate::store::{
 };
 use crate::types::{
     EntityEffect, EntityId, EntityOperationOutcome, EventKind, Failure, HistoryEvent, Json,
-    Timestamp,
+    Timestamp, is_reserved_operation,
 };
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +94,7 @@ pub fn sort_entity_inbox(item: &EntityWorkItem, now: Timestamp) -> EntityInbox<'
             operation: operation.to_owned(),
             input,
             caller: Some(caller.clone()),
+            sender: Some(caller.instance_id.clone()),
             visible_at: now,
         };
         if is_lock {
@@ -142,6 +143,11 @@ pub enum Dropped {
         /// Why it failed.
         failure: Failure,
     },
+    /// An operation signalled a reserved operation (`$...`), which only the host sends.
+    ReservedOperation {
+        /// The operation's name.
+        operation: String,
+    },
     /// An operation started an orchestration no deployment offers.
     UnknownOrchestrator {
         /// The orchestrator's name.
@@ -185,6 +191,9 @@ pub fn plan_entity_commit(
         }
         for effect in outcome.effects {
             match effect {
+                EntityEffect::Signal { operation, .. } if is_reserved_operation(&operation) => {
+                    dropped.push(Dropped::ReservedOperation { operation });
+                }
                 EntityEffect::Signal {
                     entity,
                     operation,
@@ -195,6 +204,7 @@ pub fn plan_entity_commit(
                     operation,
                     input,
                     caller: None,
+                    sender: None,
                     visible_at: scheduled_at.unwrap_or(now).max(now),
                 }),
                 EntityEffect::StartOrchestration {
@@ -264,6 +274,7 @@ pub fn entity_messages(
                 operation: op.operation.clone(),
                 input: op.input.clone(),
                 caller: caller(event),
+                sender: Some(instance.instance_id.clone()),
                 visible_at: now,
             }),
             EventKind::EntitySignalled(op) => messages.push(EntityMessage {
@@ -271,6 +282,7 @@ pub fn entity_messages(
                 operation: op.operation.clone(),
                 input: op.input.clone(),
                 caller: None,
+                sender: Some(instance.instance_id.clone()),
                 visible_at: op.scheduled_at.unwrap_or(now).max(now),
             }),
             EventKind::EntityLockRequested { entities } => {
@@ -286,6 +298,7 @@ pub fn entity_messages(
                     operation: LOCK_OPERATION.to_owned(),
                     input: request.to_json(),
                     caller: caller(event),
+                    sender: Some(instance.instance_id.clone()),
                     visible_at: now,
                 });
             }
@@ -318,6 +331,7 @@ pub fn unlock_messages(
         operation: UNLOCK_OPERATION.to_owned(),
         input: request.to_json(),
         caller: Some(caller_of(instance, 0)),
+        sender: Some(instance.instance_id.clone()),
         visible_at: now,
     }]
 }

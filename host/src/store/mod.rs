@@ -304,6 +304,10 @@ pub struct EntityMessage {
     pub input: Json,
     /// The orchestration to answer (a call, a lock request); `None` for a signal.
     pub caller: Option<EntityCaller>,
+    /// The orchestration instance that sent it (its calls, signals and lock requests), if an
+    /// orchestration did: an entity in a critical section takes only its holder's messages,
+    /// signals included, so they run in the order the holder sent them.
+    pub sender: Option<String>,
     /// Scheduled signals become visible later.
     pub visible_at: Timestamp,
 }

@@ -53,7 +53,7 @@ impl WasmRuntime {
     ) -> Result<EntityBatchOutput, Failure> {
         let mut store = self.sandboxed_store(seed, "");
         store.data().time.set(now);
-        let instance = match component.sandboxed.instantiate_async(&mut store).await {
+        let instance = match self.instantiate(&component.sandboxed, &mut store).await {
             Ok(instance) => instance,
             Err(e) => return Err(classify(e, &store, self.orchestrator_limits())),
         };
@@ -65,13 +65,15 @@ impl WasmRuntime {
                 input: op.input.clone(),
             })
             .collect();
-        let out = instance
-            .durable_core_entity()
-            .call_execute_batch(&mut store, &id, state, &ops)
-            .await
-            .map_err(|e| classify(e, &store, self.orchestrator_limits()))?;
-        let mut logs = std::mem::take(&mut store.data_mut().logs);
-        drain_output(&store, now, &mut logs);
+        let exports = instance.durable_core_entity();
+        let out = waiting_for_a_slot!(
+            self.slots,
+            exports
+                .call_execute_batch(&mut store, &id, state, &ops)
+                .await
+        )
+        .map_err(|e| classify(e, &store, self.orchestrator_limits()))?;
+        let logs = store.data_mut().take_logs(now);
         Ok(EntityBatchOutput {
             results: out
                 .results

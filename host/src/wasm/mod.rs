@@ -13,14 +13,19 @@
 
 mod bindings;
 mod entity;
+mod logs;
+mod meter;
+mod pool;
 pub mod sandbox;
 
 pub use entity::EntityBatchOutput;
+pub use logs::{MAX_LOG_LINE, MAX_STEP_LOG};
 
 use crate::store::{Catalogue, LogLine};
 use crate::types::{Action, Failure, HistoryEvent, Json, Timestamp, failure_types};
 use anyhow::Context as _;
 use bindings::{ActivityContext, DurableComponent, DurableComponentPre};
+use pool::{SlotWaiter, waiting_for_a_slot};
 use sandbox::{ActivityCapabilities, GuestLimits, GuestState};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -28,9 +33,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 
-/// How often the epoch advances; CPU limits are counted in these ticks.
+/// How often the epoch advances: how often a running guest's CPU time is checked.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The `sha256:<hex>` digest of component bytes.
@@ -70,6 +77,7 @@ pub struct WasmRuntime {
     limits: GuestLimits,
     capabilities: ActivityCapabilities,
     components: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+    slots: Arc<SlotWaiter>,
 }
 
 /// A compiled component, ready to instantiate.
@@ -87,7 +95,8 @@ impl WasmRuntime {
     /// cache). `instance_slots`: guest instances alive at once (live cached
     /// orchestrators plus running activities); with some, instances come
     /// from a pooling allocator that reuses memory instead of mapping and
-    /// unmapping it for every activity run.
+    /// unmapping it for every activity run, and work that finds every slot
+    /// taken waits for one ([`WasmRuntime::on_pool_full`]).
     pub fn new(
         cache_dir: Option<PathBuf>,
         limits: GuestLimits,
@@ -110,8 +119,9 @@ impl WasmRuntime {
                 // count costs no memory, and a cache full of Python
                 // instances must not exhaust it.
                 .total_core_instances(instance_slots.saturating_mul(32))
-                .total_memories(instance_slots.saturating_mul(2))
-                .total_tables(instance_slots.saturating_mul(4))
+                // At least what one component may have, so a pool of any size can hold one.
+                .total_memories(instance_slots.saturating_mul(2).max(4))
+                .total_tables(instance_slots.saturating_mul(4).max(8))
                 .total_stacks(instance_slots)
                 .max_memory_size(max_memory);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -136,7 +146,15 @@ impl WasmRuntime {
             limits,
             capabilities,
             components: Mutex::new(HashMap::new()),
+            slots: Arc::default(),
         })
+    }
+
+    /// Sets what to call when work finds every guest instance slot taken: it should drop
+    /// instances kept only to save work (the engine's cached live orchestrators). The work
+    /// then waits for a slot; it never fails for want of one.
+    pub fn on_pool_full(&self, relief: impl Fn() + Send + Sync + 'static) {
+        self.slots.on_full(Box::new(relief));
     }
 
     /// The resource limits guests run under.
@@ -188,11 +206,9 @@ impl WasmRuntime {
         )?;
         let catalogue = {
             let mut store = self.sandboxed_store("catalogue", "catalogue");
-            let instance = sandboxed.instantiate_async(&mut store).await?;
-            let info = instance
-                .durable_core_catalogue()
-                .call_describe(&mut store)
-                .await
+            let instance = self.instantiate(&sandboxed, &mut store).await?;
+            let catalogue = instance.durable_core_catalogue();
+            let info = waiting_for_a_slot!(self.slots, catalogue.call_describe(&mut store).await)
                 .map_err(anyhow::Error::from)
                 .context("calling the component's catalogue")?;
             Catalogue {
@@ -268,14 +284,38 @@ impl WasmRuntime {
         }
     }
 
+    /// A store for a deterministic guest (orchestrator, entity batch), its step limit counted
+    /// in its own CPU time ([`meter`]) at every epoch tick.
     fn sandboxed_store(&self, instance_id: &str, execution_id: &str) -> Store<GuestState> {
-        let state =
-            GuestState::sandboxed(instance_id, execution_id, self.limits.orchestrator_memory);
+        let state = GuestState::sandboxed(
+            instance_id,
+            execution_id,
+            self.limits.orchestrator_memory,
+            self.limits.step_cpu,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.step_ticks());
+        store.epoch_deadline_callback(|mut ctx| {
+            if ctx.data_mut().meter.tick(EPOCH_TICK) {
+                Ok(UpdateDeadline::Continue(1))
+            } else {
+                Err(wasmtime::Trap::Interrupt.into())
+            }
+        });
+        start_step(&mut store);
         store
+    }
+
+    /// Instantiates a component in `store`, waiting while every instance slot is taken.
+    async fn instantiate(
+        &self,
+        pre: &DurableComponentPre<GuestState>,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<DurableComponent> {
+        let instance = waiting_for_a_slot!(self.slots, pre.instantiate_async(&mut *store).await);
+        // The wait is not the guest's: its step starts now.
+        start_step(store);
+        instance
     }
 
     fn orchestrator_limits(&self) -> CallLimits {
@@ -283,10 +323,6 @@ impl WasmRuntime {
             step_cpu: self.limits.step_cpu,
             memory: self.limits.orchestrator_memory,
         }
-    }
-
-    fn step_ticks(&self) -> u64 {
-        (self.limits.step_cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
     /// Starts an orchestration instance in a fresh sandboxed store. A
@@ -299,15 +335,17 @@ impl WasmRuntime {
         execution_id: &str,
     ) -> anyhow::Result<Result<LiveOrchestration, Failure>> {
         let mut store = self.sandboxed_store(instance_id, execution_id);
-        let instance = match component.sandboxed.instantiate_async(&mut store).await {
+        let instance = match self.instantiate(&component.sandboxed, &mut store).await {
             Ok(instance) => instance,
             Err(e) => return Ok(Err(classify(e, &store, self.orchestrator_limits()))),
         };
-        let created = instance
-            .durable_core_orchestrator()
-            .orchestration()
-            .call_create(&mut store, name, instance_id)
-            .await;
+        let orchestration = instance.durable_core_orchestrator().orchestration();
+        let created = waiting_for_a_slot!(
+            self.slots,
+            orchestration
+                .call_create(&mut store, name, instance_id)
+                .await
+        );
         let handle = match created {
             Ok(Ok(handle)) => handle,
             Ok(Err(failure)) => return Ok(Err(failure.into())),
@@ -317,8 +355,8 @@ impl WasmRuntime {
             store,
             instance,
             handle,
-            step_ticks: self.step_ticks(),
             limits: self.orchestrator_limits(),
+            slots: self.slots.clone(),
             poisoned: false,
         }))
     }
@@ -340,17 +378,26 @@ impl WasmRuntime {
         // timeout below can interrupt them.
         store.epoch_deadline_async_yield_and_update(1);
         store.data().time.set(context.now);
+        let limits = CallLimits {
+            step_cpu: self.limits.activity_timeout,
+            memory: self.limits.activity_memory,
+        };
+        // Waiting for a slot is not the activity's time: its timeout starts once it has one.
+        let instance = match self.instantiate(&component.full, &mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Ok((Err(classify(e, &store, limits)), Vec::new())),
+        };
+        let ctx = ActivityContext {
+            instance_id: context.instance_id.to_owned(),
+            task_id: context.task_id,
+            attempt: context.attempt,
+        };
+        let activity = instance.durable_core_activity();
         let call = async {
-            let instance = component.full.instantiate_async(&mut store).await?;
-            let ctx = ActivityContext {
-                instance_id: context.instance_id.to_owned(),
-                task_id: context.task_id,
-                attempt: context.attempt,
-            };
-            instance
-                .durable_core_activity()
-                .call_run(&mut store, name, input, &ctx)
-                .await
+            waiting_for_a_slot!(
+                self.slots,
+                activity.call_run(&mut store, name, input, &ctx).await
+            )
         };
         let outcome = tokio::time::timeout(self.limits.activity_timeout, call).await;
         let result = match outcome {
@@ -362,17 +409,9 @@ impl WasmRuntime {
                 ),
             )),
             Ok(Ok(result)) => result.map_err(Failure::from),
-            Ok(Err(e)) => Err(classify(
-                e,
-                &store,
-                CallLimits {
-                    step_cpu: self.limits.activity_timeout,
-                    memory: self.limits.activity_memory,
-                },
-            )),
+            Ok(Err(e)) => Err(classify(e, &store, limits)),
         };
-        let mut logs = std::mem::take(&mut store.data_mut().logs);
-        drain_output(&store, context.now, &mut logs);
+        let logs = store.data_mut().take_logs(context.now);
         Ok((result, logs))
     }
 }
@@ -390,6 +429,12 @@ pub struct ActivityRun<'a> {
     pub now: Timestamp,
 }
 
+/// A sandboxed guest's step starts: its CPU time counts from zero, checked at the next tick.
+fn start_step(store: &mut Store<GuestState>) {
+    store.data_mut().meter.start();
+    store.set_epoch_deadline(1);
+}
+
 fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -398,19 +443,6 @@ fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
     std::fs::write(&tmp, component.serialize()?)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
-}
-
-fn drain_output(store: &Store<GuestState>, now: Timestamp, logs: &mut Vec<LogLine>) {
-    for (level, text) in [
-        ("info", store.data().stdout.take()),
-        ("warn", store.data().stderr.take()),
-    ] {
-        logs.extend(text.lines().filter(|l| !l.is_empty()).map(|line| LogLine {
-            timestamp: now,
-            level: level.into(),
-            message: line.to_owned(),
-        }));
-    }
 }
 
 /// Which limits applied to the call that failed, for the error message.
@@ -424,13 +456,23 @@ struct CallLimits {
 fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: CallLimits) -> Failure {
     let text = format!("{error:#}");
     let stderr = store.data().stderr.take();
-    let mut failure = if let Some(wasmtime::Trap::Interrupt) =
-        error.downcast_ref::<wasmtime::Trap>()
-    {
+    let mut failure = if let Some(at) = text.find(sandbox::BLOCKING_WAIT) {
+        let wait = &text[at + sandbox::BLOCKING_WAIT.len()..];
+        let wait = wait.split_whitespace().next().unwrap_or(wait);
+        Failure::fatal(
+            failure_types::SANDBOX_VIOLATION,
+            format!(
+                "orchestrator or entity code blocked on the clock for {wait} (a sleep such as \
+                 `time.sleep` or `std::thread::sleep`): the sandbox never waits on real time; \
+                 wait with a durable timer (create_timer) instead"
+            ),
+        )
+    } else if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
         Failure::fatal(
             failure_types::RESOURCE_LIMIT,
             format!(
-                "the guest used more than its CPU limit of {:?} in one step and was interrupted",
+                "the guest computed for more than its CPU limit of {:?} in one step (its own \
+                 CPU time, not time spent waiting) and was interrupted",
                 limits.step_cpu
             ),
         )
@@ -489,8 +531,8 @@ pub struct LiveOrchestration {
     store: Store<GuestState>,
     instance: DurableComponent,
     handle: ResourceAny,
-    step_ticks: u64,
     limits: CallLimits,
+    slots: Arc<SlotWaiter>,
     poisoned: bool,
 }
 
@@ -524,18 +566,18 @@ impl LiveOrchestration {
             ));
         }
         self.store.data().time.set(now);
-        self.store.set_epoch_deadline(self.step_ticks);
+        start_step(&mut self.store);
         let events: Vec<_> = events.iter().map(Into::into).collect();
-        let result = self
-            .instance
-            .durable_core_orchestrator()
-            .orchestration()
-            .call_step(&mut self.store, self.handle, &events, replaying)
-            .await;
+        let orchestration = self.instance.durable_core_orchestrator().orchestration();
+        let result = waiting_for_a_slot!(
+            self.slots,
+            orchestration
+                .call_step(&mut self.store, self.handle, &events, replaying)
+                .await
+        );
         match result {
             Ok(out) => {
-                let mut logs = std::mem::take(&mut self.store.data_mut().logs);
-                drain_output(&self.store, now, &mut logs);
+                let mut logs = self.store.data_mut().take_logs(now);
                 if replaying {
                     logs.clear(); // recorded when the turn first ran
                 }

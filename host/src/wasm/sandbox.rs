@@ -8,6 +8,8 @@
 //! `SandboxViolation` that says to use an activity. Activities run with the
 //! capabilities an operator grants ([`ActivityCapabilities`]).
 
+use super::logs::StepLog;
+use super::meter::StepMeter;
 use crate::store::LogLine;
 use crate::types::Timestamp;
 use rand_chacha::ChaCha20Rng;
@@ -19,12 +21,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{HasData, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
+use wasmtime_wasi_io::poll::{Pollable, subscribe};
 
 /// Most bytes of stdout/stderr kept per step; the rest is dropped.
 const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
@@ -76,10 +80,12 @@ pub struct GuestState {
     pub(crate) limits: GuestLimiter,
     /// The replay-safe time, for sandboxed stores.
     pub(crate) time: VirtualTime,
-    /// Guest `log` calls and captured output since the last drain.
-    pub(crate) logs: Vec<LogLine>,
+    /// Guest `log` calls since the last [`GuestState::take_logs`], bounded.
+    pub(crate) logs: StepLog,
     pub(crate) stdout: CapturedOutput,
     pub(crate) stderr: CapturedOutput,
+    /// The CPU time of the current step, for sandboxed stores.
+    pub(crate) meter: StepMeter,
 }
 
 impl WasiView for GuestState {
@@ -92,8 +98,14 @@ impl WasiView for GuestState {
 }
 
 impl GuestState {
-    /// State for a sandboxed orchestrator of `instance_id`.
-    pub fn sandboxed(instance_id: &str, execution_id: &str, memory: usize) -> Self {
+    /// State for a sandboxed orchestrator of `instance_id` (or an entity batch, whose seed
+    /// takes the place of the ids), with `memory` bytes and `step_cpu` of CPU per step.
+    pub fn sandboxed(
+        instance_id: &str,
+        execution_id: &str,
+        memory: usize,
+        step_cpu: Duration,
+    ) -> Self {
         let time = VirtualTime::default();
         let stdout = CapturedOutput::default();
         let stderr = CapturedOutput::default();
@@ -122,9 +134,10 @@ impl GuestState {
             table: ResourceTable::new(),
             limits: limits(memory),
             time,
-            logs: Vec::new(),
+            logs: StepLog::default(),
             stdout,
             stderr,
+            meter: StepMeter::new(step_cpu),
         }
     }
 
@@ -152,10 +165,29 @@ impl GuestState {
             table: ResourceTable::new(),
             limits: limits(memory),
             time: VirtualTime::default(),
-            logs: Vec::new(),
+            logs: StepLog::default(),
             stdout,
             stderr,
+            // Activities are bounded by their timeout, in wall time.
+            meter: StepMeter::new(Duration::MAX),
         })
+    }
+}
+
+impl GuestState {
+    /// The log lines since the last call (`log` calls, then captured stdout as `info` and
+    /// stderr as `warn` lines), bounded per step ([`super::logs`]).
+    pub(crate) fn take_logs(&mut self, now: Timestamp) -> Vec<LogLine> {
+        for (level, text) in [("info", self.stdout.take()), ("warn", self.stderr.take())] {
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                self.logs.push(LogLine {
+                    timestamp: now,
+                    level: level.into(),
+                    message: line.to_owned(),
+                });
+            }
+        }
+        self.logs.take(now)
     }
 }
 
@@ -165,15 +197,19 @@ fn limits(memory: usize) -> GuestLimiter {
             .memory_size(memory)
             .trap_on_grow_failure(true)
             .build(),
+        memory,
         linear_memory: 0,
         last_growth: 0,
     }
 }
 
-/// The store's memory limit, counting the linear memory its guest holds
-/// (so `durable bench` can report memory per live instance).
+/// The store's memory limit: on each linear memory, and on all of them together (a Python or
+/// JavaScript component has several). It counts the linear memory the guest holds, which
+/// `durable bench` also reports per live instance.
 pub(crate) struct GuestLimiter {
     limits: StoreLimits,
+    /// Bytes all memories of the store may hold together.
+    memory: usize,
     /// Bytes of linear memory of every memory in the store.
     pub(crate) linear_memory: usize,
     /// The last growth allowed, taken back if it then fails.
@@ -187,6 +223,13 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        let total = self.linear_memory + desired.saturating_sub(current);
+        if total > self.memory {
+            // The same words as a single memory's limit, so the failure reads the same.
+            return Err(wasmtime::format_err!(
+                "forcing trap when growing memory to {total} bytes (all memories of the store)"
+            ));
+        }
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
         if allowed {
             self.last_growth = desired.saturating_sub(current);
@@ -323,9 +366,7 @@ pub fn add_sandboxed_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
     clocks::wall_clock::add_to_linker::<GuestState, WasiClocks>(l, |t| {
         wasmtime_wasi::clocks::WasiClocksView::clocks(t)
     })?;
-    clocks::monotonic_clock::add_to_linker::<GuestState, WasiClocks>(l, |t| {
-        wasmtime_wasi::clocks::WasiClocksView::clocks(t)
-    })?;
+    clocks::monotonic_clock::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |t| t)?;
     random::random::add_to_linker::<GuestState, WasiRandom>(l, |t| t.wasi.random())?;
     random::insecure::add_to_linker::<GuestState, WasiRandom>(l, |t| t.wasi.random())?;
     random::insecure_seed::add_to_linker::<GuestState, WasiRandom>(l, |t| t.wasi.random())?;
@@ -340,6 +381,54 @@ pub fn add_sandboxed_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
     cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
     cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, cli_view::<GuestState>)?;
     Ok(())
+}
+
+/// What a sandboxed guest's blocking wait on the clock fails with; [`super::classify`] turns
+/// it into a `SandboxViolation`.
+pub(crate) const BLOCKING_WAIT: &str = "blocking wait on the clock for ";
+
+/// The monotonic clock of sandboxed guests: the turn's time, which does not move while a step
+/// runs, so waiting on it could only ever wait on real time. A wait of zero (a non-blocking
+/// poll) is ready at once; any other wait (a blocking sleep such as `time.sleep` or
+/// `std::thread::sleep`) fails the step at once instead of holding a worker.
+impl wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host for GuestState {
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(HostMonotonicClock::now(&self.time))
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<u64> {
+        Ok(HostMonotonicClock::resolution(&self.time))
+    }
+
+    fn subscribe_instant(&mut self, when: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        let now = HostMonotonicClock::now(&self.time);
+        self.ready_or_refused(when.saturating_sub(now))
+    }
+
+    fn subscribe_duration(&mut self, nanos: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        self.ready_or_refused(nanos)
+    }
+}
+
+impl GuestState {
+    fn ready_or_refused(&mut self, nanos: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        if nanos > 0 {
+            return Err(wasmtime::format_err!(
+                "{BLOCKING_WAIT}{:?}",
+                Duration::from_nanos(nanos)
+            ));
+        }
+        let ready = self.table.push(Ready)?;
+        subscribe(&mut self.table, ready)
+    }
+}
+
+/// A pollable that is always ready.
+struct Ready;
+
+#[async_trait::async_trait]
+impl Pollable for Ready {
+    async fn ready(&mut self) {}
 }
 
 fn cli_view<T: WasiView>(t: &mut T) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
@@ -426,5 +515,25 @@ impl tokio::io::AsyncWrite for CapturedOutput {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_limit_bounds_all_memories_of_a_store_together() {
+        let mut limiter = limits(10 << 20);
+        assert!(limiter.memory_growing(0, 6 << 20, None).unwrap());
+        let second = limiter.memory_growing(0, 6 << 20, None).unwrap_err();
+        assert!(
+            second
+                .to_string()
+                .starts_with("forcing trap when growing memory to 12582912 bytes"),
+            "{second}"
+        );
+        assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
+        assert_eq!(limiter.linear_memory, 10 << 20);
     }
 }

@@ -4,6 +4,7 @@ name in `tests/guests/conformance/src/lib.rs` specifies. The functions at the en
 end-to-end tests through the real host: structured failures (`tests/e2e/python.rs`) and the
 crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest)."""
 
+import logging
 import os
 import random
 import time
@@ -272,6 +273,22 @@ def continue_as_new(context):
 @app.orchestrator
 def sub_orchestration(context):
     return {"child": (yield context.call_sub_orchestrator("child", context.get_input()))}
+
+
+@app.orchestrator
+def log_flood(context):
+    """Logs 300 lines of 1 MB through `logging`: the host keeps a bounded part."""
+    line = "x" * (1 << 20)
+    for _ in range(300):
+        logging.getLogger("flood").warning(line)
+    return "flooded"
+
+
+@app.orchestrator
+def blocking_sleep(context):
+    """Sleeps 30 s with `time.sleep`: the sandbox must refuse at once (use create_timer)."""
+    time.sleep(30)
+    return "slept"
 
 
 # --- Entities -------------------------------------------------------------------------------

@@ -15,10 +15,18 @@ async fn section(ctx: OrchestrationContext) -> Result<Value, Failure> {
         .await?;
     let outside = ctx.call_entity::<i64>(&c, "balance", ()).await.unwrap_err();
     let again = ctx.lock_entities(&[c]).await.unwrap_err();
+    let child = ctx.call_sub_orchestrator::<Value>("child", None, ());
+    let child = child.await.unwrap_err();
+    let reserved = ctx
+        .call_entity::<Value>(&a, "$unlock", ())
+        .await
+        .unwrap_err();
     // Left locked on purpose: ending releases the section.
     Ok(json!([
         outside.error_type,
         again.error_type,
+        child.error_type,
+        reserved.error_type,
         ctx.is_locked()
     ]))
 }
@@ -62,6 +70,12 @@ fn locks_are_sorted_calls_outside_fail_and_ending_releases() {
     );
     assert_eq!(
         output_of(&last[1]),
-        json!(["LockingRulesViolation", "LockingRulesViolation", true])
+        json!([
+            "LockingRulesViolation",
+            "LockingRulesViolation",
+            "LockingRulesViolation",
+            "InvalidInput",
+            true
+        ])
     );
 }

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS entity_inbox (
     operation TEXT NOT NULL,
     input TEXT NOT NULL,
     caller TEXT,
+    -- The sending orchestration instance (EntityMessage::sender), calls and signals alike.
     caller_id TEXT,
     visible_at INTEGER NOT NULL
 );
@@ -49,7 +50,7 @@ pub(super) fn insert_entity_message(conn: &Connection, message: &EntityMessage) 
         message.operation,
         message.input,
         caller,
-        message.caller.as_ref().map(|c| &c.instance_id),
+        message.sender,
         message.visible_at as i64
     ])?;
     Ok(())

@@ -21,6 +21,7 @@ fn message(key: &str, operation: &str, caller: Option<&str>, at: Timestamp) -> E
             execution_id: format!("{c}-exec"),
             task_id: 7,
         }),
+        sender: caller.map(Into::into),
         visible_at: at,
     }
 }
@@ -135,13 +136,19 @@ pub(super) async fn a_held_entity_sees_only_its_holders_messages(store: &dyn Sto
             .unwrap()
             .is_empty()
     );
+    // The holder's own signal (no caller to answer, but sent by o1) and call, in order.
+    let holders_signal = EntityMessage {
+        caller: None,
+        ..message("a", "my signal", Some("o1"), T0)
+    };
+    store.send_entity_message(holders_signal).await.unwrap();
     store
         .send_entity_message(message("a", "mine", Some("o1"), T0))
         .await
         .unwrap();
     let items = store.lock_entities("h", 1, 100, LEASE, T0).await.unwrap();
     let ops = operations(&items[0]);
-    assert_eq!(ops, ["mine"]);
+    assert_eq!(ops, ["my signal", "mine"]);
     assert_eq!(items[0].locked_by.as_deref(), Some("o1"));
     let mut released = commit(&items[0], None, T0);
     released.locked_by = None;

@@ -75,6 +75,27 @@ async fn infinite_loop(_ctx: OrchestrationContext) -> Result<(), Failure> {
     }
 }
 
+/// Computes `rounds` rounds of arithmetic and returns the result: a legitimate step as long
+/// as its input says.
+#[durable_sdk::orchestrator]
+async fn busy(_ctx: OrchestrationContext, rounds: u64) -> Result<u64, Failure> {
+    let mut x: u64 = 1;
+    for round in 0..rounds {
+        x = std::hint::black_box(
+            x.wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(round),
+        );
+    }
+    Ok(x)
+}
+
+/// Sleeps 30 s with `std::thread::sleep`: the sandbox must refuse at once.
+#[durable_sdk::orchestrator]
+async fn blocking_sleep(_ctx: OrchestrationContext) -> Result<String, Failure> {
+    std::thread::sleep(Duration::from_secs(30));
+    Ok("slept".into())
+}
+
 /// Allocates and touches 1 MiB blocks forever; the host's memory bound must stop it.
 #[durable_sdk::orchestrator]
 async fn memory_bomb(_ctx: OrchestrationContext) -> Result<(), Failure> {
@@ -243,6 +264,19 @@ fn dice(ctx: &mut EntityContext) -> Result<(), Failure> {
     ctx.set_result(json!({ "random": roll.to_string() }))
 }
 
+/// In a critical section on `counter@<input>` (the `counter` example's entity): signals
+/// `add 5`, then calls `get`, which must see the signal (the holder's messages run in the order
+/// sent).
+#[durable_sdk::orchestrator]
+async fn signal_in_section(ctx: OrchestrationContext, key: String) -> Result<i64, Failure> {
+    let counter = EntityId::new("counter", key);
+    ctx.lock_entities(std::slice::from_ref(&counter)).await?;
+    ctx.signal_entity(&counter, "add", 5);
+    let value = ctx.call_entity(&counter, "get", ()).await?;
+    ctx.unlock_entities();
+    Ok(value)
+}
+
 /// Calls `roll` on `dice@<input>` and returns what it rolled.
 #[durable_sdk::orchestrator]
 async fn roll_dice(ctx: OrchestrationContext, key: String) -> Result<Value, Failure> {
@@ -312,6 +346,8 @@ durable_sdk::component! {
         open_file,
         open_socket,
         infinite_loop,
+        busy,
+        blocking_sleep,
         memory_bomb,
         trap,
         hello_sequence,
@@ -325,6 +361,7 @@ durable_sdk::component! {
         flag_with_retry,
         parent_of_flag,
         roll_dice,
+        signal_in_section,
         wait_with_timeout,
         parent_of_waiter,
         needs_flag,
