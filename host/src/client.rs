@@ -15,7 +15,7 @@ use crate::store::{
     ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance, RewindCommit, Store,
     StoreError,
 };
-use crate::types::{EventKind, HistoryEvent, Json, RuntimeStatus, Timestamp};
+use crate::types::{DEFAULT_MAX_PAYLOAD, EventKind, HistoryEvent, Json, RuntimeStatus, Timestamp};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +52,18 @@ pub enum ClientError {
         id: String,
         /// How long it waited.
         timeout: Duration,
+    },
+    /// A payload is larger than the host's limit.
+    #[error(
+        "{what} is {size} bytes, more than the payload limit of {limit} bytes (--max-payload-mb)"
+    )]
+    PayloadTooLarge {
+        /// Which payload it was (`the input`, `the event data`).
+        what: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
     },
     /// The store refused or failed the operation.
     #[error(transparent)]
@@ -136,6 +148,7 @@ pub struct Client {
     signals: Arc<WorkSignals>,
     ids: Arc<IdGenerator>,
     poll_interval: Duration,
+    max_payload: usize,
 }
 
 impl Client {
@@ -149,7 +162,26 @@ impl Client {
             signals: Arc::default(),
             ids: Arc::new(IdGenerator::new()),
             poll_interval: Duration::from_millis(100),
+            max_payload: DEFAULT_MAX_PAYLOAD,
         }
+    }
+
+    /// Refuses payloads larger than `bytes` (default [`DEFAULT_MAX_PAYLOAD`]).
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// A payload the client was given: within the limit, and one JSON value.
+    fn payload(&self, what: &str, text: &str) -> Result<Json, ClientError> {
+        if text.len() > self.max_payload {
+            return Err(ClientError::PayloadTooLarge {
+                what: what.to_owned(),
+                size: text.len(),
+                limit: self.max_payload,
+            });
+        }
+        parse_json(what, text)
     }
 
     /// The store it reads and writes.
@@ -204,7 +236,7 @@ impl Client {
     /// Starts an instance on the newest component offering the orchestrator
     /// and returns its id.
     pub async fn start(&self, request: StartRequest) -> Result<String, ClientError> {
-        let input = parse_json("the input", &request.input)?;
+        let input = self.payload("the input", &request.input)?;
         let component = self.component_for(&request.orchestrator).await?;
         let instance_id = match request.instance_id {
             Some(id) if id.trim().is_empty() => {
@@ -237,7 +269,7 @@ impl Client {
         name: &str,
         data: &str,
     ) -> Result<(), ClientError> {
-        let input = parse_json("the event data", data)?;
+        let input = self.payload("the event data", data)?;
         let now = self.clock.now();
         let event = EventKind::EventRaised {
             name: name.to_owned(),

@@ -186,6 +186,21 @@ pub struct EntityOperation {
     pub scheduled_at: Option<Timestamp>,
 }
 
+/// The default of the payload limit: the largest input, output, event data, entity state or
+/// custom status, in bytes.
+pub const DEFAULT_MAX_PAYLOAD: usize = 16 << 20;
+
+/// The `ResourceLimit` failure of a payload larger than the limit, naming both.
+pub fn payload_too_large(what: &str, size: usize, limit: usize) -> Failure {
+    Failure::fatal(
+        failure_types::RESOURCE_LIMIT,
+        format!(
+            "{what} is {size} bytes, more than the payload limit of {limit} bytes \
+             (--max-payload-mb)"
+        ),
+    )
+}
+
 /// Whether an entity operation name is reserved: names starting with `$` belong to the host's
 /// lock protocol (`$lock`, `$unlock`), and clients, orchestrators and entities cannot send
 /// them.

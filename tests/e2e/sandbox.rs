@@ -157,6 +157,52 @@ async fn a_flood_of_log_lines_is_cut_and_counted() {
     t.stop().await;
 }
 
+/// Payloads over the limit: a client's input is refused, an orchestration's output fails it,
+/// an activity's result fails the attempt; each error names the size and the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_over_the_limit_are_refused_naming_it() {
+    use durable_host::client::ClientError;
+    let mut t = TestHost::with_config(|c| c.max_payload = 1024);
+    t.deploy(&["probe"]).await;
+    t.run();
+    let big = json!("x".repeat(2000)).to_string();
+    let refused = t
+        .client()
+        .start(StartRequest::new("echo").input(big))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ClientError::PayloadTooLarge {
+                size: 2002,
+                limit: 1024,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    for (orchestrator, what) in [
+        ("big_output", "the output is 2002 bytes"),
+        ("blob_via_activity", "the result is 2002 bytes"),
+    ] {
+        let id = t.start(orchestrator, "2000").await;
+        let record = t.finish(&id).await;
+        assert_eq!(record.status, RuntimeStatus::Failed, "{record:#?}");
+        let failure = record.failure.expect("failure");
+        assert_eq!(failure.error_type, "ResourceLimit", "{failure:#?}");
+        assert!(
+            failure.message.contains(what) && failure.message.contains("limit of 1024 bytes"),
+            "{}",
+            failure.message
+        );
+    }
+    // Within the limit, the same calls complete.
+    let id = t.start("blob_via_activity", "1000").await;
+    assert_eq!(output(&t.finish(&id).await), json!(1000));
+    t.stop().await;
+}
+
 /// The step limit counts the guest's own CPU time: a step that computes for about two fifths
 /// of the limit completes while every core is busy four times over (so it takes longer than
 /// the limit in wall time), and an endless loop is still cut off (above).

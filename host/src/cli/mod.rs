@@ -185,6 +185,9 @@ pub struct HostArgs {
     /// waits for one.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     instance_slots: Option<u32>,
+    /// The largest payload in MiB (input, output, event data, entity state, custom status).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    max_payload_mb: u64,
     /// Do not cache compiled components on disk.
     #[arg(long)]
     no_compile_cache: bool,
@@ -220,6 +223,7 @@ impl HostArgs {
             orchestration_lease: Duration::from_secs(self.orchestration_lease.max(1)),
             cache_capacity: self.cache_capacity,
             instance_slots: self.instance_slots,
+            max_payload: usize::try_from(self.max_payload_mb << 20).unwrap_or(usize::MAX),
             compile_cache: if self.no_compile_cache {
                 None
             } else {

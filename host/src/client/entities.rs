@@ -38,7 +38,7 @@ impl Client {
                 "operation names starting with `$` are reserved (`{operation}`)"
             )));
         }
-        let input = parse_json("the operation input", input)?;
+        let input = self.payload("the operation input", input)?;
         self.check_entity_name(name).await?;
         let now = self.clock.now();
         self.store

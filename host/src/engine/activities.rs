@@ -6,7 +6,7 @@ use super::{Engine, EngineError};
 use crate::builtin_http::HTTP_ACTIVITY;
 use crate::resolve::{FunctionKind, resolve_deployed};
 use crate::store::{ActivityWorkItem, StoreError};
-use crate::types::{EventKind, Failure};
+use crate::types::{EventKind, Failure, payload_too_large};
 use crate::wasm::{ActivityRun, LoadedComponent};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +55,13 @@ impl Engine {
                 }
                 Err(failure) => (Err(failure), Vec::new()),
             }
+        };
+        let limit = self.config.max_payload;
+        let result = match result {
+            Ok(result) if result.len() > limit => {
+                Err(payload_too_large("the result", result.len(), limit))
+            }
+            other => other,
         };
         let event = match result {
             Ok(result) => EventKind::TaskCompleted {

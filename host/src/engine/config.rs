@@ -1,5 +1,6 @@
 //! The engine's settings.
 
+use crate::types::DEFAULT_MAX_PAYLOAD;
 use crate::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +29,10 @@ pub struct HostConfig {
     /// Use wasmtime's pooling allocator (faster instantiation; reserves address space up
     /// front for every slot).
     pub pooling: bool,
+    /// The largest payload, in bytes: an input, output, event data, entity state or custom
+    /// status. A client's larger payload is refused; a guest's fails what produced it with
+    /// `ResourceLimit` (an orchestration, an activity attempt, an entity operation).
+    pub max_payload: usize,
     /// Guest instances alive at once with the pooling allocator (none: enough for the cache
     /// and both concurrencies, [`HostConfig::instance_slots`]). When every slot is taken,
     /// work waits for one and cached live orchestrators are evicted; nothing fails.
@@ -48,6 +53,7 @@ impl Default for HostConfig {
             capabilities: ActivityCapabilities::default(),
             pooling: true,
             instance_slots: None,
+            max_payload: DEFAULT_MAX_PAYLOAD,
         }
     }
 }

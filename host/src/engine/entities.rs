@@ -13,9 +13,9 @@ use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{EntityInboxMessage, EntityWorkItem, LogLine, StoreError};
 use crate::types::{
     EntityId, EntityOperationOutcome, EntityOperationRequest, Failure, Json, Timestamp,
-    failure_types,
+    failure_types, payload_too_large,
 };
-use crate::wasm::LoadedComponent;
+use crate::wasm::{EntityBatchOutput, LoadedComponent};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -110,8 +110,9 @@ impl Engine {
     }
 
     /// Runs the operations (with the ids of their messages) as one batch. When the guest traps
-    /// (a panic, a broken limit), the batch is run again one operation at a time, so only the
-    /// operation that traps fails and the others keep their effects. Each run's random numbers
+    /// (a panic, a broken limit) or produces a payload over the limit, the batch is run again
+    /// one operation at a time, so only the operation at fault fails and the others keep their
+    /// effects. Each run's random numbers
     /// are seeded by the messages it runs ([`batch_seed`]).
     async fn execute(
         &self,
@@ -132,8 +133,7 @@ impl Engine {
             batch.iter().map(|(_, op)| op.clone()).collect();
         let seed = batch_seed(entity, &ids);
         let run = self
-            .wasm
-            .run_entity_batch(component, entity, &seed, state.as_ref(), &operations, now)
+            .run_batch(component, entity, &seed, state.as_ref(), &operations, now)
             .await;
         let failure = match run {
             Ok(output) => {
@@ -150,15 +150,14 @@ impl Engine {
             }
         };
         tracing::warn!(entity = %entity.name, key = %entity.key,
-            "entity batch trapped ({failure}); running its operations one at a time");
+            "entity batch failed ({failure}); running its operations one at a time");
         let mut state = state;
         let mut outcomes = Vec::with_capacity(operations.len());
         for (id, operation) in batch {
             let single = std::slice::from_ref(operation);
             let seed = batch_seed(entity, &[*id]);
             match self
-                .wasm
-                .run_entity_batch(component, entity, &seed, state.as_ref(), single, now)
+                .run_batch(component, entity, &seed, state.as_ref(), single, now)
                 .await
             {
                 Ok(mut output) => {
@@ -173,6 +172,34 @@ impl Engine {
             }
         }
         (outcomes, state)
+    }
+
+    /// One run of `operations`; a result or state larger than the payload limit fails the
+    /// run as a whole, like a trap.
+    async fn run_batch(
+        &self,
+        component: &LoadedComponent,
+        entity: &EntityId,
+        seed: &str,
+        state: Option<&Json>,
+        operations: &[EntityOperationRequest],
+        now: Timestamp,
+    ) -> Result<EntityBatchOutput, Failure> {
+        let output = self
+            .wasm
+            .run_entity_batch(component, entity, seed, state, operations, now)
+            .await?;
+        let limit = self.config.max_payload;
+        let results = output.results.iter().filter_map(|o| o.result.as_ref().ok());
+        if let Some(result) = results.map(String::len).find(|len| *len > limit) {
+            return Err(payload_too_large("an operation's result", result, limit));
+        }
+        match &output.state {
+            Some(state) if state.len() > limit => {
+                Err(payload_too_large("the entity state", state.len(), limit))
+            }
+            _ => Ok(output),
+        }
     }
 }
 

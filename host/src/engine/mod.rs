@@ -81,7 +81,7 @@ impl Engine {
                 tracing::debug!("guest instance pool full: evicted {evicted} cached instances");
             }
         });
-        let client = Client::new(store.clone(), clock.clone());
+        let client = Client::new(store.clone(), clock.clone()).with_max_payload(config.max_payload);
         let http = HttpActivity::new(
             HttpAllowList::new(config.capabilities.http_hosts.clone()),
             config.limits.activity_timeout,

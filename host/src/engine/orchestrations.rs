@@ -7,7 +7,7 @@ use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
 use crate::plan::inbox::sort_inbox;
 use crate::plan::turn::{
-    Ending, Locked, calls, ending_commit, name_sub_orchestrations, plan_commit,
+    Ending, Locked, calls, ending_commit, name_sub_orchestrations, oversized_payload, plan_commit,
 };
 use crate::replay::{ReplayState, TurnPlan};
 use crate::resolve::Callees;
@@ -117,6 +117,11 @@ impl Engine {
                 return self.end(instance, commit).await;
             }
         };
+        if let Some(failure) = oversized_payload(&plan, self.config.max_payload) {
+            let ending = Ending::Failed(failure);
+            let commit = ending_commit(locked, &before, events, inbox.consumed, ending, now);
+            return self.end(instance, commit).await;
+        }
         let finished = plan.outcome.is_some();
         let (caller, deployed) = self.callees(instance, &plan).await?;
         let callees = Callees {

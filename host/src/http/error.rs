@@ -34,12 +34,9 @@ pub enum ApiError {
     /// Rewind of an instance that did not fail.
     #[error("{0}")]
     PreconditionFailed(String),
-    /// The request body is over the configured limit.
-    #[error("the request body is larger than the limit of {limit} bytes")]
-    PayloadTooLarge {
-        /// The limit, in bytes.
-        limit: usize,
-    },
+    /// The request body, or a payload in it, is over the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// Details are in the server log under `request_id`.
     #[error("internal server error (request id {request_id})")]
     Internal {
@@ -65,7 +62,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,7 +76,7 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::Gone(_) => "Gone",
             ApiError::PreconditionFailed(_) => "PreconditionFailed",
-            ApiError::PayloadTooLarge { .. } => "PayloadTooLarge",
+            ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
             ApiError::Internal { .. } => "InternalServerError",
         }
     }
@@ -107,6 +104,7 @@ impl From<ClientError> for ApiError {
             ClientError::UnknownOrchestrator { .. }
             | ClientError::MalformedJson { .. }
             | ClientError::InvalidRequest(_) => ApiError::BadRequest(e.to_string()),
+            ClientError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             ClientError::Store(e) => e.into(),
             ClientError::Timeout { .. } => ApiError::internal(&e),
         }

@@ -104,9 +104,10 @@ pub fn json_body(
 ) -> Result<Json, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge {
-                limit: state.config.body_limit,
-            }
+            ApiError::PayloadTooLarge(format!(
+                "the request body is larger than the limit of {} bytes",
+                state.config.body_limit
+            ))
         } else {
             ApiError::BadRequest(format!("{what} could not be read"))
         }

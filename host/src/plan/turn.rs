@@ -12,7 +12,7 @@ use crate::store::{
 };
 use crate::types::{
     Action, ActionKind, EventKind, Failure, HistoryEvent, ParentInstance, RuntimeStatus, Timestamp,
-    failure_types,
+    failure_types, payload_too_large,
 };
 
 /// The locked instance a commit is for.
@@ -87,6 +87,46 @@ pub fn calls(plan: &TurnPlan) -> impl Iterator<Item = (FunctionKind, &str)> {
         .iter()
         .map(|s| (FunctionKind::Orchestrator, s.name.as_str()));
     activities.chain(subs)
+}
+
+/// The first payload the guest produced in a turn that is larger than `limit`, as the
+/// failure that ends the execution instead.
+pub fn oversized_payload(plan: &TurnPlan, limit: usize) -> Option<Failure> {
+    let produced = plan
+        .new_history
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::TaskScheduled { name, input } => {
+                Some((format!("the input of activity `{name}`"), input))
+            }
+            EventKind::SubOrchestrationCreated { name, input, .. } => {
+                Some((format!("the input of sub-orchestration `{name}`"), input))
+            }
+            EventKind::EventSent { name, input, .. } => {
+                Some((format!("the data of event `{name}`"), input))
+            }
+            EventKind::EntityCalled(op) | EventKind::EntitySignalled(op) => {
+                let what = format!("the input of entity operation `{}`", op.operation);
+                Some((what, &op.input))
+            }
+            EventKind::ExecutionCompleted {
+                result: Some(result),
+                ..
+            } => Some(("the output".to_owned(), result)),
+            EventKind::ContinuedAsNew { input } => {
+                Some(("the continue-as-new input".to_owned(), input))
+            }
+            _ => None,
+        });
+    let status = plan
+        .custom_status
+        .iter()
+        .flatten()
+        .map(|status| ("the custom status".to_owned(), status));
+    produced
+        .chain(status)
+        .find(|(_, payload)| payload.len() > limit)
+        .map(|(what, payload)| payload_too_large(&what, payload.len(), limit))
 }
 
 /// The commit of a turn the guest decided. `callees` says where its calls run (a call no
@@ -339,6 +379,48 @@ mod tests {
     use crate::types::{CarriedEvent, EntityId};
 
     const NOW: Timestamp = 100;
+
+    #[test]
+    fn a_payload_the_guest_produced_over_the_limit_is_named() {
+        let event = |kind| HistoryEvent {
+            event_id: None,
+            timestamp: NOW,
+            kind,
+        };
+        let mut plan = TurnPlan {
+            new_history: vec![
+                // Incoming data was checked where it came from.
+                event(EventKind::EventRaised {
+                    name: "big".into(),
+                    input: "x".repeat(50),
+                }),
+                event(EventKind::TaskScheduled {
+                    name: "a".into(),
+                    input: "1".into(),
+                }),
+            ],
+            ..TurnPlan::default()
+        };
+        assert_eq!(oversized_payload(&plan, 10), None);
+        plan.custom_status = Some(Some("y".repeat(11)));
+        let failure = oversized_payload(&plan, 10).expect("too large");
+        assert_eq!(failure.error_type, failure_types::RESOURCE_LIMIT);
+        assert_eq!(
+            failure.message,
+            "the custom status is 11 bytes, more than the payload limit of 10 bytes \
+             (--max-payload-mb)"
+        );
+        plan.new_history.push(event(EventKind::TaskScheduled {
+            name: "b".into(),
+            input: "z".repeat(12),
+        }));
+        let failure = oversized_payload(&plan, 10).expect("too large");
+        assert!(
+            failure
+                .message
+                .starts_with("the input of activity `b` is 12 bytes")
+        );
+    }
 
     fn catalogue(activities: &[&str], orchestrators: &[&str]) -> Catalogue {
         Catalogue {

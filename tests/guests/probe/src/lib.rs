@@ -89,6 +89,25 @@ async fn busy(_ctx: OrchestrationContext, rounds: u64) -> Result<u64, Failure> {
     Ok(x)
 }
 
+/// Returns a string of `n` `x`s (an output as large as its input says).
+#[durable_sdk::orchestrator]
+async fn big_output(_ctx: OrchestrationContext, n: usize) -> Result<String, Failure> {
+    Ok("x".repeat(n))
+}
+
+/// Calls the activity `blob` for `n` bytes and returns the length it got.
+#[durable_sdk::orchestrator]
+async fn blob_via_activity(ctx: OrchestrationContext, n: usize) -> Result<usize, Failure> {
+    let blob: String = ctx.call_activity("blob", n).await?;
+    Ok(blob.len())
+}
+
+/// A string of `n` `x`s.
+#[durable_sdk::activity]
+fn blob(n: usize) -> Result<String, Failure> {
+    Ok("x".repeat(n))
+}
+
 /// Sleeps 30 s with `std::thread::sleep`: the sandbox must refuse at once.
 #[durable_sdk::orchestrator]
 async fn blocking_sleep(_ctx: OrchestrationContext) -> Result<String, Failure> {
@@ -314,7 +333,9 @@ fn slow_step(ctx: ActivityContext, input: u64) -> Result<u64, Failure> {
         .append(true)
         .open("/data/runs.log")
         .map_err(io_failure)?;
-    writeln!(log, "{} {input}", ctx.instance_id()).map_err(io_failure)?;
+    // One write of the whole line: a host killed mid-step leaves the line whole or absent.
+    let line = format!("{} {input}\n", ctx.instance_id());
+    log.write_all(line.as_bytes()).map_err(io_failure)?;
     drop(log);
     let millis = std::env::var("SLOW_STEP_MS")
         .ok()
@@ -348,6 +369,8 @@ durable_sdk::component! {
         infinite_loop,
         busy,
         blocking_sleep,
+        big_output,
+        blob_via_activity,
         memory_bomb,
         trap,
         hello_sequence,
@@ -368,6 +391,6 @@ durable_sdk::component! {
         fetch,
         call_by_name,
     ],
-    activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag],
+    activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag, blob],
     entities: [dice],
 }
