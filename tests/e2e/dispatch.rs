@@ -5,6 +5,7 @@
 //! slowly.
 
 use crate::support::*;
+use durable_host::client::StartRequest;
 use durable_host::types::RuntimeStatus;
 use serde_json::json;
 use std::time::Duration;
@@ -62,6 +63,32 @@ async fn events_timers_and_entity_messages_never_wait_for_a_poll() {
         )
         .await;
     assert_eq!(output(&t.finish(&id).await), json!(3));
+    t.stop().await;
+}
+
+/// Work written by another process (here a second handle on the file, as `durable start --db`
+/// or another host would write it) starts at once: the host's writer notices the foreign
+/// commit (`PRAGMA data_version`) instead of waiting for its poll, which is a day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_written_by_another_process_never_waits_for_a_poll() {
+    let mut t = never_polling(&["hello-sequence", "human-interaction"]).await;
+    let elsewhere = t.other_process_client();
+    let id = elsewhere
+        .start(StartRequest::new("hello_sequence"))
+        .await
+        .unwrap();
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    // An event raised elsewhere reaches a waiting instance.
+    let approval = t
+        .start("approval_workflow", r#"{"timeout_secs": 3600}"#)
+        .await;
+    t.history_until(&approval, |h| has(h, "TimerCreated")).await;
+    elsewhere
+        .raise_event(&approval, "Approval", "true")
+        .await
+        .unwrap();
+    assert_eq!(output(&t.finish(&approval).await), json!("approved"));
     t.stop().await;
 }
 

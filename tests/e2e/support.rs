@@ -239,10 +239,22 @@ impl TestHost {
         self.host.client()
     }
 
+    /// The host's database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("durable.db")
+    }
+
+    /// A client on a second handle on the database: what another process (`durable start
+    /// --db`, another host) writes.
+    pub fn other_process_client(&self) -> Client {
+        let store = SqliteStore::open(&self.db_path(), Durability::Normal).expect("second handle");
+        Client::new(Arc::new(store), Arc::new(self.clock.clone()))
+    }
+
     /// How many inbox messages and activity tasks an instance has queued, read from the
     /// database file itself (the store has no such query: the engine never needs one).
     pub fn queued(&self, instance_id: &str) -> (i64, i64) {
-        let db = rusqlite::Connection::open(self.dir.path().join("durable.db")).expect("db");
+        let db = rusqlite::Connection::open(self.db_path()).expect("db");
         let count = |table: &str| {
             let sql = format!("SELECT COUNT(*) FROM {table} WHERE instance_id = ?1");
             db.query_row(&sql, [instance_id], |r| r.get(0))

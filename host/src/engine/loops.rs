@@ -45,8 +45,12 @@ impl RunningHost {
         tasks.spawn(async move { e.orchestration_loop(rx).await });
         let (e, rx) = (engine.clone(), stopped.clone());
         tasks.spawn(async move { e.entity_loop(rx).await });
-        let e = engine.clone();
-        tasks.spawn(async move { e.activity_loop(stopped).await });
+        let (e, rx) = (engine.clone(), stopped.clone());
+        tasks.spawn(async move { e.activity_loop(rx).await });
+        if let Some(commits) = engine.store.external_commits() {
+            let e = engine.clone();
+            tasks.spawn(async move { e.wake_on_external_commits(commits, stopped).await });
+        }
         RunningHost { stop, tasks }
     }
 
@@ -102,6 +106,30 @@ impl Engine {
             }
         }
         while running.join_next().await.is_some() {}
+    }
+
+    /// Wakes every loop (and the client's waiters) when another process commits to the
+    /// database: its starts, events, signals and results are picked up at once, not at the
+    /// next poll.
+    async fn wake_on_external_commits(
+        &self,
+        mut commits: watch::Receiver<u64>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                changed = commits.changed() => {
+                    if changed.is_err() {
+                        return; // the store is gone: polling is all there is
+                    }
+                    self.signals().orchestrations.notify_one();
+                    self.signals().activities.notify_one();
+                    self.signals().entities.notify_one();
+                    self.client.notify_changed();
+                }
+                _ = stopped.changed() => return,
+            }
+        }
     }
 
     /// Sleeps until notified, the next stored wake-up time, the poll interval, or shutdown.

@@ -544,6 +544,13 @@ pub trait Store: Send + Sync + 'static {
     /// visible, to know when to wake up.
     async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
 
+    /// A counter that moves soon after another process (or another handle on the same
+    /// database) commits, so a host picks up work written elsewhere at once instead of at its
+    /// next poll. `None`: the backend cannot tell, and hosts find such work by polling.
+    fn external_commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// One instance, `None` if no instance has this id.
     async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>>;
 

@@ -21,7 +21,7 @@ use schema::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use turns::*;
 use worker::*;
 
@@ -64,6 +64,8 @@ pub struct SqliteStore {
     /// Makes this handle's lock tokens unique even among hosts that share
     /// an owner name.
     nonce: String,
+    /// Moves when another connection commits ([`Store::external_commits`]).
+    external: watch::Receiver<u64>,
 }
 
 impl SqliteStore {
@@ -77,11 +79,13 @@ impl SqliteStore {
         let writer = open()?;
         create_schema(&writer)?;
         let reader = open()?;
+        let (external, external_commits) = watch::channel(0);
         Ok(SqliteStore {
-            writer: spawn_worker("durable-sqlite-writer", writer, true),
-            reader: spawn_worker("durable-sqlite-reader", reader, false),
+            writer: spawn_worker("durable-sqlite-writer", writer, Role::Writer { external }),
+            reader: spawn_worker("durable-sqlite-reader", reader, Role::Reader),
             lock_counter: AtomicU64::new(0),
             nonce: store_nonce(),
+            external: external_commits,
         })
     }
 
@@ -89,12 +93,14 @@ impl SqliteStore {
     pub fn open_in_memory() -> StoreResult<Self> {
         let conn = Connection::open_in_memory()?;
         create_schema(&conn)?;
-        let writer = spawn_worker("durable-sqlite-memory", conn, true);
+        let (external, external_commits) = watch::channel(0);
+        let writer = spawn_worker("durable-sqlite-memory", conn, Role::Writer { external });
         Ok(SqliteStore {
             reader: writer.clone(),
             writer,
             lock_counter: AtomicU64::new(0),
             nonce: store_nonce(),
+            external: external_commits,
         })
     }
 
@@ -432,6 +438,10 @@ impl Store for SqliteStore {
             insert_message(conn, &instance_id, Some(&execution_id), None, &result, now)
         })
         .await
+    }
+
+    fn external_commits(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.external.clone())
     }
 
     async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {

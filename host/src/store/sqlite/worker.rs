@@ -3,6 +3,7 @@
 //! commit together with one fsync. Reads run on a thread of their own.
 
 use super::*;
+use std::time::{Duration, Instant};
 
 pub(super) type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
 
@@ -15,17 +16,52 @@ pub(super) struct Reply {
 /// Largest number of requests folded into one commit.
 pub(super) const MAX_GROUP: usize = 512;
 
-/// Runs jobs; a writer groups them into transactions.
-pub(super) fn spawn_worker(name: &str, conn: Connection, transactional: bool) -> mpsc::Sender<Job> {
+/// How often the writer looks for commits made by other connections.
+const WATCH_INTERVAL: Duration = Duration::from_millis(20);
+
+/// What a worker thread does.
+pub(super) enum Role {
+    /// Runs each job alone, in no transaction of its own (reads).
+    Reader,
+    /// Groups jobs into transactions, and bumps `external` whenever another connection (another
+    /// process, another handle) has committed: `PRAGMA data_version` on this connection moves
+    /// only then, so the writer's own commits never count.
+    Writer {
+        /// Bumped on every commit seen from elsewhere.
+        external: watch::Sender<u64>,
+    },
+}
+
+/// Runs jobs as `role` says.
+pub(super) fn spawn_worker(name: &str, conn: Connection, role: Role) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                if !transactional {
-                    (first(&conn).deliver)(None);
-                    continue;
+            let Role::Writer { external } = role else {
+                while let Ok(job) = rx.recv() {
+                    (job(&conn).deliver)(None);
                 }
+                return;
+            };
+            let mut seen = data_version(&conn);
+            let mut looked = Instant::now();
+            loop {
+                let first = match rx.recv_timeout(WATCH_INTERVAL) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                };
+                // At most once per interval, busy or idle: no cost per commit.
+                if looked.elapsed() >= WATCH_INTERVAL {
+                    looked = Instant::now();
+                    let version = data_version(&conn);
+                    if version != seen {
+                        seen = version;
+                        external.send_modify(|n| *n = n.wrapping_add(1));
+                    }
+                }
+                let Some(first) = first else { continue };
                 let mut jobs = vec![first];
                 while jobs.len() < MAX_GROUP {
                     match rx.try_recv() {
@@ -38,6 +74,11 @@ pub(super) fn spawn_worker(name: &str, conn: Connection, transactional: bool) ->
         })
         .expect("spawning the SQLite worker thread");
     tx
+}
+
+/// `PRAGMA data_version`: moves when another connection commits.
+fn data_version(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
 }
 
 pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {

@@ -1,8 +1,9 @@
 //! What only the SQLite backend promises: writes from many threads on a file, lease tokens
-//! unique across handles of one file, the schema version.
+//! unique across handles of one file, commits by another handle noticed, the schema version.
 
 use super::*;
 use crate::store::{Durability, SqliteStore};
+use std::time::Duration;
 
 /// Group commit under real concurrency: writes from many spawned tasks on
 /// several threads all land.
@@ -92,4 +93,25 @@ fn a_database_of_another_schema_version_is_refused() {
         err.to_string().contains("earlier development build"),
         "{err}"
     );
+}
+
+/// Another handle's commit (another process, for a host) moves `external_commits`; the
+/// handle's own commits do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_by_another_handle_moves_external_commits_and_an_own_does_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("durable.db");
+    let host = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    let elsewhere = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    let mut commits = host.external_commits().expect("SQLite tells");
+    commits.borrow_and_update();
+    create(&host, "own", T0).await;
+    // The writer looks at least every 20 ms; a bounded wait finds no change.
+    let own = tokio::time::timeout(Duration::from_millis(200), commits.changed()).await;
+    assert!(own.is_err(), "the handle's own commit counted as external");
+    create(&elsewhere, "foreign", T0).await;
+    tokio::time::timeout(Duration::from_secs(10), commits.changed())
+        .await
+        .expect("a foreign commit is noticed")
+        .expect("the store is alive");
 }
