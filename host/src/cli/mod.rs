@@ -106,7 +106,7 @@ enum Command {
     /// Replay a recorded history (and optionally one new turn) against a
     /// component and print what it decides, or run conformance scenarios.
     Replay(replay::ReplayArgs),
-    /// Measure throughput and replay cost (see README, Performance).
+    /// Measure throughput and replay cost (docs/benchmarks.md).
     Bench(bench::BenchArgs),
     /// Build an app directory into a component: `app.py` (Python), `app.js`
     /// (JavaScript) or a `Cargo.toml` (Rust).
