@@ -158,12 +158,13 @@ async fn a_flood_of_log_lines_is_cut_and_counted() {
 }
 
 /// Payloads over the limit: a client's input is refused, an orchestration's output fails it,
-/// an activity's result fails the attempt; each error names the size and the limit.
+/// an activity's result fails the attempt, an entity state fails its operation; each error
+/// names the size and the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_over_the_limit_are_refused_naming_it() {
     use durable_host::client::ClientError;
     let mut t = TestHost::with_config(|c| c.max_payload = 1024);
-    t.deploy(&["probe"]).await;
+    t.deploy(&["probe", "counter"]).await;
     t.run();
     let big = json!("x".repeat(2000)).to_string();
     let refused = t
@@ -200,6 +201,28 @@ async fn payloads_over_the_limit_are_refused_naming_it() {
     // Within the limit, the same calls complete.
     let id = t.start("blob_via_activity", "1000").await;
     assert_eq!(output(&t.finish(&id).await), json!(1000));
+    // An entity operation whose new state is over the limit fails alone; the state stays.
+    let append = |n: u32| json!({"entity": "hoard", "key": "k", "operation": "append", "input": n});
+    let id = t.start("call_counter", append(600).to_string()).await;
+    assert_eq!(output(&t.finish(&id).await), json!(600));
+    let id = t.start("call_counter", append(600).to_string()).await;
+    let failure = t
+        .finish(&id)
+        .await
+        .failure
+        .expect("the second append fails");
+    assert_eq!(failure.error_type, "ResourceLimit", "{failure:#?}");
+    assert!(
+        failure.message.contains("the entity state is 1202 bytes"),
+        "{}",
+        failure.message
+    );
+    let hoard = t.entity_until("hoard", "k", |r| r.pending == 0).await;
+    assert_eq!(
+        hoard.state.map(|s| s.len()),
+        Some(602),
+        "the first append's state"
+    );
     t.stop().await;
 }
 

@@ -296,6 +296,22 @@ async fn signal_in_section(ctx: OrchestrationContext, key: String) -> Result<i64
     Ok(value)
 }
 
+/// `append` (input: a count): appends that many `x`s to its state, a string, and returns
+/// the new length.
+#[durable_sdk::entity]
+fn hoard(ctx: &mut EntityContext) -> Result<(), Failure> {
+    let mut kept: String = ctx.get_state(String::new)?;
+    match ctx.operation_name() {
+        "append" => {
+            let n: usize = ctx.get_input()?;
+            kept.push_str(&"x".repeat(n));
+            ctx.set_result(kept.len())?;
+            ctx.set_state(kept)
+        }
+        _ => Err(ctx.unknown_operation()),
+    }
+}
+
 /// Calls `roll` on `dice@<input>` and returns what it rolled.
 #[durable_sdk::orchestrator]
 async fn roll_dice(ctx: OrchestrationContext, key: String) -> Result<Value, Failure> {
@@ -392,5 +408,5 @@ durable_sdk::component! {
         call_by_name,
     ],
     activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag, blob],
-    entities: [dice],
+    entities: [dice, hoard],
 }
