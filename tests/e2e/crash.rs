@@ -1,9 +1,8 @@
-//! Crash recovery with a real process: `durable serve` is killed (SIGKILL)
-//! in the middle of a chain of activities and started again on the same
-//! database. Nothing recorded is lost, no recorded activity runs again, and
-//! the activity that was in flight is retried once its lease expires. The
-//! same test runs the Rust `slow_chain` (probe guest) and the Python one
-//! (Python conformance guest).
+//! Crash recovery with a real process: `durable serve` is killed (SIGKILL) in the middle of a
+//! chain of activities and started again on the same database. Nothing recorded is lost, no
+//! recorded activity runs again, and the activity that was in flight is retried at once: the
+//! restarted host sees that the killed one is gone, without waiting for its leases. The same
+//! test runs the Rust `slow_chain` (probe guest) and the Python one (Python conformance guest).
 
 use crate::process::{Durable, Serve};
 use crate::support::*;
@@ -16,26 +15,55 @@ use std::time::{Duration, Instant};
 
 const ID: &str = "crash-1";
 
-fn serve(durable: &Durable, log: &str, component: &Path) -> Serve {
+/// `durable serve` of `component` giving activities `data/` and `SLOW_STEP_MS`, with leases
+/// far longer than the tests' bounds unless `leases` says otherwise: a restarted host must see
+/// that the killed one is gone and take its work over at once, not wait for its leases.
+fn serve_with(
+    durable: &Durable,
+    log: &str,
+    component: &Path,
+    slow_step_ms: u64,
+    leases: [&str; 4],
+) -> Serve {
     let data = durable.path("data");
-    let args: [std::ffi::OsString; 12] = [
+    let mut args: Vec<std::ffi::OsString> = vec![
         "--component".into(),
         component.into(),
         "--dir".into(),
         format!("{}::/data", data.display()).into(),
         "--env".into(),
-        "SLOW_STEP_MS=300".into(),
+        format!("SLOW_STEP_MS={slow_step_ms}").into(),
         "--poll-ms".into(),
         "20".into(),
-        // The in-flight activity's lease is 2 s + min(30 s, 2 s), and a
-        // turn cut short by the kill is taken over after 5 s: the restart
-        // does not wait for the defaults (5 min + 30 s, 60 s).
-        "--activity-timeout".into(),
-        "2".into(),
-        "--orchestration-lease".into(),
-        "5".into(),
     ];
+    args.extend(leases.map(Into::into));
     durable.serve(log, args)
+}
+
+fn serve(durable: &Durable, log: &str, component: &Path) -> Serve {
+    let leases = ["--activity-lease", "600", "--orchestration-lease", "600"];
+    serve_with(durable, log, component, 300, leases)
+}
+
+/// Deploys `component` (so `start` never races the server's own deployment) and makes the
+/// directory activities write their run log to.
+fn prepare(durable: &Durable, component: &Path) {
+    std::fs::create_dir_all(durable.path("data")).expect("data dir");
+    durable
+        .run([
+            OsStr::new("deploy"),
+            OsStr::new("--component"),
+            component.as_os_str(),
+        ])
+        .ok();
+}
+
+/// How many times `slow_step` ran `step` for the instance, by its run log.
+fn runs(durable: &Durable, step: u64) -> usize {
+    let log = std::fs::read_to_string(durable.path("data").join("runs.log")).unwrap_or_default();
+    log.lines()
+        .filter(|line| *line == format!("{ID} {step}"))
+        .count()
 }
 
 /// The steps (1..=5) whose results the history records.
@@ -90,16 +118,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
     let component = slow_chain_guest(lang);
     let component = component.as_path();
     let durable = Durable::new();
-    std::fs::create_dir_all(durable.path("data")).expect("data dir");
-    // Deployed up front so `start` never races the server's own deployment.
-    durable
-        .run([
-            OsStr::new("deploy"),
-            OsStr::new("--component"),
-            component.as_os_str(),
-        ])
-        .ok();
-
+    prepare(&durable, component);
     let mut first = serve(&durable, "serve-1.log", component);
     let started = durable.run(["start", "slow_chain", "--id", ID]);
     assert_eq!(started.ok().trim(), ID);
@@ -122,10 +141,15 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
         "not finished at the kill"
     );
 
-    // The bound is generous for a loaded machine, but well below what the
-    // default leases (minutes) would take: the restarted host must take the
-    // dead host's work over as soon as its short leases expire.
+    // The bound is generous for a loaded machine, and far below the leases: the restarted
+    // host takes over the dead host's work because it is gone, not because its leases ran out.
+    let killed = Instant::now();
     let mut second = serve(&durable, "serve-2.log", component);
+    history_until(&store, &mut second, Duration::from_secs(60), |h| {
+        h.len() > before_kill.len()
+    })
+    .await;
+    eprintln!("kill -9 to the first resumed step: {:?}", killed.elapsed());
     let history = history_until(&store, &mut second, Duration::from_secs(120), |h| {
         has(h, "ExecutionCompleted")
     })
@@ -142,11 +166,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
     assert_eq!(history[..before_kill.len()], before_kill[..]);
 
     let log = std::fs::read_to_string(durable.path("data").join("runs.log")).expect("runs.log");
-    let runs = |step: u64| {
-        log.lines()
-            .filter(|line| *line == format!("{ID} {step}"))
-            .count()
-    };
+    let runs = |step: u64| runs(&durable, step);
     for step in 1..=5 {
         if recorded.contains(&step) {
             assert_eq!(
@@ -163,4 +183,27 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
         (1..=5).map(runs).sum::<usize>(),
         "only this instance's steps: {log}"
     );
+}
+
+/// An activity that runs several times longer than its lease keeps it: the host renews it
+/// while the activity runs, so neither it nor another host runs the activity again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_activity_keeps_its_short_lease() {
+    let component = guest("probe");
+    let durable = Durable::new();
+    prepare(&durable, &component);
+    // Each step runs 1.5 s under a 1 s lease: without renewal every step is locked and run
+    // again after 1 s.
+    let leases = ["--activity-lease", "1", "--orchestration-lease", "600"];
+    let mut host = serve_with(&durable, "serve.log", &component, 1500, leases);
+    let started = durable.run(["start", "slow_chain", "--id", ID]);
+    assert_eq!(started.ok().trim(), ID);
+    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
+    history_until(&store, &mut host, Duration::from_secs(120), |h| {
+        has(h, "ExecutionCompleted")
+    })
+    .await;
+    for step in 1..=5 {
+        assert_eq!(runs(&durable, step), 1, "step {step}:\n{}", host.log_text());
+    }
 }

@@ -277,8 +277,10 @@ async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
             component.clone().into_os_string(),
             "--poll-ms".into(),
             "20".into(),
+            // Far longer than the test: the restart takes the killed host's entities over
+            // because it is gone, not because their leases ran out.
             "--orchestration-lease".into(),
-            "2".into(),
+            "600".into(),
         ]
     };
     // The first serve deploys the component; signals need it deployed.

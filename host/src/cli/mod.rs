@@ -177,6 +177,11 @@ pub struct HostArgs {
     /// turn is taken over after this.
     #[arg(long, default_value_t = 60)]
     orchestration_lease: u64,
+    /// Seconds a host holds an activity task, renewed while it runs; a host that stalls
+    /// (alive, but not renewing) loses the task after this. A host whose process is gone
+    /// loses its work at once, whatever the leases.
+    #[arg(long, default_value_t = 30)]
+    activity_lease: u64,
     /// Live orchestrator instances kept in memory.
     #[arg(long, default_value_t = 2048)]
     cache_capacity: usize,
@@ -221,6 +226,7 @@ impl HostArgs {
             activity_concurrency: self.activity_concurrency.max(1),
             poll_interval: Duration::from_millis(self.poll_ms.max(1)),
             orchestration_lease: Duration::from_secs(self.orchestration_lease.max(1)),
+            activity_lease: Duration::from_secs(self.activity_lease.max(1)),
             cache_capacity: self.cache_capacity,
             instance_slots: self.instance_slots,
             max_payload: usize::try_from(self.max_payload_mb << 20).unwrap_or(usize::MAX),

@@ -9,17 +9,11 @@ use crate::store::{ActivityWorkItem, StoreError};
 use crate::types::{EventKind, Failure, payload_too_large};
 use crate::wasm::{ActivityRun, LoadedComponent};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
 impl Engine {
     pub(super) async fn activity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
-        // An activity's lease outlives its timeout, so a live host never loses a task it is
-        // still running; the margin (time to record the result) is capped by the timeout
-        // itself, so with a short timeout a crashed host's task is retried soon rather than
-        // 30 s later.
-        let timeout = self.config.limits.activity_timeout;
-        let lease = (timeout + timeout.min(Duration::from_secs(30))).as_millis() as u64;
+        let lease = self.config.activity_lease.as_millis() as u64;
         let kind = WorkKind {
             what: "activities",
             concurrency: self.config.activity_concurrency,
@@ -37,10 +31,11 @@ impl Engine {
     /// Runs one attempt and delivers its result (a lost lease drops it: another host runs
     /// the task now).
     async fn run_activity(&self, task: &ActivityWorkItem) -> Result<(), EngineError> {
-        let (result, logs) = if task.name == HTTP_ACTIVITY {
-            (self.http.run(&task.input).await, Vec::new())
-        } else {
-            match self.activity_component(task).await? {
+        let run = async {
+            if task.name == HTTP_ACTIVITY {
+                return Ok::<_, EngineError>((self.http.run(&task.input).await, Vec::new()));
+            }
+            Ok(match self.activity_component(task).await? {
                 Ok(component) => {
                     let run = ActivityRun {
                         instance_id: &task.instance_id,
@@ -54,8 +49,9 @@ impl Engine {
                         .map_err(EngineError::Runtime)?
                 }
                 Err(failure) => (Err(failure), Vec::new()),
-            }
+            })
         };
+        let (result, logs) = self.renewing_lease(task, run).await?;
         let limit = self.config.max_payload;
         let result = match result {
             Ok(result) if result.len() > limit => {
@@ -86,6 +82,35 @@ impl Engine {
         }
         self.signals().orchestrations.notify_one();
         Ok(())
+    }
+
+    /// Runs `work` while renewing the task's lease every third of its length, so the lease
+    /// stays short however long the activity runs. A renewal that finds the lease lost (the
+    /// host was taken for dead, or stalled past its lease) lets the run finish; its result is
+    /// then dropped at completion.
+    async fn renewing_lease<T>(
+        &self,
+        task: &ActivityWorkItem,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let lease = self.config.activity_lease;
+        let every = lease / 3;
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = renew.tick() => {
+                    let now = self.clock.now();
+                    match self.store.renew_activity_lease(task, lease.as_millis() as u64, now).await {
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!(activity = %task.name, instance = %task.instance_id,
+                            "cannot renew the activity's lease: {e}"),
+                    }
+                }
+            }
+        }
     }
 
     /// The component a task runs on: the one it was queued with, which offers it (the turn

@@ -16,6 +16,10 @@ pub struct HostConfig {
     pub activity_concurrency: usize,
     /// How long a lock on an orchestration (or entity) is held before others may take it.
     pub orchestration_lease: Duration,
+    /// How long a lock on an activity task is held before others may take it; renewed while
+    /// the activity runs, so it bounds how long a hung or unreachable host keeps a task, not
+    /// how long an activity may run.
+    pub activity_lease: Duration,
     /// How often to look for work written by other processes.
     pub poll_interval: Duration,
     /// Live orchestrator instances kept in memory.
@@ -46,6 +50,7 @@ impl Default for HostConfig {
             orchestration_concurrency: 64,
             activity_concurrency: 64,
             orchestration_lease: Duration::from_secs(60),
+            activity_lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
             cache_capacity: 2048,
             compile_cache: default_compile_cache(),

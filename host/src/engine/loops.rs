@@ -10,6 +10,10 @@ use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+/// How often a host looks for hosts on its database that are gone
+/// ([`crate::store::Store::release_dead_hosts`]): the longest a dead peer's work waits.
+const HOST_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub(super) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Locks up to `free` work items visible at `now` under a lease of the given length (ms).
@@ -47,6 +51,8 @@ impl RunningHost {
         tasks.spawn(async move { e.entity_loop(rx).await });
         let (e, rx) = (engine.clone(), stopped.clone());
         tasks.spawn(async move { e.activity_loop(rx).await });
+        let (e, rx) = (engine.clone(), stopped.clone());
+        tasks.spawn(async move { e.take_over_dead_hosts(rx).await });
         if let Some(commits) = engine.store.external_commits() {
             let e = engine.clone();
             tasks.spawn(async move { e.wake_on_external_commits(commits, stopped).await });
@@ -122,14 +128,39 @@ impl Engine {
                     if changed.is_err() {
                         return; // the store is gone: polling is all there is
                     }
-                    self.signals().orchestrations.notify_one();
-                    self.signals().activities.notify_one();
-                    self.signals().entities.notify_one();
-                    self.client.notify_changed();
+                    self.wake_all();
                 }
                 _ = stopped.changed() => return,
             }
         }
+    }
+
+    /// Releases the leases of hosts on this database that are gone, at start (a restart after
+    /// a crash resumes the dead process's work at once) and every [`HOST_CHECK`] after (a
+    /// surviving host takes over a dead peer's), and wakes the loops when it did.
+    async fn take_over_dead_hosts(&self, mut stopped: watch::Receiver<bool>) {
+        loop {
+            match self.store.release_dead_hosts().await {
+                Ok(0) => {}
+                Ok(released) => {
+                    tracing::info!("took over {released} leases of hosts that are gone");
+                    self.wake_all();
+                }
+                Err(e) => tracing::warn!("cannot check which hosts are alive: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(HOST_CHECK) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    /// Wakes every loop and the client's waiters: work may be ready anywhere.
+    fn wake_all(&self) {
+        self.signals().orchestrations.notify_one();
+        self.signals().activities.notify_one();
+        self.signals().entities.notify_one();
+        self.client.notify_changed();
     }
 
     /// Sleeps until notified, the next stored wake-up time, the poll interval, or shutdown.

@@ -4,7 +4,8 @@
 //! an orchestration instance together with its visible inbox messages (or an
 //! activity task) under a lease, runs it, then *completes* it in one
 //! transaction that also checks the lease is still held. A lease that has
-//! expired lets another host take the work over; a completion whose lease was
+//! expired, or whose host is gone ([`Store::release_dead_hosts`]), lets another host take
+//! the work over; a completion whose lease was
 //! lost fails with [`StoreError::LeaseLost`] and changes nothing, so two hosts
 //! never both write a turn.
 //!
@@ -539,6 +540,24 @@ pub trait Store: Send + Sync + 'static {
         logs: Vec<LogLine>,
         now: Timestamp,
     ) -> StoreResult<()>;
+
+    /// Extends the lease on an activity task this handle still holds to `now + lease_ms`,
+    /// so a long activity keeps a short lease. `LeaseLost` if the task is gone or locked by
+    /// someone else (nothing is written then).
+    async fn renew_activity_lease(
+        &self,
+        task: &ActivityWorkItem,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Releases every lease held by a host that is gone (its process ended, however it
+    /// ended), so its work is taken over now rather than when the leases expire, and returns
+    /// how many were released. A live host's leases are never released. A backend that
+    /// cannot tell returns 0, and dead hosts' leases expire as usual.
+    async fn release_dead_hosts(&self) -> StoreResult<usize> {
+        Ok(0)
+    }
 
     /// Earliest time after `now` at which a message or task becomes
     /// visible, to know when to wake up.

@@ -9,6 +9,7 @@
 //! connection (WAL gives it a consistent snapshot without blocking writes).
 
 mod entities;
+mod liveness;
 mod rows;
 mod schema;
 mod turns;
@@ -18,7 +19,8 @@ use super::*;
 use rows::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use schema::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use tokio::sync::{oneshot, watch};
@@ -62,10 +64,15 @@ pub struct SqliteStore {
     reader: mpsc::Sender<Job>,
     lock_counter: AtomicU64,
     /// Makes this handle's lock tokens unique even among hosts that share
-    /// an owner name.
+    /// an owner name; every token this handle makes starts with it.
     nonce: String,
     /// Moves when another connection commits ([`Store::external_commits`]).
     external: watch::Receiver<u64>,
+    /// Where the hosts on this file register ([`liveness`]); none for a private database.
+    hosts: Option<PathBuf>,
+    /// This handle's registration, made when it first takes a lease (`None` inside: it
+    /// could not register, and its leases only expire).
+    registration: OnceLock<Option<liveness::Registration>>,
 }
 
 impl SqliteStore {
@@ -86,6 +93,8 @@ impl SqliteStore {
             lock_counter: AtomicU64::new(0),
             nonce: store_nonce(),
             external: external_commits,
+            hosts: Some(liveness::hosts_dir(path)),
+            registration: OnceLock::new(),
         })
     }
 
@@ -101,6 +110,8 @@ impl SqliteStore {
             lock_counter: AtomicU64::new(0),
             nonce: store_nonce(),
             external: external_commits,
+            hosts: None,
+            registration: OnceLock::new(),
         })
     }
 
@@ -142,9 +153,29 @@ impl SqliteStore {
         Self::run(&self.reader, f).await
     }
 
+    /// A lock token no other holder has: this handle's prefix, then the owner's name and a
+    /// count. The first one registers this handle as a live host.
     fn new_lock_token(&self, owner: &str) -> String {
+        self.register();
         let n = self.lock_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{owner}/{}/{n}", self.nonce)
+        format!("{}/{owner}/{n}", self.nonce)
+    }
+
+    /// Registers this handle as a live host on the file, once: from then on, while it lives,
+    /// no other host releases its leases early.
+    fn register(&self) {
+        let Some(dir) = &self.hosts else { return };
+        self.registration.get_or_init(|| {
+            liveness::register(dir, &self.nonce)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        "cannot register this host in {}: {e}; if it dies, its work is taken \
+                         over only when its leases expire",
+                        dir.display()
+                    )
+                })
+                .ok()
+        });
     }
 }
 
@@ -627,4 +658,60 @@ impl Store for SqliteStore {
         self.write(move |conn| entities::delete_empty(conn, now))
             .await
     }
+
+    async fn release_dead_hosts(&self) -> StoreResult<usize> {
+        let Some(dir) = &self.hosts else {
+            return Ok(0);
+        };
+        let dead = liveness::dead_hosts(dir, Some(&self.nonce)).map_err(|e| {
+            StoreError::Backend(format!("looking for dead hosts in {}: {e}", dir.display()))
+        })?;
+        let mut released = 0;
+        for host in dead {
+            let prefix = format!("{}/", host.prefix);
+            released += self
+                .write(move |conn| release_leases(conn, &prefix))
+                .await?;
+            tracing::info!(host = %host.prefix, "a host on this database is gone; its leases are released");
+            host.forget();
+        }
+        Ok(released)
+    }
+
+    async fn renew_activity_lease(
+        &self,
+        task: &ActivityWorkItem,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (id, token) = (task.id, task.lock_token.clone());
+        self.write(move |conn| {
+            let renewed = conn
+                .prepare_cached(
+                    "UPDATE activities SET lock_expires = ?3 WHERE id = ?1 AND lock_token = ?2",
+                )?
+                .execute(params![id, token, (now + lease_ms) as i64])?;
+            if renewed == 0 {
+                return Err(StoreError::LeaseLost);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Releases every lease whose token starts with `prefix` (instances, activities, entities):
+/// the work becomes lockable at once. Returns how many were released.
+fn release_leases(conn: &Connection, prefix: &str) -> StoreResult<usize> {
+    let mut released = 0;
+    for table in ["instances", "activities", "entities"] {
+        released += conn.execute(
+            &format!(
+                "UPDATE {table} SET lock_token = NULL, lock_expires = 0 \
+                 WHERE substr(lock_token, 1, length(?1)) = ?1"
+            ),
+            [prefix],
+        )?;
+    }
+    Ok(released)
 }

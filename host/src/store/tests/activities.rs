@@ -88,6 +88,42 @@ pub(super) async fn an_activity_runs_on_the_component_its_commit_names(store: &d
     assert_eq!(record.digest, DIGEST, "the instance stays on its own");
 }
 
+/// A renewed lease is not taken over when the first would have expired; renewing a lease
+/// that was taken over fails and leaves the new holder's lease alone.
+pub(super) async fn a_renewed_activity_lease_holds_and_a_lost_one_cannot_be_renewed(
+    store: &dyn Store,
+) {
+    with_scheduled_activity(store, "a").await;
+    let first = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();
+    store
+        .renew_activity_lease(&first[0], LEASE, T0 + LEASE - 1)
+        .await
+        .unwrap();
+    let at_first_expiry = store
+        .lock_activities("w2", 10, LEASE, T0 + LEASE)
+        .await
+        .unwrap();
+    assert!(at_first_expiry.is_empty(), "renewed: still held");
+    let second = store
+        .lock_activities("w2", 10, LEASE, T0 + 2 * LEASE - 1)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1, "taken over once the renewed lease expired");
+    let err = store
+        .renew_activity_lease(&first[0], LEASE, T0 + 2 * LEASE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost), "{err}");
+    assert!(
+        store
+            .lock_activities("w3", 10, LEASE, T0 + 2 * LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the failed renewal did not touch the new holder's lease"
+    );
+}
+
 pub(super) async fn an_expired_activity_lease_is_taken_over(store: &dyn Store) {
     with_scheduled_activity(store, "a").await;
     let first = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();

@@ -11,7 +11,12 @@ fn id(key: &str) -> EntityId {
     }
 }
 
-fn message(key: &str, operation: &str, caller: Option<&str>, at: Timestamp) -> EntityMessage {
+pub(super) fn message(
+    key: &str,
+    operation: &str,
+    caller: Option<&str>,
+    at: Timestamp,
+) -> EntityMessage {
     EntityMessage {
         entity: id(key),
         operation: operation.into(),

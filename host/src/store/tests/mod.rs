@@ -232,6 +232,7 @@ conformance! {
         a_completed_activity_is_delivered_once,
         an_activity_runs_on_the_component_its_commit_names,
         an_expired_activity_lease_is_taken_over,
+        a_renewed_activity_lease_holds_and_a_lost_one_cannot_be_renewed,
         a_late_result_is_dropped_and_the_instance_stays_as_it_ended,
     ],
     entities: [

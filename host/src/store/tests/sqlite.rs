@@ -1,5 +1,6 @@
 //! What only the SQLite backend promises: writes from many threads on a file, lease tokens
-//! unique across handles of one file, commits by another handle noticed, the schema version.
+//! unique across handles of one file, commits by another handle noticed, the leases of a host
+//! that is gone released at once, the schema version.
 
 use super::*;
 use crate::store::{Durability, SqliteStore};
@@ -114,4 +115,87 @@ async fn a_commit_by_another_handle_moves_external_commits_and_an_own_does_not()
         .await
         .expect("a foreign commit is noticed")
         .expect("the store is alive");
+}
+
+/// A host whose handle is gone (for a host, its process died) has its leases released by the
+/// next look for dead hosts, long before they expire: its instance, activity and entity are
+/// lockable at once. A live host's leases are never released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leases_of_a_host_that_is_gone_are_released_and_a_live_ones_are_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("durable.db");
+    let survivor = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    let gone = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    activities::with_scheduled_activity(&gone, "a").await;
+    create(&gone, "o", T0).await;
+    gone.send_entity_message(entities::message("e", "add", None, T0))
+        .await
+        .unwrap();
+    lock_one(&gone, "host", "o", T0).await;
+    assert_eq!(
+        gone.lock_activities("host", 10, LEASE, T0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        gone.lock_entities("host", 10, 10, LEASE, T0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    survivor
+        .send_message("a", raised("x"), T0, T0)
+        .await
+        .unwrap();
+    let held = lock_one(&survivor, "host", "a", T0).await;
+
+    let hosts = dir.path().join("durable.db-hosts");
+    assert_eq!(
+        std::fs::read_dir(&hosts).unwrap().count(),
+        2,
+        "both registered"
+    );
+    assert_eq!(
+        survivor.release_dead_hosts().await.unwrap(),
+        0,
+        "both alive"
+    );
+    assert_eq!(gone.release_dead_hosts().await.unwrap(), 0, "both alive");
+    assert_eq!(lockable(&survivor, T0 + 1).await, Vec::<String>::new());
+
+    drop(gone);
+    assert_eq!(survivor.release_dead_hosts().await.unwrap(), 3);
+    assert_eq!(
+        std::fs::read_dir(&hosts).unwrap().count(),
+        1,
+        "its file is gone"
+    );
+    assert_eq!(lockable(&survivor, T0 + 1).await, ["o"]);
+    let tasks = survivor
+        .lock_activities("host", 10, LEASE, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (tasks.len(), tasks[0].attempt),
+        (1, 2),
+        "taken over, second attempt"
+    );
+    let entities = survivor
+        .lock_entities("host", 10, 10, LEASE, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(entities.len(), 1);
+    // The survivor's own lease was not released with the dead host's.
+    survivor
+        .complete_orchestration(empty_commit(&held, T0 + 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        survivor.release_dead_hosts().await.unwrap(),
+        0,
+        "nothing more"
+    );
 }
