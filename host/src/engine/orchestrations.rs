@@ -6,9 +6,7 @@ use super::cold::{ColdReplayError, Execution, cold_replay};
 use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
 use crate::plan::inbox::sort_inbox;
-use crate::plan::turn::{
-    Ending, Locked, calls, ending_commit, name_sub_orchestrations, oversized_payload, plan_commit,
-};
+use crate::plan::turn::{Ending, Locked, calls, decide_turn, ending_commit, plan_commit};
 use crate::replay::{ReplayState, TurnPlan};
 use crate::resolve::Callees;
 use crate::store::{
@@ -106,22 +104,24 @@ impl Engine {
                 return self.end(instance, commit).await;
             }
         };
-        let mut actions = output.actions;
-        name_sub_orchestrations(id, &mut actions);
-        let before = live.replay.clone();
-        let plan = match live.replay.finish_turn(events.clone(), &actions, now) {
+        let max_payload = self.config.max_payload;
+        let decided = decide_turn(
+            &mut live.replay,
+            id,
+            events.clone(),
+            output.actions,
+            max_payload,
+            now,
+        );
+        let plan = match decided {
             Ok(plan) => plan,
-            Err(nd) => {
-                let ending = Ending::Failed(nd.into_failure());
-                let commit = ending_commit(locked, &before, events, inbox.consumed, ending, now);
+            Err(failure) => {
+                let ending = Ending::Failed(*failure);
+                let commit =
+                    ending_commit(locked, &live.replay, events, inbox.consumed, ending, now);
                 return self.end(instance, commit).await;
             }
         };
-        if let Some(failure) = oversized_payload(&plan, self.config.max_payload) {
-            let ending = Ending::Failed(failure);
-            let commit = ending_commit(locked, &before, events, inbox.consumed, ending, now);
-            return self.end(instance, commit).await;
-        }
         let finished = plan.outcome.is_some();
         let (caller, deployed) = self.callees(instance, &plan).await?;
         let callees = Callees {

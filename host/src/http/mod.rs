@@ -24,6 +24,8 @@ mod instances;
 mod operations;
 mod orchestrators;
 pub mod payload;
+#[cfg(test)]
+mod properties;
 mod request;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,9 @@ pub mod rewind;
 pub mod turn;
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 pub(crate) mod tests {
     //! Hand-built inputs shared by the planning tests.
 

@@ -64,7 +64,7 @@ pub fn base_commit(
 
 /// Gives a sub-orchestration started without an explicit id a deterministic one derived
 /// from its parent and sequence id: `<parent>:<sequence id>`.
-pub fn name_sub_orchestrations(parent_id: &str, actions: &mut [Action]) {
+fn name_sub_orchestrations(parent_id: &str, actions: &mut [Action]) {
     for action in actions {
         if let ActionKind::StartSubOrchestration { instance_id, .. } = &mut action.kind
             && instance_id.is_empty()
@@ -72,6 +72,31 @@ pub fn name_sub_orchestrations(parent_id: &str, actions: &mut [Action]) {
             *instance_id = format!("{parent_id}:{}", action.id);
         }
     }
+}
+
+/// Checks and plans what a guest decided on a new turn (`events`, then `actions`): names the
+/// sub-orchestrations it starts, folds the actions into `replay`, and refuses a payload over
+/// `max_payload`. A failure here ends the execution; `replay` is then left as it was before the
+/// turn, as [`ending_commit`] needs it.
+pub fn decide_turn(
+    replay: &mut ReplayState,
+    instance_id: &str,
+    events: Vec<HistoryEvent>,
+    mut actions: Vec<Action>,
+    max_payload: usize,
+    now: Timestamp,
+) -> Result<TurnPlan, Box<Failure>> {
+    name_sub_orchestrations(instance_id, &mut actions);
+    let before = replay.clone();
+    let failure = match replay.finish_turn(events, &actions, now) {
+        Ok(plan) => match oversized_payload(&plan, max_payload) {
+            None => return Ok(plan),
+            Some(failure) => failure,
+        },
+        Err(nd) => nd.into_failure(),
+    };
+    *replay = before;
+    Err(Box::new(failure))
 }
 
 /// The names a turn calls, for [`Callees::needs_deployments`] (`call_http` runs in the
@@ -91,7 +116,7 @@ pub fn calls(plan: &TurnPlan) -> impl Iterator<Item = (FunctionKind, &str)> {
 
 /// The first payload the guest produced in a turn that is larger than `limit`, as the
 /// failure that ends the execution instead.
-pub fn oversized_payload(plan: &TurnPlan, limit: usize) -> Option<Failure> {
+fn oversized_payload(plan: &TurnPlan, limit: usize) -> Option<Failure> {
     let produced = plan
         .new_history
         .iter()
