@@ -5,7 +5,8 @@
 //! [`Client`] plus [`ApiConfig`]); [`serve`] runs it on a listener until a
 //! shutdown future resolves. The same routes answer under [`BASE_PATH`]
 //! (`/runtime/webhooks/durabletask`, the webhook URLs) and
-//! [`RPC_BASE_PATH`] (`/durabletask`, what the language SDK clients call).
+//! [`RPC_BASE_PATH`] (`/durabletask`, what the language SDK clients call),
+//! each with or without a trailing slash.
 //!
 //! A request flows through the body limit and the optional API-key check
 //! (`auth`), then to a handler: starting instances (`orchestrators`),
@@ -194,7 +195,11 @@ async fn openapi() -> impl IntoResponse {
 pub fn router(state: ApiState) -> Router {
     let mut api = Router::new();
     for route in routes() {
-        api = api.route(route.path, route.handler);
+        // Every route also answers with a trailing slash: the SDK clients list and purge at
+        // `{rpcBaseUrl}instances/?...`, which Durable Functions' `instances/{instanceId?}` matches.
+        api = api
+            .route(&format!("{}/", route.path), route.handler.clone())
+            .route(route.path, route.handler);
     }
     let api = api
         .layer(axum::middleware::from_fn_with_state(
