@@ -6,7 +6,9 @@
 //! shutdown future resolves. The same routes answer under [`BASE_PATH`]
 //! (`/runtime/webhooks/durabletask`, the webhook URLs) and
 //! [`RPC_BASE_PATH`] (`/durabletask`, what the language SDK clients call),
-//! each with or without a trailing slash.
+//! each with or without a trailing slash; on the RPC routes a body that is a
+//! JSON string holding JSON text, as the SDK clients send values, is that
+//! JSON ([`request::serialized_value`]).
 //!
 //! A request flows through the body limit and the optional API-key check
 //! (`auth`), then to a handler: starting instances (`orchestrators`),
@@ -36,11 +38,12 @@ pub use request::encode;
 
 use crate::client::Client;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Extension};
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
+use request::ApiBase;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -208,8 +211,8 @@ pub fn router(state: ApiState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(state.config.body_limit));
     Router::new()
-        .nest(BASE_PATH, api.clone())
-        .nest(RPC_BASE_PATH, api)
+        .nest(BASE_PATH, api.clone().layer(Extension(ApiBase::Webhook)))
+        .nest(RPC_BASE_PATH, api.layer(Extension(ApiBase::Rpc)))
         .with_state(state)
 }
 
