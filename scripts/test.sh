@@ -25,5 +25,8 @@ node --test guest-sdk/js/test/
 # The host's unit tests, the storage suite, and the end-to-end tests. These build the Python and
 # JavaScript guests with `durable build`, which installs componentize-py and componentize-js
 # into ~/.cache/durable/tools the first time and keeps built components there by a hash of
-# their sources.
+# their sources. The Durable Functions SDK clients (PyPI, npm) that tests/e2e/df_clients.rs
+# drives `durable serve` with are installed, pinned, into ~/.cache/durable/tools once.
+df_clients=$(scripts/df-clients.sh) # (an assignment, so that a failed install stops here)
+eval "$df_clients"
 cargo test

@@ -718,3 +718,68 @@ async fn json_shapes_match_their_snapshots() {
     insta::assert_json_snapshot!("error_bad_json", bad_json);
     api.stop().await;
 }
+
+/// The Durable Functions SDK clients send a value on the RPC routes (`/durabletask`) as a JSON
+/// string holding its JSON text (azure-functions-durable posts `json.dumps(value)` as JSON).
+/// There such a body is the value it holds; on the webhook routes a JSON string is a string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serialized_bodies_are_the_value_they_hold_on_the_rpc_routes_only() {
+    let api = Api::start(&["probe"], ApiConfig::default()).await;
+    let rpc = api.base.replace(http::BASE_PATH, http::RPC_BASE_PATH);
+    let webhook = api.base.clone();
+    let serialized = |value: Value| Value::String(value.to_string()).to_string();
+    let object = json!({"timeout_secs": 3600});
+
+    // Start: the input.
+    let cases = [
+        (&rpc, serialized(object.clone()), object.clone()),
+        (
+            &webhook,
+            serialized(object.clone()),
+            json!(object.to_string()),
+        ),
+        (&rpc, serialized(json!("hello")), json!("hello")),
+        // A string that is not JSON text, and plain JSON, mean what they say on both.
+        (&rpc, r#""hello""#.to_owned(), json!("hello")),
+        (&rpc, object.to_string(), object.clone()),
+        (&webhook, object.to_string(), object.clone()),
+    ];
+    for (i, (base, body, expected)) in cases.iter().enumerate() {
+        let id = format!("echo-{i}");
+        let (code, answer) = api
+            .post(&format!("{base}/orchestrators/echo/{id}"), body)
+            .await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{body}: {answer}");
+        let url = api.url(&format!("/instances/{id}"));
+        let status = api.wait_status(&url, RuntimeStatus::Completed).await;
+        assert_eq!(&status["output"], expected, "{base} {body}");
+    }
+
+    // Raise event: the event data.
+    let approval = json!({"approved": true});
+    for (base, id, expected) in [
+        (&rpc, "wait-rpc", approval.clone()),
+        (&webhook, "wait-webhook", json!(approval.to_string())),
+    ] {
+        let start = format!("{webhook}/orchestrators/wait_with_timeout/{id}");
+        assert_eq!(api.post(&start, "3600").await.0, StatusCode::ACCEPTED);
+        let raise = format!("{base}/instances/{id}/raiseEvent/x");
+        let (code, _) = api.post(&raise, &serialized(approval.clone())).await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+        let url = api.url(&format!("/instances/{id}"));
+        let status = api.wait_status(&url, RuntimeStatus::Completed).await;
+        assert_eq!(status["output"], json!({ "event": expected }), "{base}");
+    }
+
+    // Signal entity: the operation input (`hoard` appends that many `x`s; a string fails).
+    let signal = format!("{rpc}/entities/hoard/k?op=append");
+    assert_eq!(
+        api.post(&signal, &serialized(json!(3))).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(api.post(&signal, "2").await.0, StatusCode::ACCEPTED);
+    api.t
+        .entity_until("hoard", "k", |r| r.state.as_deref() == Some(r#""xxxxx""#))
+        .await;
+    api.stop().await;
+}

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod crash;
+mod df_clients;
 mod dispatch;
 mod durable_http;
 mod entities;

@@ -5,21 +5,21 @@
 //! same `x-ms-continuation-token` paging as instances.
 
 use super::instances::CONTINUATION_HEADER;
-use super::orchestrators::json_body;
-use super::request::Params;
+use super::request::{ApiBase, Params, json_body};
 use super::{ApiError, ApiState};
 use crate::store::{EntityFilter, EntityRecord};
 use crate::types::EntityId;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub async fn signal(
     State(state): State<ApiState>,
+    Extension(base): Extension<ApiBase>,
     Path((name, key)): Path<(String, String)>,
     params: Params,
     body: Result<Bytes, BytesRejection>,
@@ -29,7 +29,7 @@ pub async fn signal(
         .filter(|op| !op.is_empty())
         .ok_or_else(|| ApiError::BadRequest("the `op` query parameter is required".into()))?
         .to_owned();
-    let input = json_body(&state, body, "the request body (the operation input)")?;
+    let input = json_body(&state, base, body, "the request body (the operation input)")?;
     state
         .client
         .signal_entity(&name, &key, &operation, &input)

@@ -5,7 +5,10 @@
 //! [`Client`] plus [`ApiConfig`]); [`serve`] runs it on a listener until a
 //! shutdown future resolves. The same routes answer under [`BASE_PATH`]
 //! (`/runtime/webhooks/durabletask`, the webhook URLs) and
-//! [`RPC_BASE_PATH`] (`/durabletask`, what the language SDK clients call).
+//! [`RPC_BASE_PATH`] (`/durabletask`, what the language SDK clients call),
+//! each with or without a trailing slash; on the RPC routes a body that is a
+//! JSON string holding JSON text, as the SDK clients send values, is that
+//! JSON ([`request::serialized_value`]).
 //!
 //! A request flows through the body limit and the optional API-key check
 //! (`auth`), then to a handler: starting instances (`orchestrators`),
@@ -37,11 +40,12 @@ pub use request::encode;
 
 use crate::client::Client;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Extension};
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
+use request::ApiBase;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -196,7 +200,11 @@ async fn openapi() -> impl IntoResponse {
 pub fn router(state: ApiState) -> Router {
     let mut api = Router::new();
     for route in routes() {
-        api = api.route(route.path, route.handler);
+        // Every route also answers with a trailing slash: the SDK clients list and purge at
+        // `{rpcBaseUrl}instances/?...`, which Durable Functions' `instances/{instanceId?}` matches.
+        api = api
+            .route(&format!("{}/", route.path), route.handler.clone())
+            .route(route.path, route.handler);
     }
     let api = api
         .layer(axum::middleware::from_fn_with_state(
@@ -205,8 +213,8 @@ pub fn router(state: ApiState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(state.config.body_limit));
     Router::new()
-        .nest(BASE_PATH, api.clone())
-        .nest(RPC_BASE_PATH, api)
+        .nest(BASE_PATH, api.clone().layer(Extension(ApiBase::Webhook)))
+        .nest(RPC_BASE_PATH, api.layer(Extension(ApiBase::Rpc)))
         .with_state(state)
 }
 

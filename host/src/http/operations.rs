@@ -3,14 +3,14 @@
 //! answers 202 once the request is recorded (the instance acts on it at its
 //! next turn), 404 for an unknown instance and 410 for a finished one.
 
-use super::orchestrators::{accepted, json_body};
-use super::request::{LinkBase, Params};
+use super::orchestrators::accepted;
+use super::request::{ApiBase, LinkBase, Params, json_body};
 use super::{ApiError, ApiState};
 use crate::client::ClientError;
 use crate::types::RuntimeStatus;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::future::Future;
@@ -25,10 +25,11 @@ async fn accept(
 
 pub async fn raise_event(
     State(state): State<ApiState>,
+    Extension(base): Extension<ApiBase>,
     Path((instance_id, event_name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let data = json_body(&state, body, "the request body (the event data)")?;
+    let data = json_body(&state, base, body, "the request body (the event data)")?;
     accept(state.client.raise_event(&instance_id, &event_name, &data)).await
 }
 

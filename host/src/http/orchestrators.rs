@@ -3,13 +3,13 @@
 //! and answer with its output.
 
 use super::payload::{self, CheckStatus, StatusOptions};
-use super::request::{LinkBase, Params};
+use super::request::{ApiBase, LinkBase, Params, json_body};
 use super::{ApiError, ApiState};
 use crate::client::{ClientError, StartRequest};
 use crate::types::{Json, RuntimeStatus};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::http::header::{LOCATION, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
@@ -20,33 +20,47 @@ const MAX_WAIT_SECS: u64 = 600;
 
 pub async fn start(
     State(state): State<ApiState>,
+    Extension(base): Extension<ApiBase>,
     Path(function_name): Path<String>,
     params: Params,
     links: LinkBase,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    start_instance(state, function_name, None, params, links, body).await
+    let input = json_body(&state, base, body, INPUT)?;
+    start_instance(state, function_name, None, input, params, links).await
 }
 
 pub async fn start_with_id(
     State(state): State<ApiState>,
+    Extension(base): Extension<ApiBase>,
     Path((function_name, instance_id)): Path<(String, String)>,
     params: Params,
     links: LinkBase,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    start_instance(state, function_name, Some(instance_id), params, links, body).await
+    let input = json_body(&state, base, body, INPUT)?;
+    start_instance(
+        state,
+        function_name,
+        Some(instance_id),
+        input,
+        params,
+        links,
+    )
+    .await
 }
+
+/// What a start request's body is, for error messages.
+const INPUT: &str = "the request body (the orchestrator input)";
 
 async fn start_instance(
     state: ApiState,
     function_name: String,
     instance_id: Option<String>,
+    input: Json,
     params: Params,
     links: LinkBase,
-    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let input = json_body(&state, body, "the request body (the orchestrator input)")?;
     let timeout = params.u64("timeout")?;
     // Accepted for compatibility; the wait below is woken by the host when
     // the instance finishes, so it needs no polling interval.
@@ -93,31 +107,4 @@ fn json_text(status: StatusCode, text: &str) -> Response {
         text.to_owned(),
     )
         .into_response()
-}
-
-/// The request body as JSON text: `null` when empty; 400 when not JSON,
-/// 413 when over the limit.
-pub fn json_body(
-    state: &ApiState,
-    body: Result<Bytes, BytesRejection>,
-    what: &str,
-) -> Result<Json, ApiError> {
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "the request body is larger than the limit of {} bytes",
-                state.config.body_limit
-            ))
-        } else {
-            ApiError::BadRequest(format!("{what} could not be read"))
-        }
-    })?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::BadRequest(format!("{what} is not UTF-8 text")))?;
-    if text.trim().is_empty() {
-        return Ok("null".to_owned());
-    }
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| ApiError::BadRequest(format!("{what} is not valid JSON: {e}")))?;
-    Ok(text.to_owned())
 }

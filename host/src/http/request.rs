@@ -1,13 +1,19 @@
 //! What handlers read from a request besides the path: query parameters
-//! (case-insensitive names, as Durable Functions' ASP.NET host treats them)
-//! and the base URL the check-status links are built on.
+//! (case-insensitive names, as Durable Functions' ASP.NET host treats them),
+//! the base URL the check-status links are built on, and a JSON body (an
+//! input, event data or operation input), which on the RPC routes may come
+//! serialized the way the SDK clients send it.
 
-use super::ApiError;
 use super::auth::UsedKey;
-use crate::types::{RuntimeStatus, Timestamp};
+use super::{ApiError, ApiState};
+use crate::types::{Json, RuntimeStatus, Timestamp};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Query};
+use axum::http::StatusCode;
 use axum::http::header::HOST;
 use axum::http::request::Parts;
+use serde::de::IgnoredAny;
 use std::collections::HashMap;
 
 /// Page size of the list routes when `top` is not given.
@@ -153,4 +159,99 @@ pub fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// Which of the two bases a request came in under; the router puts it in the
+/// request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiBase {
+    /// [`super::BASE_PATH`]: the webhook URLs, where a body is plain JSON.
+    Webhook,
+    /// [`super::RPC_BASE_PATH`]: what the Durable Functions SDK clients call.
+    Rpc,
+}
+
+/// The request body as JSON text: `null` when empty; 400 when not JSON, 413
+/// when over the limit. On the RPC routes a JSON string holding JSON text is
+/// that text ([`serialized_value`]).
+pub fn json_body(
+    state: &ApiState,
+    base: ApiBase,
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+) -> Result<Json, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "the request body is larger than the limit of {} bytes",
+                state.config.body_limit
+            ))
+        } else {
+            ApiError::BadRequest(format!("{what} could not be read"))
+        }
+    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::BadRequest(format!("{what} is not UTF-8 text")))?;
+    if text.trim().is_empty() {
+        return Ok("null".to_owned());
+    }
+    serde_json::from_str::<IgnoredAny>(text)
+        .map_err(|e| ApiError::BadRequest(format!("{what} is not valid JSON: {e}")))?;
+    match base {
+        ApiBase::Rpc => Ok(serialized_value(text).unwrap_or_else(|| text.to_owned())),
+        ApiBase::Webhook => Ok(text.to_owned()),
+    }
+}
+
+/// The SDK clients serialize a value and send the result as a JSON string
+/// (azure-functions-durable posts `json.dumps(value)` as JSON: `{"a": 1}`
+/// arrives as `"{\"a\": 1}"`); Durable Functions stores that string and the
+/// Python worker parses it again before the orchestrator sees it. Here the
+/// guests get JSON, so the host parses it: `Some(the JSON text)` when `json`
+/// is a string holding JSON text, `None` for anything else (a string such as
+/// `"hello"` stays a string).
+pub fn serialized_value(json: &str) -> Option<String> {
+    if !json.trim_start().starts_with('"') {
+        return None;
+    }
+    let text: String = serde_json::from_str(json).ok()?;
+    serde_json::from_str::<IgnoredAny>(&text).ok()?;
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serialized_value;
+
+    #[test]
+    fn a_string_holding_json_text_is_that_json() {
+        for (body, value) in [
+            (r#""{\"timeout_secs\": 3600}""#, r#"{"timeout_secs": 3600}"#),
+            (r#""[1, \"two\"]""#, r#"[1, "two"]"#),
+            (r#""\"hello\"""#, r#""hello""#),
+            (r#""true""#, "true"),
+            (r#""42""#, "42"),
+            (r#""null""#, "null"),
+            (r#" "{}" "#, "{}"),
+        ] {
+            assert_eq!(serialized_value(body).as_deref(), Some(value), "{body}");
+        }
+    }
+
+    #[test]
+    fn other_json_is_left_as_it_is() {
+        for body in [
+            r#""hello""#,
+            r#""""#,
+            r#""  ""#,
+            r#""{not json""#,
+            r#"{"a": "{}"}"#,
+            "42",
+            "true",
+            "null",
+            r#"["\"x\""]"#,
+        ] {
+            assert_eq!(serialized_value(body), None, "{body}");
+        }
+    }
 }

@@ -167,6 +167,29 @@ async fn an_empty_list_is_an_empty_array_without_a_token() {
     assert_eq!(json(response).await, serde_json::json!([]));
 }
 
+/// The SDK clients list and purge at `{rpcBaseUrl}instances/?...`, with a trailing slash.
+#[tokio::test]
+async fn a_trailing_slash_reaches_the_same_route() {
+    let app = router(state(ApiConfig::default()));
+    for base in [BASE_PATH, RPC_BASE_PATH] {
+        let list = format!("{base}/instances/?runtimeStatus=Running");
+        let response = send(&app, "GET", &list, "").await;
+        assert_eq!(response.status(), StatusCode::OK, "{list}");
+        assert_eq!(json(response).await, serde_json::json!([]));
+        let purge = format!("{base}/instances/?createdTimeFrom=1970-01-01T00:00:00.000000Z");
+        let response = send(&app, "DELETE", &purge, "").await;
+        assert_eq!(response.status(), StatusCode::OK, "{purge}");
+        assert_eq!(
+            json(response).await,
+            serde_json::json!({"instancesDeleted": 0})
+        );
+        let status = format!("{base}/instances/nope/");
+        let response = send(&app, "GET", &status, "").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{status}");
+        assert_eq!(json(response).await["error"], "NotFound");
+    }
+}
+
 #[tokio::test]
 async fn with_api_keys_only_requests_carrying_one_pass() {
     let app = router(state(ApiConfig {
