@@ -102,8 +102,9 @@ fn a_database_of_another_schema_version_is_refused() {
 async fn a_commit_by_another_handle_moves_external_commits_and_an_own_does_not() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("durable.db");
-    let host = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    // `elsewhere` first: opening writes the schema, a commit `host` must not see as new.
     let elsewhere = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
+    let host = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
     let mut commits = host.external_commits().expect("SQLite tells");
     commits.borrow_and_update();
     create(&host, "own", T0).await;
