@@ -19,4 +19,5 @@ mod management;
 mod nondeterminism;
 mod orchestration;
 mod polyglot;
+mod properties;
 mod sandbox;

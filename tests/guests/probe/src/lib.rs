@@ -5,7 +5,8 @@
 //! is a deliberately *changed* copy of the example (it says goodbye first) so that replaying the
 //! example's history against it is a nondeterminism; `slow_chain` and `slow_step` leave a trace
 //! in `/data/runs.log` for crash/restart tests; `carry_events` and `wait_with_timeout` exercise
-//! continue-as-new with carried events and timed waits.
+//! continue-as-new with carried events and timed waits; `interpret` runs a program given as
+//! its input, for the replay property test.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -371,6 +372,84 @@ fn say_goodbye(name: String) -> Result<String, Failure> {
     Ok(format!("Goodbye {name}!"))
 }
 
+/// Runs a program of steps (JSON) and returns what each step gave, for the property test of
+/// cached against cold replay (tests/e2e/properties.rs, which holds the model of what each
+/// step returns). Steps: `{"call": n}` (`double(n)`), `{"fail": 0}` (`fail_always`, caught:
+/// `"failed"`), `{"fan": [n, ...]}` (`double` of each at once), `{"timer": secs}`
+/// (`"timer"`), `{"event": name}` (the event's data), `{"race": [name, secs]}` (`"event"` or
+/// `"timer"`, whichever comes first), `{"sub": [steps]}` (a child running those steps),
+/// `{"uuid": 0}` (a new deterministic uuid), `{"status": n}` (sets the custom status).
+#[durable_sdk::orchestrator]
+async fn interpret(ctx: OrchestrationContext, program: Vec<Value>) -> Result<Vec<Value>, Failure> {
+    let mut out = Vec::new();
+    for step in program {
+        let (op, arg) = step
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .ok_or_else(|| Failure::new("BadProgram", format!("not a step: {step}")))?;
+        let value = match op.as_str() {
+            "call" => ctx.call_activity::<Value>("double", arg).await?,
+            "fail" => match ctx.call_activity::<()>("fail_always", ()).await {
+                Ok(()) => json!("succeeded"),
+                Err(_) => json!("failed"),
+            },
+            "fan" => {
+                let numbers = arg.as_array().cloned().unwrap_or_default();
+                let calls = numbers
+                    .into_iter()
+                    .map(|n| ctx.call_activity::<Value>("double", n))
+                    .collect();
+                Value::Array(ctx.task_all(calls).await?)
+            }
+            "timer" => {
+                let secs = arg.as_u64().unwrap_or(1);
+                ctx.create_timer_after(Duration::from_secs(secs)).await?;
+                json!("timer")
+            }
+            "event" => {
+                let name = arg.as_str().unwrap_or("e");
+                ctx.wait_for_external_event::<Value>(name).await?
+            }
+            "race" => {
+                let name = arg[0].as_str().unwrap_or("e");
+                let secs = arg[1].as_u64().unwrap_or(1);
+                let event = ctx.wait_for_external_event::<Value>(name).untyped();
+                let timer = ctx.create_timer_after(Duration::from_secs(secs));
+                let (winner, _) = ctx.task_any(vec![event, timer.untyped()]).await?;
+                if winner == 0 {
+                    timer.cancel();
+                    json!("event")
+                } else {
+                    json!("timer")
+                }
+            }
+            "sub" => {
+                ctx.call_sub_orchestrator::<Value>("interpret", None, arg)
+                    .await?
+            }
+            "uuid" => json!(ctx.new_uuid()),
+            "status" => {
+                ctx.set_custom_status(&arg);
+                json!("status")
+            }
+            other => {
+                return Err(Failure::new(
+                    "BadProgram",
+                    format!("unknown step `{other}`"),
+                ));
+            }
+        };
+        out.push(value);
+    }
+    Ok(out)
+}
+
+#[durable_sdk::activity]
+fn double(n: i64) -> Result<i64, Failure> {
+    Ok(n * 2)
+}
+
 /// Always fails with a structured failure.
 #[durable_sdk::activity]
 fn fail_always() -> Result<(), Failure> {
@@ -406,7 +485,8 @@ durable_sdk::component! {
         needs_flag,
         fetch,
         call_by_name,
+        interpret,
     ],
-    activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag, blob],
+    activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag, blob, double],
     entities: [dice, hoard],
 }
