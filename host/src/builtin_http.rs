@@ -133,16 +133,25 @@ impl HttpActivity {
                 })
                 .or_insert(value);
         }
-        // Read as it arrives and stop at the cap: a huge (or endless) body never sits in
-        // memory whole.
+        // Read as it arrives and stop past the cap: a huge (or endless) body never sits in
+        // memory whole, and is refused rather than cut.
         let mut body = Vec::new();
-        while body.len() < MAX_BODY {
-            let chunk = response.chunk().await.map_err(|e| {
-                Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri))
-            })?;
-            let Some(chunk) = chunk else { break };
-            let room = MAX_BODY - body.len();
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri)))?
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(Failure::fatal(
+                    failure_types::RESOURCE_LIMIT,
+                    format!(
+                        "the response body of {} is larger than the limit of {} MiB",
+                        request.uri,
+                        MAX_BODY >> 20
+                    ),
+                ));
+            }
+            body.extend_from_slice(&chunk);
         }
         let content = String::from_utf8_lossy(&body).into_owned();
         serde_json::to_string(&Response {
@@ -186,5 +195,36 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.error_type, failure_types::INVALID_INPUT);
+    }
+
+    /// A response body over the cap fails the call with `ResourceLimit`, and is not cut to
+    /// the cap and passed off as the whole body; one at the cap arrives whole.
+    #[tokio::test]
+    async fn a_response_body_over_the_cap_is_refused_not_cut() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for size in [MAX_BODY + 1, MAX_BODY] {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+                socket.write_all(head.as_bytes()).await.unwrap();
+                let _ = socket.write_all(&vec![b'x'; size]).await;
+            }
+        });
+        let http = HttpActivity::new(
+            HttpAllowList::new(vec!["*".into()]),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let request = format!(r#"{{"method":"GET","uri":"http://{addr}/"}}"#);
+        let err = http.run(&request).await.unwrap_err();
+        assert_eq!(err.error_type, failure_types::RESOURCE_LIMIT, "{err:?}");
+        assert!(err.message.contains("16 MiB"), "{}", err.message);
+        let whole = http.run(&request).await.expect("a body at the cap");
+        let response: serde_json::Value = serde_json::from_str(&whole).unwrap();
+        assert_eq!(response["content"].as_str().unwrap().len(), MAX_BODY);
     }
 }
