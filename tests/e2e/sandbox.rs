@@ -223,6 +223,28 @@ async fn payloads_over_the_limit_are_refused_naming_it() {
         Some(602),
         "the first append's state"
     );
+    // An operation that sends a signal or starts an orchestration with an input over the limit
+    // fails alone, and sends nothing.
+    for (operation, what) in [
+        ("send", "the input of signal `append` to `hoard@k-sink`"),
+        ("start", "the input of orchestration `echo`"),
+    ] {
+        let call = json!({"entity": "hoard", "key": "k", "operation": operation, "input": 2000});
+        let id = t.start("call_counter", call.to_string()).await;
+        let failure = t.finish(&id).await.failure.expect("over the limit");
+        assert_eq!(failure.error_type, "ResourceLimit", "{failure:#?}");
+        assert!(failure.message.contains(what), "{}", failure.message);
+        let call = json!({"entity": "hoard", "key": "k", "operation": operation, "input": 10});
+        let id = t.start("call_counter", call.to_string()).await;
+        assert_eq!(
+            output(&t.finish(&id).await),
+            json!(10),
+            "{operation} within the limit"
+        );
+    }
+    let instances = t.client().list(&Default::default()).await.unwrap();
+    let echoes: Vec<_> = instances.iter().filter(|i| i.name == "echo").collect();
+    assert_eq!(echoes.len(), 1, "only the small start: {echoes:#?}");
     t.stop().await;
 }
 

@@ -12,8 +12,8 @@ use crate::plan::entity::{Dropped, batch_seed, plan_entity_commit, sort_entity_i
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{EntityInboxMessage, EntityWorkItem, LogLine, StoreError};
 use crate::types::{
-    EntityId, EntityOperationOutcome, EntityOperationRequest, Failure, Json, Timestamp,
-    failure_types, payload_too_large,
+    EntityEffect, EntityId, EntityOperationOutcome, EntityOperationRequest, Failure, Json,
+    Timestamp, failure_types, payload_too_large,
 };
 use crate::wasm::{EntityBatchOutput, LoadedComponent};
 use std::sync::Arc;
@@ -174,8 +174,9 @@ impl Engine {
         (outcomes, state)
     }
 
-    /// One run of `operations`; a result or state larger than the payload limit fails the
-    /// run as a whole, like a trap.
+    /// One run of `operations`; a result, state, signal input or orchestration input larger
+    /// than the payload limit fails the run as a whole, like a trap (then each operation runs
+    /// alone, and only the one that produced it fails).
     async fn run_batch(
         &self,
         component: &LoadedComponent,
@@ -193,6 +194,29 @@ impl Engine {
         let results = output.results.iter().filter_map(|o| o.result.as_ref().ok());
         if let Some(result) = results.map(String::len).find(|len| *len > limit) {
             return Err(payload_too_large("an operation's result", result, limit));
+        }
+        let sent = output.results.iter().flat_map(|o| &o.effects);
+        for effect in sent {
+            let (what, input) = match effect {
+                EntityEffect::Signal {
+                    entity,
+                    operation,
+                    input,
+                    ..
+                } => (
+                    format!(
+                        "the input of signal `{operation}` to `{}@{}`",
+                        entity.name, entity.key
+                    ),
+                    input,
+                ),
+                EntityEffect::StartOrchestration { name, input, .. } => {
+                    (format!("the input of orchestration `{name}`"), input)
+                }
+            };
+            if input.len() > limit {
+                return Err(payload_too_large(&what, input.len(), limit));
+            }
         }
         match &output.state {
             Some(state) if state.len() > limit => {

@@ -298,7 +298,9 @@ async fn signal_in_section(ctx: OrchestrationContext, key: String) -> Result<i64
 }
 
 /// `append` (input: a count): appends that many `x`s to its state, a string, and returns
-/// the new length.
+/// the new length. `send` and `start` (input: a count) send a string of that many `x`s on:
+/// as a signal to `hoard@<key>-sink` (`append`, which fails on it) and as the input of an
+/// `echo` orchestration; both return the count.
 #[durable_sdk::entity]
 fn hoard(ctx: &mut EntityContext) -> Result<(), Failure> {
     let mut kept: String = ctx.get_state(String::new)?;
@@ -308,6 +310,17 @@ fn hoard(ctx: &mut EntityContext) -> Result<(), Failure> {
             kept.push_str(&"x".repeat(n));
             ctx.set_result(kept.len())?;
             ctx.set_state(kept)
+        }
+        "send" => {
+            let n: usize = ctx.get_input()?;
+            let sink = EntityId::new("hoard", format!("{}-sink", ctx.key()));
+            ctx.signal_entity(&sink, "append", "x".repeat(n))?;
+            ctx.set_result(n)
+        }
+        "start" => {
+            let n: usize = ctx.get_input()?;
+            ctx.start_orchestration("echo", "x".repeat(n))?;
+            ctx.set_result(n)
         }
         _ => Err(ctx.unknown_operation()),
     }
