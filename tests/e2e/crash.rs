@@ -207,3 +207,45 @@ async fn a_long_activity_keeps_its_short_lease() {
         assert_eq!(runs(&durable, step), 1, "step {step}:\n{}", host.log_text());
     }
 }
+
+/// Two hosts on one database: the one running the chain is killed, and the other, already
+/// running, takes its work over because the killed one is gone (its leases are far longer than
+/// the test): the chain completes, and no recorded step ran again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_host_takes_over_the_work_of_a_killed_one() {
+    let component = guest("probe");
+    let durable = Durable::new();
+    prepare(&durable, &component);
+    let mut first = serve(&durable, "serve-1.log", &component);
+    let started = durable.run(["start", "slow_chain", "--id", ID]);
+    assert_eq!(started.ok().trim(), ID);
+    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
+    history_until(&store, &mut first, Duration::from_secs(60), |h| {
+        count(h, "TaskCompleted") >= 2
+    })
+    .await;
+    // The second host starts while the first holds the chain: it finds nothing to do.
+    let mut second = serve(&durable, "serve-2.log", &component);
+    first.kill();
+    let recorded = completed_steps(&store.history(ID).await.expect("history"));
+    assert!(recorded.len() < 5, "the kill came before the end");
+    let history = history_until(&store, &mut second, Duration::from_secs(60), |h| {
+        has(h, "ExecutionCompleted")
+    })
+    .await;
+    assert_eq!(completed_steps(&history), (1..=5).collect());
+    for step in recorded {
+        assert_eq!(
+            runs(&durable, step),
+            1,
+            "step {step} was recorded before the kill"
+        );
+    }
+    assert!(
+        second
+            .log_text()
+            .contains("a host on this database is gone"),
+        "{}",
+        second.log_text()
+    );
+}
