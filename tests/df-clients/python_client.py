@@ -64,6 +64,14 @@ async def main():
     expect(done.input_, {"timeout_secs": 3600}, "status input")
     expect(done.name, "echo", "status name")
     expect(done.instance_id, echo, "status instance id")
+    # An unknown orchestrator: the client raises the server's message (ExceptionMessage).
+    try:
+        await client.start_new("no_such_orchestrator", None, 1)
+        fail("start_new of an unknown orchestrator succeeded")
+    except Exception as e:  # the client raises a bare Exception
+        if "no_such_orchestrator" not in str(e):
+            fail(f"start_new of an unknown orchestrator raised {e!r}")
+        print("ok: start_new of an unknown orchestrator raises the server's message")
     text = await client.start_new("echo", "echo-text", "hello")
     started.add(text)
     expect(text, "echo-text", "start_new with an instance id")

@@ -113,7 +113,16 @@ impl From<ClientError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        let message = self.to_string();
+        // `Message` and `ExceptionMessage` are the ASP.NET error shape the Durable Functions
+        // extension answers with; its SDK clients read them (the Python client raises
+        // `ExceptionMessage` on a 400).
+        let body = serde_json::json!({
+            "error": self.code(),
+            "message": message,
+            "Message": message,
+            "ExceptionMessage": message,
+        });
         (self.status(), Json(body)).into_response()
     }
 }

@@ -99,6 +99,9 @@ async fn unknown_instances_are_404_with_a_json_error() {
             let body = json(response).await;
             assert_eq!(body["error"], "NotFound");
             assert!(body["message"].as_str().unwrap().contains("nope"), "{body}");
+            // The ASP.NET error shape the Durable Functions SDK clients read.
+            assert_eq!(body["ExceptionMessage"], body["message"]);
+            assert_eq!(body["Message"], body["message"]);
         }
     }
 }
