@@ -33,24 +33,18 @@ use durable_host::store::{Durability, EntityFilter, InstanceFilter, SqliteStore,
 use durable_host::types::{EventKind, RuntimeStatus};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Until hosts record their liveness, a restarted host waits out the leases of the host killed
-/// before it. These flags shorten them, so that work a kill interrupts is taken over within
-/// seconds: a turn or an entity batch after 3 s, an activity after 2 s + min(2 s, 30 s) = 4 s
-/// (the defaults are 60 s and 330 s). Drop them once takeover no longer waits for leases.
-const SHORT_LEASES: [&str; 4] = ["--activity-timeout", "2", "--orchestration-lease", "3"];
 
 /// How long each host runs before it is killed, in ms (drawn from the seed).
 const RUN_MS: (u64, u64) = (300, 1500);
 /// How long each `chaos_step` run takes (so that kills land inside activities).
-const STEP_MS: &str = "50";
+const STEP_MS: &str = "100";
 /// The driver starts new instances while fewer than this many are unfinished.
 const MAX_LIVE: usize = 12;
-/// At most this many new instances per cycle.
-const STARTS_PER_CYCLE: u64 = 3;
+/// New instances per cycle: between 1 and this many (while fewer than `MAX_LIVE` are
+/// unfinished).
+const STARTS_PER_CYCLE: u64 = 4;
 /// How long the final host may take to finish everything.
 const DRAIN_WITHIN: Duration = Duration::from_secs(180);
 
@@ -65,17 +59,9 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
     let mut rng = Rng(seed);
 
     let durable = Durable::new();
-    std::fs::create_dir_all(durable.path("data")).expect("data dir");
     // Deployed once, up front: the hosts serve what the database holds.
-    for component in [guest("probe"), Lang::Python.conformance_guest()] {
-        durable
-            .run([
-                OsString::from("deploy"),
-                "--component".into(),
-                component.into(),
-            ])
-            .ok();
-    }
+    durable.deploy(&guest("probe"));
+    durable.deploy(&Lang::Python.conformance_guest());
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database"));
     let client = Client::new(store.clone(), Arc::new(SystemClock));
@@ -86,7 +72,7 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
     let mut kills_with_work = 0;
     for cycle in 0..cycles {
         let cycle_began = Instant::now();
-        for _ in 0..rng.below(STARTS_PER_CYCLE + 1) {
+        for _ in 0..rng.between(1, STARTS_PER_CYCLE) {
             if unfinished(store.as_ref()).await >= MAX_LIVE {
                 break;
             }
@@ -185,20 +171,14 @@ impl Rng {
     }
 }
 
-/// `durable serve` for cycle `generation` (its activities log it as `CHAOS_GEN`).
+/// `durable serve` for cycle `generation` (its activities log it as `CHAOS_GEN`), with short
+/// leases (`process::SHORT_LEASES`: drop them there once takeover no longer waits for leases).
 fn serve(durable: &Durable, generation: usize) -> Serve {
-    let data = durable.path("data");
-    let mut args: Vec<OsString> = vec![
-        "--dir".into(),
-        format!("{}::/data", data.display()).into(),
-        "--env".into(),
-        format!("CHAOS_GEN={generation}").into(),
-        "--env".into(),
-        format!("CHAOS_STEP_MS={STEP_MS}").into(),
-        "--poll-ms".into(),
-        "20".into(),
+    let env = [
+        format!("CHAOS_GEN={generation}"),
+        format!("CHAOS_STEP_MS={STEP_MS}"),
     ];
-    args.extend(SHORT_LEASES.map(OsString::from));
+    let args = durable.killable_serve_args(&env);
     durable.serve(&format!("serve-{generation}.log"), args)
 }
 

@@ -10,31 +10,14 @@ use crate::support::*;
 use durable_host::store::{Durability, SqliteStore, Store};
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const ID: &str = "crash-1";
 
 fn serve(durable: &Durable, log: &str, component: &Path) -> Serve {
-    let data = durable.path("data");
-    let args: [std::ffi::OsString; 12] = [
-        "--component".into(),
-        component.into(),
-        "--dir".into(),
-        format!("{}::/data", data.display()).into(),
-        "--env".into(),
-        "SLOW_STEP_MS=300".into(),
-        "--poll-ms".into(),
-        "20".into(),
-        // The in-flight activity's lease is 2 s + min(30 s, 2 s), and a
-        // turn cut short by the kill is taken over after 5 s: the restart
-        // does not wait for the defaults (5 min + 30 s, 60 s).
-        "--activity-timeout".into(),
-        "2".into(),
-        "--orchestration-lease".into(),
-        "5".into(),
-    ];
+    let mut args = vec!["--component".into(), component.into()];
+    args.extend(durable.killable_serve_args(&["SLOW_STEP_MS=300".into()]));
     durable.serve(log, args)
 }
 
@@ -90,15 +73,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
     let component = slow_chain_guest(lang);
     let component = component.as_path();
     let durable = Durable::new();
-    std::fs::create_dir_all(durable.path("data")).expect("data dir");
-    // Deployed up front so `start` never races the server's own deployment.
-    durable
-        .run([
-            OsStr::new("deploy"),
-            OsStr::new("--component"),
-            component.as_os_str(),
-        ])
-        .ok();
+    durable.deploy(component);
 
     let mut first = serve(&durable, "serve-1.log", component);
     let started = durable.run(["start", "slow_chain", "--id", ID]);
@@ -124,7 +99,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
 
     // The bound is generous for a loaded machine, but well below what the
     // default leases (minutes) would take: the restarted host must take the
-    // dead host's work over as soon as its short leases expire.
+    // dead host's work over as soon as its short leases (`SHORT_LEASES`) expire.
     let mut second = serve(&durable, "serve-2.log", component);
     let history = history_until(&store, &mut second, Duration::from_secs(120), |h| {
         has(h, "ExecutionCompleted")

@@ -2,7 +2,7 @@
 //! temporary directory, and `durable serve` children that are killed when
 //! the test ends, even by a panic.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -122,6 +122,38 @@ impl Durable {
         Outcome::of(&mut self.command(args))
     }
 
+    /// `durable deploy --component <component>`, asserting success: a test that starts
+    /// instances with another process while `durable serve` comes up deploys first, so the
+    /// start never races the server's own deployment.
+    pub fn deploy(&self, component: &Path) {
+        self.run([
+            OsStr::new("deploy"),
+            OsStr::new("--component"),
+            component.as_os_str(),
+        ])
+        .ok();
+    }
+
+    /// The arguments of a `durable serve` that a test kills and starts again: activities get
+    /// `<dir>/data` (created here) as `/data` and the environment variables `env`
+    /// (`KEY=VALUE`), work from other processes is noticed within 20 ms, and the leases are
+    /// [`SHORT_LEASES`].
+    pub fn killable_serve_args(&self, env: &[String]) -> Vec<OsString> {
+        let data = self.path("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mut args: Vec<OsString> = vec![
+            "--dir".into(),
+            format!("{}::/data", data.display()).into(),
+            "--poll-ms".into(),
+            "20".into(),
+        ];
+        for var in env {
+            args.extend(["--env".into(), var.into()]);
+        }
+        args.extend(SHORT_LEASES.map(OsString::from));
+        args
+    }
+
     /// Starts `durable serve <args>`; its stderr goes to `<dir>/<log>`.
     pub fn serve<I, S>(&self, log: &str, args: I) -> Serve
     where
@@ -166,6 +198,13 @@ impl Durable {
         }
     }
 }
+
+/// Until hosts record their liveness, a restarted `durable serve` waits out the leases of the
+/// one killed before it. These flags shorten them, so that work a kill interrupts is taken
+/// over within seconds: a turn or an entity batch after 3 s, an activity after 2 s + min(2 s,
+/// 30 s) = 4 s (the defaults are 60 s and 330 s). The crash and chaos tests pass them
+/// ([`Durable::killable_serve_args`]); drop them once takeover no longer waits for leases.
+pub const SHORT_LEASES: [&str; 4] = ["--activity-timeout", "2", "--orchestration-lease", "3"];
 
 /// A running `durable serve`; killed (SIGKILL) and reaped on drop.
 pub struct Serve {
