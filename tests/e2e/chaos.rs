@@ -90,6 +90,14 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
             kills_with_work += 1;
         }
         cycle_times.push(cycle_began.elapsed());
+        if (cycle + 1) % 100 == 0 {
+            eprintln!(
+                "chaos: {} cycles, {} instances started, {:.0?}",
+                cycle + 1,
+                jobs.len(),
+                began.elapsed()
+            );
+        }
     }
 
     // The end: every event raised, one host that is not killed until everything is done.
