@@ -14,4 +14,4 @@ export CHAOS_CYCLES=${1:-20}
 if [[ $# -ge 2 ]]; then
     export CHAOS_SEED=$2
 fi
-exec cargo test -p durable-host --test e2e chaos -- --nocapture
+exec cargo test --test e2e chaos -- --nocapture
