@@ -384,7 +384,10 @@ struct Outcome {
     by_kind: BTreeMap<(Kind, &'static str), (usize, usize)>,
     started: usize,
     completed: usize,
+    /// Not completed (missing, or in another status).
     lost: usize,
+    /// Completed with another output than the input says.
+    wrong: usize,
     children: usize,
     children_completed: usize,
     runs: usize,
@@ -429,7 +432,7 @@ impl Outcome {
             let got = output(&record);
             match job.expected() {
                 Some(expected) if got != expected => {
-                    self.lost += 1;
+                    self.wrong += 1;
                     self.problems.push(format!(
                         "{} completed with {got}, expected {expected}",
                         job.id
@@ -620,44 +623,57 @@ impl Outcome {
                 kind.name()
             );
         }
-        out += &format!(
-            "  instances completed with the right output  {} of {}\n",
-            self.completed, self.started
-        );
-        out += &format!(
-            "  instances lost                             {}\n",
-            self.lost
-        );
-        out += &format!(
-            "  sub-orchestrations completed               {} of {}\n",
-            self.children_completed, self.children
-        );
-        out += &format!(
-            "  activity runs / results recorded           {} / {}\n",
-            self.runs, self.recorded
-        );
-        out += &format!(
-            "  re-runs after interruption                 {}\n",
-            self.rerun_after_interruption
-        );
-        out += &format!(
-            "  recorded steps executed again              {}\n",
-            self.recorded_repeated
-        );
+        let mut rows = vec![
+            (
+                "instances completed with the right output".to_owned(),
+                format!("{} of {}", self.completed, self.started),
+            ),
+            ("instances lost".into(), self.lost.to_string()),
+            (
+                "instances with a wrong output".into(),
+                self.wrong.to_string(),
+            ),
+            (
+                "sub-orchestrations completed".into(),
+                format!("{} of {}", self.children_completed, self.children),
+            ),
+            (
+                "activity runs / results recorded".into(),
+                format!("{} / {}", self.runs, self.recorded),
+            ),
+            (
+                "re-runs after interruption".into(),
+                self.rerun_after_interruption.to_string(),
+            ),
+            (
+                "recorded steps executed again".into(),
+                self.recorded_repeated.to_string(),
+            ),
+        ];
         for (entity, got, expected) in &self.totals {
-            out += &format!("  {entity:<42} {got} (expected {expected})\n");
+            rows.push((entity.clone(), format!("{got} (expected {expected})")));
         }
-        out += &format!(
-            "  per-instance counters exact                {} of {}\n",
-            self.per_instance_counters.0, self.per_instance_counters.1
-        );
-        out += &format!(
-            "  time per cycle                             mean {:.2?}, p50 {:.2?}, max {:.2?}\n",
-            times.mean, times.p50, times.max
-        );
-        out += &format!(
-            "  final host until all done                  {drain:.2?}; whole run {total:.1?}"
-        );
+        let (exact, counters) = self.per_instance_counters;
+        rows.extend([
+            (
+                "per-instance counters exact".into(),
+                format!("{exact} of {counters}"),
+            ),
+            (
+                "time per cycle".into(),
+                format!(
+                    "mean {:.2?}, p50 {:.2?}, max {:.2?}",
+                    times.mean, times.p50, times.max
+                ),
+            ),
+            (
+                "final host until all done".into(),
+                format!("{drain:.2?}; whole run {total:.1?}"),
+            ),
+        ]);
+        for (label, value) in rows {
+            out += &format!("  {label:<42} {value}\n");
+        }
         out
     }
 }
