@@ -4,20 +4,17 @@
 //! restarted host sees that the killed one is gone, without waiting for its leases. The same
 //! test runs the Rust `slow_chain` (probe guest) and the Python one (Python conformance guest).
 
-use crate::process::{Durable, Serve};
+use crate::process::{Durable, LONG_LEASES, Serve};
 use crate::support::*;
 use durable_host::store::{Durability, SqliteStore, Store};
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const ID: &str = "crash-1";
 
-/// `durable serve` of `component` giving activities `data/` and `SLOW_STEP_MS`, with leases
-/// far longer than the tests' bounds unless `leases` says otherwise: a restarted host must see
-/// that the killed one is gone and take its work over at once, not wait for its leases.
+/// `durable serve` of `component` whose `slow_step` takes `slow_step_ms`, with `leases`.
 fn serve_with(
     durable: &Durable,
     log: &str,
@@ -25,37 +22,17 @@ fn serve_with(
     slow_step_ms: u64,
     leases: [&str; 4],
 ) -> Serve {
-    let data = durable.path("data");
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "--component".into(),
-        component.into(),
-        "--dir".into(),
-        format!("{}::/data", data.display()).into(),
-        "--env".into(),
-        format!("SLOW_STEP_MS={slow_step_ms}").into(),
-        "--poll-ms".into(),
-        "20".into(),
-    ];
-    args.extend(leases.map(Into::into));
+    let mut args = vec!["--component".into(), component.into()];
+    let env = [format!("SLOW_STEP_MS={slow_step_ms}")];
+    args.extend(durable.serve_args_with_leases(&env, leases));
     durable.serve(log, args)
 }
 
+/// `durable serve` of `component` with leases far longer than the tests' bounds
+/// ([`LONG_LEASES`]): a restarted host must see that the killed one is gone and take its work
+/// over at once, not wait for its leases.
 fn serve(durable: &Durable, log: &str, component: &Path) -> Serve {
-    let leases = ["--activity-lease", "600", "--orchestration-lease", "600"];
-    serve_with(durable, log, component, 300, leases)
-}
-
-/// Deploys `component` (so `start` never races the server's own deployment) and makes the
-/// directory activities write their run log to.
-fn prepare(durable: &Durable, component: &Path) {
-    std::fs::create_dir_all(durable.path("data")).expect("data dir");
-    durable
-        .run([
-            OsStr::new("deploy"),
-            OsStr::new("--component"),
-            component.as_os_str(),
-        ])
-        .ok();
+    serve_with(durable, log, component, 300, LONG_LEASES)
 }
 
 /// How many times `slow_step` ran `step` for the instance, by its run log.
@@ -118,7 +95,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
     let component = slow_chain_guest(lang);
     let component = component.as_path();
     let durable = Durable::new();
-    prepare(&durable, component);
+    durable.deploy(component);
     let mut first = serve(&durable, "serve-1.log", component);
     let started = durable.run(["start", "slow_chain", "--id", ID]);
     assert_eq!(started.ok().trim(), ID);
@@ -191,7 +168,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
 async fn a_long_activity_keeps_its_short_lease() {
     let component = guest("probe");
     let durable = Durable::new();
-    prepare(&durable, &component);
+    durable.deploy(&component);
     // Each step runs 1.5 s under a 1 s lease: without renewal every step is locked and run
     // again after 1 s.
     let leases = ["--activity-lease", "1", "--orchestration-lease", "600"];
@@ -215,7 +192,7 @@ async fn a_long_activity_keeps_its_short_lease() {
 async fn a_running_host_takes_over_the_work_of_a_killed_one() {
     let component = guest("probe");
     let durable = Durable::new();
-    prepare(&durable, &component);
+    durable.deploy(&component);
     let mut first = serve(&durable, "serve-1.log", &component);
     let started = durable.run(["start", "slow_chain", "--id", ID]);
     assert_eq!(started.ok().trim(), ID);

@@ -197,13 +197,7 @@ fn the_cli_signals_reads_and_lists_entities() {
     use crate::process::Durable;
     let durable = Durable::new();
     let component = guest("counter");
-    durable
-        .run([
-            std::ffi::OsStr::new("deploy"),
-            std::ffi::OsStr::new("--component"),
-            component.as_os_str(),
-        ])
-        .ok();
+    durable.deploy(&component);
     for amount in ["2", "3"] {
         durable
             .run([
@@ -272,16 +266,9 @@ async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
     let durable = Durable::new();
     let component = guest("counter");
     let serve_args = || -> Vec<std::ffi::OsString> {
-        vec![
-            "--component".into(),
-            component.clone().into_os_string(),
-            "--poll-ms".into(),
-            "20".into(),
-            // Far longer than the test: the restart takes the killed host's entities over
-            // because it is gone, not because their leases ran out.
-            "--orchestration-lease".into(),
-            "600".into(),
-        ]
+        let mut args = vec!["--component".into(), component.clone().into_os_string()];
+        args.extend(durable.killable_serve_args(&[]));
+        args
     };
     // The first serve deploys the component; signals need it deployed.
     let mut first = durable.serve("serve-1.log", serve_args());

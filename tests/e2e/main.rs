@@ -6,6 +6,7 @@ mod process;
 mod support;
 
 mod bad_input;
+mod chaos;
 mod cli;
 mod conformance;
 mod crash;

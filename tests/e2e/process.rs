@@ -2,7 +2,7 @@
 //! temporary directory, and `durable serve` children that are killed when
 //! the test ends, even by a panic.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -122,6 +122,43 @@ impl Durable {
         Outcome::of(&mut self.command(args))
     }
 
+    /// `durable deploy --component <component>`, asserting success: a test that starts
+    /// instances with another process while `durable serve` comes up deploys first, so the
+    /// start never races the server's own deployment.
+    pub fn deploy(&self, component: &Path) {
+        self.run([
+            OsStr::new("deploy"),
+            OsStr::new("--component"),
+            component.as_os_str(),
+        ])
+        .ok();
+    }
+
+    /// The arguments of a `durable serve` that a test kills and starts again: activities get
+    /// `<dir>/data` (created here) as `/data` and the environment variables `env`
+    /// (`KEY=VALUE`), work from other processes is noticed within 20 ms, and the leases are
+    /// [`LONG_LEASES`].
+    pub fn killable_serve_args(&self, env: &[String]) -> Vec<OsString> {
+        self.serve_args_with_leases(env, LONG_LEASES)
+    }
+
+    /// [`Durable::killable_serve_args`] with other lease flags.
+    pub fn serve_args_with_leases(&self, env: &[String], leases: [&str; 4]) -> Vec<OsString> {
+        let data = self.path("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mut args: Vec<OsString> = vec![
+            "--dir".into(),
+            format!("{}::/data", data.display()).into(),
+            "--poll-ms".into(),
+            "20".into(),
+        ];
+        for var in env {
+            args.extend(["--env".into(), var.into()]);
+        }
+        args.extend(leases.map(OsString::from));
+        args
+    }
+
     /// Starts `durable serve <args>`; its stderr goes to `<dir>/<log>`.
     pub fn serve<I, S>(&self, log: &str, args: I) -> Serve
     where
@@ -166,6 +203,12 @@ impl Durable {
         }
     }
 }
+
+/// Leases far longer than any test's bounds (the defaults are 60 s for turns and entity
+/// batches and 30 s for activities): work a kill interrupts must be taken over because the
+/// killed host is gone (host liveness), never because its leases ran out. The crash and chaos
+/// tests pass them ([`Durable::killable_serve_args`]).
+pub const LONG_LEASES: [&str; 4] = ["--activity-lease", "600", "--orchestration-lease", "600"];
 
 /// A running `durable serve`; killed (SIGKILL) and reaped on drop.
 pub struct Serve {

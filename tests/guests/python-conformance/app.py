@@ -2,7 +2,8 @@
 (`tests/conformance/`) run against. Each does what the doc comment of the function of the same
 name in `tests/guests/conformance/src/lib.rs` specifies. The functions at the end are for the
 end-to-end tests through the real host: structured failures (`tests/e2e/python.rs`) and the
-crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest)."""
+crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest), and the
+chaos test's workload (`tests/e2e/chaos.rs`, the probe guest's `chaos_*` with a `_py` suffix)."""
 
 import logging
 import os
@@ -401,3 +402,90 @@ def fetch(context):
     body, following 202 + Location polling (the durable HTTP test, like the probe guest's)."""
     response = yield context.call_http("POST", context.get_input(), '{"job":1}')
     return {"status": response["statusCode"], "content": response["content"]}
+
+
+# --- The chaos test's workload (`tests/e2e/chaos.rs`; the probe guest's `chaos_*` in Python) ---
+
+
+def chaos_step_task(context, n):
+    """Schedules `chaos_step_py(n)`, whose value is `2 * n` (the test reads the attempt)."""
+    return context.call_activity("chaos_step_py", n)
+
+
+@app.orchestrator
+def chaos_chain_py(context):
+    """`chaos_step_py(1..=n)` in sequence: returns `[2, 4, ..., 2n]`."""
+    values = []
+    for step in range(1, context.get_input() + 1):
+        values.append((yield chaos_step_task(context, step))["value"])
+    return values
+
+
+@app.orchestrator
+def chaos_fan_py(context):
+    """`chaos_step_py(1..=n)` at once: returns their sum, `n * (n + 1)`."""
+    steps = [chaos_step_task(context, step) for step in range(1, context.get_input() + 1)]
+    return sum(step["value"] for step in (yield context.task_all(steps)))
+
+
+@app.orchestrator
+def chaos_timer_py(context):
+    """`chaos_step_py(1)`, a durable timer of `secs` seconds, `chaos_step_py(2)`: `[2, 4]`."""
+    first = (yield chaos_step_task(context, 1))["value"]
+    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=context.get_input()))
+    return [first, (yield chaos_step_task(context, 2))["value"]]
+
+
+@app.orchestrator
+def chaos_event_py(context):
+    """`chaos_step_py(1)`, the event `go` (a number `d`), `chaos_step_py(d)`: `[2, 2d]`."""
+    first = (yield chaos_step_task(context, 1))["value"]
+    go = yield context.wait_for_external_event("go")
+    return [first, (yield chaos_step_task(context, go))["value"]]
+
+
+@app.orchestrator
+def chaos_sub_py(context):
+    """`chaos_chain_py(n)` and `chaos_chain_py(n + 1)` as sub-orchestrations at once."""
+    n = context.get_input()
+    children = [
+        context.call_sub_orchestrator("chaos_chain_py", n),
+        context.call_sub_orchestrator("chaos_chain_py", n + 1),
+    ]
+    return (yield context.task_all(children))
+
+
+@app.orchestrator
+def chaos_signals_py(context):
+    """`k` times: signals `add 1` to `chaos_counter_py@<instance id>` and `@total`, then runs
+    a `chaos_step_py`. Returns what `get` on its own counter answers then: `k`."""
+    own = durable.EntityId("chaos_counter_py", context.instance_id)
+    total = durable.EntityId("chaos_counter_py", "total")
+    for step in range(1, context.get_input() + 1):
+        context.signal_entity(own, "add", 1)
+        context.signal_entity(total, "add", 1)
+        yield chaos_step_task(context, step)
+    return (yield context.call_entity(own, "get"))
+
+
+@app.entity
+def chaos_counter_py(context: durable.DurableEntityContext):
+    """An integer: `add` (input: the amount), `get` (returns it)."""
+    value = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        context.set_state(value + context.get_input())
+    elif context.operation_name == "get":
+        context.set_result(value)
+    else:
+        raise context.unknown_operation()
+
+
+@app.activity
+def chaos_step_py(n, context: durable.ActivityContext):
+    """Appends `"{instance_id} {task_id} {attempt} {CHAOS_GEN}"` to `/data/chaos.log` in one
+    write, sleeps `CHAOS_STEP_MS` (default 0) milliseconds, returns `{"value": 2n, "attempt"}`."""
+    line = f"{context.instance_id} {context.task_id} {context.attempt} {os.environ.get('CHAOS_GEN', '0')}\n"
+    with open("/data/chaos.log", "a") as log:
+        log.write(line)
+    time.sleep(int(os.environ.get("CHAOS_STEP_MS", "0")) / 1000)
+    return {"value": 2 * n, "attempt": context.attempt}

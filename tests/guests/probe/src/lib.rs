@@ -6,14 +6,17 @@
 //! example's history against it is a nondeterminism; `slow_chain` and `slow_step` leave a trace
 //! in `/data/runs.log` for crash/restart tests; `carry_events` and `wait_with_timeout` exercise
 //! continue-as-new with carried events and timed waits; `interpret` runs a program given as
-//! its input, for the replay property test.
+//! its input, for the replay property test. The `chaos_*` functions are the chaos test's
+//! workload (`tests/e2e/chaos.rs`): every activity run leaves a line in `/data/chaos.log`.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use durable_sdk::{
-    ActivityContext, EntityContext, EntityId, Failure, OrchestrationContext, RetryPolicy,
+    ActivityContext, EntityContext, EntityId, Failure, OrchestrationContext, RetryPolicy, Task,
+    task_all,
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 fn io_failure(err: std::io::Error) -> Failure {
@@ -469,6 +472,140 @@ fn fail_always() -> Result<(), Failure> {
     Err(Failure::new("BadThing", "it broke").with_details(json!({ "code": 7 })))
 }
 
+// --- The chaos test's workload (`tests/e2e/chaos.rs`) ----------------------------------------
+// The driver computes each orchestrator's output from its input, and reads `/data/chaos.log`
+// to tell the run that produced a recorded result from the runs a kill interrupted. The Python
+// conformance guest has the same functions with a `_py` suffix (all but `chaos_lock`).
+
+/// The part of what `chaos_step` returns that the orchestrators use (the test reads the rest,
+/// the attempt, from the history).
+#[derive(Deserialize)]
+struct ChaosStep {
+    value: u64,
+}
+
+/// Schedules `chaos_step(n)`, whose value is `2 * n`.
+fn chaos_step_task(ctx: &OrchestrationContext, n: u64) -> Task<ChaosStep> {
+    ctx.call_activity("chaos_step", n)
+}
+
+/// Runs `chaos_step(n)` and returns its value.
+async fn chaos_step_value(ctx: &OrchestrationContext, n: u64) -> Result<u64, Failure> {
+    Ok(chaos_step_task(ctx, n).await?.value)
+}
+
+/// `chaos_step(1..=n)` in sequence: returns `[2, 4, ..., 2n]`.
+#[durable_sdk::orchestrator]
+async fn chaos_chain(ctx: OrchestrationContext, n: u64) -> Result<Vec<u64>, Failure> {
+    let mut values = Vec::new();
+    for step in 1..=n {
+        values.push(chaos_step_value(&ctx, step).await?);
+    }
+    Ok(values)
+}
+
+/// `chaos_step(1..=n)` at once: returns their sum, `n * (n + 1)`.
+#[durable_sdk::orchestrator]
+async fn chaos_fan(ctx: OrchestrationContext, n: u64) -> Result<u64, Failure> {
+    let steps = (1..=n).map(|step| chaos_step_task(&ctx, step)).collect();
+    Ok(task_all(steps).await?.iter().map(|step| step.value).sum())
+}
+
+/// `chaos_step(1)`, a durable timer of `secs` seconds, `chaos_step(2)`: returns `[2, 4]`.
+#[durable_sdk::orchestrator]
+async fn chaos_timer(ctx: OrchestrationContext, secs: u64) -> Result<Vec<u64>, Failure> {
+    let first = chaos_step_value(&ctx, 1).await?;
+    ctx.create_timer_after(Duration::from_secs(secs)).await?;
+    Ok(vec![first, chaos_step_value(&ctx, 2).await?])
+}
+
+/// `chaos_step(1)`, then waits for the event `go` (a number `d`), then `chaos_step(d)`:
+/// returns `[2, 2d]`.
+#[durable_sdk::orchestrator]
+async fn chaos_event(ctx: OrchestrationContext) -> Result<Vec<u64>, Failure> {
+    let first = chaos_step_value(&ctx, 1).await?;
+    let go: u64 = ctx.wait_for_external_event("go").await?;
+    Ok(vec![first, chaos_step_value(&ctx, go).await?])
+}
+
+/// `chaos_chain(n)` and `chaos_chain(n + 1)` as sub-orchestrations at once: returns both
+/// outputs.
+#[durable_sdk::orchestrator]
+async fn chaos_sub(ctx: OrchestrationContext, n: u64) -> Result<Vec<Vec<u64>>, Failure> {
+    let children = vec![
+        ctx.call_sub_orchestrator("chaos_chain", None, n),
+        ctx.call_sub_orchestrator("chaos_chain", None, n + 1),
+    ];
+    task_all(children).await
+}
+
+/// `k` times: signals `add 1` to `chaos_counter@<instance id>` and to `chaos_counter@total`,
+/// then runs a `chaos_step`. Returns what `get` on its own counter answers then: `k`.
+#[durable_sdk::orchestrator]
+async fn chaos_signals(ctx: OrchestrationContext, k: u64) -> Result<i64, Failure> {
+    let own = EntityId::new("chaos_counter", ctx.instance_id());
+    let total = EntityId::new("chaos_counter", "total");
+    for step in 1..=k {
+        ctx.signal_entity(&own, "add", 1);
+        ctx.signal_entity(&total, "add", 1);
+        chaos_step_value(&ctx, step).await?;
+    }
+    ctx.call_entity(&own, "get", ()).await
+}
+
+/// In a critical section on `chaos_counter@locked`: reads the value `v` (`get`), runs a
+/// `chaos_step`, signals `set v + 1` and returns what `get` answers then, `v + 1`. Without
+/// mutual exclusion two instances could read the same `v`: the outputs of all the `chaos_lock`
+/// instances must be `1..=L`, each once, and the counter must end at `L`.
+#[durable_sdk::orchestrator]
+async fn chaos_lock(ctx: OrchestrationContext) -> Result<i64, Failure> {
+    let locked = EntityId::new("chaos_counter", "locked");
+    ctx.lock_entities(std::slice::from_ref(&locked)).await?;
+    let read: i64 = ctx.call_entity(&locked, "get", ()).await?;
+    chaos_step_value(&ctx, 1).await?;
+    ctx.signal_entity(&locked, "set", read + 1);
+    let after = ctx.call_entity(&locked, "get", ()).await?;
+    ctx.unlock_entities();
+    Ok(after)
+}
+
+/// An integer: `add` (input: the amount), `set` (input: the value), `get` (returns it).
+#[durable_sdk::entity]
+fn chaos_counter(ctx: &mut EntityContext) -> Result<(), Failure> {
+    let value: i64 = ctx.get_state(|| 0)?;
+    match ctx.operation_name() {
+        "add" => ctx.set_state(value + ctx.get_input::<i64>()?),
+        "set" => ctx.set_state(ctx.get_input::<i64>()?),
+        "get" => ctx.set_result(value),
+        _ => Err(ctx.unknown_operation()),
+    }
+}
+
+/// Appends `"{instance_id} {task_id} {attempt} {CHAOS_GEN}"` to `/data/chaos.log` in one
+/// write (a kill leaves the line whole or absent), sleeps `CHAOS_STEP_MS` (default 0)
+/// milliseconds, and returns `{"value": 2n, "attempt": attempt}`.
+#[durable_sdk::activity]
+fn chaos_step(ctx: ActivityContext, n: u64) -> Result<Value, Failure> {
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| "0".into());
+    let line = format!(
+        "{} {} {} {}\n",
+        ctx.instance_id(),
+        ctx.task_id(),
+        ctx.attempt(),
+        env("CHAOS_GEN")
+    );
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/data/chaos.log")
+        .and_then(|mut log| log.write_all(line.as_bytes()))
+        .map_err(io_failure)?;
+    std::thread::sleep(Duration::from_millis(
+        env("CHAOS_STEP_MS").parse().unwrap_or(0),
+    ));
+    Ok(json!({ "value": 2 * n, "attempt": ctx.attempt() }))
+}
+
 durable_sdk::component! {
     orchestrators: [
         clock_random_uuid,
@@ -499,7 +636,23 @@ durable_sdk::component! {
         fetch,
         call_by_name,
         interpret,
+        chaos_chain,
+        chaos_fan,
+        chaos_timer,
+        chaos_event,
+        chaos_sub,
+        chaos_signals,
+        chaos_lock,
     ],
-    activities: [slow_step, say_hello, say_goodbye, fail_always, check_flag, blob, double],
-    entities: [dice, hoard],
+    activities: [
+        slow_step,
+        say_hello,
+        say_goodbye,
+        fail_always,
+        check_flag,
+        blob,
+        double,
+        chaos_step,
+    ],
+    entities: [dice, hoard, chaos_counter],
 }

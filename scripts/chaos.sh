@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The chaos test (tests/e2e/chaos.rs) with more cycles: a mixed Rust and Python workload on a
+# real `durable serve`, killed with SIGKILL at random moments and restarted CYCLES times, then
+# checked (instances lost, recorded steps executed again, entity totals) and summarised.
+#
+#     scripts/chaos.sh [CYCLES] [SEED]     # default: 20 cycles (what CI runs), a random seed
+#
+# The seed is printed first; give it again to replay the same kill times and workload.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2 >/dev/null
+export CHAOS_CYCLES=${1:-20}
+if [[ $# -ge 2 ]]; then
+    export CHAOS_SEED=$2
+fi
+exec cargo test --test e2e chaos -- --nocapture
