@@ -14,6 +14,7 @@
 //! Backends: [`sqlite`] (embedded default). Every method documents its
 //! atomicity and which errors mean what; a backend must honour them exactly.
 
+mod rows;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -441,6 +442,21 @@ pub struct ActivityWorkItem {
     /// How many times it has been locked, this time included: 1 on the first attempt, one
     /// more each time an expired lease lets it run again.
     pub attempt: u32,
+}
+
+/// Process id, open time and a per-process count: owner names alone repeat
+/// (`host-<pid>` is `host-1` in every container), and a token shared by two
+/// holders would let one commit over the other's lease. Every backend's handles start their
+/// lock tokens with one.
+fn store_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = OPENED.fetch_add(1, Ordering::Relaxed);
+    format!("{}.{nanos:x}.{n}", std::process::id())
 }
 
 /// The storage contract. All methods are safe to call concurrently.

@@ -190,9 +190,6 @@ pub(super) fn abandon(
     Ok(())
 }
 
-const ENTITY_COLUMNS: &str = "e.name, e.key, e.state, e.last_operation_at, \
-    (SELECT COUNT(*) FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key)";
-
 fn entity_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntityRecord> {
     Ok(EntityRecord {
         name: r.get(0)?,
@@ -214,42 +211,9 @@ pub(super) fn load_entity(
 }
 
 pub(super) fn list(conn: &Connection, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>> {
-    let mut sql = format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
-        args.push(value);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
-    if let Some(name) = &filter.name {
-        arg(&mut sql, " AND e.name = ?", name.clone().into());
-    }
-    if let Some(from) = filter.last_operation_from {
-        arg(
-            &mut sql,
-            " AND e.last_operation_at >= ?",
-            (from as i64).into(),
-        );
-    }
-    if let Some(to) = filter.last_operation_to {
-        arg(
-            &mut sql,
-            " AND e.last_operation_at <= ?",
-            (to as i64).into(),
-        );
-    }
-    if let Some(after) = &filter.after {
-        arg(&mut sql, " AND (e.name > ?", after.name.clone().into());
-        arg(&mut sql, " OR (e.name = ?", after.name.clone().into());
-        arg(&mut sql, " AND e.key > ?))", after.key.clone().into());
-    }
-    if !filter.include_empty {
-        sql.push_str(" AND e.state IS NOT NULL");
-    }
-    sql.push_str(" ORDER BY e.name, e.key");
-    if let Some(limit) = filter.limit {
-        sql.push_str(&format!(" LIMIT {limit}"));
-    }
+    let (sql, args) = entity_list_sql(filter, &sqlite_mark);
     let mut stmt = conn.prepare(&sql)?;
+    let args = args.into_iter().map(sqlite_value);
     let rows = stmt.query_map(rusqlite::params_from_iter(args), entity_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

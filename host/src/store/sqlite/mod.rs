@@ -15,6 +15,7 @@ mod schema;
 mod turns;
 mod worker;
 
+use super::rows::*;
 use super::*;
 use rows::*;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -177,19 +178,6 @@ impl SqliteStore {
                 .ok()
         });
     }
-}
-
-/// Process id, open time and a per-process count: owner names alone repeat
-/// (`host-<pid>` is `host-1` in every container), and a token shared by two
-/// holders would let one commit over the other's lease.
-fn store_nonce() -> String {
-    static OPENED: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = OPENED.fetch_add(1, Ordering::Relaxed);
-    format!("{}.{nanos:x}.{n}", std::process::id())
 }
 
 #[async_trait::async_trait]
@@ -524,13 +512,14 @@ impl Store for SqliteStore {
     async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
         let filter = filter.clone();
         self.read(move |conn| {
-            let (filter_sql, args) = filter_sql(&filter);
+            let (filter_sql, args) = instance_filter_sql(&filter, &sqlite_mark);
             let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE {filter_sql}");
             sql.push_str(" ORDER BY created_at, instance_id");
             if let Some(limit) = filter.limit {
                 sql.push_str(&format!(" LIMIT {limit}"));
             }
             let mut stmt = conn.prepare(&sql)?;
+            let args = args.into_iter().map(sqlite_value);
             let rows = stmt.query_map(rusqlite::params_from_iter(args), instance_from_row)?;
             rows.map(|row| finish_instance(row?)).collect()
         })
@@ -586,12 +575,14 @@ impl Store for SqliteStore {
     async fn purge_batch(&self, filter: &InstanceFilter, batch: usize) -> StoreResult<usize> {
         let filter = filter.clone();
         self.write(move |conn| {
-            let (filter_sql, mut args) = filter_sql(&filter);
+            let (filter_sql, mut args) = instance_filter_sql(&filter, &sqlite_mark);
+            args.push(SqlArg::BigInt(batch as i64));
             let sql = format!(
                 "SELECT instance_id FROM instances WHERE {filter_sql} \
-                 AND status IN ('Completed', 'Failed', 'Canceled', 'Terminated') LIMIT ?"
+                 AND status IN ('Completed', 'Failed', 'Canceled', 'Terminated') LIMIT ?{}",
+                args.len()
             );
-            args.push(rusqlite::types::Value::Integer(batch as i64));
+            let args = args.into_iter().map(sqlite_value);
             let ids: Vec<String> = {
                 let mut stmt = conn.prepare(&sql)?;
                 stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?

@@ -3,22 +3,6 @@
 
 use super::*;
 
-pub(super) fn status_of(s: &str) -> StoreResult<RuntimeStatus> {
-    RuntimeStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status `{s}`")))
-}
-
-pub(super) const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, digest, status, input, output, \
-     failure, custom_status, created_at, updated_at, completed_at, parent";
-
-/// A row of `instances` before its JSON and enum columns are decoded
-/// (rusqlite's row closure cannot return our errors).
-pub(super) struct RawInstance {
-    record: InstanceRecord,
-    status: String,
-    failure: Option<String>,
-    parent: Option<String>,
-}
-
 pub(super) fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInstance> {
     Ok(RawInstance {
         record: InstanceRecord {
@@ -42,50 +26,19 @@ pub(super) fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Raw
     })
 }
 
-pub(super) fn finish_instance(raw: RawInstance) -> StoreResult<InstanceRecord> {
-    let mut record = raw.record;
-    record.status = status_of(&raw.status)?;
-    record.failure = raw.failure.map(|f| serde_json::from_str(&f)).transpose()?;
-    record.parent = raw.parent.map(|p| serde_json::from_str(&p)).transpose()?;
-    Ok(record)
+/// A filter's argument as SQLite binds it.
+pub(super) fn sqlite_value(arg: SqlArg) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match arg {
+        SqlArg::Text(text) => Value::Text(text),
+        SqlArg::BigInt(n) => Value::Integer(n),
+        SqlArg::Int(n) => Value::Integer(n.into()),
+    }
 }
 
-/// The `WHERE` clause and arguments of an instance filter (without limit).
-pub(super) fn filter_sql(filter: &InstanceFilter) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
-    let mut sql = String::from("1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    if !filter.statuses.is_empty() {
-        let marks = vec!["?"; filter.statuses.len()].join(", ");
-        sql.push_str(&format!(" AND status IN ({marks})"));
-        args.extend(
-            filter
-                .statuses
-                .iter()
-                .map(|s| Value::Text(s.as_str().into())),
-        );
-    }
-    if let Some(from) = filter.created_from {
-        sql.push_str(" AND created_at >= ?");
-        args.push(Value::Integer(from as i64));
-    }
-    if let Some(to) = filter.created_to {
-        sql.push_str(" AND created_at <= ?");
-        args.push(Value::Integer(to as i64));
-    }
-    if let Some(prefix) = &filter.id_prefix {
-        // SQLite's substr counts characters, not bytes.
-        sql.push_str(" AND substr(instance_id, 1, ?) = ?");
-        args.push(Value::Integer(prefix.chars().count() as i64));
-        args.push(Value::Text(prefix.clone()));
-    }
-    if let Some(after) = &filter.after {
-        sql.push_str(" AND (created_at > ? OR (created_at = ? AND instance_id > ?))");
-        args.push(Value::Integer(after.created_at as i64));
-        args.push(Value::Integer(after.created_at as i64));
-        args.push(Value::Text(after.instance_id.clone()));
-    }
-    (sql, args)
+/// How SQLite writes a parameter: numbered, so a clause may reuse one.
+pub(super) fn sqlite_mark(n: usize) -> String {
+    format!("?{n}")
 }
 
 pub(super) fn load_instance(
@@ -152,13 +105,7 @@ pub(super) fn insert_instance(conn: &Connection, instance: NewInstance) -> Store
         parent_id,
         instance.created_at as i64
     ])?;
-    let started = EventKind::ExecutionStarted {
-        name: instance.name,
-        instance_id: instance.instance_id.clone(),
-        execution_id: instance.execution_id.clone(),
-        input: instance.input,
-        parent: instance.parent,
-    };
+    let started = execution_started(&instance);
     insert_message(
         conn,
         &instance.instance_id,

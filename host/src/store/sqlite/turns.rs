@@ -1,7 +1,6 @@
 //! Writing an orchestration turn and a rewind, each inside the group transaction's savepoint.
 
 use super::*;
-use crate::types::failure_types;
 
 /// See [`Store::rewind`].
 pub(super) fn write_rewind(conn: &Connection, rewind: RewindCommit) -> StoreResult<()> {
@@ -119,15 +118,7 @@ pub(super) fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> Stor
     for child in commit.new_instances {
         match load_instance(conn, &child.instance_id)? {
             Some(existing) if !existing.status.is_terminal() => {
-                let task_id = child.parent.as_ref().map_or(0, |p| p.task_id);
-                let failure = Failure::fatal(
-                    failure_types::INSTANCE_EXISTS,
-                    format!(
-                        "cannot start sub-orchestration `{}`: instance `{}` exists and is {}",
-                        child.name, child.instance_id, existing.status
-                    ),
-                );
-                let event = EventKind::SubOrchestrationFailed { task_id, failure };
+                let event = sub_orchestration_refused(&child, existing.status);
                 insert_message(
                     conn,
                     id,

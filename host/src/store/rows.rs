@@ -1,0 +1,188 @@
+//! Row encoding every SQL backend shares: the instance columns and how their text is decoded,
+//! and the `WHERE` clauses of the list filters. Events, failures, parents and callers are
+//! stored as JSON text; statuses by name. The dialects differ only in how a parameter is
+//! written (`?` in SQLite, `$1` in PostgreSQL), which the caller supplies.
+
+use super::*;
+use crate::types::failure_types;
+
+/// A filter's argument, typed so each backend binds it as its columns expect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SqlArg {
+    /// A text column.
+    Text(String),
+    /// A time or count column (64-bit).
+    BigInt(i64),
+    /// A character count (PostgreSQL's `substr` takes a 32-bit one).
+    Int(i32),
+}
+
+/// A filter clause being built: parameters are numbered in the order they are pushed.
+struct Clauses<'a> {
+    sql: String,
+    args: Vec<SqlArg>,
+    mark: &'a dyn Fn(usize) -> String,
+}
+
+impl Clauses<'_> {
+    /// Appends `clause`, each `?` in it replaced by the next parameter (bound to `args`).
+    fn push(&mut self, clause: &str, args: impl IntoIterator<Item = SqlArg>) {
+        let mut parts = clause.split('?');
+        self.sql.push_str(parts.next().unwrap_or_default());
+        let mut args = args.into_iter();
+        for part in parts {
+            self.args.extend(args.next());
+            self.sql.push_str(&(self.mark)(self.args.len()));
+            self.sql.push_str(part);
+        }
+    }
+}
+
+/// The status stored as `s`.
+pub(super) fn status_of(s: &str) -> StoreResult<RuntimeStatus> {
+    RuntimeStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status `{s}`")))
+}
+
+/// The columns of `instances` that make an [`InstanceRecord`], in the order
+/// [`RawInstance`] is read from.
+pub(super) const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, digest, status, input, output, \
+     failure, custom_status, created_at, updated_at, completed_at, parent";
+
+/// A row of `instances` before its JSON and enum columns are decoded
+/// (a driver's row closure cannot return our errors).
+pub(super) struct RawInstance {
+    /// The record, with placeholders where the fields below go.
+    pub(super) record: InstanceRecord,
+    /// The `status` column.
+    pub(super) status: String,
+    /// The `failure` column, JSON.
+    pub(super) failure: Option<String>,
+    /// The `parent` column, JSON.
+    pub(super) parent: Option<String>,
+}
+
+/// Decodes the status, failure and parent of a row.
+pub(super) fn finish_instance(raw: RawInstance) -> StoreResult<InstanceRecord> {
+    let mut record = raw.record;
+    record.status = status_of(&raw.status)?;
+    record.failure = raw.failure.map(|f| serde_json::from_str(&f)).transpose()?;
+    record.parent = raw.parent.map(|p| serde_json::from_str(&p)).transpose()?;
+    Ok(record)
+}
+
+/// The `WHERE` clause and arguments of an instance filter (without limit); `mark(n)` writes
+/// the `n`th parameter (from 1).
+pub(super) fn instance_filter_sql(
+    filter: &InstanceFilter,
+    mark: &dyn Fn(usize) -> String,
+) -> (String, Vec<SqlArg>) {
+    let mut c = Clauses {
+        sql: String::from("1 = 1"),
+        args: Vec::new(),
+        mark,
+    };
+    if !filter.statuses.is_empty() {
+        let marks = vec!["?"; filter.statuses.len()].join(", ");
+        let statuses = filter.statuses.iter();
+        c.push(
+            &format!(" AND status IN ({marks})"),
+            statuses.map(|s| SqlArg::Text(s.as_str().into())),
+        );
+    }
+    if let Some(from) = filter.created_from {
+        c.push(" AND created_at >= ?", [SqlArg::BigInt(from as i64)]);
+    }
+    if let Some(to) = filter.created_to {
+        c.push(" AND created_at <= ?", [SqlArg::BigInt(to as i64)]);
+    }
+    if let Some(prefix) = &filter.id_prefix {
+        // `substr` counts characters, not bytes, in both dialects; not `LIKE`, whose
+        // wildcards a prefix may contain.
+        let chars = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        c.push(
+            " AND substr(instance_id, 1, ?) = ?",
+            [SqlArg::Int(chars), SqlArg::Text(prefix.clone())],
+        );
+    }
+    if let Some(after) = &filter.after {
+        let at = after.created_at as i64;
+        c.push(
+            " AND (created_at > ? OR (created_at = ? AND instance_id > ?))",
+            [
+                SqlArg::BigInt(at),
+                SqlArg::BigInt(at),
+                SqlArg::Text(after.instance_id.clone()),
+            ],
+        );
+    }
+    (c.sql, c.args)
+}
+
+/// The columns that make an [`EntityRecord`] of the entity `e`, its pending messages counted.
+pub(super) const ENTITY_COLUMNS: &str = "e.name, e.key, e.state, e.last_operation_at, \
+    (SELECT COUNT(*) FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key)";
+
+/// The query listing the entities (`e`) that match `filter`, in (name, key) order, with its
+/// arguments; `mark(n)` writes the `n`th parameter (from 1).
+pub(super) fn entity_list_sql(
+    filter: &EntityFilter,
+    mark: &dyn Fn(usize) -> String,
+) -> (String, Vec<SqlArg>) {
+    let mut c = Clauses {
+        sql: format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE 1 = 1"),
+        args: Vec::new(),
+        mark,
+    };
+    if let Some(name) = &filter.name {
+        c.push(" AND e.name = ?", [SqlArg::Text(name.clone())]);
+    }
+    if let Some(from) = filter.last_operation_from {
+        c.push(
+            " AND e.last_operation_at >= ?",
+            [SqlArg::BigInt(from as i64)],
+        );
+    }
+    if let Some(to) = filter.last_operation_to {
+        c.push(" AND e.last_operation_at <= ?", [SqlArg::BigInt(to as i64)]);
+    }
+    if let Some(after) = &filter.after {
+        let (name, key) = (SqlArg::Text(after.name.clone()), after.key.clone());
+        c.push(
+            " AND (e.name > ? OR (e.name = ? AND e.key > ?))",
+            [name.clone(), name, SqlArg::Text(key)],
+        );
+    }
+    if !filter.include_empty {
+        c.push(" AND e.state IS NOT NULL", []);
+    }
+    c.push(" ORDER BY e.name, e.key", []);
+    if let Some(limit) = filter.limit {
+        c.push(&format!(" LIMIT {limit}"), []);
+    }
+    (c.sql, c.args)
+}
+
+/// The message a parent gets when its sub-orchestration cannot start because an unfinished
+/// instance (in `status`) has the child's id.
+pub(super) fn sub_orchestration_refused(child: &NewInstance, status: RuntimeStatus) -> EventKind {
+    let task_id = child.parent.as_ref().map_or(0, |p| p.task_id);
+    let failure = Failure::fatal(
+        failure_types::INSTANCE_EXISTS,
+        format!(
+            "cannot start sub-orchestration `{}`: instance `{}` exists and is {status}",
+            child.name, child.instance_id
+        ),
+    );
+    EventKind::SubOrchestrationFailed { task_id, failure }
+}
+
+/// The `ExecutionStarted` that an instance created from `instance` begins with.
+pub(super) fn execution_started(instance: &NewInstance) -> EventKind {
+    EventKind::ExecutionStarted {
+        name: instance.name.clone(),
+        instance_id: instance.instance_id.clone(),
+        execution_id: instance.execution_id.clone(),
+        input: instance.input.clone(),
+        parent: instance.parent.clone(),
+    }
+}
