@@ -11,9 +11,11 @@
 //!
 //! A backend implements storage only: every decision about what a turn, a
 //! batch or a rewind writes is made before it is called ([`crate::plan`]).
-//! Backends: [`sqlite`] (embedded default). Every method documents its
-//! atomicity and which errors mean what; a backend must honour them exactly.
+//! Backends: [`sqlite`] (embedded default) and [`postgres`] (many hosts on one
+//! database). Every method documents its atomicity and which errors mean what; a
+//! backend must honour them exactly.
 
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 #[cfg(test)]
@@ -24,6 +26,7 @@ use crate::types::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use postgres::PostgresStore;
 pub use sqlite::{Durability, SqliteStore};
 
 /// Why a store operation failed; each [`Store`] method says which of these it returns.

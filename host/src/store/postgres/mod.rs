@@ -1,0 +1,627 @@
+//! PostgreSQL backend: many hosts share one database.
+//!
+//! Every write method is one transaction at PostgreSQL's default isolation, READ COMMITTED,
+//! with explicit row locks where a read decides a write: a turn's commit locks its instance
+//! row (`FOR UPDATE`) after checking the lock token, a message to an instance holds the
+//! instance (`FOR SHARE`) while checking it runs. Work is claimed in batches with
+//! `FOR UPDATE SKIP LOCKED`, so hosts locking at once never wait on each other and never take
+//! the same item. Connections come from a pool (`deadpool-postgres`); the tables live in the
+//! schema the handle was opened on ([`PostgresStore::connect_in_schema`]), so several stores
+//! can share a database.
+//!
+//! Not yet here: other hosts' commits are found by polling (`external_commits` is `None`;
+//! LISTEN/NOTIFY comes next), and a dead host's leases are taken over when they expire
+//! (`release_dead_hosts` returns 0; liveness through advisory locks comes next).
+
+mod entities;
+mod order;
+mod rows;
+mod schema;
+mod turns;
+
+use super::rows::*;
+use super::*;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use order::KeyedQueues;
+use rows::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, GenericClient, NoTls, Row, Transaction};
+use turns::*;
+
+pub use schema::SCHEMA_VERSION;
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => StoreError::Backend(format!(
+                "PostgreSQL: {} ({})",
+                db.message(),
+                db.code().code()
+            )),
+            None => StoreError::Backend(format!("PostgreSQL: {e}")),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            e => StoreError::Backend(format!("PostgreSQL connection pool: {e}")),
+        }
+    }
+}
+
+/// Connections a handle keeps open at most.
+const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+    /// Counts this handle's lock calls; with `nonce`, makes every lock token unique.
+    lock_counter: AtomicU64,
+    /// Makes this handle's lock tokens unique among all hosts; every token starts with it.
+    nonce: String,
+    /// Orders this handle's writes to one instance or entity ([`order`]).
+    order: KeyedQueues,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/database`) and creates
+    /// the tables in its default schema if they are not there, or checks their version.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_in_schema(url, None).await
+    }
+
+    /// Like [`PostgresStore::connect`], with the tables in the schema `schema` (created if
+    /// missing): lowercase letters, digits and `_`.
+    pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> StoreResult<Self> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if let Some(schema) = schema {
+            schema::check_schema_name(schema)?;
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL connection pool: {e}")))?;
+        let mut client = pool.get().await?;
+        schema::create_schema(&mut client, schema).await?;
+        Ok(PostgresStore {
+            pool,
+            lock_counter: AtomicU64::new(0),
+            nonce: store_nonce(),
+            order: KeyedQueues::default(),
+        })
+    }
+
+    /// A lock token no other holder has: this handle's prefix, the owner's name and a count.
+    /// One lock call's items share it (each item is named by its key as well).
+    fn new_lock_token(&self, owner: &str) -> String {
+        let n = self.lock_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{}/{owner}/{n}", self.nonce)
+    }
+
+    /// Runs `f` in a transaction, committed if it succeeds and rolled back if not.
+    async fn write<T>(
+        &self,
+        f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let result = f(&*tx).await;
+        match result {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// A pooled connection for reads (each statement sees what was committed when it began).
+    async fn read(&self) -> StoreResult<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// The order key of an instance's writes.
+fn instance_key(instance_id: &str) -> String {
+    format!("i/{instance_id}")
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn put_component(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+        catalogue: &Catalogue,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let catalogue = serde_json::to_string(catalogue)?;
+        self.write(async |tx| {
+            tx.execute(
+                "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq) \
+                 VALUES ($1, $2, $3, $4, nextval('component_deploys')) \
+                 ON CONFLICT (digest) DO UPDATE \
+                 SET deployed_at = EXCLUDED.deployed_at, deploy_seq = EXCLUDED.deploy_seq",
+                &[&digest, &bytes, &catalogue, &(now as i64)],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn component_bytes(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
+        let client = self.read().await?;
+        let row = client
+            .query_opt("SELECT bytes FROM components WHERE digest = $1", &[&digest])
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn components(&self) -> StoreResult<Vec<ComponentRecord>> {
+        let client = self.read().await?;
+        let rows = client
+            .query(
+                "SELECT digest, catalogue, deployed_at FROM components ORDER BY deploy_seq DESC",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let catalogue: String = r.try_get(1)?;
+                Ok(ComponentRecord {
+                    digest: r.try_get(0)?,
+                    catalogue: serde_json::from_str(&catalogue)?,
+                    deployed_at: r.try_get::<_, i64>(2)? as Timestamp,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {
+        let key = instance_key(&instance.instance_id);
+        let write = self.write(async |tx| insert_instance(tx, &instance).await);
+        self.order.in_order(key, write).await
+    }
+
+    async fn send_message(
+        &self,
+        instance_id: &str,
+        event: EventKind,
+        visible_at: Timestamp,
+        _now: Timestamp,
+    ) -> StoreResult<()> {
+        let write = self.write(async |tx| {
+            requires_running(tx, instance_id).await?;
+            insert_message(tx, instance_id, None, None, &event, visible_at).await
+        });
+        self.order.in_order(instance_key(instance_id), write).await
+    }
+
+    async fn lock_orchestrations(
+        &self,
+        owner: &str,
+        max: usize,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<OrchestrationWorkItem>> {
+        let token = self.new_lock_token(owner);
+        let now = now as i64;
+        self.write(async |tx| {
+            let sql = format!(
+                "UPDATE instances SET lock_token = $1, lock_expires = $2 \
+                 WHERE instance_id IN ( \
+                     SELECT i.instance_id FROM instances i \
+                     WHERE i.lock_expires <= $3 AND EXISTS ( \
+                         SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id \
+                         AND m.visible_at <= $3 AND (i.status <> 'Suspended' \
+                             OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated'))) \
+                     LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING {INSTANCE_COLUMNS}, history_len"
+            );
+            let locked = tx
+                .query(
+                    &sql,
+                    &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
+                )
+                .await?;
+            let mut items = Vec::with_capacity(locked.len());
+            let mut index = HashMap::new();
+            for row in &locked {
+                let instance = instance_from_row(row)?;
+                index.insert(instance.instance_id.clone(), items.len());
+                items.push(OrchestrationWorkItem {
+                    instance,
+                    lock_token: token.clone(),
+                    history_len: row.try_get::<_, i64>(13)? as u32,
+                    messages: Vec::new(),
+                });
+            }
+            if items.is_empty() {
+                return Ok(items);
+            }
+            let messages = tx
+                .query(
+                    "SELECT instance_id, id, execution_id, event FROM ( \
+                         SELECT m.*, row_number() OVER ( \
+                             PARTITION BY m.instance_id ORDER BY m.visible_at, m.id) AS n \
+                         FROM inbox m JOIN instances i ON i.instance_id = m.instance_id \
+                         WHERE i.lock_token = $1 AND m.visible_at <= $2) AS visible \
+                     WHERE n <= 1000 ORDER BY instance_id, visible_at, id",
+                    &[&token, &now],
+                )
+                .await?;
+            for row in &messages {
+                let instance_id: String = row.try_get(0)?;
+                let Some(&i) = index.get(&instance_id) else {
+                    continue;
+                };
+                let event: String = row.try_get(3)?;
+                items[i].messages.push(InboxMessage {
+                    id: row.try_get(1)?,
+                    execution_id: row.try_get(2)?,
+                    event: serde_json::from_str(&event)?,
+                });
+            }
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>> {
+        let client = self.read().await?;
+        let rows = client
+            .query(
+                "SELECT event FROM history WHERE instance_id = $1 ORDER BY position",
+                &[&instance_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(r.try_get::<_, &str>(0)?)?))
+            .collect()
+    }
+
+    async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()> {
+        self.write(async |tx| write_turn(tx, &commit).await).await
+    }
+
+    async fn drop_messages(
+        &self,
+        instance_id: &str,
+        lock_token: &str,
+        consumed: &[i64],
+    ) -> StoreResult<()> {
+        self.write(async |tx| {
+            let released = tx
+                .execute(
+                    "UPDATE instances SET lock_token = NULL, lock_expires = 0 \
+                     WHERE instance_id = $1 AND lock_token = $2",
+                    &[&instance_id, &lock_token],
+                )
+                .await?;
+            if released == 0 {
+                return Err(StoreError::LeaseLost);
+            }
+            tx.execute("DELETE FROM inbox WHERE id = ANY($1)", &[&consumed])
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn abandon_orchestration(
+        &self,
+        instance_id: &str,
+        lock_token: &str,
+        retry_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(async |tx| {
+            tx.execute(
+                "UPDATE instances SET lock_token = NULL, lock_expires = $3 \
+                 WHERE instance_id = $1 AND lock_token = $2",
+                &[&instance_id, &lock_token, &(retry_at as i64)],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lock_activities(
+        &self,
+        owner: &str,
+        max: usize,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ActivityWorkItem>> {
+        let token = self.new_lock_token(owner);
+        let now = now as i64;
+        self.write(async |tx| {
+            let rows = tx
+                .query(
+                    "UPDATE activities SET lock_token = $1, lock_expires = $2, \
+                     attempt = attempt + 1 \
+                     WHERE id IN (SELECT id FROM activities \
+                                  WHERE visible_at <= $3 AND lock_expires <= $3 \
+                                  ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, instance_id, execution_id, task_id, name, input, digest, \
+                     attempt",
+                    &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
+                )
+                .await?;
+            let mut items = rows
+                .iter()
+                .map(|r| {
+                    Ok(ActivityWorkItem {
+                        id: r.try_get(0)?,
+                        lock_token: token.clone(),
+                        instance_id: r.try_get(1)?,
+                        execution_id: r.try_get(2)?,
+                        task_id: r.try_get::<_, i64>(3)? as u32,
+                        name: r.try_get(4)?,
+                        input: r.try_get(5)?,
+                        digest: r.try_get(6)?,
+                        attempt: r.try_get::<_, i64>(7)? as u32,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            items.sort_by_key(|item| item.id);
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn complete_activity(
+        &self,
+        task: &ActivityWorkItem,
+        result: EventKind,
+        logs: Vec<LogLine>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(async |tx| {
+            let deleted = tx
+                .execute(
+                    "DELETE FROM activities WHERE id = $1 AND lock_token = $2",
+                    &[&task.id, &task.lock_token],
+                )
+                .await?;
+            if deleted == 0 {
+                return Err(StoreError::LeaseLost);
+            }
+            insert_logs(tx, &task.instance_id, &logs).await?;
+            let execution = Some(task.execution_id.as_str());
+            insert_message(tx, &task.instance_id, execution, None, &result, now).await
+        })
+        .await
+    }
+
+    async fn renew_activity_lease(
+        &self,
+        task: &ActivityWorkItem,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(async |tx| {
+            let renewed = tx
+                .execute(
+                    "UPDATE activities SET lock_expires = $3 WHERE id = $1 AND lock_token = $2",
+                    &[&task.id, &task.lock_token, &((now + lease_ms) as i64)],
+                )
+                .await?;
+            if renewed == 0 {
+                return Err(StoreError::LeaseLost);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // `release_dead_hosts` keeps the trait's default (0: leases of dead hosts expire as
+    // usual) until hosts register their liveness with advisory locks, and
+    // `external_commits` its `None` (hosts poll) until LISTEN/NOTIFY.
+
+    async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
+        let client = self.read().await?;
+        // LEAST ignores NULLs: the earliest of whichever kinds have one.
+        let row = client
+            .query_one(
+                "SELECT LEAST( \
+                     (SELECT MIN(visible_at) FROM inbox WHERE visible_at > $1), \
+                     (SELECT MIN(GREATEST(visible_at, lock_expires)) FROM activities \
+                      WHERE visible_at > $1 OR lock_expires > $1), \
+                     (SELECT MIN(i.lock_expires) FROM instances i WHERE i.lock_expires > $1 \
+                      AND EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id)), \
+                     (SELECT MIN(visible_at) FROM entity_inbox WHERE visible_at > $1), \
+                     (SELECT MIN(e.lock_expires) FROM entities e WHERE e.lock_expires > $1 \
+                      AND EXISTS (SELECT 1 FROM entity_inbox m \
+                                  WHERE m.name = e.name AND m.key = e.key)))",
+                &[&(now as i64)],
+            )
+            .await?;
+        Ok(row.try_get::<_, Option<i64>>(0)?.map(|t| t as Timestamp))
+    }
+
+    async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
+        load_instance(&**self.read().await?, instance_id, "").await
+    }
+
+    async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
+        let (filter_sql, args) = instance_filter_sql(filter, &pg_mark);
+        let mut sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE {filter_sql} \
+             ORDER BY created_at, instance_id"
+        );
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let args: Vec<_> = args.into_iter().map(pg_value).collect();
+        let client = self.read().await?;
+        let rows = client.query(&sql, &borrowed(&args)).await?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn logs(&self, instance_id: &str) -> StoreResult<Vec<LogLine>> {
+        let client = self.read().await?;
+        let rows = client
+            .query(
+                "SELECT timestamp, level, message FROM logs WHERE instance_id = $1 ORDER BY id",
+                &[&instance_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogLine {
+                    timestamp: r.try_get::<_, i64>(0)? as Timestamp,
+                    level: r.try_get(1)?,
+                    message: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn children(&self, instance_id: &str) -> StoreResult<Vec<InstanceRecord>> {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE parent_id = $1 \
+             ORDER BY created_at, instance_id"
+        );
+        let client = self.read().await?;
+        let rows = client.query(&sql, &[&instance_id]).await?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn purge_instance(&self, instance_id: &str) -> StoreResult<()> {
+        self.write(async |tx| {
+            let instance = load_instance(tx, instance_id, "FOR UPDATE")
+                .await?
+                .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
+            if !instance.status.is_terminal() {
+                return Err(StoreError::InstanceNotFinished(
+                    instance_id.to_owned(),
+                    instance.status,
+                ));
+            }
+            delete_instances(tx, &[instance_id.to_owned()]).await
+        })
+        .await
+    }
+
+    async fn purge_batch(&self, filter: &InstanceFilter, batch: usize) -> StoreResult<usize> {
+        let (filter_sql, mut args) = instance_filter_sql(filter, &pg_mark);
+        args.push(SqlArg::BigInt(batch as i64));
+        let sql = format!(
+            "SELECT instance_id FROM instances WHERE {filter_sql} \
+             AND status IN ('Completed', 'Failed', 'Canceled', 'Terminated') \
+             LIMIT ${} FOR UPDATE SKIP LOCKED",
+            args.len()
+        );
+        let args: Vec<_> = args.into_iter().map(pg_value).collect();
+        self.write(async |tx| {
+            let ids = tx
+                .query(&sql, &borrowed(&args))
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<Vec<String>, _>>()?;
+            delete_instances(tx, &ids).await?;
+            Ok(ids.len())
+        })
+        .await
+    }
+
+    async fn rewind(&self, rewind: RewindCommit) -> StoreResult<()> {
+        self.write(async |tx| write_rewind(tx, &rewind).await).await
+    }
+
+    async fn send_entity_message(&self, message: EntityMessage) -> StoreResult<()> {
+        let EntityId { name, key } = &message.entity;
+        let key = format!("e/{}/{name}/{key}", name.len());
+        let write = self.write(async |tx| entities::insert_entity_message(tx, &message).await);
+        self.order.in_order(key, write).await
+    }
+
+    async fn lock_entities(
+        &self,
+        owner: &str,
+        max: usize,
+        batch: usize,
+        lease_ms: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<EntityWorkItem>> {
+        let token = self.new_lock_token(owner);
+        self.write(async |tx| entities::lock_entities(tx, &token, max, batch, lease_ms, now).await)
+            .await
+    }
+
+    async fn complete_entity(&self, commit: EntityCommit) -> StoreResult<()> {
+        self.write(async |tx| entities::write_batch(tx, &commit).await)
+            .await
+    }
+
+    async fn abandon_entity(
+        &self,
+        entity: &EntityId,
+        lock_token: &str,
+        retry_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(async |tx| {
+            tx.execute(
+                "UPDATE entities SET lock_token = NULL, lock_expires = $4 \
+                 WHERE name = $1 AND key = $2 AND lock_token = $3",
+                &[&entity.name, &entity.key, &lock_token, &(retry_at as i64)],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn entity(&self, entity: &EntityId) -> StoreResult<Option<EntityRecord>> {
+        let sql =
+            format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE e.name = $1 AND e.key = $2");
+        let client = self.read().await?;
+        let row = client.query_opt(&sql, &[&entity.name, &entity.key]).await?;
+        row.as_ref().map(entities::entity_from_row).transpose()
+    }
+
+    async fn list_entities(&self, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>> {
+        let (sql, args) = entity_list_sql(filter, &pg_mark);
+        let args: Vec<_> = args.into_iter().map(pg_value).collect();
+        let client = self.read().await?;
+        let rows = client.query(&sql, &borrowed(&args)).await?;
+        rows.iter().map(entities::entity_from_row).collect()
+    }
+
+    async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {
+        self.write(async |tx| {
+            let deleted = tx
+                .execute(
+                    "DELETE FROM entities e WHERE state IS NULL AND locked_by IS NULL \
+                     AND lock_expires <= $1 \
+                     AND NOT EXISTS (SELECT 1 FROM entity_inbox m \
+                                     WHERE m.name = e.name AND m.key = e.key)",
+                    &[&(now as i64)],
+                )
+                .await?;
+            Ok(deleted as usize)
+        })
+        .await
+    }
+}

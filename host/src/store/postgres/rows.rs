@@ -1,0 +1,245 @@
+//! Reading and writing the rows the other parts share: instances, inbox messages, logs,
+//! activity tasks. Every function runs inside the caller's transaction (or on a plain
+//! connection, for reads).
+
+use super::*;
+
+/// The instance in `row`, read from [`INSTANCE_COLUMNS`] at its start.
+pub(super) fn instance_from_row(row: &Row) -> StoreResult<InstanceRecord> {
+    let time = |i: usize| -> StoreResult<Timestamp> { Ok(row.try_get::<_, i64>(i)? as Timestamp) };
+    finish_instance(RawInstance {
+        record: InstanceRecord {
+            instance_id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            execution_id: row.try_get(2)?,
+            digest: row.try_get(3)?,
+            status: RuntimeStatus::Pending,
+            input: row.try_get(5)?,
+            output: row.try_get(6)?,
+            failure: None,
+            custom_status: row.try_get(8)?,
+            created_at: time(9)?,
+            updated_at: time(10)?,
+            completed_at: row.try_get::<_, Option<i64>>(11)?.map(|t| t as Timestamp),
+            parent: None,
+        },
+        status: row.try_get(4)?,
+        failure: row.try_get(7)?,
+        parent: row.try_get(12)?,
+    })
+}
+
+/// A filter's argument as PostgreSQL binds it.
+pub(super) fn pg_value(arg: SqlArg) -> Box<dyn ToSql + Sync + Send> {
+    match arg {
+        SqlArg::Text(text) => Box::new(text),
+        SqlArg::BigInt(n) => Box::new(n),
+        SqlArg::Int(n) => Box::new(n),
+    }
+}
+
+/// How PostgreSQL writes a parameter.
+pub(super) fn pg_mark(n: usize) -> String {
+    format!("${n}")
+}
+
+/// Borrows boxed arguments as a query takes them.
+pub(super) fn borrowed(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// One instance; `lock` is appended to the query (`FOR UPDATE`, `FOR SHARE` or nothing).
+pub(super) async fn load_instance(
+    client: &impl GenericClient,
+    instance_id: &str,
+    lock: &str,
+) -> StoreResult<Option<InstanceRecord>> {
+    let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = $1 {lock}");
+    client
+        .query_opt(&sql, &[&instance_id])
+        .await?
+        .as_ref()
+        .map(instance_from_row)
+        .transpose()
+}
+
+/// The instance, held against changes until the transaction ends, if it is running;
+/// `InstanceNotFound` or `InstanceFinished` otherwise.
+pub(super) async fn requires_running(
+    tx: &Transaction<'_>,
+    instance_id: &str,
+) -> StoreResult<InstanceRecord> {
+    let instance = load_instance(tx, instance_id, "FOR SHARE")
+        .await?
+        .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
+    if instance.status.is_terminal() {
+        return Err(StoreError::InstanceFinished(
+            instance_id.to_owned(),
+            instance.status,
+        ));
+    }
+    Ok(instance)
+}
+
+pub(super) async fn insert_message(
+    tx: &Transaction<'_>,
+    instance_id: &str,
+    execution_id: Option<&str>,
+    timer_id: Option<u32>,
+    event: &EventKind,
+    visible_at: Timestamp,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO inbox (instance_id, execution_id, timer_id, kind, event, visible_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &instance_id,
+            &execution_id,
+            &timer_id.map(i64::from),
+            &event.label(),
+            &serde_json::to_string(event)?,
+            &(visible_at as i64),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates an instance and enqueues its `ExecutionStarted`; replaces a finished instance
+/// with the same id, refuses an unfinished one (`InstanceExists`, also when another
+/// transaction creates it first).
+pub(super) async fn insert_instance(
+    tx: &Transaction<'_>,
+    instance: &NewInstance,
+) -> StoreResult<()> {
+    let id = instance.instance_id.as_str();
+    if let Some(existing) = load_instance(tx, id, "FOR UPDATE").await? {
+        if !existing.status.is_terminal() {
+            return Err(StoreError::InstanceExists(id.to_owned()));
+        }
+        delete_instances(tx, &[id.to_owned()]).await?;
+    }
+    let parent = instance
+        .parent
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let parent_id = instance.parent.as_ref().map(|p| p.instance_id.as_str());
+    let inserted = tx
+        .execute(
+            "INSERT INTO instances (instance_id, name, execution_id, digest, status, input, \
+             parent, parent_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'Pending', $5, $6, $7, $8, $8) \
+             ON CONFLICT (instance_id) DO NOTHING",
+            &[
+                &id,
+                &instance.name,
+                &instance.execution_id,
+                &instance.digest,
+                &instance.input,
+                &parent,
+                &parent_id,
+                &(instance.created_at as i64),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        // Created by another transaction since we looked.
+        return Err(StoreError::InstanceExists(id.to_owned()));
+    }
+    insert_message(
+        tx,
+        id,
+        Some(&instance.execution_id),
+        None,
+        &execution_started(instance),
+        instance.created_at,
+    )
+    .await
+}
+
+/// Deletes instances and everything stored for them.
+pub(super) async fn delete_instances(tx: &Transaction<'_>, ids: &[String]) -> StoreResult<()> {
+    for table in ["history", "inbox", "activities", "logs", "instances"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE instance_id = ANY($1)"),
+            &[&ids],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_logs(
+    tx: &Transaction<'_>,
+    instance_id: &str,
+    logs: &[LogLine],
+) -> StoreResult<()> {
+    if logs.is_empty() {
+        return Ok(());
+    }
+    let timestamps: Vec<i64> = logs.iter().map(|l| l.timestamp as i64).collect();
+    let levels: Vec<&str> = logs.iter().map(|l| l.level.as_str()).collect();
+    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    tx.execute(
+        "INSERT INTO logs (instance_id, timestamp, level, message) \
+         SELECT $1::TEXT, timestamp, level, message \
+         FROM unnest($2::BIGINT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY \
+         AS l(timestamp, level, message, n) ORDER BY n",
+        &[&instance_id, &timestamps, &levels, &messages],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_activities(
+    tx: &Transaction<'_>,
+    instance_id: &str,
+    execution_id: &str,
+    activities: &[NewActivity],
+) -> StoreResult<()> {
+    for activity in activities {
+        tx.execute(
+            "INSERT INTO activities \
+             (instance_id, execution_id, task_id, name, input, digest, visible_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &instance_id,
+                &execution_id,
+                &i64::from(activity.task_id),
+                &activity.name,
+                &activity.input,
+                &activity.digest,
+                &(activity.visible_at as i64),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends events to an instance's history from `position` on; returns the position after
+/// the last.
+pub(super) async fn insert_history(
+    tx: &Transaction<'_>,
+    instance_id: &str,
+    position: i64,
+    events: &[HistoryEvent],
+) -> StoreResult<i64> {
+    if events.is_empty() {
+        return Ok(position);
+    }
+    let encoded = events
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.execute(
+        "INSERT INTO history (instance_id, position, event) \
+         SELECT $1::TEXT, $2::BIGINT + n - 1, event FROM unnest($3::TEXT[]) WITH ORDINALITY AS e(event, n)",
+        &[&instance_id, &position, &encoded],
+    )
+    .await?;
+    Ok(position + events.len() as i64)
+}
