@@ -1,7 +1,8 @@
 //! The storage conformance suite: every contract documented on [`Store`],
 //! written once as async functions over `&dyn Store` (one file per part of the
-//! contract) and run against each backend by [`conformance!`] (SQLite in memory
-//! and on a file today; another backend joins by adding a module to the macro).
+//! contract) and run against each backend by [`conformance!`]: SQLite in memory
+//! and on a file, and PostgreSQL with the feature `postgres-tests` (each test in a schema of
+//! its own on the server `DURABLE_TEST_POSTGRES` names; `postgres_schema.rs`).
 //! [`sqlite`] holds what only the SQLite backend promises.
 //!
 //! Time is passed explicitly (`now`), so leases, visibility and timers are
@@ -12,6 +13,8 @@ mod entities;
 mod group_commit;
 mod instances;
 mod orchestrations;
+#[cfg(feature = "postgres-tests")]
+mod postgres_schema;
 mod sqlite;
 
 use super::*;
@@ -169,7 +172,8 @@ async fn join_all<T>(futures: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>)
 }
 
 /// Runs every suite function against each backend: `conformance! { part: [test, ...], ... }`
-/// makes `sqlite_memory::part::test` and `sqlite_file::part::test`.
+/// makes `sqlite_memory::part::test` and `sqlite_file::part::test`, and with the feature
+/// `postgres-tests` `postgres::part::test`.
 macro_rules! conformance {
     ($($part:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
         mod sqlite_memory {
@@ -200,6 +204,21 @@ macro_rules! conformance {
                             )
                             .expect("SQLite file");
                             super::super::$part::$test(&store).await;
+                        }
+                    )*
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres-tests")]
+        mod postgres {
+            $(
+                mod $part {
+                    $(
+                        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                        async fn $test() {
+                            let schema = super::super::postgres_schema::Schema::new().await;
+                            super::super::$part::$test(&schema.store).await;
                         }
                     )*
                 }
