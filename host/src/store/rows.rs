@@ -61,6 +61,45 @@ pub(super) struct RawInstance {
     pub(super) parent: Option<String>,
 }
 
+/// Reads a result row's columns by position, as each driver does.
+pub(super) trait Columns {
+    /// The driver's error.
+    type Error;
+    /// A text column.
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    /// A text column that may be NULL.
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    /// An integer column that may be NULL.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+}
+
+/// The instance in a row that starts with [`INSTANCE_COLUMNS`], its JSON and enum columns
+/// not yet decoded ([`finish_instance`]).
+pub(super) fn raw_instance<R: Columns + ?Sized>(row: &R) -> Result<RawInstance, R::Error> {
+    Ok(RawInstance {
+        record: InstanceRecord {
+            instance_id: row.text(0)?,
+            name: row.text(1)?,
+            execution_id: row.text(2)?,
+            digest: row.text(3)?,
+            status: RuntimeStatus::Pending,
+            input: row.text(5)?,
+            output: row.opt_text(6)?,
+            failure: None,
+            custom_status: row.opt_text(8)?,
+            created_at: row.int(9)? as Timestamp,
+            updated_at: row.int(10)? as Timestamp,
+            completed_at: row.opt_int(11)?.map(|t| t as Timestamp),
+            parent: None,
+        },
+        status: row.text(4)?,
+        failure: row.opt_text(7)?,
+        parent: row.opt_text(12)?,
+    })
+}
+
 /// Decodes the status, failure and parent of a row.
 pub(super) fn finish_instance(raw: RawInstance) -> StoreResult<InstanceRecord> {
     let mut record = raw.record;
@@ -121,6 +160,58 @@ pub(super) fn instance_filter_sql(
 /// The columns that make an [`EntityRecord`] of the entity `e`, its pending messages counted.
 pub(super) const ENTITY_COLUMNS: &str = "e.name, e.key, e.state, e.last_operation_at, \
     (SELECT COUNT(*) FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key)";
+
+/// The entity in a row of [`ENTITY_COLUMNS`].
+pub(super) fn entity_record<R: Columns + ?Sized>(row: &R) -> Result<EntityRecord, R::Error> {
+    Ok(EntityRecord {
+        name: row.text(0)?,
+        key: row.text(1)?,
+        state: row.opt_text(2)?,
+        last_operation_at: row.int(3)? as Timestamp,
+        pending: row.int(4)? as u64,
+    })
+}
+
+/// The instance a message goes to, if it is running: `InstanceNotFound` or
+/// `InstanceFinished` otherwise.
+pub(super) fn require_running(
+    instance_id: &str,
+    instance: Option<InstanceRecord>,
+) -> StoreResult<InstanceRecord> {
+    let instance = instance.ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
+    if instance.status.is_terminal() {
+        return Err(StoreError::InstanceFinished(
+            instance_id.to_owned(),
+            instance.status,
+        ));
+    }
+    Ok(instance)
+}
+
+/// Checks an instance to purge has finished: `InstanceNotFound` or `InstanceNotFinished`
+/// otherwise.
+pub(super) fn require_finished(
+    instance_id: &str,
+    instance: Option<InstanceRecord>,
+) -> StoreResult<()> {
+    let instance = instance.ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
+    if !instance.status.is_terminal() {
+        return Err(StoreError::InstanceNotFinished(
+            instance_id.to_owned(),
+            instance.status,
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an entity's answer goes to its caller: only while the caller runs the execution
+/// that called (answers to one that finished or moved on are dropped, like late events).
+pub(super) fn answer_reaches(answer: &OutboundMessage, caller: Option<&InstanceRecord>) -> bool {
+    caller.is_some_and(|caller| {
+        !caller.status.is_terminal()
+            && answer.execution_id.as_deref() == Some(caller.execution_id.as_str())
+    })
+}
 
 /// The query listing the entities (`e`) that match `filter`, in (name, key) order, with its
 /// arguments; `mark(n)` writes the `n`th parameter (from 1).

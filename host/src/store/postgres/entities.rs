@@ -136,13 +136,9 @@ pub(super) async fn write_batch(tx: &Transaction<'_>, commit: &EntityCommit) -> 
     )
     .await?;
     for response in &commit.responses {
-        // Answers to callers that have finished (or moved on to a new execution) are
-        // dropped, like late events.
-        match load_instance(tx, &response.instance_id, "").await? {
-            Some(caller)
-                if !caller.status.is_terminal()
-                    && response.execution_id.as_deref() == Some(caller.execution_id.as_str()) => {}
-            _ => continue,
+        let caller = load_instance(tx, &response.instance_id, "").await?;
+        if !answer_reaches(response, caller.as_ref()) {
+            continue;
         }
         insert_message(
             tx,
@@ -164,15 +160,4 @@ pub(super) async fn write_batch(tx: &Transaction<'_>, commit: &EntityCommit) -> 
         }
     }
     Ok(())
-}
-
-/// The entity in `row`, read from [`ENTITY_COLUMNS`].
-pub(super) fn entity_from_row(row: &Row) -> StoreResult<EntityRecord> {
-    Ok(EntityRecord {
-        name: row.try_get(0)?,
-        key: row.try_get(1)?,
-        state: row.try_get(2)?,
-        last_operation_at: row.try_get::<_, i64>(3)? as Timestamp,
-        pending: row.try_get::<_, i64>(4)? as u64,
-    })
 }

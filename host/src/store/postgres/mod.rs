@@ -509,15 +509,8 @@ impl Store for PostgresStore {
 
     async fn purge_instance(&self, instance_id: &str) -> StoreResult<()> {
         self.write(async |tx| {
-            let instance = load_instance(tx, instance_id, "FOR UPDATE")
-                .await?
-                .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
-            if !instance.status.is_terminal() {
-                return Err(StoreError::InstanceNotFinished(
-                    instance_id.to_owned(),
-                    instance.status,
-                ));
-            }
+            let instance = load_instance(tx, instance_id, "FOR UPDATE").await?;
+            require_finished(instance_id, instance)?;
             delete_instances(tx, &[instance_id.to_owned()]).await
         })
         .await
@@ -598,7 +591,7 @@ impl Store for PostgresStore {
             format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE e.name = $1 AND e.key = $2");
         let client = self.read().await?;
         let row = client.query_opt(&sql, &[&entity.name, &entity.key]).await?;
-        row.as_ref().map(entities::entity_from_row).transpose()
+        Ok(row.as_ref().map(entity_record).transpose()?)
     }
 
     async fn list_entities(&self, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>> {
@@ -606,7 +599,7 @@ impl Store for PostgresStore {
         let args: Vec<_> = args.into_iter().map(pg_value).collect();
         let client = self.read().await?;
         let rows = client.query(&sql, &borrowed(&args)).await?;
-        rows.iter().map(entities::entity_from_row).collect()
+        Ok(rows.iter().map(entity_record).collect::<Result<_, _>>()?)
     }
 
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {

@@ -4,29 +4,25 @@
 
 use super::*;
 
+impl Columns for Row {
+    type Error = tokio_postgres::Error;
+    fn text(&self, i: usize) -> Result<String, Self::Error> {
+        self.try_get(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error> {
+        self.try_get(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, Self::Error> {
+        self.try_get(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        self.try_get(i)
+    }
+}
+
 /// The instance in `row`, read from [`INSTANCE_COLUMNS`] at its start.
 pub(super) fn instance_from_row(row: &Row) -> StoreResult<InstanceRecord> {
-    let time = |i: usize| -> StoreResult<Timestamp> { Ok(row.try_get::<_, i64>(i)? as Timestamp) };
-    finish_instance(RawInstance {
-        record: InstanceRecord {
-            instance_id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            execution_id: row.try_get(2)?,
-            digest: row.try_get(3)?,
-            status: RuntimeStatus::Pending,
-            input: row.try_get(5)?,
-            output: row.try_get(6)?,
-            failure: None,
-            custom_status: row.try_get(8)?,
-            created_at: time(9)?,
-            updated_at: time(10)?,
-            completed_at: row.try_get::<_, Option<i64>>(11)?.map(|t| t as Timestamp),
-            parent: None,
-        },
-        status: row.try_get(4)?,
-        failure: row.try_get(7)?,
-        parent: row.try_get(12)?,
-    })
+    finish_instance(raw_instance(row)?)
 }
 
 /// A filter's argument as PostgreSQL binds it.
@@ -71,16 +67,8 @@ pub(super) async fn requires_running(
     tx: &Transaction<'_>,
     instance_id: &str,
 ) -> StoreResult<InstanceRecord> {
-    let instance = load_instance(tx, instance_id, "FOR SHARE")
-        .await?
-        .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
-    if instance.status.is_terminal() {
-        return Err(StoreError::InstanceFinished(
-            instance_id.to_owned(),
-            instance.status,
-        ));
-    }
-    Ok(instance)
+    let instance = load_instance(tx, instance_id, "FOR SHARE").await?;
+    require_running(instance_id, instance)
 }
 
 pub(super) async fn insert_message(

@@ -147,13 +147,11 @@ pub(super) fn write_batch(conn: &Connection, commit: EntityCommit) -> StoreResul
         }
     }
     for response in &commit.responses {
-        // Answers to callers that have finished (or moved on to a new
-        // execution) are dropped, like late events.
-        match load_instance(conn, &response.instance_id)? {
-            Some(caller)
-                if !caller.status.is_terminal()
-                    && response.execution_id.as_deref() == Some(caller.execution_id.as_str()) => {}
-            _ => continue,
+        if !answer_reaches(
+            response,
+            load_instance(conn, &response.instance_id)?.as_ref(),
+        ) {
+            continue;
         }
         insert_message(
             conn,
@@ -190,23 +188,13 @@ pub(super) fn abandon(
     Ok(())
 }
 
-fn entity_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntityRecord> {
-    Ok(EntityRecord {
-        name: r.get(0)?,
-        key: r.get(1)?,
-        state: r.get(2)?,
-        last_operation_at: r.get::<_, i64>(3)? as Timestamp,
-        pending: r.get::<_, i64>(4)? as u64,
-    })
-}
-
 pub(super) fn load_entity(
     conn: &Connection,
     entity: &EntityId,
 ) -> StoreResult<Option<EntityRecord>> {
     let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE e.name = ?1 AND e.key = ?2");
     Ok(conn
-        .query_row(&sql, params![entity.name, entity.key], entity_from_row)
+        .query_row(&sql, params![entity.name, entity.key], |r| entity_record(r))
         .optional()?)
 }
 
@@ -214,7 +202,7 @@ pub(super) fn list(conn: &Connection, filter: &EntityFilter) -> StoreResult<Vec<
     let (sql, args) = entity_list_sql(filter, &sqlite_mark);
     let mut stmt = conn.prepare(&sql)?;
     let args = args.into_iter().map(sqlite_value);
-    let rows = stmt.query_map(rusqlite::params_from_iter(args), entity_from_row)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| entity_record(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

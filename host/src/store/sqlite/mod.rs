@@ -559,14 +559,7 @@ impl Store for SqliteStore {
     async fn purge_instance(&self, instance_id: &str) -> StoreResult<()> {
         let instance_id = instance_id.to_owned();
         self.write(move |conn| {
-            let instance = load_instance(conn, &instance_id)?
-                .ok_or_else(|| StoreError::InstanceNotFound(instance_id.clone()))?;
-            if !instance.status.is_terminal() {
-                return Err(StoreError::InstanceNotFinished(
-                    instance_id,
-                    instance.status,
-                ));
-            }
+            require_finished(&instance_id, load_instance(conn, &instance_id)?)?;
             delete_instance(conn, &instance_id)
         })
         .await

@@ -3,27 +3,24 @@
 
 use super::*;
 
+impl Columns for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+}
+
 pub(super) fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawInstance> {
-    Ok(RawInstance {
-        record: InstanceRecord {
-            instance_id: row.get(0)?,
-            name: row.get(1)?,
-            execution_id: row.get(2)?,
-            digest: row.get(3)?,
-            status: RuntimeStatus::Pending,
-            input: row.get(5)?,
-            output: row.get(6)?,
-            failure: None,
-            custom_status: row.get(8)?,
-            created_at: row.get::<_, i64>(9)? as Timestamp,
-            updated_at: row.get::<_, i64>(10)? as Timestamp,
-            completed_at: row.get::<_, Option<i64>>(11)?.map(|t| t as Timestamp),
-            parent: None,
-        },
-        status: row.get(4)?,
-        failure: row.get(7)?,
-        parent: row.get(12)?,
-    })
+    raw_instance(row)
 }
 
 /// A filter's argument as SQLite binds it.
@@ -151,15 +148,7 @@ pub(super) fn requires_running(
     conn: &Connection,
     instance_id: &str,
 ) -> StoreResult<InstanceRecord> {
-    let instance = load_instance(conn, instance_id)?
-        .ok_or_else(|| StoreError::InstanceNotFound(instance_id.to_owned()))?;
-    if instance.status.is_terminal() {
-        return Err(StoreError::InstanceFinished(
-            instance_id.to_owned(),
-            instance.status,
-        ));
-    }
-    Ok(instance)
+    require_running(instance_id, load_instance(conn, instance_id)?)
 }
 
 pub(super) fn insert_activities(
