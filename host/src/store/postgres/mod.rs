@@ -40,7 +40,10 @@ impl From<tokio_postgres::Error> for StoreError {
                 db.message(),
                 db.code().code()
             )),
-            None => StoreError::Backend(format!("PostgreSQL: {e}")),
+            None => match std::error::Error::source(&e) {
+                Some(cause) => StoreError::Backend(format!("PostgreSQL: {e}: {cause}")),
+                None => StoreError::Backend(format!("PostgreSQL: {e}")),
+            },
         }
     }
 }
@@ -86,7 +89,7 @@ impl PostgresStore {
             config.options(format!("-c search_path={schema}"));
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -96,7 +99,16 @@ impl PostgresStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| StoreError::Backend(format!("PostgreSQL connection pool: {e}")))?;
-        let mut client = pool.get().await?;
+        let mut client = pool.get().await.map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                server_of(&config),
+                StoreError::from(e)
+                    .to_string()
+                    .trim_start_matches("storage failure: ")
+                    .trim_start_matches("PostgreSQL: ")
+            ))
+        })?;
         schema::create_schema(&mut client, schema).await?;
         Ok(PostgresStore {
             pool,
@@ -137,6 +149,24 @@ impl PostgresStore {
     async fn read(&self) -> StoreResult<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
     }
+}
+
+/// Where `config` connects, for messages: hosts and ports, never the password.
+fn server_of(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts = config.get_hosts().iter().map(|host| match host {
+        Host::Tcp(name) => name.clone(),
+        Host::Unix(path) => path.display().to_string(),
+    });
+    let ports = config.get_ports();
+    let servers: Vec<String> = hosts
+        .enumerate()
+        .map(|(i, host)| match ports.get(i).or(ports.first()) {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        })
+        .collect();
+    servers.join(", ")
 }
 
 /// The order key of an instance's writes.

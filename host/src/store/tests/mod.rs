@@ -171,6 +171,59 @@ async fn join_all<T>(futures: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>)
         .collect()
 }
 
+/// Writes from many spawned tasks through `writer` (on several threads) all land, as `store`
+/// (the same handle, or another on the same database) sees.
+async fn spawned_writers_all_land(
+    store: std::sync::Arc<dyn Store>,
+    writer: std::sync::Arc<dyn Store>,
+) {
+    create(&*store, "target", T0).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let writer = writer.clone();
+        tasks.spawn(async move {
+            if i % 2 == 0 {
+                writer
+                    .send_message("target", raised(&format!("e{i}")), T0, T0)
+                    .await
+            } else {
+                writer
+                    .create_instance(new_instance(&format!("c{i}"), "orch", T0))
+                    .await
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task").expect("write");
+    }
+    let item = lock_one(&*store, "w", "target", T0).await;
+    assert_eq!(item.messages.len(), 101);
+    let all = store
+        .list_instances(&InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 101);
+}
+
+/// Two handles on one database may lock with the same owner name (the default is
+/// `host-<pid>`, and pid 1 in every container); their lease tokens must still differ, or a
+/// host whose lease was taken over could commit over the new holder's turn.
+async fn lease_tokens_differ_between_handles(first: &dyn Store, second: &dyn Store) {
+    create(first, "a", T0).await;
+    let old = lock_one(first, "host-1", "a", T0).await;
+    let new = lock_one(second, "host-1", "a", T0 + LEASE).await;
+    assert_ne!(old.lock_token, new.lock_token);
+    let err = first
+        .complete_orchestration(empty_commit(&old, T0 + LEASE + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost), "{err}");
+    second
+        .complete_orchestration(empty_commit(&new, T0 + LEASE + 1))
+        .await
+        .unwrap();
+}
+
 /// Runs every suite function against each backend: `conformance! { part: [test, ...], ... }`
 /// makes `sqlite_memory::part::test` and `sqlite_file::part::test`, and with the feature
 /// `postgres-tests` `postgres::part::test`.

@@ -1,7 +1,10 @@
 //! The PostgreSQL side of the suite: every test gets a schema of its own on the server that
 //! `DURABLE_TEST_POSTGRES` names (`postgres://user@host:port/database`), so tests run in
 //! parallel on one database; the schema is dropped when the test ends, passed or failed.
+//! Below it, what only the PostgreSQL backend promises: handles on one schema (hosts) write
+//! and lock at once without sharing work, and a schema of another version is refused.
 
+use super::*;
 use crate::store::PostgresStore;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,6 +44,25 @@ impl Schema {
             .unwrap_or_else(|e| panic!("connecting to {url} ({URL_VARIABLE}): {e}"));
         Schema { store, url, name }
     }
+
+    /// Another handle on the same schema, as another host would open.
+    async fn another_handle(&self) -> PostgresStore {
+        PostgresStore::connect_in_schema(&self.url, Some(&self.name))
+            .await
+            .expect("a second handle")
+    }
+
+    /// Runs `sql` in the schema on a connection of its own.
+    async fn execute(&self, sql: &str) {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connecting");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("SET search_path = {}; {sql}", self.name))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
 }
 
 impl Drop for Schema {
@@ -73,4 +95,93 @@ impl Drop for Schema {
             eprintln!("could not drop the test schema {}: {e}", self.name);
         }
     }
+}
+
+/// Writes from many spawned tasks, on several threads and another handle, all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spawned_writers_on_another_handle_all_land() {
+    let schema = Schema::new().await;
+    let writer = std::sync::Arc::new(schema.another_handle().await);
+    let store = std::sync::Arc::new(schema.another_handle().await);
+    spawned_writers_all_land(store, writer).await;
+}
+
+/// Hosts locking at once from their own handles never share an instance, and every instance
+/// is locked by one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_locking_at_once_never_share_work() {
+    let schema = Schema::new().await;
+    for i in 0..60 {
+        create(&schema.store, &format!("i{i:02}"), T0).await;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for host in 0..4 {
+        let store = schema.another_handle().await;
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let items = store
+                    .lock_orchestrations(&format!("host-{host}"), 7, LEASE, T0)
+                    .await
+                    .expect("locking");
+                if items.is_empty() {
+                    return ids;
+                }
+                ids.extend(items.into_iter().map(|i| i.instance.instance_id));
+            }
+        });
+    }
+    let mut locked = Vec::new();
+    while let Some(ids) = tasks.join_next().await {
+        locked.extend(ids.expect("task"));
+    }
+    locked.sort();
+    let expected: Vec<String> = (0..60).map(|i| format!("i{i:02}")).collect();
+    assert_eq!(locked, expected, "each instance locked exactly once");
+}
+
+/// Two hosts may share an owner name; their lease tokens must still differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_tokens_differ_between_handles_with_the_same_owner() {
+    let schema = Schema::new().await;
+    let second = schema.another_handle().await;
+    lease_tokens_differ_between_handles(&schema.store, &second).await;
+}
+
+/// A schema keeps the version it was made with; one of another version, or with the tables
+/// but no version, is refused rather than misread, and reopening a current one works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_of_another_version_is_refused() {
+    let schema = Schema::new().await;
+    drop(schema.another_handle().await);
+    schema
+        .execute("UPDATE durable_schema SET version = 99")
+        .await;
+    let err = PostgresStore::connect_in_schema(&schema.url, Some(&schema.name))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+    schema.execute("DROP TABLE durable_schema").await;
+    let err = PostgresStore::connect_in_schema(&schema.url, Some(&schema.name))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("no schema version"), "{err}");
+}
+
+/// A refused connection fails with a readable error that names the server.
+#[tokio::test]
+async fn a_refused_connection_is_a_backend_error() {
+    // Port 1 on the loopback: nothing listens there.
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::Backend(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot connect to PostgreSQL at 127.0.0.1:1"),
+        "{message}"
+    );
 }

@@ -14,56 +14,18 @@ async fn spawned_writers_all_land_on_a_file() {
     let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
         SqliteStore::open(&dir.path().join("durable.db"), Durability::Full).expect("SQLite file"),
     );
-    create(&*store, "target", T0).await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..200 {
-        let store = store.clone();
-        tasks.spawn(async move {
-            if i % 2 == 0 {
-                store
-                    .send_message("target", raised(&format!("e{i}")), T0, T0)
-                    .await
-            } else {
-                store
-                    .create_instance(new_instance(&format!("c{i}"), "orch", T0))
-                    .await
-            }
-        });
-    }
-    while let Some(result) = tasks.join_next().await {
-        result.expect("task").expect("write");
-    }
-    let item = lock_one(&*store, "w", "target", T0).await;
-    assert_eq!(item.messages.len(), 101);
-    let all = store
-        .list_instances(&InstanceFilter::default())
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 101);
+    spawned_writers_all_land(store.clone(), store).await;
 }
 
 /// Two hosts may share an owner name (the default is `host-<pid>`, and pid 1
-/// in every container); their lease tokens must still differ, or a host
-/// whose lease was taken over could commit over the new holder's turn.
+/// in every container); their lease tokens must still differ.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_tokens_differ_between_stores_with_the_same_owner() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("durable.db");
     let first = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
     let second = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
-    create(&first, "a", T0).await;
-    let old = lock_one(&first, "host-1", "a", T0).await;
-    let new = lock_one(&second, "host-1", "a", T0 + LEASE).await;
-    assert_ne!(old.lock_token, new.lock_token);
-    let err = first
-        .complete_orchestration(empty_commit(&old, T0 + LEASE + 1))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::LeaseLost), "{err}");
-    second
-        .complete_orchestration(empty_commit(&new, T0 + LEASE + 1))
-        .await
-        .unwrap();
+    lease_tokens_differ_between_handles(&first, &second).await;
 }
 
 /// A database file keeps the schema version it was made with; a file of
