@@ -1,7 +1,7 @@
 //! The `durable` CLI: argument definitions and the commands behind them.
 //!
-//! Every command opens the SQLite database named by `--db` (or
-//! `DURABLE_DB`). Commands that run guest code (`run`, `serve`, `replay`,
+//! Every command opens the database named by `--db` (or `DURABLE_DB`): a SQLite file, or a
+//! PostgreSQL database given by its URL (`postgres://...`). Commands that run guest code (`run`, `serve`, `replay`,
 //! `bench`) build a [`Host`]; the others use a [`Client`] only, so they work
 //! against a database a `durable serve` in another process is serving.
 
@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::host::{Host, HostConfig};
-use durable_host::store::{Durability, SqliteStore, Store};
+use durable_host::store::{Durability, PostgresStore, SqliteStore, Store};
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +32,8 @@ use std::time::Duration;
     about = "Durable functions for WebAssembly components"
 )]
 pub struct Cli {
-    /// The SQLite database file holding instances, history and components.
+    /// The database holding instances, history and components: a SQLite file, or a
+    /// PostgreSQL URL (`postgres://user@host:5432/database`).
     #[arg(long, global = true, env = "DURABLE_DB", default_value = "durable.db")]
     db: PathBuf,
 
@@ -262,7 +263,30 @@ pub fn init_tracing(cli: &Cli) {
         .init();
 }
 
-fn open_store(db: &std::path::Path, durability: Durability) -> anyhow::Result<Arc<dyn Store>> {
+/// The PostgreSQL URL `--db` names, if it names one rather than a SQLite file.
+fn postgres_url(db: &std::path::Path) -> Option<&str> {
+    db.to_str()
+        .filter(|db| db.starts_with("postgres://") || db.starts_with("postgresql://"))
+}
+
+/// The database `--db` names, for logs: a file's path; never a URL, which may hold a password.
+fn describe_db(db: &std::path::Path) -> String {
+    match postgres_url(db) {
+        Some(_) => "PostgreSQL".to_owned(),
+        None => db.display().to_string(),
+    }
+}
+
+/// Opens the database `--db` names. `durability` is SQLite's setting; PostgreSQL's server
+/// decides its own.
+async fn open_store(
+    db: &std::path::Path,
+    durability: Durability,
+) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = postgres_url(db) {
+        // The error names the server (never the password) and why it refused.
+        return Ok(Arc::new(PostgresStore::connect(url).await?));
+    }
     let store = SqliteStore::open(db, durability)
         .with_context(|| format!("cannot open the database {}", db.display()))?;
     Ok(Arc::new(store))
@@ -305,8 +329,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let client = || -> anyhow::Result<Client> {
-        let store = open_store(&cli.db, Durability::Full)?;
+    let client = async || -> anyhow::Result<Client> {
+        let store = open_store(&cli.db, Durability::Full).await?;
         Ok(Client::new(store, clock.clone()))
     };
     match cli.command {
@@ -319,7 +343,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host,
         } => {
             let config = host.config()?;
-            let store = open_store(&cli.db, host.durability.into())?;
+            let store = open_store(&cli.db, host.durability.into()).await?;
             let host = Host::new(store, clock, config)?;
             let bytes = read_component(&component)?;
             let record = host
@@ -353,14 +377,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http,
         } => {
             let config = host.config()?;
-            let store = open_store(&cli.db, host.durability.into())?;
+            let store = open_store(&cli.db, host.durability.into()).await?;
             let host = Host::new(store, clock, config)?;
             for path in &component {
                 deploy(&host, path).await?;
             }
             let api = http.start(host.client().clone()).await?;
             let running = host.start();
-            tracing::info!(db = %cli.db.display(), "serving; Ctrl-C to stop");
+            tracing::info!(db = %describe_db(&cli.db), "serving; Ctrl-C to stop");
             shutdown_signal().await;
             tracing::info!("stopping: finishing work in flight");
             if let Some(api) = api {
@@ -370,7 +394,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Deploy { component } => {
-            let store = open_store(&cli.db, Durability::Full)?;
+            let store = open_store(&cli.db, Durability::Full).await?;
             let host = Host::new(store, clock, HostConfig::default())?;
             deploy(&host, &component).await?;
             let components = host.client().store().components().await?;
@@ -380,7 +404,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs { id } => {
-            for line in client()?.logs(&id).await? {
+            for line in client().await?.logs(&id).await? {
                 println!(
                     "{} {:5} {}",
                     output::format_time(line.timestamp),
@@ -390,12 +414,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Entity(command) => entity::run(&client()?, command).await,
+        Command::Entity(command) => entity::run(&client().await?, command).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Build(args) => build::run(args),
         Command::Instance(command) => {
-            instances::run(&instances::Local(client()?), command).await?;
+            instances::run(&instances::Local(client().await?), command).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
