@@ -25,16 +25,74 @@ impl KeyedQueues {
             .entry(key.clone())
             .or_default()
             .clone();
-        let result = {
-            let _turn = queue.lock().await;
-            write.await
+        // Removes the queue once no one waits on it, also when the caller drops the write.
+        let leave = Leave {
+            queues: self,
+            key,
+            queue,
         };
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        // Clones are made under this lock: two strong references are the map's and ours, so
-        // no one else is queued on this key and the queue can go.
-        if Arc::strong_count(&queue) == 2 {
-            queues.remove(&key);
+        let _turn = leave.queue.lock().await;
+        write.await
+    }
+}
+
+/// Leaves a key's queue: the last one out removes it.
+struct Leave<'a> {
+    queues: &'a KeyedQueues,
+    key: String,
+    queue: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let mut queues = self.queues.queues.lock().unwrap_or_else(|e| e.into_inner());
+        // Clones are made under this lock. Two strong references are the map's and this
+        // guard's: no one else is queued on this key.
+        if Arc::strong_count(&self.queue) <= 2 {
+            queues.remove(&self.key);
         }
-        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes on one key run in the order they were called, and the queue goes once no one
+    /// waits on it, also after a write was dropped half-way.
+    #[tokio::test]
+    async fn writes_on_one_key_run_in_call_order_and_queues_are_removed() {
+        let queues = KeyedQueues::default();
+        let order = Mutex::new(Vec::new());
+        let write = |n: u32| {
+            let (queues, order) = (&queues, &order);
+            queues.in_order("k".into(), async move {
+                tokio::task::yield_now().await;
+                order.lock().unwrap().push(n);
+            })
+        };
+        let (a, b, c) = (write(1), write(2), write(3));
+        tokio::join!(c, b, a);
+        assert_eq!(*order.lock().unwrap(), [3, 2, 1], "first polled, first run");
+        assert!(queues.queues.lock().unwrap().is_empty());
+
+        let mut held = Box::pin(write(4));
+        assert!(poll_once(held.as_mut()).await.is_pending());
+        drop(held);
+        assert!(
+            queues.queues.lock().unwrap().is_empty(),
+            "a dropped write leaves"
+        );
+    }
+
+    /// Polls `future` once, whatever it returns.
+    async fn poll_once<F: Future + ?Sized>(
+        future: std::pin::Pin<&mut F>,
+    ) -> std::task::Poll<F::Output> {
+        let mut future = Some(future);
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(future.take().expect("polled once").poll(cx))
+        })
+        .await
     }
 }
