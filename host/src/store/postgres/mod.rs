@@ -139,7 +139,9 @@ impl PostgresStore {
                 Ok(value)
             }
             Err(e) => {
-                tx.rollback().await?;
+                // The request's own error is the answer; a failed rollback leaves nothing
+                // either (the server rolls back when the connection goes).
+                let _ = tx.rollback().await;
                 Err(e)
             }
         }
