@@ -30,3 +30,14 @@ node --test guest-sdk/js/test/
 df_clients=$(scripts/df-clients.sh) # (an assignment, so that a failed install stops here)
 eval "$df_clients"
 cargo test
+# The storage suite against PostgreSQL: the server in DURABLE_TEST_POSTGRES, or the one on
+# 127.0.0.1:5432 (user postgres) when it answers. Each test works in a schema of its own and
+# drops it. Starting a private server where none is reachable is not done yet: the run says so.
+if [[ -z "${DURABLE_TEST_POSTGRES:-}" ]] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    export DURABLE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test
+fi
+if [[ -n "${DURABLE_TEST_POSTGRES:-}" ]]; then
+    cargo test --lib --features durable-host/postgres-tests store::
+else
+    echo "NOT RUN: the storage suite on PostgreSQL (no server on 127.0.0.1:5432; set DURABLE_TEST_POSTGRES)" >&2
+fi
