@@ -79,6 +79,24 @@ async fn history_until(
     }
 }
 
+/// Deploys `component`, starts `slow_chain` as [`ID`] on a `durable serve` of it, and returns
+/// that server and a handle on its database once two steps are recorded.
+async fn chain_with_two_steps_recorded(
+    durable: &Durable,
+    component: &Path,
+) -> (Serve, SqliteStore) {
+    durable.deploy(component);
+    let mut host = serve(durable, "serve-1.log", component);
+    let started = durable.run(["start", "slow_chain", "--id", ID]);
+    assert_eq!(started.ok().trim(), ID);
+    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
+    history_until(&store, &mut host, Duration::from_secs(60), |h| {
+        count(h, "TaskCompleted") >= 2
+    })
+    .await;
+    (host, store)
+}
+
 per_language!(a_killed_host_resumes_without_repeating_recorded_activities: rust, python);
 
 /// The guest offering `slow_chain` and `slow_step`: the probe, or the Python conformance guest.
@@ -95,16 +113,7 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
     let component = slow_chain_guest(lang);
     let component = component.as_path();
     let durable = Durable::new();
-    durable.deploy(component);
-    let mut first = serve(&durable, "serve-1.log", component);
-    let started = durable.run(["start", "slow_chain", "--id", ID]);
-    assert_eq!(started.ok().trim(), ID);
-    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
-
-    history_until(&store, &mut first, Duration::from_secs(60), |h| {
-        count(h, "TaskCompleted") >= 2
-    })
-    .await;
+    let (mut first, store) = chain_with_two_steps_recorded(&durable, component).await;
     first.kill();
     let before_kill = store.history(ID).await.expect("history");
     let recorded = completed_steps(&before_kill);
@@ -192,15 +201,7 @@ async fn a_long_activity_keeps_its_short_lease() {
 async fn a_running_host_takes_over_the_work_of_a_killed_one() {
     let component = guest("probe");
     let durable = Durable::new();
-    durable.deploy(&component);
-    let mut first = serve(&durable, "serve-1.log", &component);
-    let started = durable.run(["start", "slow_chain", "--id", ID]);
-    assert_eq!(started.ok().trim(), ID);
-    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
-    history_until(&store, &mut first, Duration::from_secs(60), |h| {
-        count(h, "TaskCompleted") >= 2
-    })
-    .await;
+    let (mut first, store) = chain_with_two_steps_recorded(&durable, &component).await;
     // The second host starts while the first holds the chain: it finds nothing to do.
     let mut second = serve(&durable, "serve-2.log", &component);
     first.kill();
