@@ -37,17 +37,24 @@ pub(super) fn hosts_dir(db: &Path) -> PathBuf {
 pub(super) fn register(dir: &Path, prefix: &str) -> io::Result<Registration> {
     std::fs::create_dir_all(dir)?;
     let setting_up = dir.join(format!("{prefix}.{SETTING_UP}"));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&setting_up)?;
-    file.lock()?;
-    // A scan that took the half-made file for a dead host's may have deleted it before the
-    // lock: then the rename fails and registration fails, rather than holding a lock on a
-    // file no one can see.
-    std::fs::rename(&setting_up, dir.join(format!("{prefix}.{LIVE}")))?;
-    Ok(Registration { _file: file })
+    let live = dir.join(format!("{prefix}.{LIVE}"));
+    // A scan that took the half-made file for a dead host's may delete it between its creation
+    // and the lock: then the rename finds nothing, and the next attempt starts over rather than
+    // holding a lock on a file no one can see. A scan removes it at most once per look.
+    let mut attempts = 0;
+    loop {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&setting_up)?;
+        file.lock()?;
+        match std::fs::rename(&setting_up, &live) {
+            Ok(()) => return Ok(Registration { _file: file }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The token prefixes of the hosts in `dir` that are gone (their file's lock is free), other
@@ -113,5 +120,35 @@ impl Dead {
     /// Deletes the host's file: its leases have been released.
     pub(super) fn forget(self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file left half-made by a host killed while registering is removed and not taken for
+    /// a host; a registered host is alive while its registration lives, and dead after.
+    #[test]
+    fn half_made_files_are_removed_and_registrations_live_as_long_as_their_handle() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stray = dir.path().join(format!("killed.{SETTING_UP}"));
+        std::fs::write(&stray, b"").unwrap();
+        assert!(dead_hosts(dir.path(), None).unwrap().is_empty());
+        assert!(!stray.exists(), "the half-made file is gone");
+
+        let registration = register(dir.path(), "a").expect("registering");
+        assert!(
+            dead_hosts(dir.path(), Some("b")).unwrap().is_empty(),
+            "a is alive"
+        );
+        drop(registration);
+        let dead = dead_hosts(dir.path(), Some("b")).unwrap();
+        assert_eq!(
+            dead.iter().map(|d| d.prefix.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        dead.into_iter().for_each(Dead::forget);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
