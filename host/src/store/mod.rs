@@ -29,6 +29,26 @@ use serde::{Deserialize, Serialize};
 pub use postgres::PostgresStore;
 pub use sqlite::{Durability, SqliteStore};
 
+/// Whether `db` names a PostgreSQL database (`postgres://...` or `postgresql://...`) rather
+/// than a SQLite file.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// Opens the database `db` names, migrating its schema if it is older: a PostgreSQL URL, or
+/// the path of a SQLite file (created if missing) written with `durability`. What the CLI's
+/// `--db` and [`crate::host::Host::connect`] take.
+pub async fn open(db: &str, durability: Durability) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if is_postgres_url(db) {
+        Ok(std::sync::Arc::new(PostgresStore::connect(db).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(
+            std::path::Path::new(db),
+            durability,
+        )?))
+    }
+}
+
 /// Why a store operation failed; each [`Store`] method says which of these it returns.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,6 +91,29 @@ impl From<serde_json::Error> for StoreError {
 
 /// What a store operation returns.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What opening a database did to its schema: migrated it from one version to another, or
+/// found it current (`from == to`). Version 0 is a new, empty database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// The version the database had.
+    pub from: i64,
+    /// The version it has now.
+    pub to: i64,
+}
+
+/// Refuses a database whose schema version (`found`) is newer than the `known` one this build
+/// reads: a newer durable migrated it, and this one would misread it. `elsewhere` says what
+/// else the user can open.
+fn check_schema_version(found: i64, known: i64, elsewhere: &str) -> StoreResult<()> {
+    if found > known {
+        return Err(StoreError::Corrupt(format!(
+            "this database has schema version {found}, newer than this build of durable knows \
+             (version {known}): a newer durable has migrated it; run that one, or use {elsewhere}"
+        )));
+    }
+    Ok(())
+}
 
 /// What a component offers, as its `catalogue` export says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -588,6 +631,9 @@ pub trait Store: Send + Sync + 'static {
     fn external_commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// What opening the database did to its schema.
+    fn migration(&self) -> Migration;
 
     /// One instance, `None` if no instance has this id.
     async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>>;

@@ -74,6 +74,8 @@ pub struct SqliteStore {
     /// This handle's registration, made when it first takes a lease (`None` inside: it
     /// could not register, and its leases only expire).
     registration: OnceLock<Option<liveness::Registration>>,
+    /// What opening did to the file's schema.
+    migration: Migration,
 }
 
 impl SqliteStore {
@@ -85,7 +87,7 @@ impl SqliteStore {
             Ok(conn)
         };
         let writer = open()?;
-        create_schema(&writer)?;
+        let migration = migrate(&writer)?;
         let reader = open()?;
         let (external, external_commits) = watch::channel(0);
         Ok(SqliteStore {
@@ -96,13 +98,14 @@ impl SqliteStore {
             external: external_commits,
             hosts: Some(liveness::hosts_dir(path)),
             registration: OnceLock::new(),
+            migration,
         })
     }
 
     /// A private in-memory database, for tests.
     pub fn open_in_memory() -> StoreResult<Self> {
         let conn = Connection::open_in_memory()?;
-        create_schema(&conn)?;
+        let migration = migrate(&conn)?;
         let (external, external_commits) = watch::channel(0);
         let writer = spawn_worker("durable-sqlite-memory", conn, Role::Writer { external });
         Ok(SqliteStore {
@@ -113,6 +116,7 @@ impl SqliteStore {
             external: external_commits,
             hosts: None,
             registration: OnceLock::new(),
+            migration,
         })
     }
 
@@ -457,6 +461,10 @@ impl Store for SqliteStore {
             insert_message(conn, &instance_id, Some(&execution_id), None, &result, now)
         })
         .await
+    }
+
+    fn migration(&self) -> Migration {
+        self.migration
     }
 
     fn external_commits(&self) -> Option<watch::Receiver<u64>> {

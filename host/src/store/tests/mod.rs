@@ -16,6 +16,7 @@ mod orchestrations;
 #[cfg(feature = "postgres-tests")]
 mod postgres_schema;
 mod sqlite;
+mod upgrade;
 
 use super::*;
 use crate::plan::turn::{Locked, base_commit};
@@ -224,6 +225,93 @@ async fn lease_tokens_differ_between_handles(first: &dyn Store, second: &dyn Sto
         .unwrap();
 }
 
+/// Another handle's commit (another process, for a host) moves `host`'s external commits;
+/// its own commits do not.
+async fn external_commits_move_for_others_only(host: &dyn Store, elsewhere: &dyn Store) {
+    let mut commits = host.external_commits().expect("the backend tells");
+    commits.borrow_and_update();
+    create(host, "own", T0).await;
+    // A bounded wait finds no change (SQLite's writer looks every 20 ms at least).
+    let own = tokio::time::timeout(std::time::Duration::from_millis(200), commits.changed()).await;
+    assert!(own.is_err(), "the handle's own commit counted as external");
+    create(elsewhere, "foreign", T0).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), commits.changed())
+        .await
+        .expect("a foreign commit is noticed")
+        .expect("the store is alive");
+}
+
+/// `gone` (another host on the database) takes leases on an instance, an activity and an
+/// entity, and `survivor` on an instance of its own, which it returns; both are alive, so
+/// neither releases anything.
+async fn hosts_hold_leases(survivor: &dyn Store, gone: &dyn Store) -> OrchestrationWorkItem {
+    activities::with_scheduled_activity(survivor, "a").await;
+    create(gone, "o", T0).await;
+    gone.send_entity_message(entities::message("e", "add", None, T0))
+        .await
+        .unwrap();
+    lock_one(gone, "host", "o", T0).await;
+    let tasks = gone.lock_activities("host", 10, LEASE, T0).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    let batches = gone.lock_entities("host", 10, 10, LEASE, T0).await.unwrap();
+    assert_eq!(batches.len(), 1);
+    survivor
+        .send_message("a", raised("x"), T0, T0)
+        .await
+        .unwrap();
+    let held = lock_one(survivor, "host", "a", T0).await;
+    assert_eq!(
+        survivor.release_dead_hosts().await.unwrap(),
+        0,
+        "both alive"
+    );
+    assert_eq!(gone.release_dead_hosts().await.unwrap(), 0, "both alive");
+    assert_eq!(lockable(survivor, T0 + 1).await, Vec::<String>::new());
+    held
+}
+
+/// Once the host of [`hosts_hold_leases`] is gone, `survivor` releases its three leases (as
+/// soon as the backend sees it gone) and takes its work over before the leases expire,
+/// keeping its own.
+async fn the_gone_hosts_leases_are_released(survivor: &dyn Store, held: OrchestrationWorkItem) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let released = loop {
+        match survivor.release_dead_hosts().await.unwrap() {
+            0 if std::time::Instant::now() < deadline => {
+                // PostgreSQL ends the gone host's session when it sees the socket close.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            released => break released,
+        }
+    };
+    assert_eq!(released, 3);
+    assert_eq!(lockable(survivor, T0 + 1).await, ["o"]);
+    let tasks = survivor
+        .lock_activities("host", 10, LEASE, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (tasks.len(), tasks[0].attempt),
+        (1, 2),
+        "taken over, second attempt"
+    );
+    let entities = survivor
+        .lock_entities("host", 10, 10, LEASE, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(entities.len(), 1);
+    // The survivor's own lease was not released with the dead host's.
+    survivor
+        .complete_orchestration(empty_commit(&held, T0 + 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        survivor.release_dead_hosts().await.unwrap(),
+        0,
+        "nothing more"
+    );
+}
+
 /// Runs every suite function against each backend: `conformance! { part: [test, ...], ... }`
 /// makes `sqlite_memory::part::test` and `sqlite_file::part::test`, and with the feature
 /// `postgres-tests` `postgres::part::test`.
@@ -314,6 +402,7 @@ conformance! {
         responses_reach_running_callers_only,
         listing_pages_and_empty_entities_are_deleted,
     ],
+    upgrade: [filled_stores_read_back],
     group_commit: [
         concurrent_writes_all_land,
         a_failing_request_does_not_roll_back_its_group,
