@@ -3,7 +3,7 @@
 //! --db B -`).
 //!
 //! The file: a header line (`{"format":"durable-export","version":1,"columns":{...}}`, the
-//! columns of every kind of record), one line per record ([`Record::to_json`]), and an end line
+//! columns of every kind of record), one line per record ([`Record::to_json_line`]), and an end line
 //! (`{"end":{"counts":{...},"sha256":"..."}}`) with how many records of each kind came before
 //! it and the SHA-256 of every byte before it. Export streams one snapshot of the source
 //! ([`Store::export`]). Import streams the records into the target's one transaction
@@ -66,9 +66,8 @@ struct Lines<W: Write> {
 }
 
 impl<W: Write> Lines<W> {
-    fn write(&mut self, value: &Value) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(value)?;
-        line.push(b'\n');
+    fn write(&mut self, line: &str) -> std::io::Result<()> {
+        let line = [line.as_bytes(), b"\n"].concat();
         self.digest.update(&line);
         self.bytes += line.len() as u64;
         self.out.write_all(&line)
@@ -107,7 +106,7 @@ pub async fn export(store: Arc<dyn Store>, args: ExportArgs) -> anyhow::Result<E
             bail!("the database sent {exported}, but {written} were written");
         }
         let end = json!({"end": {"counts": written, "sha256": hex(lines.digest.clone())}});
-        lines.write(&end)?;
+        lines.write(&end.to_string())?;
         lines.out.flush()?;
         Ok(written)
     });
@@ -146,14 +145,18 @@ fn write_records(
         digest: Sha256::new(),
         bytes: 0,
     };
-    let header = json!({"format": FORMAT, "version": VERSION, "columns": columns()});
+    // `format` first, so the first bytes of the file say what it is.
+    let header = format!(
+        r#"{{"format":"{FORMAT}","version":{VERSION},"columns":{}}}"#,
+        columns()
+    );
     let mut progress = Progress::new("exporting", None);
     let mut counts = Counts::default();
     let mut write = || -> std::io::Result<()> {
         lines.write(&header)?;
         while let Some(record) = records.blocking_recv() {
             counts.add(record.kind);
-            lines.write(&record.to_json())?;
+            lines.write(&record.to_json_line())?;
             progress.update(counts.total(), lines.bytes);
         }
         Ok(())

@@ -279,27 +279,28 @@ impl Record {
         Ok(Record { kind, cells })
     }
 
-    /// The record as a JSON object: `record` (the kind's name; no column has that name, while
-    /// the inbox has a column `kind`), then each column by name; bytes in base64.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The record as one line of JSON (without the newline): an object with `record` (the
+    /// kind's name; no column has that name, while the inbox has a column `kind`) first, then
+    /// each column by name in table order; bytes in base64.
+    pub fn to_json_line(&self) -> String {
         use base64::Engine as _;
-        let mut object = serde_json::Map::new();
-        object.insert(TAG.into(), self.kind.name().into());
+        let mut line = format!("{{\"{TAG}\":\"{}\"", self.kind.name());
         for ((name, _), cell) in self.kind.columns().iter().zip(&self.cells) {
             let value = match cell {
                 Cell::Null => serde_json::Value::Null,
-                Cell::Text(text) => text.clone().into(),
+                Cell::Text(text) => text.as_str().into(),
                 Cell::Int(n) => (*n).into(),
                 Cell::Bytes(bytes) => base64::engine::general_purpose::STANDARD
                     .encode(bytes)
                     .into(),
             };
-            object.insert((*name).into(), value);
+            line.push_str(&format!(",\"{name}\":{value}"));
         }
-        serde_json::Value::Object(object)
+        line.push('}');
+        line
     }
 
-    /// The record a JSON object of [`Record::to_json`] holds; every column must be there with
+    /// The record a JSON object of [`Record::to_json_line`] holds; every column must be there with
     /// a value of its type, and nothing else.
     pub fn from_json(value: serde_json::Value) -> Result<Record, String> {
         use base64::Engine as _;

@@ -257,7 +257,8 @@ pub(super) async fn a_copy_looks_the_same_through_every_read_and_lock(
     }
     // The file form of every record reads back as the same record.
     for record in &records {
-        assert_eq!(&Record::from_json(record.to_json()).unwrap(), record);
+        let line = serde_json::from_str(&record.to_json_line()).unwrap();
+        assert_eq!(&Record::from_json(line).unwrap(), record);
     }
     let imported = import_all(target, whole(&records, counts)).await.unwrap();
     assert_eq!(imported, counts);
