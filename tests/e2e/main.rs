@@ -22,3 +22,4 @@ mod orchestration;
 mod polyglot;
 mod properties;
 mod sandbox;
+mod transfer;

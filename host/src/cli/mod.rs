@@ -11,7 +11,9 @@ mod entity;
 mod http;
 mod instances;
 mod output;
+mod progress;
 mod replay;
+mod transfer;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
@@ -115,6 +117,12 @@ enum Command {
     /// Build an app directory into a component: `app.py` (Python), `app.js`
     /// (JavaScript) or a `Cargo.toml` (Rust).
     Build(build::BuildArgs),
+    /// Write everything the database holds (components, instances, histories, messages,
+    /// timers, activity tasks, logs, entities) to a file, from one snapshot, for `import`.
+    Export(transfer::ExportArgs),
+    /// Copy an `export` file into an empty database, SQLite or PostgreSQL, in one transaction:
+    /// a file cut short or altered writes nothing.
+    Import(transfer::ImportArgs),
 }
 
 /// `--durability`: how hard a commit tries to reach the disk.
@@ -444,6 +452,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Build(args) => build::run(args),
+        Command::Export(args) => {
+            if postgres_url(&cli.db).is_none() && !cli.db.exists() {
+                bail!("there is no database at {}", cli.db.display());
+            }
+            transfer::export(open_store(&cli.db, Durability::Full).await?, args).await
+        }
+        Command::Import(args) => {
+            transfer::import(open_store(&cli.db, Durability::Full).await?, args).await
+        }
         Command::Instance(command) => {
             instances::run(&instances::Local(client().await?), command).await?;
             Ok(ExitCode::SUCCESS)

@@ -20,6 +20,7 @@ mod rows;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
 
 use crate::types::{
     EntityId, EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp,
@@ -81,6 +82,10 @@ pub enum StoreError {
     /// Stored data could not be decoded: a bug or a corrupt store.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// An import ([`Store::import`]) was refused: the target is not empty, or the records
+    /// ended early or do not add up. Nothing was written.
+    #[error("import refused: {0}")]
+    ImportRefused(String),
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -707,4 +712,26 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes entities that have no state, no messages and no lock, and
     /// returns how many. Atomic.
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize>;
+
+    /// Sends every row of every table to `sink` as [`transfer::Record`]s (components first,
+    /// then instances, history, inbox, activities, logs, entities, entity inbox; each table in
+    /// the order its rows were written) and returns how many of each kind it sent. Reads one
+    /// consistent snapshot (SQLite: one read transaction; PostgreSQL: one `REPEATABLE READ`
+    /// read-only transaction), so writers may go on meanwhile and are not seen; leases are
+    /// not copied, so items locked at that moment are copied as unlocked. Streams: holds no
+    /// more than a few rows at a time. `Backend` if `sink` is closed before the end.
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<transfer::Record>,
+    ) -> StoreResult<transfer::Counts>;
+
+    /// Writes the records `source` sends into this store in one transaction, committed only
+    /// when `source` sends [`transfer::ImportItem::End`] and the store then holds exactly the
+    /// counts it carries; returns them. Rows get new ids, in the order they come. Refuses
+    /// with `ImportRefused`, writing nothing, if the store holds any row when the import
+    /// starts, if `source` closes without an `End`, or if the counts differ.
+    async fn import(
+        &self,
+        source: tokio::sync::mpsc::Receiver<transfer::ImportItem>,
+    ) -> StoreResult<transfer::Counts>;
 }

@@ -19,6 +19,7 @@ mod order;
 mod rows;
 mod schema;
 mod session;
+mod transfer;
 mod turns;
 
 use super::rows::*;
@@ -707,6 +708,21 @@ impl Store for PostgresStore {
         let client = self.read().await?;
         let rows = client.query(&sql, &borrowed(&args)).await?;
         Ok(rows.iter().map(entity_record).collect::<Result<_, _>>()?)
+    }
+
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<super::transfer::Record>,
+    ) -> StoreResult<super::transfer::Counts> {
+        transfer::export(&mut self.read().await?, &sink).await
+    }
+
+    async fn import(
+        &self,
+        mut source: tokio::sync::mpsc::Receiver<super::transfer::ImportItem>,
+    ) -> StoreResult<super::transfer::Counts> {
+        self.write(async |tx| transfer::import(tx, &mut source).await)
+            .await
     }
 
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {

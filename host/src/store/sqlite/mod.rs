@@ -12,6 +12,7 @@ mod entities;
 mod liveness;
 mod rows;
 mod schema;
+mod transfer;
 mod turns;
 mod worker;
 
@@ -649,6 +650,20 @@ impl Store for SqliteStore {
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {
         self.write(move |conn| entities::delete_empty(conn, now))
             .await
+    }
+
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<super::transfer::Record>,
+    ) -> StoreResult<super::transfer::Counts> {
+        self.read(move |conn| transfer::export(conn, &sink)).await
+    }
+
+    async fn import(
+        &self,
+        source: tokio::sync::mpsc::Receiver<super::transfer::ImportItem>,
+    ) -> StoreResult<super::transfer::Counts> {
+        self.write(move |conn| transfer::import(conn, source)).await
     }
 
     async fn release_dead_hosts(&self) -> StoreResult<usize> {

@@ -16,6 +16,7 @@ mod orchestrations;
 #[cfg(feature = "postgres-tests")]
 mod postgres_schema;
 mod sqlite;
+mod transfer;
 mod upgrade;
 
 use super::*;
@@ -312,60 +313,101 @@ async fn the_gone_hosts_leases_are_released(survivor: &dyn Store, held: Orchestr
     );
 }
 
-/// Runs every suite function against each backend: `conformance! { part: [test, ...], ... }`
-/// makes `sqlite_memory::part::test` and `sqlite_file::part::test`, and with the feature
-/// `postgres-tests` `postgres::part::test`.
+/// Runs every suite function against each backend: `conformance! { part: [test, ...], ... ;
+/// pairs: { part: [test, ...] } }` makes `sqlite_memory::part::test` and
+/// `sqlite_file::part::test`, and with the feature `postgres-tests` `postgres::part::test`.
+/// A test listed under `pairs` gets two new stores of its backend.
 macro_rules! conformance {
-    ($($part:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
-        mod sqlite_memory {
+    (
+        $($part:ident: [$($test:ident),* $(,)?]),* $(,)?;
+        pairs: { $($pairs:ident: [$($pair:ident),* $(,)?]),* $(,)? }
+    ) => {
+        conformance!(@backend sqlite_memory, open_sqlite_memory, [tokio::test], [];
+            $($part: [$($test),*]),*; $($pairs: [$($pair),*]),*);
+        conformance!(@backend sqlite_file, open_sqlite_file,
+            [tokio::test(flavor = "multi_thread", worker_threads = 2)], [];
+            $($part: [$($test),*]),*; $($pairs: [$($pair),*]),*);
+        conformance!(@backend postgres, open_postgres,
+            [tokio::test(flavor = "multi_thread", worker_threads = 2)],
+            [#[cfg(feature = "postgres-tests")]];
+            $($part: [$($test),*]),*; $($pairs: [$($pair),*]),*);
+    };
+    (
+        @backend $backend:ident, $open:ident, [$test_attr:meta], [$(#[$cfg:meta])*];
+        $($part:ident: [$($test:ident),*]),*; $($pairs:ident: [$($pair:ident),*]),*
+    ) => {
+        $(#[$cfg])*
+        mod $backend {
             $(
                 mod $part {
                     $(
-                        #[tokio::test]
+                        #[$test_attr]
                         async fn $test() {
-                            let store = crate::store::SqliteStore::open_in_memory()
-                                .expect("in-memory SQLite");
-                            super::super::$part::$test(&store).await;
+                            let store = super::super::$open().await;
+                            super::super::$part::$test(super::super::Opened::store(&store)).await;
                         }
                     )*
                 }
             )*
-        }
-
-        mod sqlite_file {
             $(
-                mod $part {
+                mod $pairs {
                     $(
-                        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                        async fn $test() {
-                            let dir = tempfile::tempdir().expect("temp dir");
-                            let store = crate::store::SqliteStore::open(
-                                &dir.path().join("durable.db"),
-                                crate::store::Durability::Full,
-                            )
-                            .expect("SQLite file");
-                            super::super::$part::$test(&store).await;
-                        }
-                    )*
-                }
-            )*
-        }
-
-        #[cfg(feature = "postgres-tests")]
-        mod postgres {
-            $(
-                mod $part {
-                    $(
-                        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                        async fn $test() {
-                            let schema = super::super::postgres_schema::Schema::new().await;
-                            super::super::$part::$test(&schema.store).await;
+                        #[$test_attr]
+                        async fn $pair() {
+                            let first = super::super::$open().await;
+                            let second = super::super::$open().await;
+                            let (first, second) = (
+                                super::super::Opened::store(&first),
+                                super::super::Opened::store(&second),
+                            );
+                            super::super::$pairs::$pair(first, second).await;
                         }
                     )*
                 }
             )*
         }
     };
+}
+
+/// A store a suite test runs on, with whatever must live as long as it (and is cleaned up
+/// after it: a temporary directory, a PostgreSQL schema).
+trait Opened {
+    fn store(&self) -> &dyn Store;
+}
+
+impl Opened for SqliteStore {
+    fn store(&self) -> &dyn Store {
+        self
+    }
+}
+
+impl Opened for (tempfile::TempDir, SqliteStore) {
+    fn store(&self) -> &dyn Store {
+        &self.1
+    }
+}
+
+async fn open_sqlite_memory() -> SqliteStore {
+    SqliteStore::open_in_memory().expect("in-memory SQLite")
+}
+
+async fn open_sqlite_file() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        SqliteStore::open(&dir.path().join("durable.db"), Durability::Full).expect("SQLite file");
+    (dir, store)
+}
+
+#[cfg(feature = "postgres-tests")]
+impl Opened for postgres_schema::Schema {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+}
+
+#[cfg(feature = "postgres-tests")]
+async fn open_postgres() -> postgres_schema::Schema {
+    postgres_schema::Schema::new().await
 }
 
 conformance! {
@@ -406,5 +448,11 @@ conformance! {
     group_commit: [
         concurrent_writes_all_land,
         a_failing_request_does_not_roll_back_its_group,
-    ],
+    ];
+    pairs: {
+        transfer: [
+            a_copy_looks_the_same_through_every_read_and_lock,
+            an_import_writes_all_or_nothing,
+        ],
+    }
 }
