@@ -50,11 +50,24 @@ const DRAIN_WITHIN: Duration = Duration::from_secs(180);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_at_random_loses_and_repeats_nothing() {
+    chaos(1).await;
+}
+
+/// Three hosts share one database; in every cycle one of them, drawn at random, is killed
+/// (SIGKILL) or stopped (SIGTERM: it finishes its work in flight and exits 0), and a new one
+/// takes its place, while the other two carry on and take over what it held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hosts_one_killed_or_stopped_at_random_lose_and_repeat_nothing() {
+    chaos(3).await;
+}
+
+/// The chaos run with `hosts` hosts serving at once (one is killed at each cycle's end).
+async fn chaos(hosts: usize) {
     let cycles: usize = env_number("CHAOS_CYCLES").unwrap_or(20);
     let seed = env_number("CHAOS_SEED").unwrap_or_else(random_seed);
     eprintln!(
-        "chaos: seed {seed}, {cycles} cycles (again: CHAOS_SEED={seed} CHAOS_CYCLES={cycles}, \
-         or scripts/chaos.sh {cycles} {seed})"
+        "chaos: seed {seed}, {cycles} cycles, {hosts} hosts (again: CHAOS_SEED={seed} \
+         CHAOS_CYCLES={cycles}, or scripts/chaos.sh {cycles} {seed})"
     );
     let mut rng = Rng(seed);
 
@@ -70,6 +83,10 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
     let mut jobs: Vec<Job> = Vec::new();
     let mut cycle_times = Vec::new();
     let mut kills_with_work = 0;
+    let mut stops = 0;
+    // Every host started gets a generation of its own (its activities log it).
+    let mut generations = 0..;
+    let mut serving: Vec<Option<Serve>> = (0..hosts).map(|_| None).collect();
     for cycle in 0..cycles {
         let cycle_began = Instant::now();
         for _ in 0..rng.between(1, STARTS_PER_CYCLE) {
@@ -82,10 +99,23 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
         }
         raise_due_events(&client, &mut jobs, cycle).await;
 
-        let mut serve = serve(&durable, cycle);
+        for host in serving.iter_mut().filter(|h| h.is_none()) {
+            *host = Some(serve(&durable, generations.next().expect("endless")));
+        }
         tokio::time::sleep(Duration::from_millis(rng.between(RUN_MS.0, RUN_MS.1))).await;
-        serve.assert_running();
-        serve.kill();
+        for host in serving.iter_mut().flatten() {
+            host.assert_running();
+        }
+        let mut victim = serving[rng.below(hosts as u64) as usize]
+            .take()
+            .expect("every host runs");
+        // One host alone is always killed: stopping it would let it finish its work.
+        if hosts > 1 && rng.below(2) == 0 {
+            victim.stop();
+            stops += 1;
+        } else {
+            victim.kill();
+        }
         if unfinished(store.as_ref()).await > 0 {
             kills_with_work += 1;
         }
@@ -100,21 +130,25 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
         }
     }
 
-    // The end: every event raised, one host that is not killed until everything is done.
+    // The end: every event raised, hosts that are not killed until everything is done.
     raise_due_events(&client, &mut jobs, usize::MAX).await;
     let drain_began = Instant::now();
-    let mut last = serve(&durable, cycles);
+    for host in serving.iter_mut().filter(|h| h.is_none()) {
+        *host = Some(serve(&durable, generations.next().expect("endless")));
+    }
     let deadline = Instant::now() + DRAIN_WITHIN;
     while !(unfinished(store.as_ref()).await == 0 && entities_idle(store.as_ref()).await) {
-        last.assert_running();
+        for host in serving.iter_mut().flatten() {
+            host.assert_running();
+        }
         if Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let drain = drain_began.elapsed();
-    let last_log = last.log_text();
-    drop(last);
+    let last_logs: Vec<String> = serving.iter().flatten().map(Serve::log_text).collect();
+    drop(serving);
 
     let runs = std::fs::read_to_string(durable.path("data").join("chaos.log")).unwrap_or_default();
     let outcome = Outcome::check(store.as_ref(), &jobs, &runs).await;
@@ -130,10 +164,14 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
             began.elapsed()
         )
     );
+    eprintln!(
+        "chaos: {hosts} hosts; {stops} of the {cycles} ended by SIGTERM, the rest by SIGKILL"
+    );
     assert!(
         outcome.problems.is_empty(),
-        "chaos (seed {seed}, {cycles} cycles) found:\n{}\nlast host's log:\n{last_log}",
-        outcome.problems.join("\n")
+        "chaos (seed {seed}, {cycles} cycles, {hosts} hosts) found:\n{}\nlast hosts' logs:\n{}",
+        outcome.problems.join("\n"),
+        last_logs.join("\n---\n")
     );
 }
 

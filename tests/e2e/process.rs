@@ -223,6 +223,32 @@ impl Serve {
         let _ = self.child.wait();
     }
 
+    /// Stops the process as a service manager does (SIGTERM), and asserts that it finishes its
+    /// work in flight and exits with 0 within a minute.
+    #[track_caller]
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for durable serve") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "durable serve did not exit within 60 s of SIGTERM:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            status.success(),
+            "durable serve exited with {status} on SIGTERM:\n{}",
+            self.log_text()
+        );
+    }
+
     /// Panics if the process has exited (it should serve until killed).
     #[track_caller]
     pub fn assert_running(&mut self) {
