@@ -1,7 +1,8 @@
-//! Each example runs to completion through the real host on a SQLite file. The examples that
+//! Each example runs to completion through the real host on a fresh database. The examples that
 //! exist in several languages run the same test against each build ([`per_language!`]), and
 //! so do the structured failures the Python and JavaScript SDKs make of exceptions.
 
+use crate::backend::sqlite_only;
 use crate::support::*;
 use durable_host::client::StartRequest;
 use durable_host::types::{EventKind, RuntimeStatus};
@@ -231,6 +232,7 @@ async fn persisted_histories_match_their_snapshots() {
 /// few lines, in this process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedding_api_runs_an_orchestration_in_process() {
+    sqlite_only!("tests `Host::open`, which opens a SQLite file");
     let dir = tempfile::tempdir().unwrap();
     let host = durable_host::host::Host::open(dir.path().join("app.db")).unwrap();
     host.deploy(&guest_bytes("hello-sequence")).await.unwrap();
