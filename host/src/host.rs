@@ -37,14 +37,29 @@ pub struct Host {
 
 impl Host {
     /// A host on a SQLite file (created if missing; every commit fsync'd), the system clock
-    /// and default settings: the shortest way to embed the engine.
+    /// and default settings: the shortest way to embed the engine. For a PostgreSQL URL, use
+    /// [`Host::connect`].
     pub fn open(path: impl AsRef<Path>) -> Result<Host, EngineError> {
-        let store = SqliteStore::open(path.as_ref(), Default::default())?;
+        let path = path.as_ref();
+        if path.to_str().is_some_and(crate::store::is_postgres_url) {
+            return Err(EngineError::Setup(
+                "Host::open opens a SQLite file; connect to PostgreSQL with Host::connect".into(),
+            ));
+        }
+        let store = SqliteStore::open(path, Default::default())?;
         Host::new(
             Arc::new(store),
             Arc::new(SystemClock),
             HostConfig::default(),
         )
+    }
+
+    /// A host on the database `db` names, as the CLI's `--db` does: a PostgreSQL URL
+    /// (`postgres://user@host:5432/database`, shared with other hosts), or a SQLite file
+    /// (created if missing; every commit fsync'd); the system clock and default settings.
+    pub async fn connect(db: &str) -> Result<Host, EngineError> {
+        let store = crate::store::open(db, Default::default()).await?;
+        Host::new(store, Arc::new(SystemClock), HostConfig::default())
     }
 
     /// A host on any store and clock (tests drive a [`crate::clock::ManualClock`]).

@@ -24,3 +24,4 @@ mod orchestration;
 mod polyglot;
 mod properties;
 mod sandbox;
+mod transfer;

@@ -1,9 +1,10 @@
 //! Embedding the engine in a Rust program: no separate process, no CLI.
 //!
-//! `cargo run -p embedding -- path/to/hello_sequence.wasm` opens (or
-//! creates) `embedded.db`, deploys the component, runs the dispatcher in
-//! this process, starts `hello_sequence`, waits for it and prints its status
-//! and output, then shuts down cleanly (work in flight finishes first).
+//! `cargo run -p embedding -- path/to/hello_sequence.wasm [DB]` opens (or
+//! creates) the database `DB` (default `embedded.db`; a PostgreSQL URL works
+//! too), deploys the component, runs the dispatcher in this process, starts
+//! `hello_sequence`, waits for it and prints its status and output, then shuts
+//! down cleanly (work in flight finishes first).
 
 use durable_host::client::StartRequest;
 use durable_host::host::Host;
@@ -18,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(2)
         .unwrap_or_else(|| "embedded.db".to_owned());
 
-    let host = Host::open(&db)?;
+    let host = Host::connect(&db).await?;
     host.deploy(&std::fs::read(&component)?).await?;
     let running = host.start();
 

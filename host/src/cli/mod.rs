@@ -11,14 +11,16 @@ mod entity;
 mod http;
 mod instances;
 mod output;
+mod progress;
 mod replay;
+mod transfer;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::host::{Host, HostConfig};
-use durable_host::store::{Durability, PostgresStore, SqliteStore, Store};
+use durable_host::store::{Durability, Migration, SqliteStore, Store};
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +99,9 @@ enum Command {
         #[arg(long)]
         component: PathBuf,
     },
+    /// Bring the database's schema up to this build's version and print what was done.
+    /// Every command migrates the database it opens; this does only that.
+    Migrate,
     #[command(flatten)]
     Instance(instances::InstanceCommand),
     /// Show the log lines an instance's code recorded.
@@ -112,6 +117,12 @@ enum Command {
     /// Build an app directory into a component: `app.py` (Python), `app.js`
     /// (JavaScript) or a `Cargo.toml` (Rust).
     Build(build::BuildArgs),
+    /// Write everything the database holds (components, instances, histories, messages,
+    /// timers, activity tasks, logs, entities) to a file, from one snapshot, for `import`.
+    Export(transfer::ExportArgs),
+    /// Copy an `export` file into an empty database, SQLite or PostgreSQL, in one transaction:
+    /// a file cut short or altered writes nothing.
+    Import(transfer::ImportArgs),
 }
 
 /// `--durability`: how hard a commit tries to reach the disk.
@@ -266,7 +277,7 @@ pub fn init_tracing(cli: &Cli) {
 /// The PostgreSQL URL `--db` names, if it names one rather than a SQLite file.
 fn postgres_url(db: &std::path::Path) -> Option<&str> {
     db.to_str()
-        .filter(|db| db.starts_with("postgres://") || db.starts_with("postgresql://"))
+        .filter(|db| durable_host::store::is_postgres_url(db))
 }
 
 /// The database `--db` names, for logs: a file's path; never a URL, which may hold a password.
@@ -283,13 +294,26 @@ async fn open_store(
     db: &std::path::Path,
     durability: Durability,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(url) = postgres_url(db) {
+    let store = match postgres_url(db) {
         // The error names the server (never the password) and why it refused.
-        return Ok(Arc::new(PostgresStore::connect(url).await?));
+        Some(url) => durable_host::store::open(url, durability).await?,
+        None => SqliteStore::open(db, durability)
+            .map(|store| Arc::new(store) as Arc<dyn Store>)
+            .with_context(|| format!("cannot open the database {}", db.display()))?,
+    };
+    log_migration(db, &*store);
+    Ok(store)
+}
+
+/// Says when opening `db` migrated its schema.
+fn log_migration(db: &std::path::Path, store: &dyn Store) {
+    let Migration { from, to } = store.migration();
+    if from != 0 && from != to {
+        tracing::info!(
+            "migrated the schema of {} from version {from} to {to}",
+            describe_db(db)
+        );
     }
-    let store = SqliteStore::open(db, durability)
-        .with_context(|| format!("cannot open the database {}", db.display()))?;
-    Ok(Arc::new(store))
 }
 
 fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
@@ -403,6 +427,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate => {
+            let store = open_store(&cli.db, Durability::Full).await?;
+            let Migration { from, to } = store.migration();
+            match from {
+                0 => println!("created a new database at schema version {to}"),
+                _ if from == to => println!("the database is at schema version {to}, the newest"),
+                _ => println!("migrated the database from schema version {from} to {to}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Logs { id } => {
             for line in client().await?.logs(&id).await? {
                 println!(
@@ -418,6 +452,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Build(args) => build::run(args),
+        Command::Export(args) => {
+            if postgres_url(&cli.db).is_none() && !cli.db.exists() {
+                bail!("there is no database at {}", cli.db.display());
+            }
+            transfer::export(open_store(&cli.db, Durability::Full).await?, args).await
+        }
+        Command::Import(args) => {
+            transfer::import(open_store(&cli.db, Durability::Full).await?, args).await
+        }
         Command::Instance(command) => {
             instances::run(&instances::Local(client().await?), command).await?;
             Ok(ExitCode::SUCCESS)

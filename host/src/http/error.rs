@@ -87,7 +87,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::InstanceExists(_)
             | StoreError::InstanceNotFinished(..)
-            | StoreError::Conflict(_) => ApiError::Conflict(e.to_string()),
+            | StoreError::Conflict(_)
+            | StoreError::ImportRefused(_) => ApiError::Conflict(e.to_string()),
             StoreError::InstanceNotFound(_) => ApiError::NotFound(e.to_string()),
             StoreError::InstanceFinished(..) => ApiError::Gone(e.to_string()),
             StoreError::InstanceNotFailed(..) => ApiError::PreconditionFailed(e.to_string()),

@@ -20,6 +20,7 @@ mod rows;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
 
 use crate::types::{
     EntityId, EventKind, Failure, HistoryEvent, Json, ParentInstance, RuntimeStatus, Timestamp,
@@ -28,6 +29,26 @@ use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
 pub use sqlite::{Durability, SqliteStore};
+
+/// Whether `db` names a PostgreSQL database (`postgres://...` or `postgresql://...`) rather
+/// than a SQLite file.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// Opens the database `db` names, migrating its schema if it is older: a PostgreSQL URL, or
+/// the path of a SQLite file (created if missing) written with `durability`. What the CLI's
+/// `--db` and [`crate::host::Host::connect`] take.
+pub async fn open(db: &str, durability: Durability) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if is_postgres_url(db) {
+        Ok(std::sync::Arc::new(PostgresStore::connect(db).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(
+            std::path::Path::new(db),
+            durability,
+        )?))
+    }
+}
 
 /// Why a store operation failed; each [`Store`] method says which of these it returns.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +82,10 @@ pub enum StoreError {
     /// Stored data could not be decoded: a bug or a corrupt store.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// An import ([`Store::import`]) was refused: the target is not empty, or the records
+    /// ended early or do not add up. Nothing was written.
+    #[error("import refused: {0}")]
+    ImportRefused(String),
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -71,6 +96,29 @@ impl From<serde_json::Error> for StoreError {
 
 /// What a store operation returns.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What opening a database did to its schema: migrated it from one version to another, or
+/// found it current (`from == to`). Version 0 is a new, empty database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// The version the database had.
+    pub from: i64,
+    /// The version it has now.
+    pub to: i64,
+}
+
+/// Refuses a database whose schema version (`found`) is newer than the `known` one this build
+/// reads: a newer durable migrated it, and this one would misread it. `elsewhere` says what
+/// else the user can open.
+fn check_schema_version(found: i64, known: i64, elsewhere: &str) -> StoreResult<()> {
+    if found > known {
+        return Err(StoreError::Corrupt(format!(
+            "this database has schema version {found}, newer than this build of durable knows \
+             (version {known}): a newer durable has migrated it; run that one, or use {elsewhere}"
+        )));
+    }
+    Ok(())
+}
 
 /// What a component offers, as its `catalogue` export says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -589,6 +637,9 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// What opening the database did to its schema.
+    fn migration(&self) -> Migration;
+
     /// One instance, `None` if no instance has this id.
     async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>>;
 
@@ -661,4 +712,26 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes entities that have no state, no messages and no lock, and
     /// returns how many. Atomic.
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize>;
+
+    /// Sends every row of every table to `sink` as [`transfer::Record`]s (components first,
+    /// then instances, history, inbox, activities, logs, entities, entity inbox; each table in
+    /// the order its rows were written) and returns how many of each kind it sent. Reads one
+    /// consistent snapshot (SQLite: one read transaction; PostgreSQL: one `REPEATABLE READ`
+    /// read-only transaction), so writers may go on meanwhile and are not seen; leases are
+    /// not copied, so items locked at that moment are copied as unlocked. Streams: holds no
+    /// more than a few rows at a time. `Backend` if `sink` is closed before the end.
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<transfer::Record>,
+    ) -> StoreResult<transfer::Counts>;
+
+    /// Writes the records `source` sends into this store in one transaction, committed only
+    /// when `source` sends [`transfer::ImportItem::End`] and the store then holds exactly the
+    /// counts it carries; returns them. Rows get new ids, in the order they come. Refuses
+    /// with `ImportRefused`, writing nothing, if the store holds any row when the import
+    /// starts, if `source` closes without an `End`, or if the counts differ.
+    async fn import(
+        &self,
+        source: tokio::sync::mpsc::Receiver<transfer::ImportItem>,
+    ) -> StoreResult<transfer::Counts>;
 }

@@ -9,14 +9,17 @@
 //! schema the handle was opened on ([`PostgresStore::connect_in_schema`]), so several stores
 //! can share a database.
 //!
-//! Not yet here: other hosts' commits are found by polling (`external_commits` is `None`;
-//! LISTEN/NOTIFY comes next), and a dead host's leases are taken over when they expire
-//! (`release_dead_hosts` returns 0; liveness through advisory locks comes next).
+//! Every transaction that makes work ready (a start, a message, a turn, a result, an entity
+//! batch, a deployment) notifies the schema's channel as it commits; each handle's
+//! [`session`] listens, so another host picks the work up at once ([`Store::external_commits`]),
+//! and holds the advisory lock that says the host is alive ([`Store::release_dead_hosts`]).
 
 mod entities;
 mod order;
 mod rows;
 mod schema;
+mod session;
+mod transfer;
 mod turns;
 
 use super::rows::*;
@@ -60,6 +63,11 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 /// Connections a handle keeps open at most.
 const POOL_SIZE: usize = 16;
 
+/// How long an instance's next turn is offered only to the host its last turn ran on (which
+/// likely holds its live guest, so the turn needs no replay), in ms: a chain's turns stay on
+/// one host while it keeps up, and move to any host when it does not (busy, or gone).
+pub(crate) const AFFINITY_MS: i64 = 50;
+
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
@@ -69,6 +77,12 @@ pub struct PostgresStore {
     nonce: String,
     /// Orders this handle's writes to one instance or entity ([`order`]).
     order: KeyedQueues,
+    /// The channel that transactions making work ready notify.
+    channel: String,
+    /// Hears other handles' commits and holds this one's liveness lock.
+    session: session::Session,
+    /// What connecting did to the schema.
+    migration: Migration,
 }
 
 impl PostgresStore {
@@ -109,30 +123,69 @@ impl PostgresStore {
                     .trim_start_matches("PostgreSQL: ")
             ))
         })?;
-        schema::create_schema(&mut client, schema).await?;
+        let migration = schema::migrate(&mut client, schema).await?;
+        let current: String = client
+            .query_one("SELECT current_schema()", &[])
+            .await?
+            .try_get(0)?;
+        let channel = session::channel_name(&current);
+        let nonce = store_nonce();
+        let session = session::Session::start(config, channel.clone(), nonce.clone()).await?;
         Ok(PostgresStore {
             pool,
             lock_counter: AtomicU64::new(0),
-            nonce: store_nonce(),
+            nonce,
             order: KeyedQueues::default(),
+            channel,
+            session,
+            migration,
         })
     }
 
     /// A lock token no other holder has: this handle's prefix, the owner's name and a count.
-    /// One lock call's items share it (each item is named by its key as well).
-    fn new_lock_token(&self, owner: &str) -> String {
+    /// One lock call's items share it (each item is named by its key as well). The first
+    /// registers this handle as a live host.
+    async fn new_lock_token(&self, owner: &str) -> String {
+        self.session.register().await;
         let n = self.lock_counter.fetch_add(1, Ordering::Relaxed);
         format!("{}/{owner}/{n}", self.nonce)
     }
 
-    /// Runs `f` in a transaction, committed if it succeeds and rolled back if not.
+    /// Runs `f` in a transaction, committed if it succeeds and rolled back if not; a commit
+    /// notifies the other hosts that work may be ready.
     async fn write<T>(
         &self,
         f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
+        self.transaction(true, f).await
+    }
+
+    /// Like [`PostgresStore::write`], for a transaction that makes no work ready (locks,
+    /// renewals, purges): nobody is notified.
+    async fn write_quiet<T>(
+        &self,
+        f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.transaction(false, f).await
+    }
+
+    async fn transaction<T>(
+        &self,
+        notify: bool,
+        f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let result = f(&*tx).await;
+        let mut result = f(&*tx).await;
+        if notify && result.is_ok() {
+            // Delivered when (and only if) the transaction commits.
+            let notified = tx
+                .execute("SELECT pg_notify($1, $2)", &[&self.channel, &self.nonce])
+                .await;
+            if let Err(e) = notified {
+                result = Err(e.into());
+            }
+        }
         match result {
             Ok(value) => {
                 tx.commit().await?;
@@ -255,9 +308,9 @@ impl Store for PostgresStore {
         lease_ms: u64,
         now: Timestamp,
     ) -> StoreResult<Vec<OrchestrationWorkItem>> {
-        let token = self.new_lock_token(owner);
+        let token = self.new_lock_token(owner).await;
         let now = now as i64;
-        self.write(async |tx| {
+        self.write_quiet(async |tx| {
             let sql = format!(
                 "UPDATE instances SET lock_token = $1, lock_expires = $2 \
                  WHERE instance_id IN ( \
@@ -265,14 +318,23 @@ impl Store for PostgresStore {
                      WHERE i.lock_expires <= $3 AND EXISTS ( \
                          SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id \
                          AND m.visible_at <= $3 AND (i.status <> 'Suspended' \
-                             OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated'))) \
+                             OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated')) \
+                         AND (i.affinity IS NULL OR i.affinity = $5 OR m.visible_at <= $6)) \
                      LIMIT $4 FOR UPDATE SKIP LOCKED) \
                  RETURNING {INSTANCE_COLUMNS}, history_len"
             );
+            let offered_to_others_until = now - AFFINITY_MS;
             let locked = tx
                 .query(
                     &sql,
-                    &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
+                    &[
+                        &token,
+                        &(now + lease_ms as i64),
+                        &now,
+                        &(max as i64),
+                        &self.nonce,
+                        &offered_to_others_until,
+                    ],
                 )
                 .await?;
             let mut items = Vec::with_capacity(locked.len());
@@ -341,7 +403,7 @@ impl Store for PostgresStore {
         lock_token: &str,
         consumed: &[i64],
     ) -> StoreResult<()> {
-        self.write(async |tx| {
+        self.write_quiet(async |tx| {
             let released = tx
                 .execute(
                     "UPDATE instances SET lock_token = NULL, lock_expires = 0 \
@@ -384,9 +446,9 @@ impl Store for PostgresStore {
         lease_ms: u64,
         now: Timestamp,
     ) -> StoreResult<Vec<ActivityWorkItem>> {
-        let token = self.new_lock_token(owner);
+        let token = self.new_lock_token(owner).await;
         let now = now as i64;
-        self.write(async |tx| {
+        self.write_quiet(async |tx| {
             let rows = tx
                 .query(
                     "UPDATE activities SET lock_token = $1, lock_expires = $2, \
@@ -451,7 +513,7 @@ impl Store for PostgresStore {
         lease_ms: u64,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write(async |tx| {
+        self.write_quiet(async |tx| {
             let renewed = tx
                 .execute(
                     "UPDATE activities SET lock_expires = $3 WHERE id = $1 AND lock_token = $2",
@@ -466,9 +528,17 @@ impl Store for PostgresStore {
         .await
     }
 
-    // `release_dead_hosts` keeps the trait's default (0: leases of dead hosts expire as
-    // usual) until hosts register their liveness with advisory locks, and
-    // `external_commits` its `None` (hosts poll) until LISTEN/NOTIFY.
+    async fn release_dead_hosts(&self) -> StoreResult<usize> {
+        session::release_dead_hosts(self, &self.nonce).await
+    }
+
+    fn external_commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.session.commits())
+    }
+
+    fn migration(&self) -> Migration {
+        self.migration
+    }
 
     async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
         let client = self.read().await?;
@@ -481,11 +551,15 @@ impl Store for PostgresStore {
                       WHERE visible_at > $1 OR lock_expires > $1), \
                      (SELECT MIN(i.lock_expires) FROM instances i WHERE i.lock_expires > $1 \
                       AND EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id)), \
+                     (SELECT MIN(m.visible_at + $2) FROM inbox m \
+                      JOIN instances i ON i.instance_id = m.instance_id \
+                      WHERE i.affinity <> $3 AND m.visible_at <= $1 \
+                      AND m.visible_at + $2 > $1), \
                      (SELECT MIN(visible_at) FROM entity_inbox WHERE visible_at > $1), \
                      (SELECT MIN(e.lock_expires) FROM entities e WHERE e.lock_expires > $1 \
                       AND EXISTS (SELECT 1 FROM entity_inbox m \
                                   WHERE m.name = e.name AND m.key = e.key)))",
-                &[&(now as i64)],
+                &[&(now as i64), &AFFINITY_MS, &self.nonce],
             )
             .await?;
         Ok(row.try_get::<_, Option<i64>>(0)?.map(|t| t as Timestamp))
@@ -540,7 +614,7 @@ impl Store for PostgresStore {
     }
 
     async fn purge_instance(&self, instance_id: &str) -> StoreResult<()> {
-        self.write(async |tx| {
+        self.write_quiet(async |tx| {
             let instance = load_instance(tx, instance_id, "FOR UPDATE").await?;
             require_finished(instance_id, instance)?;
             delete_instances(tx, &[instance_id.to_owned()]).await
@@ -558,7 +632,7 @@ impl Store for PostgresStore {
             args.len()
         );
         let args: Vec<_> = args.into_iter().map(pg_value).collect();
-        self.write(async |tx| {
+        self.write_quiet(async |tx| {
             let ids = tx
                 .query(&sql, &borrowed(&args))
                 .await?
@@ -590,9 +664,11 @@ impl Store for PostgresStore {
         lease_ms: u64,
         now: Timestamp,
     ) -> StoreResult<Vec<EntityWorkItem>> {
-        let token = self.new_lock_token(owner);
-        self.write(async |tx| entities::lock_entities(tx, &token, max, batch, lease_ms, now).await)
-            .await
+        let token = self.new_lock_token(owner).await;
+        self.write_quiet(async |tx| {
+            entities::lock_entities(tx, &token, max, batch, lease_ms, now).await
+        })
+        .await
     }
 
     async fn complete_entity(&self, commit: EntityCommit) -> StoreResult<()> {
@@ -634,8 +710,23 @@ impl Store for PostgresStore {
         Ok(rows.iter().map(entity_record).collect::<Result<_, _>>()?)
     }
 
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<super::transfer::Record>,
+    ) -> StoreResult<super::transfer::Counts> {
+        transfer::export(&mut self.read().await?, &sink).await
+    }
+
+    async fn import(
+        &self,
+        mut source: tokio::sync::mpsc::Receiver<super::transfer::ImportItem>,
+    ) -> StoreResult<super::transfer::Counts> {
+        self.write(async |tx| transfer::import(tx, &mut source).await)
+            .await
+    }
+
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {
-        self.write(async |tx| {
+        self.write_quiet(async |tx| {
             let deleted = tx
                 .execute(
                     "DELETE FROM entities e WHERE state IS NULL AND locked_by IS NULL \

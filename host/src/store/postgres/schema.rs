@@ -3,9 +3,10 @@
 
 use super::*;
 
-/// The tables. Ids and keys compare byte by byte (`COLLATE "C"`), as in SQLite, so list
-/// order and keyset cursors do not depend on the database's locale.
-const TABLES: &str = r#"
+/// The first release's tables (schema version 1). Ids and keys compare byte by byte
+/// (`COLLATE "C"`), as in SQLite, so list order and keyset cursors do not depend on the
+/// database's locale.
+const V1_TABLES: &str = r#"
 CREATE TABLE components (
     digest TEXT COLLATE "C" PRIMARY KEY,
     bytes BYTEA NOT NULL,
@@ -101,9 +102,25 @@ CREATE INDEX entity_inbox_visible ON entity_inbox(visible_at);
 CREATE TABLE durable_schema (version BIGINT NOT NULL);
 "#;
 
-/// The layout this build reads and writes, kept in the `durable_schema` table. A database
-/// with another version is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The second migration: the hosts that take leases, each alive while its session holds
+/// the advisory lock `lock_key` ([`super::session`]), and the host each instance's last turn
+/// ran on, which is offered its next turn first (cache affinity).
+const V2_HOSTS: &str = r#"
+CREATE TABLE hosts (
+    nonce TEXT COLLATE "C" PRIMARY KEY,
+    lock_key BIGINT NOT NULL,
+    registered_at BIGINT NOT NULL
+);
+ALTER TABLE instances ADD COLUMN affinity TEXT COLLATE "C";
+"#;
+
+/// The migrations, in order: the n-th (counting from 1) takes a schema from version n-1 to n.
+/// Forward only: a released migration is never edited, only followed by another.
+const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS];
+
+/// The layout this build reads and writes, kept in the `durable_schema` table: the number of
+/// [`MIGRATIONS`]. An older schema is migrated when opened; a newer one is refused.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Any key of PostgreSQL's advisory locks that is this module's: held while a schema is
 /// checked or created, so two hosts starting at once never both create it.
@@ -128,9 +145,19 @@ pub(super) fn check_schema_name(schema: &str) -> StoreResult<()> {
     }
 }
 
-/// Creates the schema (if named) and the tables in a new database, or checks an existing
-/// one was made by a build with the same layout. One transaction.
-pub(super) async fn create_schema(client: &mut Client, schema: Option<&str>) -> StoreResult<()> {
+/// Creates the schema (if named) and the tables in a new database, or migrates an existing
+/// one to [`SCHEMA_VERSION`]. One transaction, under an advisory lock: hosts starting at once
+/// never both migrate, and a failed migration leaves the schema as it was.
+pub(super) async fn migrate(client: &mut Client, schema: Option<&str>) -> StoreResult<Migration> {
+    apply_migrations(client, schema, SCHEMA_VERSION).await
+}
+
+/// Applies the migrations that take the schema to version `to`.
+pub(super) async fn apply_migrations(
+    client: &mut Client,
+    schema: Option<&str>,
+    to: i64,
+) -> StoreResult<Migration> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
         .await?;
@@ -147,33 +174,38 @@ pub(super) async fn create_schema(client: &mut Client, schema: Option<&str>) -> 
             StoreResult::Ok(row.try_get::<_, bool>(0)?)
         }
     };
-    if exists("durable_schema").await? {
+    let from = if exists("durable_schema").await? {
         let version: Option<i64> = tx
             .query_opt("SELECT version FROM durable_schema", &[])
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        if version != Some(SCHEMA_VERSION) {
-            let found = version.map_or("none".to_owned(), |v| v.to_string());
-            return Err(StoreError::Corrupt(format!(
-                "this database has schema version {found}, and this build of durable reads \
-                 version {SCHEMA_VERSION}; use the matching durable, or another database or schema"
-            )));
-        }
-        return Ok(tx.commit().await?);
-    }
-    if exists("instances").await? {
+        version.ok_or_else(|| {
+            StoreError::Corrupt("this schema's durable_schema table has no version".into())
+        })?
+    } else if exists("instances").await? {
         return Err(StoreError::Corrupt(
             "this schema has durable's tables but no schema version; use another database or \
              schema"
                 .into(),
         ));
+    } else {
+        0
+    };
+    check_schema_version(from, SCHEMA_VERSION, "another database or schema")?;
+    for sql in MIGRATIONS.iter().take(to as usize).skip(from as usize) {
+        tx.batch_execute(sql).await?;
     }
-    tx.batch_execute(TABLES).await?;
-    tx.execute(
-        "INSERT INTO durable_schema (version) VALUES ($1)",
-        &[&SCHEMA_VERSION],
-    )
-    .await?;
-    Ok(tx.commit().await?)
+    if from == 0 {
+        tx.execute("INSERT INTO durable_schema (version) VALUES ($1)", &[&to])
+            .await?;
+    } else if to > from {
+        tx.execute("UPDATE durable_schema SET version = $1", &[&to])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Migration {
+        from,
+        to: to.max(from),
+    })
 }

@@ -145,7 +145,8 @@ pub(super) async fn write_turn(
         "UPDATE instances SET status = $2, output = $3, failure = $4, \
          custom_status = CASE WHEN $5 THEN $6 ELSE custom_status END, \
          updated_at = $7, completed_at = $8, history_len = $9, execution_id = $10, \
-         lock_token = NULL, lock_expires = 0 WHERE instance_id = $1",
+         affinity = split_part(lock_token, '/', 1), lock_token = NULL, lock_expires = 0 \
+         WHERE instance_id = $1",
         &[
             &id,
             &commit.status.as_str(),

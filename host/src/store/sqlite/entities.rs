@@ -5,32 +5,6 @@
 
 use super::*;
 
-pub(super) const ENTITY_SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS entities (
-    name TEXT NOT NULL,
-    key TEXT NOT NULL,
-    state TEXT,
-    last_operation_at INTEGER NOT NULL DEFAULT 0,
-    locked_by TEXT,
-    lock_token TEXT,
-    lock_expires INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (name, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entity_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    key TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    input TEXT NOT NULL,
-    caller TEXT,
-    -- The sending orchestration instance (EntityMessage::sender), calls and signals alike.
-    caller_id TEXT,
-    visible_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entity_inbox_entity ON entity_inbox(name, key, id);
-CREATE INDEX IF NOT EXISTS entity_inbox_visible ON entity_inbox(visible_at);
-"#;
-
 pub(super) fn insert_entity_message(conn: &Connection, message: &EntityMessage) -> StoreResult<()> {
     let EntityId { name, key } = &message.entity;
     conn.prepare_cached("INSERT OR IGNORE INTO entities (name, key) VALUES (?1, ?2)")?

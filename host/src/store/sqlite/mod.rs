@@ -12,6 +12,7 @@ mod entities;
 mod liveness;
 mod rows;
 mod schema;
+mod transfer;
 mod turns;
 mod worker;
 
@@ -74,6 +75,8 @@ pub struct SqliteStore {
     /// This handle's registration, made when it first takes a lease (`None` inside: it
     /// could not register, and its leases only expire).
     registration: OnceLock<Option<liveness::Registration>>,
+    /// What opening did to the file's schema.
+    migration: Migration,
 }
 
 impl SqliteStore {
@@ -85,7 +88,7 @@ impl SqliteStore {
             Ok(conn)
         };
         let writer = open()?;
-        create_schema(&writer)?;
+        let migration = migrate(&writer)?;
         let reader = open()?;
         let (external, external_commits) = watch::channel(0);
         Ok(SqliteStore {
@@ -96,13 +99,14 @@ impl SqliteStore {
             external: external_commits,
             hosts: Some(liveness::hosts_dir(path)),
             registration: OnceLock::new(),
+            migration,
         })
     }
 
     /// A private in-memory database, for tests.
     pub fn open_in_memory() -> StoreResult<Self> {
         let conn = Connection::open_in_memory()?;
-        create_schema(&conn)?;
+        let migration = migrate(&conn)?;
         let (external, external_commits) = watch::channel(0);
         let writer = spawn_worker("durable-sqlite-memory", conn, Role::Writer { external });
         Ok(SqliteStore {
@@ -113,6 +117,7 @@ impl SqliteStore {
             external: external_commits,
             hosts: None,
             registration: OnceLock::new(),
+            migration,
         })
     }
 
@@ -459,6 +464,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn migration(&self) -> Migration {
+        self.migration
+    }
+
     fn external_commits(&self) -> Option<watch::Receiver<u64>> {
         Some(self.external.clone())
     }
@@ -641,6 +650,20 @@ impl Store for SqliteStore {
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {
         self.write(move |conn| entities::delete_empty(conn, now))
             .await
+    }
+
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<super::transfer::Record>,
+    ) -> StoreResult<super::transfer::Counts> {
+        self.read(move |conn| transfer::export(conn, &sink)).await
+    }
+
+    async fn import(
+        &self,
+        source: tokio::sync::mpsc::Receiver<super::transfer::ImportItem>,
+    ) -> StoreResult<super::transfer::Counts> {
+        self.write(move |conn| transfer::import(conn, source)).await
     }
 
     async fn release_dead_hosts(&self) -> StoreResult<usize> {

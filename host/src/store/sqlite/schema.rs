@@ -1,8 +1,9 @@
-//! The tables, the schema version and the connection settings.
+//! The tables, their numbered migrations and the connection settings.
 
 use super::*;
 
-pub(super) const SCHEMA: &str = r#"
+/// The first release's tables (schema version 1); its entity tables are [`V1_ENTITY_TABLES`].
+const V1_TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS components (
     digest TEXT PRIMARY KEY,
     bytes BLOB NOT NULL,
@@ -72,49 +73,88 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_instance ON logs(instance_id, id);
 "#;
 
-/// The layout this build reads and writes, kept in SQLite's `user_version`.
-/// A file with another version is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The first release's entity tables (schema version 1).
+const V1_ENTITY_TABLES: &str = r#"
+CREATE TABLE IF NOT EXISTS entities (
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT,
+    last_operation_at INTEGER NOT NULL DEFAULT 0,
+    locked_by TEXT,
+    lock_token TEXT,
+    lock_expires INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entity_inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    input TEXT NOT NULL,
+    caller TEXT,
+    -- The sending orchestration instance (EntityMessage::sender), calls and signals alike.
+    caller_id TEXT,
+    visible_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entity_inbox_entity ON entity_inbox(name, key, id);
+CREATE INDEX IF NOT EXISTS entity_inbox_visible ON entity_inbox(visible_at);
+"#;
 
-/// Creates the tables in a new database, or checks an existing one was
-/// made by a build with the same layout.
-pub(super) fn create_schema(conn: &Connection) -> StoreResult<()> {
-    // One transaction: two processes opening a new file at once must not see
-    // each other's half-made schema.
+/// The second migration: instances listed in (`created_at`, `instance_id`) order page by
+/// index, and purging an instance finds its activity tasks by index.
+const V2_INDEXES: &str = r#"
+DROP INDEX IF EXISTS instances_created;
+CREATE INDEX instances_created ON instances(created_at, instance_id);
+CREATE INDEX activities_instance ON activities(instance_id);
+"#;
+
+/// The migrations, in order: the n-th (counting from 1) takes a database from schema version
+/// n-1 to n. Forward only: a released migration is never edited, only followed by another.
+const MIGRATIONS: &[&[&str]] = &[&[V1_TABLES, V1_ENTITY_TABLES], &[V2_INDEXES]];
+
+/// The layout this build reads and writes, kept in SQLite's `user_version`: the number of
+/// [`MIGRATIONS`]. An older file is migrated when opened; a newer one is refused.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Creates the tables in a new database, or migrates an existing one to [`SCHEMA_VERSION`].
+/// One transaction: two processes opening a new file at once must not see each other's
+/// half-made schema, and a failed migration leaves the file as it was.
+pub(super) fn migrate(conn: &Connection) -> StoreResult<Migration> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = check_and_create_schema(conn);
+    let result = apply_migrations(conn, SCHEMA_VERSION);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     conn.execute_batch(end)?;
     result
 }
 
-pub(super) fn check_and_create_schema(conn: &Connection) -> StoreResult<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+/// Applies the migrations that take the database to version `to`.
+pub(super) fn apply_migrations(conn: &Connection, to: i64) -> StoreResult<Migration> {
+    let from: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let has_tables: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances')",
         [],
         |r| r.get(0),
     )?;
-    match (version, has_tables) {
-        (SCHEMA_VERSION, _) | (0, false) => {}
-        (0, true) => {
-            return Err(StoreError::Corrupt(
-                "this database was made by an earlier development build of durable (before \
-                 schema versions); start from a new database file"
-                    .into(),
-            ));
-        }
-        (other, _) => {
-            return Err(StoreError::Corrupt(format!(
-                "this database has schema version {other}, and this build of durable reads \
-                 version {SCHEMA_VERSION}; use the matching durable, or a new database file"
-            )));
+    if from == 0 && has_tables {
+        return Err(StoreError::Corrupt(
+            "this database was made by an earlier development build of durable (before \
+             schema versions); start from a new database file"
+                .into(),
+        ));
+    }
+    check_schema_version(from, SCHEMA_VERSION, "a new database file")?;
+    for migration in MIGRATIONS.iter().take(to as usize).skip(from as usize) {
+        for sql in *migration {
+            conn.execute_batch(sql)?;
         }
     }
-    conn.execute_batch(SCHEMA)?;
-    conn.execute_batch(entities::ENTITY_SCHEMA)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    Ok(())
+    if to > from {
+        conn.pragma_update(None, "user_version", to)?;
+    }
+    Ok(Migration {
+        from,
+        to: to.max(from),
+    })
 }
 
 pub(super) fn configure(conn: &Connection, durability: Durability) -> StoreResult<()> {

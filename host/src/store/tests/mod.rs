@@ -16,6 +16,8 @@ mod orchestrations;
 #[cfg(feature = "postgres-tests")]
 mod postgres_schema;
 mod sqlite;
+mod transfer;
+mod upgrade;
 
 use super::*;
 use crate::plan::turn::{Locked, base_commit};
@@ -224,60 +226,188 @@ async fn lease_tokens_differ_between_handles(first: &dyn Store, second: &dyn Sto
         .unwrap();
 }
 
-/// Runs every suite function against each backend: `conformance! { part: [test, ...], ... }`
-/// makes `sqlite_memory::part::test` and `sqlite_file::part::test`, and with the feature
-/// `postgres-tests` `postgres::part::test`.
+/// Another handle's commit (another process, for a host) moves `host`'s external commits;
+/// its own commits do not.
+async fn external_commits_move_for_others_only(host: &dyn Store, elsewhere: &dyn Store) {
+    let mut commits = host.external_commits().expect("the backend tells");
+    commits.borrow_and_update();
+    create(host, "own", T0).await;
+    // A bounded wait finds no change (SQLite's writer looks every 20 ms at least).
+    let own = tokio::time::timeout(std::time::Duration::from_millis(200), commits.changed()).await;
+    assert!(own.is_err(), "the handle's own commit counted as external");
+    create(elsewhere, "foreign", T0).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), commits.changed())
+        .await
+        .expect("a foreign commit is noticed")
+        .expect("the store is alive");
+}
+
+/// `gone` (another host on the database) takes leases on an instance, an activity and an
+/// entity, and `survivor` on an instance of its own, which it returns; both are alive, so
+/// neither releases anything.
+async fn hosts_hold_leases(survivor: &dyn Store, gone: &dyn Store) -> OrchestrationWorkItem {
+    activities::with_scheduled_activity(survivor, "a").await;
+    create(gone, "o", T0).await;
+    gone.send_entity_message(entities::message("e", "add", None, T0))
+        .await
+        .unwrap();
+    lock_one(gone, "host", "o", T0).await;
+    let tasks = gone.lock_activities("host", 10, LEASE, T0).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    let batches = gone.lock_entities("host", 10, 10, LEASE, T0).await.unwrap();
+    assert_eq!(batches.len(), 1);
+    survivor
+        .send_message("a", raised("x"), T0, T0)
+        .await
+        .unwrap();
+    let held = lock_one(survivor, "host", "a", T0).await;
+    assert_eq!(
+        survivor.release_dead_hosts().await.unwrap(),
+        0,
+        "both alive"
+    );
+    assert_eq!(gone.release_dead_hosts().await.unwrap(), 0, "both alive");
+    assert_eq!(lockable(survivor, T0 + 1).await, Vec::<String>::new());
+    held
+}
+
+/// Once the host of [`hosts_hold_leases`] is gone, `survivor` releases its three leases (as
+/// soon as the backend sees it gone) and takes its work over before the leases expire,
+/// keeping its own.
+async fn the_gone_hosts_leases_are_released(survivor: &dyn Store, held: OrchestrationWorkItem) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let released = loop {
+        match survivor.release_dead_hosts().await.unwrap() {
+            0 if std::time::Instant::now() < deadline => {
+                // PostgreSQL ends the gone host's session when it sees the socket close.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            released => break released,
+        }
+    };
+    assert_eq!(released, 3);
+    assert_eq!(lockable(survivor, T0 + 1).await, ["o"]);
+    let tasks = survivor
+        .lock_activities("host", 10, LEASE, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (tasks.len(), tasks[0].attempt),
+        (1, 2),
+        "taken over, second attempt"
+    );
+    let entities = survivor
+        .lock_entities("host", 10, 10, LEASE, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(entities.len(), 1);
+    // The survivor's own lease was not released with the dead host's.
+    survivor
+        .complete_orchestration(empty_commit(&held, T0 + 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        survivor.release_dead_hosts().await.unwrap(),
+        0,
+        "nothing more"
+    );
+}
+
+/// Runs every suite function against each backend: `conformance! { part: [test, ...], ... ;
+/// pairs: { part: [test, ...] } }` makes `sqlite_memory::part::test` and
+/// `sqlite_file::part::test`, and with the feature `postgres-tests` `postgres::part::test`.
+/// A test listed under `pairs` gets two new stores of its backend.
 macro_rules! conformance {
-    ($($part:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
-        mod sqlite_memory {
+    (
+        $($part:ident: [$($test:ident),* $(,)?]),* $(,)?;
+        pairs: { $($pairs:ident: [$($pair:ident),* $(,)?]),* $(,)? }
+    ) => {
+        conformance!(@backend sqlite_memory, open_sqlite_memory, [tokio::test], [];
+            $($part: [$($test),*]),*; $($pairs: [$($pair),*]),*);
+        conformance!(@backend sqlite_file, open_sqlite_file,
+            [tokio::test(flavor = "multi_thread", worker_threads = 2)], [];
+            $($part: [$($test),*]),*; $($pairs: [$($pair),*]),*);
+        conformance!(@backend postgres, open_postgres,
+            [tokio::test(flavor = "multi_thread", worker_threads = 2)],
+            [#[cfg(feature = "postgres-tests")]];
+            $($part: [$($test),*]),*; $($pairs: [$($pair),*]),*);
+    };
+    (
+        @backend $backend:ident, $open:ident, [$test_attr:meta], [$(#[$cfg:meta])*];
+        $($part:ident: [$($test:ident),*]),*; $($pairs:ident: [$($pair:ident),*]),*
+    ) => {
+        $(#[$cfg])*
+        mod $backend {
             $(
                 mod $part {
                     $(
-                        #[tokio::test]
+                        #[$test_attr]
                         async fn $test() {
-                            let store = crate::store::SqliteStore::open_in_memory()
-                                .expect("in-memory SQLite");
-                            super::super::$part::$test(&store).await;
+                            let store = super::super::$open().await;
+                            super::super::$part::$test(super::super::Opened::store(&store)).await;
                         }
                     )*
                 }
             )*
-        }
-
-        mod sqlite_file {
             $(
-                mod $part {
+                mod $pairs {
                     $(
-                        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                        async fn $test() {
-                            let dir = tempfile::tempdir().expect("temp dir");
-                            let store = crate::store::SqliteStore::open(
-                                &dir.path().join("durable.db"),
-                                crate::store::Durability::Full,
-                            )
-                            .expect("SQLite file");
-                            super::super::$part::$test(&store).await;
-                        }
-                    )*
-                }
-            )*
-        }
-
-        #[cfg(feature = "postgres-tests")]
-        mod postgres {
-            $(
-                mod $part {
-                    $(
-                        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                        async fn $test() {
-                            let schema = super::super::postgres_schema::Schema::new().await;
-                            super::super::$part::$test(&schema.store).await;
+                        #[$test_attr]
+                        async fn $pair() {
+                            let first = super::super::$open().await;
+                            let second = super::super::$open().await;
+                            let (first, second) = (
+                                super::super::Opened::store(&first),
+                                super::super::Opened::store(&second),
+                            );
+                            super::super::$pairs::$pair(first, second).await;
                         }
                     )*
                 }
             )*
         }
     };
+}
+
+/// A store a suite test runs on, with whatever must live as long as it (and is cleaned up
+/// after it: a temporary directory, a PostgreSQL schema).
+trait Opened {
+    fn store(&self) -> &dyn Store;
+}
+
+impl Opened for SqliteStore {
+    fn store(&self) -> &dyn Store {
+        self
+    }
+}
+
+impl Opened for (tempfile::TempDir, SqliteStore) {
+    fn store(&self) -> &dyn Store {
+        &self.1
+    }
+}
+
+async fn open_sqlite_memory() -> SqliteStore {
+    SqliteStore::open_in_memory().expect("in-memory SQLite")
+}
+
+async fn open_sqlite_file() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        SqliteStore::open(&dir.path().join("durable.db"), Durability::Full).expect("SQLite file");
+    (dir, store)
+}
+
+#[cfg(feature = "postgres-tests")]
+impl Opened for postgres_schema::Schema {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+}
+
+#[cfg(feature = "postgres-tests")]
+async fn open_postgres() -> postgres_schema::Schema {
+    postgres_schema::Schema::new().await
 }
 
 conformance! {
@@ -314,8 +444,15 @@ conformance! {
         responses_reach_running_callers_only,
         listing_pages_and_empty_entities_are_deleted,
     ],
+    upgrade: [filled_stores_read_back],
     group_commit: [
         concurrent_writes_all_land,
         a_failing_request_does_not_roll_back_its_group,
-    ],
+    ];
+    pairs: {
+        transfer: [
+            a_copy_looks_the_same_through_every_read_and_lock,
+            an_import_writes_all_or_nothing,
+        ],
+    }
 }

@@ -22,6 +22,30 @@ pub(super) struct Schema {
 impl Schema {
     /// Creates a schema no other test uses and opens a store in it.
     pub(super) async fn new() -> Schema {
+        let (url, name) = Self::fresh();
+        Self::open(url, name).await
+    }
+
+    /// A schema loaded from `dump` (`pg_dump --inserts` of the schema `durable_fixture`),
+    /// before a store is opened on it.
+    async fn from_dump(dump: &str) -> Schema {
+        let (url, name) = Self::fresh();
+        let sql: String = dump
+            .lines()
+            // psql's meta-commands (`\restrict`): not SQL.
+            .filter(|line| !line.starts_with('\\'))
+            .map(|line| line.replace("durable_fixture", &name) + "\n")
+            .collect();
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connecting");
+        tokio::spawn(connection);
+        client.batch_execute(&sql).await.expect("loading the dump");
+        Self::open(url, name).await
+    }
+
+    /// The server's URL and a schema name no other test uses.
+    fn fresh() -> (String, String) {
         let url = std::env::var(URL_VARIABLE).unwrap_or_else(|_| {
             panic!(
                 "the PostgreSQL storage tests need a server: set {URL_VARIABLE}, e.g. \
@@ -39,6 +63,10 @@ impl Schema {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::Relaxed)
         );
+        (url, name)
+    }
+
+    async fn open(url: String, name: String) -> Schema {
         let store = PostgresStore::connect_in_schema(&url, Some(&name))
             .await
             .unwrap_or_else(|e| panic!("connecting to {url} ({URL_VARIABLE}): {e}"));
@@ -148,8 +176,8 @@ async fn lease_tokens_differ_between_handles_with_the_same_owner() {
     lease_tokens_differ_between_handles(&schema.store, &second).await;
 }
 
-/// A schema keeps the version it was made with; one of another version, or with the tables
-/// but no version, is refused rather than misread, and reopening a current one works.
+/// A schema keeps the version it was made with; a newer one (or one with the tables but no
+/// version) is refused rather than misread, and reopening a current one works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_of_another_version_is_refused() {
     let schema = Schema::new().await;
@@ -161,7 +189,11 @@ async fn a_schema_of_another_version_is_refused() {
         .await
         .err()
         .expect("refused");
-    assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("schema version 99, newer than this build"),
+        "{err}"
+    );
     schema.execute("DROP TABLE durable_schema").await;
     let err = PostgresStore::connect_in_schema(&schema.url, Some(&schema.name))
         .await
@@ -184,4 +216,70 @@ async fn a_refused_connection_is_a_backend_error() {
         message.contains("cannot connect to PostgreSQL at 127.0.0.1:1"),
         "{message}"
     );
+}
+
+/// A schema made by the previous version (`fixtures/postgres-v1.sql`) is migrated when a host
+/// connects, and everything in it is found again; connecting again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_of_the_previous_version_opens_migrated_and_intact() {
+    let schema = Schema::from_dump(include_str!("fixtures/postgres-v1.sql")).await;
+    assert_eq!(schema.store.migration(), Migration { from: 1, to: 2 });
+    upgrade::check(&schema.store).await;
+    assert_eq!(
+        schema.another_handle().await.migration(),
+        Migration { from: 2, to: 2 }
+    );
+}
+
+/// Another handle's commit is heard at once (LISTEN/NOTIFY); the handle's own are not news.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_by_another_handle_moves_external_commits_and_an_own_does_not() {
+    let schema = Schema::new().await;
+    let elsewhere = schema.another_handle().await;
+    external_commits_move_for_others_only(&schema.store, &elsewhere).await;
+}
+
+/// A host whose session ended (its process died) has its leases released by the next look
+/// for dead hosts, long before they expire; a live host's leases are never released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leases_of_a_host_that_is_gone_are_released_and_a_live_ones_are_not() {
+    let schema = Schema::new().await;
+    let gone = schema.another_handle().await;
+    let held = hosts_hold_leases(&schema.store, &gone).await;
+    schema
+        .execute("DO $$ BEGIN IF (SELECT count(*) FROM hosts) <> 2 THEN RAISE 'not both registered'; END IF; END $$")
+        .await;
+    drop(gone);
+    the_gone_hosts_leases_are_released(&schema.store, held).await;
+    schema
+        .execute("DO $$ BEGIN IF (SELECT count(*) FROM hosts) <> 1 THEN RAISE 'the gone host is still listed'; END IF; END $$")
+        .await;
+}
+
+/// An instance's next turn is offered first to the host its last turn ran on (which holds its
+/// live guest): another host gets it once it has waited `AFFINITY_MS`, and wakes up for it then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_is_offered_first_to_the_host_of_the_last_one() {
+    use crate::store::postgres::AFFINITY_MS;
+    let schema = Schema::new().await;
+    let other = schema.another_handle().await;
+    create(&schema.store, "a", T0).await;
+    let item = lock_one(&other, "h", "a", T0).await;
+    other
+        .complete_orchestration(empty_commit(&item, T0 + 1))
+        .await
+        .unwrap();
+    schema
+        .store
+        .send_message("a", raised("x"), T0 + 2, T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(lockable(&schema.store, T0 + 2).await, Vec::<String>::new());
+    let offered_to_all = T0 + 2 + AFFINITY_MS as Timestamp;
+    assert_eq!(
+        schema.store.next_wakeup(T0 + 2).await.unwrap(),
+        Some(offered_to_all)
+    );
+    assert_eq!(lockable(&other, T0 + 2).await, ["a"]);
+    assert_eq!(lockable(&schema.store, offered_to_all).await, ["a"]);
 }

@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::store::{Durability, SqliteStore};
-use std::time::Duration;
 
 /// Group commit under real concurrency: writes from many spawned tasks on
 /// several threads all land.
@@ -67,17 +66,7 @@ async fn a_commit_by_another_handle_moves_external_commits_and_an_own_does_not()
     // `elsewhere` first: opening writes the schema, a commit `host` must not see as new.
     let elsewhere = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
     let host = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
-    let mut commits = host.external_commits().expect("SQLite tells");
-    commits.borrow_and_update();
-    create(&host, "own", T0).await;
-    // The writer looks at least every 20 ms; a bounded wait finds no change.
-    let own = tokio::time::timeout(Duration::from_millis(200), commits.changed()).await;
-    assert!(own.is_err(), "the handle's own commit counted as external");
-    create(&elsewhere, "foreign", T0).await;
-    tokio::time::timeout(Duration::from_secs(10), commits.changed())
-        .await
-        .expect("a foreign commit is noticed")
-        .expect("the store is alive");
+    external_commits_move_for_others_only(&host, &elsewhere).await;
 }
 
 /// A host whose handle is gone (for a host, its process died) has its leases released by the
@@ -89,76 +78,37 @@ async fn the_leases_of_a_host_that_is_gone_are_released_and_a_live_ones_are_not(
     let path = dir.path().join("durable.db");
     let survivor = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
     let gone = SqliteStore::open(&path, Durability::Normal).expect("SQLite file");
-    activities::with_scheduled_activity(&gone, "a").await;
-    create(&gone, "o", T0).await;
-    gone.send_entity_message(entities::message("e", "add", None, T0))
-        .await
-        .unwrap();
-    lock_one(&gone, "host", "o", T0).await;
-    assert_eq!(
-        gone.lock_activities("host", 10, LEASE, T0)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        gone.lock_entities("host", 10, 10, LEASE, T0)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    survivor
-        .send_message("a", raised("x"), T0, T0)
-        .await
-        .unwrap();
-    let held = lock_one(&survivor, "host", "a", T0).await;
-
+    let held = hosts_hold_leases(&survivor, &gone).await;
     let hosts = dir.path().join("durable.db-hosts");
     assert_eq!(
         std::fs::read_dir(&hosts).unwrap().count(),
         2,
         "both registered"
     );
-    assert_eq!(
-        survivor.release_dead_hosts().await.unwrap(),
-        0,
-        "both alive"
-    );
-    assert_eq!(gone.release_dead_hosts().await.unwrap(), 0, "both alive");
-    assert_eq!(lockable(&survivor, T0 + 1).await, Vec::<String>::new());
-
     drop(gone);
-    assert_eq!(survivor.release_dead_hosts().await.unwrap(), 3);
+    the_gone_hosts_leases_are_released(&survivor, held).await;
     assert_eq!(
         std::fs::read_dir(&hosts).unwrap().count(),
         1,
         "its file is gone"
     );
-    assert_eq!(lockable(&survivor, T0 + 1).await, ["o"]);
-    let tasks = survivor
-        .lock_activities("host", 10, LEASE, T0 + 1)
-        .await
-        .unwrap();
-    assert_eq!(
-        (tasks.len(), tasks[0].attempt),
-        (1, 2),
-        "taken over, second attempt"
+}
+
+/// A file made by the previous schema version (`fixtures/sqlite-v1.db`) is migrated when
+/// opened, and everything in it is found again; opening it again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_the_previous_schema_version_opens_migrated_and_intact() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("durable.db");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/store/tests/fixtures/sqlite-v1.db"
     );
-    let entities = survivor
-        .lock_entities("host", 10, 10, LEASE, T0 + 1)
-        .await
-        .unwrap();
-    assert_eq!(entities.len(), 1);
-    // The survivor's own lease was not released with the dead host's.
-    survivor
-        .complete_orchestration(empty_commit(&held, T0 + 2))
-        .await
-        .unwrap();
-    assert_eq!(
-        survivor.release_dead_hosts().await.unwrap(),
-        0,
-        "nothing more"
-    );
+    std::fs::copy(fixture, &path).expect("copying the fixture");
+    let store = SqliteStore::open(&path, Durability::Normal).expect("migrated");
+    assert_eq!(store.migration(), Migration { from: 1, to: 2 });
+    upgrade::check(&store).await;
+    drop(store);
+    let store = SqliteStore::open(&path, Durability::Normal).expect("reopened");
+    assert_eq!(store.migration(), Migration { from: 2, to: 2 });
 }
