@@ -2,8 +2,8 @@
 //! directory; with `DURABLE_E2E_BACKEND=postgres`, a fresh database on the PostgreSQL server
 //! that `DURABLE_TEST_POSTGRES` names (`postgres://user@host:port/database`), created for the
 //! test and dropped when it ends, passed or failed. The same tests run on both
-//! (`scripts/test.sh` runs the storage modules again on PostgreSQL); the few that read the
-//! SQLite file itself say so with [`sqlite_only!`] and return early on PostgreSQL.
+//! (`scripts/test.sh` runs the storage modules again on PostgreSQL); a test that reads the
+//! SQLite file itself ([`TestDb::file`]) fails on PostgreSQL, saying so.
 
 use durable_host::store::{Durability, PostgresStore, SqliteStore, Store};
 use std::ffi::OsStr;
@@ -41,18 +41,6 @@ pub fn backend() -> &'static Backend {
     })
 }
 
-/// Returns early from a test that cannot run on this backend, saying why on stderr: the one
-/// way a test is skipped on PostgreSQL. `sqlite_only!("reads the database file")`.
-macro_rules! sqlite_only {
-    ($why:literal) => {
-        if *crate::backend::backend() != crate::backend::Backend::Sqlite {
-            eprintln!("SKIPPED on PostgreSQL: this test {}", $why);
-            return;
-        }
-    };
-}
-pub(crate) use sqlite_only;
-
 /// One test's database, dropped with it (a PostgreSQL database) or with its directory (a
 /// SQLite file).
 pub struct TestDb {
@@ -70,21 +58,24 @@ impl TestDb {
                 arg: dir.join("durable.db"),
                 postgres: None,
             },
-            Backend::Postgres(server) => {
-                static COUNT: AtomicU64 = AtomicU64::new(0);
-                let name = format!(
-                    "durable_e2e_{}_{}",
-                    std::process::id(),
-                    COUNT.fetch_add(1, Ordering::Relaxed)
-                );
-                let created = format!("CREATE DATABASE {name}");
-                on_pg_runtime(admin(server.clone(), created))
-                    .unwrap_or_else(|e| panic!("creating the test database on {server}: {e}"));
-                TestDb {
-                    arg: with_database(server, &name).into(),
-                    postgres: Some((name, server.clone())),
-                }
-            }
+            Backend::Postgres(server) => TestDb::postgres(server),
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server at `server`, whatever the backend.
+    pub fn postgres(server: &str) -> TestDb {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "durable_e2e_{}_{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let created = format!("CREATE DATABASE {name}");
+        on_pg_runtime(admin(server.to_owned(), created))
+            .unwrap_or_else(|e| panic!("creating the test database on {server}: {e}"));
+        TestDb {
+            arg: with_database(server, &name).into(),
+            postgres: Some((name, server.to_owned())),
         }
     }
 
@@ -93,12 +84,12 @@ impl TestDb {
         self.arg.as_os_str()
     }
 
-    /// The SQLite file; only for tests marked [`sqlite_only!`].
+    /// The SQLite file, for the tests that read it (not run on PostgreSQL).
     #[track_caller]
     pub fn file(&self) -> &Path {
         assert!(
             self.postgres.is_none(),
-            "this test reads the SQLite file: mark it `sqlite_only!`"
+            "this test reads the SQLite file: it cannot run on PostgreSQL"
         );
         &self.arg
     }

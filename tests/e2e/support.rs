@@ -240,7 +240,7 @@ impl TestHost {
         self.host.client()
     }
 
-    /// The host's SQLite file; only for tests marked `sqlite_only!`.
+    /// The host's SQLite file, for the tests that read it (not run on PostgreSQL).
     pub fn db_path(&self) -> &Path {
         self.db.file()
     }
