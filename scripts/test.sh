@@ -30,14 +30,23 @@ node --test guest-sdk/js/test/
 df_clients=$(scripts/df-clients.sh) # (an assignment, so that a failed install stops here)
 eval "$df_clients"
 cargo test
-# The storage suite against PostgreSQL: the server in DURABLE_TEST_POSTGRES, or the one on
-# 127.0.0.1:5432 (user postgres) when it answers. Each test works in a schema of its own and
-# drops it. Starting a private server where none is reachable is not done yet: the run says so.
-if [[ -z "${DURABLE_TEST_POSTGRES:-}" ]] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-    export DURABLE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test
+# PostgreSQL: the server in DURABLE_TEST_POSTGRES, else the one on 127.0.0.1:5432 (user postgres)
+# when it answers, else a private one in target/pg (scripts/private-postgres.sh; installed if
+# missing), stopped when this script ends unless it ran before. DURABLE_TEST_PRIVATE_POSTGRES=1
+# uses the private one even when another answers.
+if [[ -z "${DURABLE_TEST_POSTGRES:-}" ]]; then
+    if [[ -z "${DURABLE_TEST_PRIVATE_POSTGRES:-}" ]] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        export DURABLE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test
+    else
+        scripts/private-postgres.sh status || trap 'scripts/private-postgres.sh stop' EXIT
+        private_postgres=$(scripts/private-postgres.sh start)
+        eval "$private_postgres"
+    fi
 fi
-if [[ -n "${DURABLE_TEST_POSTGRES:-}" ]]; then
-    cargo test --lib --features durable-host/postgres-tests store::
-else
-    echo "NOT RUN: the storage suite on PostgreSQL (no server on 127.0.0.1:5432; set DURABLE_TEST_POSTGRES)" >&2
-fi
+# The storage suite against PostgreSQL: each test works in a schema of its own and drops it.
+cargo test --lib --features durable-host/postgres-tests store::
+# The end-to-end tests about storage again, on PostgreSQL: each test gets a database of its own
+# (tests/e2e/backend.rs). The e2e binary is built already. (`http::` would match
+# `durable_http::` too, which is not about storage.)
+DURABLE_E2E_BACKEND=postgres cargo test --test e2e -- \
+    examples:: entities:: crash:: management:: http:: --skip durable_http::

@@ -29,7 +29,7 @@ use crate::process::{Durable, Serve};
 use crate::support::*;
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::SystemClock;
-use durable_host::store::{Durability, EntityFilter, InstanceFilter, SqliteStore, Store};
+use durable_host::store::{EntityFilter, InstanceFilter, Store};
 use durable_host::types::{EventKind, RuntimeStatus};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -75,8 +75,7 @@ async fn chaos(hosts: usize) {
     // Deployed once, up front: the hosts serve what the database holds.
     durable.deploy(&guest("probe"));
     durable.deploy(&Lang::Python.conformance_guest());
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database"));
+    let store = durable.db.store();
     let client = Client::new(store.clone(), Arc::new(SystemClock));
 
     let began = Instant::now();

@@ -38,7 +38,10 @@ fn run_prints_the_orchestration_output(lang: Lang) {
         printed,
         json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
     );
-    assert!(durable.db.exists(), "the database named by --db was used");
+    assert!(
+        durable.db.file().exists(),
+        "the database named by --db was used"
+    );
 }
 
 #[test]

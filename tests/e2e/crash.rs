@@ -6,10 +6,11 @@
 
 use crate::process::{Durable, LONG_LEASES, Serve};
 use crate::support::*;
-use durable_host::store::{Durability, SqliteStore, Store};
+use durable_host::store::Store;
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ID: &str = "crash-1";
@@ -84,13 +85,13 @@ async fn history_until(
 async fn chain_with_two_steps_recorded(
     durable: &Durable,
     component: &Path,
-) -> (Serve, SqliteStore) {
+) -> (Serve, Arc<dyn Store>) {
     durable.deploy(component);
     let mut host = serve(durable, "serve-1.log", component);
     let started = durable.run(["start", "slow_chain", "--id", ID]);
     assert_eq!(started.ok().trim(), ID);
-    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
-    history_until(&store, &mut host, Duration::from_secs(60), |h| {
+    let store = durable.db.store();
+    history_until(&*store, &mut host, Duration::from_secs(60), |h| {
         count(h, "TaskCompleted") >= 2
     })
     .await;
@@ -131,12 +132,12 @@ async fn a_killed_host_resumes_without_repeating_recorded_activities(lang: Lang)
     // host takes over the dead host's work because it is gone, not because its leases ran out.
     let killed = Instant::now();
     let mut second = serve(&durable, "serve-2.log", component);
-    history_until(&store, &mut second, Duration::from_secs(60), |h| {
+    history_until(&*store, &mut second, Duration::from_secs(60), |h| {
         h.len() > before_kill.len()
     })
     .await;
     eprintln!("kill -9 to the first resumed step: {:?}", killed.elapsed());
-    let history = history_until(&store, &mut second, Duration::from_secs(120), |h| {
+    let history = history_until(&*store, &mut second, Duration::from_secs(120), |h| {
         has(h, "ExecutionCompleted")
     })
     .await;
@@ -184,8 +185,8 @@ async fn a_long_activity_keeps_its_short_lease() {
     let mut host = serve_with(&durable, "serve.log", &component, 1500, leases);
     let started = durable.run(["start", "slow_chain", "--id", ID]);
     assert_eq!(started.ok().trim(), ID);
-    let store = SqliteStore::open(&durable.db, Durability::Normal).expect("opening the database");
-    history_until(&store, &mut host, Duration::from_secs(120), |h| {
+    let store = durable.db.store();
+    history_until(&*store, &mut host, Duration::from_secs(120), |h| {
         has(h, "ExecutionCompleted")
     })
     .await;
@@ -207,7 +208,7 @@ async fn a_running_host_takes_over_the_work_of_a_killed_one() {
     first.kill();
     let recorded = completed_steps(&store.history(ID).await.expect("history"));
     assert!(recorded.len() < 5, "the kill came before the end");
-    let history = history_until(&store, &mut second, Duration::from_secs(60), |h| {
+    let history = history_until(&*store, &mut second, Duration::from_secs(60), |h| {
         has(h, "ExecutionCompleted")
     })
     .await;

@@ -260,8 +260,6 @@ async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
     use crate::process::Durable;
     use durable_host::client::Client;
     use durable_host::clock::SystemClock;
-    use durable_host::store::{Durability, SqliteStore, Store};
-    use std::sync::Arc;
 
     let durable = Durable::new();
     let component = guest("counter");
@@ -272,9 +270,8 @@ async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
     };
     // The first serve deploys the component; signals need it deployed.
     let mut first = durable.serve("serve-1.log", serve_args());
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&durable.db, Durability::Normal).expect("opening the db"));
-    let client = Client::new(store.clone(), Arc::new(SystemClock));
+    let store = durable.db.store();
+    let client = Client::new(store.clone(), std::sync::Arc::new(SystemClock));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while store.components().await.unwrap().is_empty() {
         first.assert_running();

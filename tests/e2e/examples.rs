@@ -1,4 +1,4 @@
-//! Each example runs to completion through the real host on a SQLite file. The examples that
+//! Each example runs to completion through the real host on a fresh database. The examples that
 //! exist in several languages run the same test against each build ([`per_language!`]), and
 //! so do the structured failures the Python and JavaScript SDKs make of exceptions.
 
@@ -227,12 +227,14 @@ async fn persisted_histories_match_their_snapshots() {
     t.stop().await;
 }
 
-/// The embedding API of `examples/embedding`: a host on a SQLite file in a
-/// few lines, in this process.
+/// The embedding API of `examples/embedding`: a host on the database a `--db` names (a SQLite
+/// file or a PostgreSQL URL) in a few lines, in this process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedding_api_runs_an_orchestration_in_process() {
     let dir = tempfile::tempdir().unwrap();
-    let host = durable_host::host::Host::open(dir.path().join("app.db")).unwrap();
+    let test_db = crate::backend::TestDb::new(dir.path());
+    let db = test_db.arg().to_str().expect("a UTF-8 path or URL");
+    let host = durable_host::host::Host::connect(db).await.unwrap();
     host.deploy(&guest_bytes("hello-sequence")).await.unwrap();
     let running = host.start();
     let id = host
@@ -250,8 +252,8 @@ async fn the_embedding_api_runs_an_orchestration_in_process() {
         json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
     );
     running.shutdown().await;
-    // Reopening the same file sees the finished instance.
-    let again = durable_host::host::Host::open(dir.path().join("app.db")).unwrap();
+    // Reopening the same database sees the finished instance.
+    let again = durable_host::host::Host::connect(db).await.unwrap();
     assert_eq!(
         again.client().status(&id).await.unwrap().status,
         RuntimeStatus::Completed

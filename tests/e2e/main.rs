@@ -1,7 +1,9 @@
 //! End-to-end tests: real guest components (built from `examples/` and
-//! `tests/guests/`) in a real host on real SQLite files. One test binary
-//! (each links wasmtime); one module per concern.
+//! `tests/guests/`) in a real host on real SQLite files, or on PostgreSQL databases with
+//! `DURABLE_E2E_BACKEND=postgres` ([`backend`]). One test binary (each links wasmtime); one
+//! module per concern.
 
+mod backend;
 mod process;
 mod support;
 

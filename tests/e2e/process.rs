@@ -2,15 +2,17 @@
 //! temporary directory, and `durable serve` children that are killed when
 //! the test ends, even by a panic.
 
+use crate::backend::TestDb;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A temporary directory holding `durable.db`, and the binary to run on it.
+/// A temporary directory, the test's database (`durable.db` in it, or a PostgreSQL database:
+/// [`crate::backend`]), and the binary to run on them.
 pub struct Durable {
+    pub db: TestDb,
     pub dir: tempfile::TempDir,
-    pub db: PathBuf,
 }
 
 /// What a finished command printed.
@@ -88,8 +90,8 @@ pub fn build(app_dir: &Path, out: &Path, needs: &str) {
 impl Durable {
     pub fn new() -> Durable {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("durable.db");
-        Durable { dir, db }
+        let db = TestDb::new(dir.path());
+        Durable { db, dir }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -106,7 +108,7 @@ impl Durable {
         // Compiled components are cached where a user's are (`~/.cache/durable`, by digest
         // and version), shared with the in-process tests ([`crate::support::compile_cache`]),
         // so a fresh clone does not compile the same components again.
-        cmd.arg("--db").arg(&self.db).args(args);
+        cmd.arg("--db").arg(self.db.arg()).args(args);
         cmd.env_remove("DURABLE_DB")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());

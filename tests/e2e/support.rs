@@ -1,12 +1,13 @@
 //! Helpers shared by the end-to-end tests: the guest components in every language (built
 //! once per test run: Rust crates for `wasm32-wasip2` into their own target directory, Python
 //! and JavaScript apps by `durable build`), [`per_language!`] to run one test body against
-//! each language, and a host on a fresh SQLite file driven by a manual clock.
+//! each language, and a host on a fresh database driven by a manual clock.
 
+use crate::backend::TestDb;
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::ManualClock;
 use durable_host::host::{Host, HostConfig, RunningHost, default_compile_cache};
-use durable_host::store::{Durability, EntityRecord, InstanceRecord, SqliteStore, Store};
+use durable_host::store::{EntityRecord, InstanceRecord, Store};
 use durable_host::types::{EventKind, HistoryEvent};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -193,15 +194,16 @@ pub fn compile_cache() -> PathBuf {
 /// 2026-01-01T00:00:00Z.
 pub const START: u64 = 1_767_225_600_000;
 
-/// A host on a fresh SQLite file in a temporary directory, driven by a manual clock, that
-/// never polls.
+/// A host on a fresh database (a SQLite file in a temporary directory, or a PostgreSQL
+/// database: [`crate::backend`]), driven by a manual clock, that never polls.
 pub struct TestHost {
     pub host: Host,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
-    /// Keeps the database directory alive as long as the host.
-    dir: tempfile::TempDir,
     running: Option<RunningHost>,
+    /// Dropped after the host: the database, then its directory.
+    db: TestDb,
+    _dir: tempfile::TempDir,
 }
 
 impl TestHost {
@@ -211,10 +213,8 @@ impl TestHost {
 
     pub fn with_config(change: impl FnOnce(&mut HostConfig)) -> TestHost {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("durable.db"), Durability::Normal)
-                .expect("opening SQLite"),
-        );
+        let db = TestDb::new(dir.path());
+        let store = db.store();
         let clock = ManualClock::new(START);
         let mut config = HostConfig {
             compile_cache: Some(compile_cache()),
@@ -230,8 +230,9 @@ impl TestHost {
             host,
             clock,
             store,
-            dir,
             running: None,
+            db,
+            _dir: dir,
         }
     }
 
@@ -239,27 +240,21 @@ impl TestHost {
         self.host.client()
     }
 
-    /// The host's database file.
-    pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("durable.db")
+    /// The host's SQLite file, for the tests that read it (not run on PostgreSQL).
+    pub fn db_path(&self) -> &Path {
+        self.db.file()
     }
 
     /// A client on a second handle on the database: what another process (`durable start
     /// --db`, another host) writes.
     pub fn other_process_client(&self) -> Client {
-        let store = SqliteStore::open(&self.db_path(), Durability::Normal).expect("second handle");
-        Client::new(Arc::new(store), Arc::new(self.clock.clone()))
+        Client::new(self.db.store(), Arc::new(self.clock.clone()))
     }
 
     /// How many inbox messages and activity tasks an instance has queued, read from the
-    /// database file itself (the store has no such query: the engine never needs one).
+    /// database's tables (the store has no such query: the engine never needs one).
     pub fn queued(&self, instance_id: &str) -> (i64, i64) {
-        let db = rusqlite::Connection::open(self.db_path()).expect("db");
-        let count = |table: &str| {
-            let sql = format!("SELECT COUNT(*) FROM {table} WHERE instance_id = ?1");
-            db.query_row(&sql, [instance_id], |r| r.get(0))
-                .expect("counting")
-        };
+        let count = |table| self.db.rows_of_instance(table, instance_id);
         (count("inbox"), count("activities"))
     }
 

@@ -160,10 +160,9 @@ fn a_database_goes_through_postgres_and_back_unchanged() {
     let file = source.path("export.jsonl");
     export(&source, &file);
 
-    let database = Database::create(&url);
     let postgres = Durable {
         dir: tempfile::tempdir().expect("temp dir"),
-        db: database.url.clone().into(),
+        db: crate::backend::TestDb::postgres(&url),
     };
     import(&postgres, &file).ok();
     let back = postgres.path("back.jsonl");
@@ -177,55 +176,4 @@ fn a_database_goes_through_postgres_and_back_unchanged() {
     let copy = Durable::new();
     import(&copy, &back).ok();
     approve_in(&copy);
-}
-
-/// A PostgreSQL database of its own, dropped (with its connections) when the test ends.
-struct Database {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create(server: &str) -> Database {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("durable_e2e_{}_{nanos:x}", std::process::id());
-        execute(server, &format!("CREATE DATABASE {name}"));
-        let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
-        Database {
-            server: server.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        execute(
-            &self.server,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-/// Runs `sql` on the server at `url`, on a runtime of its own.
-fn execute(url: &str, sql: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-        tokio::spawn(connection);
-        client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    });
 }
