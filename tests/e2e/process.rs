@@ -225,10 +225,21 @@ impl Serve {
         let _ = self.child.wait();
     }
 
-    /// Stops the process as a service manager does (SIGTERM), and asserts that it finishes its
-    /// work in flight and exits with 0 within a minute.
+    /// Stops the process as a service manager does (SIGTERM), once it serves (before, SIGTERM
+    /// ends it as any process), and asserts that it finishes its work in flight and exits with
+    /// 0 within a minute.
     #[track_caller]
     pub fn stop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log_text().contains("serving; Ctrl-C to stop") {
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "durable serve did not start within 60 s:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");

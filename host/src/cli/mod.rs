@@ -215,7 +215,11 @@ pub struct HostArgs {
 impl HostArgs {
     /// The engine's settings for the database `db`.
     fn config(&self, db: &std::path::Path) -> anyhow::Result<HostConfig> {
-        let default_poll = if postgres_url(db).is_some() { 2_000 } else { 200 };
+        let default_poll = if postgres_url(db).is_some() {
+            2_000
+        } else {
+            200
+        };
         let mut capabilities = ActivityCapabilities {
             network: self.allow_network,
             inherit_stdio: self.activity_stdio,
