@@ -5,7 +5,10 @@
 #
 #     scripts/chaos.sh [CYCLES] [SEED]     # default: 20 cycles (what CI runs), a random seed
 #
-# The seed is printed first; give it again to replay the same kill times and workload.
+# The seed is printed first; give it again to replay the same kill times and workload. Both
+# variants run: one host at a time, and three hosts of which one is killed or stopped per cycle
+# (CHAOS_TEST=a_host or CHAOS_TEST=three_hosts runs one). With DURABLE_E2E_BACKEND=postgres and
+# DURABLE_TEST_POSTGRES=postgres://... they run on PostgreSQL (a database of their own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +17,4 @@ export CHAOS_CYCLES=${1:-20}
 if [[ $# -ge 2 ]]; then
     export CHAOS_SEED=$2
 fi
-exec cargo test --test e2e chaos -- --nocapture
+exec cargo test --test e2e "chaos::${CHAOS_TEST:-}" -- --nocapture
