@@ -27,7 +27,7 @@ use crate::types::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, ScratchDatabase, client as postgres_client};
 pub use sqlite::{Durability, SqliteStore};
 
 /// Whether `db` names a PostgreSQL database (`postgres://...` or `postgresql://...`) rather

@@ -9,7 +9,7 @@ pub(super) async fn insert_entity_message(
     message: &EntityMessage,
 ) -> StoreResult<()> {
     let EntityId { name, key } = &message.entity;
-    tx.execute(
+    tx.execute_prepared(
         "INSERT INTO entities (name, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[name, key],
     )
@@ -19,7 +19,7 @@ pub(super) async fn insert_entity_message(
         .as_ref()
         .map(serde_json::to_string)
         .transpose()?;
-    tx.execute(
+    tx.execute_prepared(
         "INSERT INTO entity_inbox (name, key, operation, input, caller, caller_id, visible_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
@@ -48,7 +48,7 @@ pub(super) async fn lock_entities(
 ) -> StoreResult<Vec<EntityWorkItem>> {
     let now = now as i64;
     let locked = tx
-        .query(
+        .query_prepared(
             "UPDATE entities e SET lock_token = $1, lock_expires = $2 \
              WHERE (e.name, e.key) IN ( \
                  SELECT c.name, c.key FROM entities c \
@@ -80,7 +80,7 @@ pub(super) async fn lock_entities(
         return Ok(items);
     }
     let messages = tx
-        .query(
+        .query_prepared(
             "SELECT name, key, id, operation, input, caller FROM ( \
                  SELECT m.*, row_number() OVER ( \
                      PARTITION BY m.name, m.key ORDER BY m.visible_at, m.id) AS n \
@@ -114,7 +114,7 @@ pub(super) async fn lock_entities(
 pub(super) async fn write_batch(tx: &Transaction<'_>, commit: &EntityCommit) -> StoreResult<()> {
     let EntityId { name, key } = &commit.entity;
     let updated = tx
-        .execute(
+        .execute_prepared(
             "UPDATE entities SET state = $4, last_operation_at = $5, locked_by = $6, \
              lock_token = NULL, lock_expires = 0 WHERE name = $1 AND key = $2 AND lock_token = $3",
             &[
@@ -130,7 +130,7 @@ pub(super) async fn write_batch(tx: &Transaction<'_>, commit: &EntityCommit) -> 
     if updated == 0 {
         return Err(StoreError::LeaseLost);
     }
-    tx.execute(
+    tx.execute_prepared(
         "DELETE FROM entity_inbox WHERE id = ANY($1)",
         &[&commit.consumed],
     )

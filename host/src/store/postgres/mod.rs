@@ -10,30 +10,36 @@
 //! can share a database.
 //!
 //! Every transaction that makes work ready (a start, a message, a turn, a result, an entity
-//! batch, a deployment) notifies the schema's channel as it commits; each handle's
-//! [`session`] listens, so another host picks the work up at once ([`Store::external_commits`]),
-//! and holds the advisory lock that says the host is alive ([`Store::release_dead_hosts`]).
+//! batch, a deployment) is announced on the schema's channel once it has committed, by the
+//! handle's [`session`], which also listens, so another host picks the work up at once
+//! ([`Store::external_commits`]), and holds the advisory lock that says the host is alive
+//! ([`Store::release_dead_hosts`]).
 
 mod entities;
 mod order;
+mod prepared;
 mod rows;
 mod schema;
+mod scratch;
 mod session;
 mod transfer;
 mod turns;
 
 use super::rows::*;
 use super::*;
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use order::KeyedQueues;
+use prepared::Prepared;
 use rows::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, GenericClient, NoTls, Row, Transaction};
+use tokio_postgres::{Client, NoTls, Row};
 use turns::*;
 
 pub use schema::SCHEMA_VERSION;
+pub use scratch::{ScratchDatabase, client};
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -77,8 +83,6 @@ pub struct PostgresStore {
     nonce: String,
     /// Orders this handle's writes to one instance or entity ([`order`]).
     order: KeyedQueues,
-    /// The channel that transactions making work ready notify.
-    channel: String,
     /// Hears other handles' commits and holds this one's liveness lock.
     session: session::Session,
     /// What connecting did to the schema.
@@ -130,13 +134,12 @@ impl PostgresStore {
             .try_get(0)?;
         let channel = session::channel_name(&current);
         let nonce = store_nonce();
-        let session = session::Session::start(config, channel.clone(), nonce.clone()).await?;
+        let session = session::Session::start(config, channel, nonce.clone()).await?;
         Ok(PostgresStore {
             pool,
             lock_counter: AtomicU64::new(0),
             nonce,
             order: KeyedQueues::default(),
-            channel,
             session,
             migration,
         })
@@ -152,7 +155,7 @@ impl PostgresStore {
     }
 
     /// Runs `f` in a transaction, committed if it succeeds and rolled back if not; a commit
-    /// notifies the other hosts that work may be ready.
+    /// is announced to the other hosts (work may be ready).
     async fn write<T>(
         &self,
         f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
@@ -176,19 +179,12 @@ impl PostgresStore {
     ) -> StoreResult<T> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let mut result = f(&*tx).await;
-        if notify && result.is_ok() {
-            // Delivered when (and only if) the transaction commits.
-            let notified = tx
-                .execute("SELECT pg_notify($1, $2)", &[&self.channel, &self.nonce])
-                .await;
-            if let Err(e) = notified {
-                result = Err(e.into());
-            }
-        }
-        match result {
+        match f(&tx).await {
             Ok(value) => {
                 tx.commit().await?;
+                if notify {
+                    self.session.announce();
+                }
                 Ok(value)
             }
             Err(e) => {
@@ -240,7 +236,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<()> {
         let catalogue = serde_json::to_string(catalogue)?;
         self.write(async |tx| {
-            tx.execute(
+            tx.execute_prepared(
                 "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq) \
                  VALUES ($1, $2, $3, $4, nextval('component_deploys')) \
                  ON CONFLICT (digest) DO UPDATE \
@@ -256,7 +252,7 @@ impl Store for PostgresStore {
     async fn component_bytes(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
         let client = self.read().await?;
         let row = client
-            .query_opt("SELECT bytes FROM components WHERE digest = $1", &[&digest])
+            .query_opt_prepared("SELECT bytes FROM components WHERE digest = $1", &[&digest])
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
@@ -264,7 +260,7 @@ impl Store for PostgresStore {
     async fn components(&self) -> StoreResult<Vec<ComponentRecord>> {
         let client = self.read().await?;
         let rows = client
-            .query(
+            .query_prepared(
                 "SELECT digest, catalogue, deployed_at FROM components ORDER BY deploy_seq DESC",
                 &[],
             )
@@ -325,7 +321,7 @@ impl Store for PostgresStore {
             );
             let offered_to_others_until = now - AFFINITY_MS;
             let locked = tx
-                .query(
+                .query_prepared(
                     &sql,
                     &[
                         &token,
@@ -353,7 +349,7 @@ impl Store for PostgresStore {
                 return Ok(items);
             }
             let messages = tx
-                .query(
+                .query_prepared(
                     "SELECT instance_id, id, execution_id, event FROM ( \
                          SELECT m.*, row_number() OVER ( \
                              PARTITION BY m.instance_id ORDER BY m.visible_at, m.id) AS n \
@@ -383,7 +379,7 @@ impl Store for PostgresStore {
     async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>> {
         let client = self.read().await?;
         let rows = client
-            .query(
+            .query_prepared(
                 "SELECT event FROM history WHERE instance_id = $1 ORDER BY position",
                 &[&instance_id],
             )
@@ -405,7 +401,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<()> {
         self.write_quiet(async |tx| {
             let released = tx
-                .execute(
+                .execute_prepared(
                     "UPDATE instances SET lock_token = NULL, lock_expires = 0 \
                      WHERE instance_id = $1 AND lock_token = $2",
                     &[&instance_id, &lock_token],
@@ -414,7 +410,7 @@ impl Store for PostgresStore {
             if released == 0 {
                 return Err(StoreError::LeaseLost);
             }
-            tx.execute("DELETE FROM inbox WHERE id = ANY($1)", &[&consumed])
+            tx.execute_prepared("DELETE FROM inbox WHERE id = ANY($1)", &[&consumed])
                 .await?;
             Ok(())
         })
@@ -428,7 +424,7 @@ impl Store for PostgresStore {
         retry_at: Timestamp,
     ) -> StoreResult<()> {
         self.write(async |tx| {
-            tx.execute(
+            tx.execute_prepared(
                 "UPDATE instances SET lock_token = NULL, lock_expires = $3 \
                  WHERE instance_id = $1 AND lock_token = $2",
                 &[&instance_id, &lock_token, &(retry_at as i64)],
@@ -450,7 +446,7 @@ impl Store for PostgresStore {
         let now = now as i64;
         self.write_quiet(async |tx| {
             let rows = tx
-                .query(
+                .query_prepared(
                     "UPDATE activities SET lock_token = $1, lock_expires = $2, \
                      attempt = attempt + 1 \
                      WHERE id IN (SELECT id FROM activities \
@@ -492,7 +488,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<()> {
         self.write(async |tx| {
             let deleted = tx
-                .execute(
+                .execute_prepared(
                     "DELETE FROM activities WHERE id = $1 AND lock_token = $2",
                     &[&task.id, &task.lock_token],
                 )
@@ -515,7 +511,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<()> {
         self.write_quiet(async |tx| {
             let renewed = tx
-                .execute(
+                .execute_prepared(
                     "UPDATE activities SET lock_expires = $3 WHERE id = $1 AND lock_token = $2",
                     &[&task.id, &task.lock_token, &((now + lease_ms) as i64)],
                 )
@@ -544,7 +540,7 @@ impl Store for PostgresStore {
         let client = self.read().await?;
         // LEAST ignores NULLs: the earliest of whichever kinds have one.
         let row = client
-            .query_one(
+            .query_one_prepared(
                 "SELECT LEAST( \
                      (SELECT MIN(visible_at) FROM inbox WHERE visible_at > $1), \
                      (SELECT MIN(GREATEST(visible_at, lock_expires)) FROM activities \
@@ -566,7 +562,7 @@ impl Store for PostgresStore {
     }
 
     async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
-        load_instance(&**self.read().await?, instance_id, "").await
+        load_instance(&*self.read().await?, instance_id, "").await
     }
 
     async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
@@ -580,14 +576,14 @@ impl Store for PostgresStore {
         }
         let args: Vec<_> = args.into_iter().map(pg_value).collect();
         let client = self.read().await?;
-        let rows = client.query(&sql, &borrowed(&args)).await?;
+        let rows = client.query_prepared(&sql, &borrowed(&args)).await?;
         rows.iter().map(instance_from_row).collect()
     }
 
     async fn logs(&self, instance_id: &str) -> StoreResult<Vec<LogLine>> {
         let client = self.read().await?;
         let rows = client
-            .query(
+            .query_prepared(
                 "SELECT timestamp, level, message FROM logs WHERE instance_id = $1 ORDER BY id",
                 &[&instance_id],
             )
@@ -609,7 +605,7 @@ impl Store for PostgresStore {
              ORDER BY created_at, instance_id"
         );
         let client = self.read().await?;
-        let rows = client.query(&sql, &[&instance_id]).await?;
+        let rows = client.query_prepared(&sql, &[&instance_id]).await?;
         rows.iter().map(instance_from_row).collect()
     }
 
@@ -634,7 +630,7 @@ impl Store for PostgresStore {
         let args: Vec<_> = args.into_iter().map(pg_value).collect();
         self.write_quiet(async |tx| {
             let ids = tx
-                .query(&sql, &borrowed(&args))
+                .query_prepared(&sql, &borrowed(&args))
                 .await?
                 .iter()
                 .map(|r| r.try_get(0))
@@ -683,7 +679,7 @@ impl Store for PostgresStore {
         retry_at: Timestamp,
     ) -> StoreResult<()> {
         self.write(async |tx| {
-            tx.execute(
+            tx.execute_prepared(
                 "UPDATE entities SET lock_token = NULL, lock_expires = $4 \
                  WHERE name = $1 AND key = $2 AND lock_token = $3",
                 &[&entity.name, &entity.key, &lock_token, &(retry_at as i64)],
@@ -698,7 +694,9 @@ impl Store for PostgresStore {
         let sql =
             format!("SELECT {ENTITY_COLUMNS} FROM entities e WHERE e.name = $1 AND e.key = $2");
         let client = self.read().await?;
-        let row = client.query_opt(&sql, &[&entity.name, &entity.key]).await?;
+        let row = client
+            .query_opt_prepared(&sql, &[&entity.name, &entity.key])
+            .await?;
         Ok(row.as_ref().map(entity_record).transpose()?)
     }
 
@@ -706,7 +704,7 @@ impl Store for PostgresStore {
         let (sql, args) = entity_list_sql(filter, &pg_mark);
         let args: Vec<_> = args.into_iter().map(pg_value).collect();
         let client = self.read().await?;
-        let rows = client.query(&sql, &borrowed(&args)).await?;
+        let rows = client.query_prepared(&sql, &borrowed(&args)).await?;
         Ok(rows.iter().map(entity_record).collect::<Result<_, _>>()?)
     }
 
@@ -728,7 +726,7 @@ impl Store for PostgresStore {
     async fn delete_empty_entities(&self, now: Timestamp) -> StoreResult<usize> {
         self.write_quiet(async |tx| {
             let deleted = tx
-                .execute(
+                .execute_prepared(
                     "DELETE FROM entities e WHERE state IS NULL AND locked_by IS NULL \
                      AND lock_expires <= $1 \
                      AND NOT EXISTS (SELECT 1 FROM entity_inbox m \

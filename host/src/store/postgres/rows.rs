@@ -48,13 +48,13 @@ pub(super) fn borrowed(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql
 
 /// One instance; `lock` is appended to the query (`FOR UPDATE`, `FOR SHARE` or nothing).
 pub(super) async fn load_instance(
-    client: &impl GenericClient,
+    client: &impl Prepared,
     instance_id: &str,
     lock: &str,
 ) -> StoreResult<Option<InstanceRecord>> {
     let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = $1 {lock}");
     client
-        .query_opt(&sql, &[&instance_id])
+        .query_opt_prepared(&sql, &[&instance_id])
         .await?
         .as_ref()
         .map(instance_from_row)
@@ -79,7 +79,7 @@ pub(super) async fn insert_message(
     event: &EventKind,
     visible_at: Timestamp,
 ) -> StoreResult<()> {
-    tx.execute(
+    tx.execute_prepared(
         "INSERT INTO inbox (instance_id, execution_id, timer_id, kind, event, visible_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
         &[
@@ -116,7 +116,7 @@ pub(super) async fn insert_instance(
         .transpose()?;
     let parent_id = instance.parent.as_ref().map(|p| p.instance_id.as_str());
     let inserted = tx
-        .execute(
+        .execute_prepared(
             "INSERT INTO instances (instance_id, name, execution_id, digest, status, input, \
              parent, parent_id, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'Pending', $5, $6, $7, $8, $8) \
@@ -151,7 +151,7 @@ pub(super) async fn insert_instance(
 /// Deletes instances and everything stored for them.
 pub(super) async fn delete_instances(tx: &Transaction<'_>, ids: &[String]) -> StoreResult<()> {
     for table in ["history", "inbox", "activities", "logs", "instances"] {
-        tx.execute(
+        tx.execute_prepared(
             &format!("DELETE FROM {table} WHERE instance_id = ANY($1)"),
             &[&ids],
         )
@@ -171,7 +171,7 @@ pub(super) async fn insert_logs(
     let timestamps: Vec<i64> = logs.iter().map(|l| l.timestamp as i64).collect();
     let levels: Vec<&str> = logs.iter().map(|l| l.level.as_str()).collect();
     let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
-    tx.execute(
+    tx.execute_prepared(
         "INSERT INTO logs (instance_id, timestamp, level, message) \
          SELECT $1::TEXT, timestamp, level, message \
          FROM unnest($2::BIGINT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY \
@@ -189,7 +189,7 @@ pub(super) async fn insert_activities(
     activities: &[NewActivity],
 ) -> StoreResult<()> {
     for activity in activities {
-        tx.execute(
+        tx.execute_prepared(
             "INSERT INTO activities \
              (instance_id, execution_id, task_id, name, input, digest, visible_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -223,7 +223,7 @@ pub(super) async fn insert_history(
         .iter()
         .map(serde_json::to_string)
         .collect::<Result<Vec<_>, _>>()?;
-    tx.execute(
+    tx.execute_prepared(
         "INSERT INTO history (instance_id, position, event) \
          SELECT $1::TEXT, $2::BIGINT + n - 1, event FROM unnest($3::TEXT[]) WITH ORDINALITY AS e(event, n)",
         &[&instance_id, &position, &encoded],

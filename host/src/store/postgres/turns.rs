@@ -15,7 +15,7 @@ pub(super) async fn write_rewind(tx: &Transaction<'_>, rewind: &RewindCommit) ->
         ));
     }
     let history_len: i64 = tx
-        .query_one(
+        .query_one_prepared(
             "SELECT history_len FROM instances WHERE instance_id = $1",
             &[&id],
         )
@@ -24,7 +24,7 @@ pub(super) async fn write_rewind(tx: &Transaction<'_>, rewind: &RewindCommit) ->
     if instance.execution_id != rewind.execution_id || history_len != rewind.history_len as i64 {
         return Err(StoreError::Conflict(id.to_owned()));
     }
-    tx.execute("DELETE FROM history WHERE instance_id = $1", &[&id])
+    tx.execute_prepared("DELETE FROM history WHERE instance_id = $1", &[&id])
         .await?;
     let history_len = insert_history(tx, id, 0, &rewind.history).await?;
     insert_activities(tx, id, &rewind.execution_id, &rewind.activities).await?;
@@ -39,7 +39,7 @@ pub(super) async fn write_rewind(tx: &Transaction<'_>, rewind: &RewindCommit) ->
         )
         .await?;
     }
-    tx.execute(
+    tx.execute_prepared(
         "UPDATE instances SET status = 'Running', output = NULL, failure = NULL, \
          completed_at = NULL, updated_at = $2, history_len = $3 WHERE instance_id = $1",
         &[&id, &(rewind.now as i64), &history_len],
@@ -57,7 +57,7 @@ pub(super) async fn write_turn(
 ) -> StoreResult<()> {
     let id = commit.instance_id.as_str();
     let Some(row) = tx
-        .query_opt(
+        .query_opt_prepared(
             "SELECT history_len FROM instances WHERE instance_id = $1 AND lock_token = $2 \
              FOR UPDATE",
             &[&id, &commit.lock_token],
@@ -67,11 +67,11 @@ pub(super) async fn write_turn(
         return Err(StoreError::LeaseLost);
     };
     let mut position = insert_history(tx, id, row.try_get(0)?, &commit.new_history).await?;
-    tx.execute("DELETE FROM inbox WHERE id = ANY($1)", &[&commit.consumed])
+    tx.execute_prepared("DELETE FROM inbox WHERE id = ANY($1)", &[&commit.consumed])
         .await?;
     if !commit.cancelled_timers.is_empty() {
         let timers: Vec<i64> = commit.cancelled_timers.iter().map(|&t| t.into()).collect();
-        tx.execute(
+        tx.execute_prepared(
             "DELETE FROM inbox WHERE instance_id = $1 AND timer_id = ANY($2)",
             &[&id, &timers],
         )
@@ -131,7 +131,7 @@ pub(super) async fn write_turn(
     let completed_at = commit.status.is_terminal().then_some(now);
     let mut execution_id = commit.execution_id.as_str();
     if let Some(started) = &commit.new_execution {
-        tx.execute("DELETE FROM history WHERE instance_id = $1", &[&id])
+        tx.execute_prepared("DELETE FROM history WHERE instance_id = $1", &[&id])
             .await?;
         position = 0;
         if let EventKind::ExecutionStarted {
@@ -141,7 +141,7 @@ pub(super) async fn write_turn(
             execution_id = next;
         }
     }
-    tx.execute(
+    tx.execute_prepared(
         "UPDATE instances SET status = $2, output = $3, failure = $4, \
          custom_status = CASE WHEN $5 THEN $6 ELSE custom_status END, \
          updated_at = $7, completed_at = $8, history_len = $9, execution_id = $10, \
