@@ -69,11 +69,13 @@ impl Engine {
                 failure,
             },
         };
-        match self
-            .store
-            .complete_activity(task, event, logs, self.clock.now())
-            .await
-        {
+        let written = self
+            .write_fenced(self.config.activity_lease, || {
+                self.store
+                    .complete_activity(task, event.clone(), logs.clone(), self.clock.now())
+            })
+            .await;
+        match written {
             Ok(()) => {}
             Err(StoreError::LeaseLost) => {
                 tracing::warn!(activity = %task.name, "activity finished after its lease was lost; result dropped");

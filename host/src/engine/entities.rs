@@ -96,7 +96,12 @@ impl Engine {
         }
 
         // Commit.
-        match self.store.complete_entity(commit).await {
+        let written = self
+            .write_fenced(self.config.orchestration_lease, || {
+                self.store.complete_entity(commit.clone())
+            })
+            .await;
+        match written {
             Ok(()) => {
                 self.commit_done();
                 Ok(())
@@ -250,7 +255,12 @@ fn run_or_abandon(engine: Arc<Engine>, item: EntityWorkItem) -> Boxed<'static, (
             tracing::error!(entity = %entity.name, key = %entity.key,
                 "entity batch failed, will retry: {e:#}");
             let retry_at = engine.clock.now() + RETRY_MS;
-            let _ = engine.store.abandon_entity(&entity, &token, retry_at).await;
+            let lease = engine.config.orchestration_lease;
+            let _ = engine
+                .write_fenced(lease, || {
+                    engine.store.abandon_entity(&entity, &token, retry_at)
+                })
+                .await;
         }
     })
 }

@@ -36,7 +36,7 @@ pub use loops::RunningHost;
 use crate::builtin_http::{HttpActivity, HttpAllowList};
 use crate::client::{Client, WorkSignals};
 use crate::clock::Clock;
-use crate::store::{ComponentRecord, Store};
+use crate::store::{ComponentRecord, Store, StoreError};
 use crate::wasm::{LoadedComponent, WasmRuntime, digest_of};
 use cache::InstanceCache;
 use std::sync::{Arc, Mutex};
@@ -152,6 +152,35 @@ impl Engine {
 
     fn cache(&self) -> std::sync::MutexGuard<'_, InstanceCache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a write that ends a work item (its commit, or giving it back), again and again while the store is
+    /// unreachable (`StoreError::Backend`: a database restarting, a connection cut), with
+    /// back-off, for up to `lease` (after that another host may hold the work, and the write
+    /// would be refused anyway). Such writes are fenced by the item's lock token, so one that
+    /// reached the database before the answer was lost is refused when tried again
+    /// (`LeaseLost`), never applied twice; and the work done (a turn, an activity's result) is
+    /// not thrown away because the database was away for a moment.
+    async fn write_fenced<T, F>(
+        &self,
+        lease: std::time::Duration,
+        mut write: impl FnMut() -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let give_up = tokio::time::Instant::now() + lease;
+        let mut backoff = std::time::Duration::from_millis(50);
+        loop {
+            match write().await {
+                Err(StoreError::Backend(e)) if tokio::time::Instant::now() + backoff < give_up => {
+                    tracing::warn!("cannot write to the store ({e}); trying again");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Drops every cached live instance.

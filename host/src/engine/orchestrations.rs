@@ -211,7 +211,12 @@ impl Engine {
         keep: Option<(String, CachedInstance)>,
     ) -> Result<(), EngineError> {
         let wakes_activities = !commit.activities.is_empty();
-        match self.store.complete_orchestration(commit).await {
+        let written = self
+            .write_fenced(self.config.orchestration_lease, || {
+                self.store.complete_orchestration(commit.clone())
+            })
+            .await;
+        match written {
             Ok(()) => {
                 if let Some((id, live)) = keep {
                     self.cache().put(id, live);
@@ -239,9 +244,11 @@ fn run_or_abandon(engine: Arc<Engine>, item: OrchestrationWorkItem) -> Boxed<'st
         if let Err(e) = engine.run_turn(item).await {
             tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
             let retry_at = engine.clock.now() + RETRY_MS;
+            let lease = engine.config.orchestration_lease;
             let _ = engine
-                .store
-                .abandon_orchestration(&id, &token, retry_at)
+                .write_fenced(lease, || {
+                    engine.store.abandon_orchestration(&id, &token, retry_at)
+                })
                 .await;
         }
     })
