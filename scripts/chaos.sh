@@ -5,10 +5,12 @@
 #
 #     scripts/chaos.sh [CYCLES] [SEED]     # default: 20 cycles (what CI runs), a random seed
 #
-# The seed is printed first; give it again to replay the same kill times and workload. Both
-# variants run: one host at a time, and three hosts of which one is killed or stopped per cycle
-# (CHAOS_TEST=a_host or CHAOS_TEST=three_hosts runs one). With DURABLE_E2E_BACKEND=postgres and
-# DURABLE_TEST_POSTGRES=postgres://... they run on PostgreSQL (a database of their own).
+# The seed is printed first; give it again to replay the same kill times and workload. The
+# variants: one host at a time (CHAOS_TEST=a_host), three hosts of which one is killed or
+# stopped per cycle (CHAOS_TEST=three_hosts), and a host on a PostgreSQL server of the test's
+# own restarted every cycle (CHAOS_TEST=postgres; runs when DURABLE_TEST_POSTGRES is set). With
+# DURABLE_E2E_BACKEND=postgres and DURABLE_TEST_POSTGRES=postgres://... the first two run on
+# PostgreSQL (a database of their own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -6,7 +6,9 @@
 #   eval "$(scripts/private-postgres.sh start)"   # prints `export DURABLE_TEST_POSTGRES=...`
 #   scripts/private-postgres.sh status            # exit 0 when it runs
 #   scripts/private-postgres.sh stop
+#   scripts/private-postgres.sh restart           # pg_ctl restart -m fast (for fault tests)
 #
+# DURABLE_PRIVATE_POSTGRES_DIR puts the cluster elsewhere than target/pg (a test's own server).
 # `start` reuses the server when it runs already. It installs Debian's `postgresql` package
 # when no PostgreSQL is in /usr/lib/postgresql (apt-get, with sudo unless root). PostgreSQL
 # does not run as root: as root, the cluster belongs to the `postgres` user, who runs it.
@@ -64,8 +66,17 @@ stop)
     fi
     exit 0
     ;;
+restart)
+    if [[ -z "$bin" ]] || ! running; then
+        echo "no private PostgreSQL server runs in $data" >&2
+        exit 1
+    fi
+    # (-l: the server must not hold our stdout, or a caller reading it never sees its end.)
+    as_owner "$bin/pg_ctl" restart -D "$data" -l "$data/server.log" -m fast -w -t 60 >&2
+    exit
+    ;;
 *)
-    echo "usage: $0 [start|stop|status]" >&2
+    echo "usage: $0 [start|stop|status|restart]" >&2
     exit 2
     ;;
 esac

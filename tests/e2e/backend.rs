@@ -5,7 +5,9 @@
 //! (`scripts/test.sh` runs the storage modules again on PostgreSQL); a test that reads the
 //! SQLite file itself ([`TestDb::file`]) fails on PostgreSQL, saying so.
 
-use durable_host::store::{Durability, PostgresStore, SqliteStore, Store};
+use durable_host::store::{
+    Durability, PostgresStore, ScratchDatabase, SqliteStore, Store, StoreError, postgres_client,
+};
 use std::ffi::OsStr;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -46,8 +48,8 @@ pub fn backend() -> &'static Backend {
 pub struct TestDb {
     /// What `--db` names: the SQLite file, or the PostgreSQL database's URL.
     arg: PathBuf,
-    /// The PostgreSQL database's name and the server it was created on.
-    postgres: Option<(String, String)>,
+    /// The PostgreSQL database, when the test has one.
+    postgres: Option<ScratchDatabase>,
 }
 
 impl TestDb {
@@ -70,12 +72,13 @@ impl TestDb {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::Relaxed)
         );
-        let created = format!("CREATE DATABASE {name}");
-        on_pg_runtime(admin(server.to_owned(), created))
-            .unwrap_or_else(|e| panic!("creating the test database on {server}: {e}"));
+        let (server, created) = (server.to_owned(), name.clone());
+        let database =
+            on_pg_runtime(async move { ScratchDatabase::create(&server, &created).await })
+                .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
         TestDb {
-            arg: with_database(server, &name).into(),
-            postgres: Some((name, server.to_owned())),
+            arg: database.url().into(),
+            postgres: Some(database),
         }
     }
 
@@ -123,9 +126,9 @@ impl TestDb {
                     instance_id.to_owned(),
                 );
                 on_pg_runtime(async move {
-                    let client = connect(&url).await?;
+                    let client = postgres_client(&url).await?;
                     let row = client.query_one(&sql, &[&id]).await?;
-                    row.try_get::<_, i64>(0)
+                    Ok::<i64, StoreError>(row.try_get::<_, i64>(0)?)
                 })
                 .expect("counting")
             }
@@ -135,39 +138,124 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((name, server)) = self.postgres.take() {
+        if let Some(database) = self.postgres.take() {
             // The hosts and `durable` processes of the test may still hold connections.
-            let dropped = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            if let Err(e) = on_pg_runtime(admin(server, dropped)) {
+            let name = database.name().to_owned();
+            if let Err(e) = on_pg_runtime(database.drop_database()) {
                 eprintln!("could not drop the test database {name}: {e}");
             }
         }
     }
 }
 
-/// `server`'s URL with its database replaced by `database`.
-fn with_database(server: &str, database: &str) -> String {
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server, String::new()),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let end = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    format!("{}/{database}{query}", &base[..end])
+/// Runs `sql` (one or more statements) in the database at `url`.
+pub fn postgres_execute(url: &str, sql: &str) {
+    let (owned_url, owned_sql) = (url.to_owned(), sql.to_owned());
+    let result = on_pg_runtime(async move {
+        let client = postgres_client(&owned_url).await?;
+        client
+            .batch_execute(&owned_sql)
+            .await
+            .map_err(StoreError::from)
+    });
+    if let Err(e) = result {
+        panic!("running `{sql}` on the test server: {e}");
+    }
 }
 
-/// A connection of its own, its task on the current runtime.
-async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
+/// The first column of the first row of `sql` in the database at `url`: a count or a version.
+pub fn postgres_query_i64(url: &str, sql: &str) -> i64 {
+    let (owned_url, owned_sql) = (url.to_owned(), sql.to_owned());
+    on_pg_runtime(async move {
+        let client = postgres_client(&owned_url).await?;
+        let row = client.query_one(&owned_sql, &[]).await?;
+        Ok::<i64, StoreError>(row.try_get(0)?)
+    })
+    .unwrap_or_else(|e| panic!("running `{sql}` on the test server: {e}"))
 }
 
-/// Runs `sql` on the server's own database (`CREATE DATABASE` cannot run in the test's).
-async fn admin(server: String, sql: String) -> Result<(), tokio_postgres::Error> {
-    connect(&server).await?.batch_execute(&sql).await
+/// The databases on the server at `server` whose names are `LIKE` `pattern`.
+pub fn databases_named_like(server: &str, pattern: &str) -> Vec<String> {
+    let (server, pattern) = (server.to_owned(), pattern.to_owned());
+    on_pg_runtime(async move {
+        let client = postgres_client(&server).await?;
+        let rows = client
+            .query(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
+                &[&pattern],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<_, String>(0)?))
+            .collect::<Result<Vec<String>, StoreError>>()
+    })
+    .expect("listing the server's databases")
+}
+
+/// A PostgreSQL server of one test's own (`scripts/private-postgres.sh` on a directory under
+/// `target/`), for a test that restarts it; stopped and removed when dropped.
+pub struct PrivatePostgres {
+    dir: PathBuf,
+    /// The server's URL (its database `test`).
+    pub url: String,
+}
+
+impl PrivatePostgres {
+    /// Starts a server named `name` (a directory under `target/`).
+    pub fn start(name: &str) -> PrivatePostgres {
+        let dir = crate::support::workspace_root()
+            .join("target")
+            .join(format!("pg-{name}-{}", std::process::id()));
+        let out = Self::script(&dir, "start");
+        let url = out
+            .trim()
+            .strip_prefix("export DURABLE_TEST_POSTGRES=")
+            .unwrap_or_else(|| panic!("private-postgres.sh start printed {out:?}"))
+            .to_owned();
+        PrivatePostgres { dir, url }
+    }
+
+    /// `pg_ctl restart -m fast`: every connection is cut; returns when the server is back.
+    pub fn restart(&self) {
+        Self::script(&self.dir, "restart");
+    }
+
+    /// Runs `scripts/private-postgres.sh <command>` on the cluster in `dir`; its stdout.
+    fn script(dir: &Path, command: &str) -> String {
+        let out = Self::run_script(dir, command).expect("running scripts/private-postgres.sh");
+        assert!(
+            out.status.success(),
+            "private-postgres.sh {command} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn run_script(dir: &Path, command: &str) -> std::io::Result<std::process::Output> {
+        std::process::Command::new(
+            crate::support::workspace_root().join("scripts/private-postgres.sh"),
+        )
+        .arg(command)
+        .env("DURABLE_PRIVATE_POSTGRES_DIR", dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        // (No assertion: this may run while a failed test unwinds.)
+        if let Ok(out) = Self::run_script(&self.dir, "stop")
+            && !out.status.success()
+        {
+            eprintln!(
+                "could not stop the private PostgreSQL server in {}: {}",
+                self.dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Runs `work` to the end on a runtime of the harness's own that outlives every test, from
@@ -187,19 +275,4 @@ fn on_pg_runtime<T: Send + 'static>(work: impl Future<Output = T> + Send + 'stat
         let _ = done.send(work.await);
     });
     result.recv().expect("the PostgreSQL work panicked")
-}
-
-#[test]
-fn a_database_replaces_the_one_in_the_server_url() {
-    let cases = [
-        ("postgres://u@h:5432/test", "postgres://u@h:5432/d"),
-        ("postgres://u@h:5432", "postgres://u@h:5432/d"),
-        (
-            "postgresql://u:p@h/x?sslmode=disable",
-            "postgresql://u:p@h/d?sslmode=disable",
-        ),
-    ];
-    for (server, expected) in cases {
-        assert_eq!(with_database(server, "d"), expected, "{server}");
-    }
 }

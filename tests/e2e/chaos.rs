@@ -1,5 +1,7 @@
 //! The chaos test: a mixed workload on a real `durable serve`, killed with SIGKILL at random
-//! moments and started again, cycle after cycle, on one database.
+//! moments and started again, cycle after cycle, on one database. Variants: three hosts on
+//! one database, one of them killed or stopped in each cycle; and a host that stays while the
+//! PostgreSQL server under it restarts in each cycle.
 //!
 //! The workload is every kind of work the engine records, in the Rust probe guest and the
 //! Python conformance guest (the `chaos_*` functions there): chains of activities, fan-out/fan-in,
@@ -50,7 +52,7 @@ const DRAIN_WITHIN: Duration = Duration::from_secs(180);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_at_random_loses_and_repeats_nothing() {
-    chaos(1).await;
+    chaos(1, Fault::Host).await;
 }
 
 /// Three hosts share one database; in every cycle one of them, drawn at random, is killed
@@ -58,12 +60,40 @@ async fn a_host_killed_at_random_loses_and_repeats_nothing() {
 /// takes its place, while the other two carry on and take over what it held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hosts_one_killed_or_stopped_at_random_lose_and_repeat_nothing() {
-    chaos(3).await;
+    chaos(3, Fault::Host).await;
 }
 
-/// The chaos run with `hosts` hosts serving at once (one is killed at each cycle's end).
-async fn chaos(hosts: usize) {
-    let cycles: usize = env_number("CHAOS_CYCLES").unwrap_or(20);
+/// A host on a PostgreSQL server of the test's own, which is restarted (`pg_ctl restart -m
+/// fast`: every connection cut, the server down for a moment) at the end of every cycle, under
+/// load; the host reconnects and carries on, and loses nothing. One host: no other can take
+/// over work it left locked when a write failed (with two, the other takes the first for gone
+/// while its session is down and releases its leases, which hides a stall). Runs when
+/// `DURABLE_TEST_POSTGRES` is set (PostgreSQL tests are on: `scripts/test.sh` sets it, and
+/// installs PostgreSQL if missing); passes otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_a_host_loses_and_repeats_nothing() {
+    if std::env::var_os("DURABLE_TEST_POSTGRES").is_none() {
+        eprintln!("DURABLE_TEST_POSTGRES is not set: the PostgreSQL restart is not tested");
+        return;
+    }
+    let server = crate::backend::PrivatePostgres::start("restart");
+    chaos(1, Fault::ServerRestart(&server)).await;
+}
+
+/// What goes wrong at the end of every cycle.
+enum Fault<'a> {
+    /// A host, drawn at random, is killed (or, beside others, stopped) and replaced.
+    Host,
+    /// The PostgreSQL server the database is on restarts; the hosts stay.
+    ServerRestart(&'a crate::backend::PrivatePostgres),
+}
+
+/// The chaos run with `hosts` hosts serving at once and `fault` at each cycle's end.
+async fn chaos(hosts: usize, fault: Fault<'_>) {
+    let cycles: usize = env_number("CHAOS_CYCLES").unwrap_or(match fault {
+        Fault::Host => 20,
+        Fault::ServerRestart(_) => 6,
+    });
     let seed = env_number("CHAOS_SEED").unwrap_or_else(random_seed);
     eprintln!(
         "chaos: seed {seed}, {cycles} cycles, {hosts} hosts (again: CHAOS_SEED={seed} \
@@ -71,17 +101,24 @@ async fn chaos(hosts: usize) {
     );
     let mut rng = Rng(seed);
 
-    let durable = Durable::new();
+    let durable = match fault {
+        Fault::Host => Durable::new(),
+        Fault::ServerRestart(server) => Durable {
+            dir: tempfile::tempdir().expect("temp dir"),
+            db: crate::backend::TestDb::postgres(&server.url),
+        },
+    };
     // Deployed once, up front: the hosts serve what the database holds.
     durable.deploy(&guest("probe"));
     durable.deploy(&Lang::Python.conformance_guest());
-    let store = durable.db.store();
-    let client = Client::new(store.clone(), Arc::new(SystemClock));
+    let mut store = durable.db.store();
+    let mut client = Client::new(store.clone(), Arc::new(SystemClock));
+    let mut restarts = 0;
 
     let began = Instant::now();
     let mut jobs: Vec<Job> = Vec::new();
     let mut cycle_times = Vec::new();
-    let mut kills_with_work = 0;
+    let mut faults_with_work = 0;
     let mut stops = 0;
     // Every host started gets a generation of its own (its activities log it).
     let mut generations = 0..;
@@ -105,18 +142,29 @@ async fn chaos(hosts: usize) {
         for host in serving.iter_mut().flatten() {
             host.assert_running();
         }
-        let mut victim = serving[rng.below(hosts as u64) as usize]
-            .take()
-            .expect("every host runs");
-        // One host alone is always killed: stopping it would let it finish its work.
-        if hosts > 1 && rng.below(2) == 0 {
-            victim.stop();
-            stops += 1;
-        } else {
-            victim.kill();
+        match fault {
+            Fault::Host => {
+                let mut victim = serving[rng.below(hosts as u64) as usize]
+                    .take()
+                    .expect("every host runs");
+                // One host alone is always killed: stopping it would let it finish its work.
+                if hosts > 1 && rng.below(2) == 0 {
+                    victim.stop();
+                    stops += 1;
+                } else {
+                    victim.kill();
+                }
+            }
+            Fault::ServerRestart(server) => {
+                server.restart();
+                restarts += 1;
+                // The driver's own connections were cut too.
+                store = durable.db.store();
+                client = Client::new(store.clone(), Arc::new(SystemClock));
+            }
         }
         if unfinished(store.as_ref()).await > 0 {
-            kills_with_work += 1;
+            faults_with_work += 1;
         }
         cycle_times.push(cycle_began.elapsed());
         if (cycle + 1) % 100 == 0 {
@@ -157,15 +205,20 @@ async fn chaos(hosts: usize) {
         outcome.summary(
             seed,
             cycles,
-            kills_with_work,
+            faults_with_work,
             &times,
             drain,
             began.elapsed()
         )
     );
-    eprintln!(
-        "chaos: {hosts} hosts; {stops} of the {cycles} ended by SIGTERM, the rest by SIGKILL"
-    );
+    match fault {
+        Fault::Host => eprintln!(
+            "chaos: {hosts} hosts; {stops} of the {cycles} ended by SIGTERM, the rest by SIGKILL"
+        ),
+        Fault::ServerRestart(_) => eprintln!(
+            "chaos: {hosts} hosts, none stopped; the PostgreSQL server restarted {restarts} times"
+        ),
+    }
     assert!(
         outcome.problems.is_empty(),
         "chaos (seed {seed}, {cycles} cycles, {hosts} hosts) found:\n{}\nlast hosts' logs:\n{}",
@@ -645,13 +698,13 @@ impl Outcome {
         &self,
         seed: u64,
         cycles: usize,
-        kills_with_work: usize,
+        faults_with_work: usize,
         times: &CycleTimes,
         drain: Duration,
         total: Duration,
     ) -> String {
         let mut out = format!(
-            "chaos summary (seed {seed}, {cycles} cycles, {kills_with_work} kills with \
+            "chaos summary (seed {seed}, {cycles} cycles, {faults_with_work} faults with \
              instances unfinished)\n"
         );
         out += "  kind      lang    started  completed\n";

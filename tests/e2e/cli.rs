@@ -495,3 +495,94 @@ fn build_names_the_missing_toolchain() {
          componentize-js 0.23.0 and rolldown 1.3.2 (once)",
     );
 }
+
+/// A PostgreSQL database `durable` cannot use: a URL that does not parse, a server that
+/// refuses the connection, a user without the privileges to create the tables, a schema newer
+/// than this build. One `error:` line each, exit 1, and nothing written. Runs when
+/// `DURABLE_TEST_POSTGRES` names a server; passes otherwise.
+#[test]
+fn postgres_problems_are_one_clear_line_each_and_write_nothing() {
+    use crate::backend::{TestDb, postgres_execute};
+    let Ok(server) = std::env::var("DURABLE_TEST_POSTGRES") else {
+        eprintln!("DURABLE_TEST_POSTGRES is not set: the PostgreSQL errors are not tested");
+        return;
+    };
+    let durable = Durable {
+        dir: tempfile::tempdir().expect("temp dir"),
+        db: TestDb::postgres(&server),
+    };
+    let url = durable.db.arg().to_str().expect("a URL").to_owned();
+    let role = NoAccessRole::create(&server);
+    // (PostgreSQL 15 and later do not let everyone create in `public`; older ones did.)
+    postgres_execute(&url, "REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    let no_access = with_user(&url, &role.0);
+    let list = |db: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_durable"));
+        cmd.args(["--db", db, "list"]).env_remove("DURABLE_DB");
+        Outcome::of(&mut cmd)
+    };
+    let cases = [
+        ("postgres://127.0.0.1:5432:x/test", "invalid PostgreSQL URL"),
+        (
+            "postgres://postgres@127.0.0.1:1/test",
+            "cannot connect to PostgreSQL at 127.0.0.1:1",
+        ),
+        (
+            no_access.as_str(),
+            "permission denied for schema public (42501); the database user needs the right \
+             to create tables",
+        ),
+    ];
+    for (db, expected) in cases {
+        let out = list(db);
+        assert_eq!(out.status.code(), Some(1), "{db}: {out:#?}");
+        assert_readable_error(&out.stderr, expected);
+        assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
+    }
+    let tables = |url: &str| {
+        let sql = "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'";
+        crate::backend::postgres_query_i64(url, sql)
+    };
+    assert_eq!(tables(&url), 0, "the user without privileges wrote nothing");
+
+    // The tables made by a user who may; the one who may not still cannot use them.
+    list(&url).ok();
+    let out = list(&no_access);
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    assert_readable_error(&out.stderr, "permission denied for table durable_schema");
+
+    // A schema newer than this build: refused, and left as it was.
+    postgres_execute(&url, "UPDATE durable_schema SET version = 99");
+    let out = list(&url);
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    assert_readable_error(&out.stderr, "schema version 99, newer than this build");
+    assert_eq!(
+        crate::backend::postgres_query_i64(&url, "SELECT version FROM durable_schema"),
+        99
+    );
+}
+
+/// A login role with no privileges beyond connecting, dropped at the end.
+struct NoAccessRole(String, String);
+
+impl NoAccessRole {
+    fn create(server: &str) -> NoAccessRole {
+        let name = format!("durable_e2e_noaccess_{}", std::process::id());
+        crate::backend::postgres_execute(server, &format!("CREATE ROLE {name} LOGIN"));
+        NoAccessRole(name, server.to_owned())
+    }
+}
+
+impl Drop for NoAccessRole {
+    fn drop(&mut self) {
+        // Its connections are gone (each `durable` exited); it owns nothing.
+        crate::backend::postgres_execute(&self.1, &format!("DROP ROLE IF EXISTS {}", self.0));
+    }
+}
+
+/// `url` with the user `user` and no password.
+fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{rest}")
+}

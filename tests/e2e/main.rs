@@ -8,6 +8,7 @@ mod process;
 mod support;
 
 mod bad_input;
+mod bench;
 mod chaos;
 mod cli;
 mod conformance;

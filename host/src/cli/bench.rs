@@ -1,8 +1,11 @@
 //! `durable bench`: throughput and replay cost, measured end to end.
 //!
-//! Four scenarios, the first three each on a fresh SQLite file with the
-//! chosen durability:
-//! (a) N orchestrations that each chain 5 activities, started concurrently;
+//! Four scenarios, the first three each on a fresh database: a SQLite file
+//! with the chosen durability, or, when `--db` names a PostgreSQL server, a
+//! database created on it for the scenario and dropped after it:
+//! (a) N orchestrations that each chain 5 activities, started concurrently,
+//!     with one host or several (`--hosts`: this process and `durable serve`
+//!     processes on the same database);
 //! (b) one orchestration fanning out to 1,000 activities;
 //! (c) cold replay of a 10,000-event history (loaded from SQLite and fed to
 //!     a fresh guest) versus feeding one new event to a cached live guest;
@@ -11,8 +14,9 @@
 //!     instance holds.
 //! (a) and (d) run against the Rust bench guest and, when given, its Python
 //! and JavaScript builds (the same orchestrators), so the languages compare
-//! side by side. It prints rates, latency percentiles, peak memory and the
-//! replay ratio.
+//! side by side. It prints rates, latency percentiles, peak memory, the
+//! replay ratio and, on PostgreSQL, the server's commits and WAL flushes per
+//! orchestration.
 
 use super::DurabilityArg;
 use durable_host::client::StartRequest;
@@ -20,11 +24,13 @@ use durable_host::clock::{Clock, SystemClock};
 use durable_host::engine::{ColdReplayError, Execution, cold_replay};
 use durable_host::host::{Host, HostConfig};
 use durable_host::plan::turn::{Locked, base_commit};
-use durable_host::store::{Durability, InstanceFilter, NewInstance, SqliteStore, Store};
+use durable_host::store::{
+    Durability, InstanceFilter, NewInstance, ScratchDatabase, SqliteStore, Store, postgres_client,
+};
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use durable_host::wasm::WasmRuntime;
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,6 +84,10 @@ pub struct BenchArgs {
     /// Allocate guest instances on demand instead of from a pool.
     #[arg(long)]
     no_pooling: bool,
+    /// Run scenario (a) with each of these numbers of hosts (comma separated): this
+    /// process and `durable serve` processes on the same database.
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u32).range(1..=16))]
+    hosts: Vec<u32>,
     /// Run only these scenarios (a, b, c, d; comma separated).
     #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
     only: Vec<String>,
@@ -136,6 +146,112 @@ struct Bench {
     /// The Rust bench guest first, then the Python and JavaScript builds given.
     guests: Vec<Guest>,
     dir: tempfile::TempDir,
+    /// The PostgreSQL server the scenarios run on (`--db`); SQLite files when `None`.
+    postgres: Option<String>,
+}
+
+/// One scenario's fresh database.
+struct BenchDb {
+    /// What `durable --db` takes: the SQLite file's path or the database's URL.
+    arg: String,
+    store: Arc<dyn Store>,
+    postgres: Option<ScratchDatabase>,
+}
+
+impl BenchDb {
+    /// The server's counts for this database: transactions committed, and WAL flushes to
+    /// disk (server-wide); `None` on SQLite or where the server does not say.
+    async fn counters(&self) -> Option<(i64, i64)> {
+        let database = self.postgres.as_ref()?;
+        let client = postgres_client(database.server()).await.ok()?;
+        let commits = client
+            .query_one(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = $1",
+                &[&database.name()],
+            )
+            .await
+            .ok()?
+            .try_get(0)
+            .ok()?;
+        let flushes = client
+            .query_one("SELECT wal_sync FROM pg_stat_wal", &[])
+            .await
+            .ok()?
+            .try_get(0)
+            .ok()?;
+        Some((commits, flushes))
+    }
+
+    /// Drops the PostgreSQL database (the SQLite file goes with the bench's directory).
+    async fn finish(self) -> anyhow::Result<()> {
+        drop(self.store);
+        if let Some(database) = self.postgres {
+            database.drop_database().await?;
+        }
+        Ok(())
+    }
+}
+
+/// How `--durability` spells `durability`.
+fn durability_name(durability: DurabilityArg) -> String {
+    use clap::ValueEnum;
+    durability
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
+}
+
+/// A `durable serve` process on the scenario's database: a host besides this process's.
+struct ServeProcess {
+    child: tokio::process::Child,
+}
+
+impl ServeProcess {
+    /// Starts one and waits until it serves.
+    async fn start(args: &BenchArgs, db: &str, cache: usize) -> anyhow::Result<ServeProcess> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["--db", db, "serve", "--no-http", "--durability"])
+            .arg(durability_name(args.durability))
+            .arg("--orchestration-concurrency")
+            .arg(args.concurrency.to_string())
+            .arg("--activity-concurrency")
+            .arg(args.concurrency.to_string())
+            .arg("--cache-capacity")
+            .arg(cache.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stderr = child.stderr.take().expect("piped");
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let mut seen = Vec::new();
+        let serving = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if line.contains("serving") {
+                    return Ok(true);
+                }
+                seen.push(line);
+            }
+            Ok::<bool, std::io::Error>(false)
+        })
+        .await;
+        anyhow::ensure!(
+            matches!(serving, Ok(Ok(true))),
+            "a `durable serve` host did not start:\n{}",
+            seen.join("\n")
+        );
+        // Keep reading, so that its logging never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(ServeProcess { child })
+    }
+
+    /// Stops it (its work is done: the scenario's database is dropped next).
+    async fn stop(mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
 }
 
 impl Bench {
@@ -143,29 +259,80 @@ impl Bench {
         &self.guests[0]
     }
 
-    fn host(&self, name: &str, chains: u32) -> anyhow::Result<(Host, Arc<dyn Store>)> {
-        let path = self.dir.path().join(format!("{name}.db"));
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&path, self.args.durability.into())?);
+    /// A fresh database for the scenario `name` (letters, digits and `_`).
+    async fn database(&self, name: &str) -> anyhow::Result<BenchDb> {
+        match &self.postgres {
+            None => {
+                let path = self.dir.path().join(format!("{name}.db"));
+                let store = Arc::new(SqliteStore::open(&path, self.args.durability.into())?);
+                Ok(BenchDb {
+                    arg: path.display().to_string(),
+                    store,
+                    postgres: None,
+                })
+            }
+            Some(server) => {
+                let name = format!("durable_bench_{}_{name}", std::process::id());
+                let database = ScratchDatabase::create(server, &name).await?;
+                let store = durable_host::store::open(database.url(), Durability::Full).await?;
+                Ok(BenchDb {
+                    arg: database.url().to_owned(),
+                    store,
+                    postgres: Some(database),
+                })
+            }
+        }
+    }
+
+    /// This process's host on `db`.
+    fn host(&self, db: &BenchDb, chains: u32) -> anyhow::Result<Host> {
         let config = HostConfig {
             orchestration_concurrency: self.args.concurrency,
             activity_concurrency: self.args.concurrency,
-            cache_capacity: (chains as usize).max(1024),
+            cache_capacity: Self::cache_capacity(chains),
             pooling: !self.args.no_pooling,
             ..HostConfig::default()
         };
-        let host = Host::new(store.clone(), Arc::new(SystemClock), config)?;
-        Ok((host, store))
+        Ok(Host::new(db.store.clone(), Arc::new(SystemClock), config)?)
     }
 
-    async fn chains(&self, guest: &Guest) -> anyhow::Result<()> {
+    fn cache_capacity(chains: u32) -> usize {
+        (chains as usize).max(1024)
+    }
+
+    /// Runs `scenario` on a fresh database for the scenario `name`, and drops the database
+    /// however the scenario ends.
+    async fn on_fresh_database(
+        &self,
+        name: &str,
+        scenario: impl AsyncFnOnce(&BenchDb) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let db = self.database(name).await?;
+        let measured = scenario(&db).await;
+        let dropped = db.finish().await;
+        measured.and(dropped)
+    }
+
+    /// (a) Chains with `hosts` hosts.
+    async fn chains(&self, guest: &Guest, hosts: u32) -> anyhow::Result<()> {
+        let name = format!("chains_{}_{hosts}", guest.language);
+        self.on_fresh_database(&name, async |db| self.chains_on(db, guest, hosts).await)
+            .await
+    }
+
+    async fn chains_on(&self, db: &BenchDb, guest: &Guest, hosts: u32) -> anyhow::Result<()> {
         let n = if guest.language == "rust" {
             self.args.chains
         } else {
             self.args.interpreted_chains
         };
-        let (host, store) = self.host(&format!("chains-{}", guest.language), n)?;
+        let host = self.host(db, n)?;
         host.deploy(&guest.bytes).await?;
+        let mut others = Vec::new();
+        for _ in 1..hosts {
+            others.push(ServeProcess::start(&self.args, &db.arg, Self::cache_capacity(n)).await?);
+        }
+        let before = db.counters().await;
         let running = host.start();
         let started = Instant::now();
         let mut starts = tokio::task::JoinSet::new();
@@ -185,20 +352,18 @@ impl Bench {
         while let Some(started) = starts.join_next().await {
             started??;
         }
-        let filter = InstanceFilter {
-            statuses: vec![RuntimeStatus::Completed],
+        let unfinished = InstanceFilter {
+            statuses: vec![RuntimeStatus::Pending, RuntimeStatus::Running],
+            limit: Some(1),
             ..Default::default()
         };
         let failed = InstanceFilter {
             statuses: vec![RuntimeStatus::Failed],
+            limit: Some(1),
             ..Default::default()
         };
-        loop {
-            let done = store.list_instances(&filter).await?.len() as u32;
-            if done >= n {
-                break;
-            }
-            if let Some(f) = store.list_instances(&failed).await?.first() {
+        while !db.store.list_instances(&unfinished).await?.is_empty() {
+            if let Some(f) = db.store.list_instances(&failed).await?.first() {
                 anyhow::bail!(
                     "{} chain {} failed: {}",
                     guest.language,
@@ -208,13 +373,22 @@ impl Bench {
             }
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(600),
-                "chains did not finish in 10 minutes ({done}/{n})"
+                "chains did not finish in 10 minutes"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let elapsed = started.elapsed();
         running.shutdown().await;
-        let records = store.list_instances(&filter).await?;
+        drop(host);
+        for other in others {
+            other.stop().await?;
+        }
+        let records = db.store.list_instances(&InstanceFilter::default()).await?;
+        anyhow::ensure!(
+            records.len() == n as usize,
+            "{} chains stored, {n} started",
+            records.len()
+        );
         let mut latencies: Vec<u64> = records
             .iter()
             .filter_map(|r| r.completed_at.map(|c| c.saturating_sub(r.created_at)))
@@ -222,23 +396,41 @@ impl Bench {
         latencies.sort_unstable();
         let expected =
             u64::from(self.args.chain_length) * u64::from(self.args.chain_length.saturating_sub(1));
-        if let Some(wrong) = records
-            .iter()
-            .find(|r| r.output.as_deref() != Some(expected.to_string().as_str()))
-        {
+        if let Some(wrong) = records.iter().find(|r| {
+            r.status != RuntimeStatus::Completed
+                || r.output.as_deref() != Some(expected.to_string().as_str())
+        }) {
             anyhow::bail!(
-                "{} chain {} returned {:?}, expected {expected}",
+                "{} chain {} ended {} with {:?}, expected {expected}",
                 guest.language,
                 wrong.instance_id,
+                wrong.status,
                 wrong.output
             );
         }
+        let commits = match before {
+            Some((commits, flushes)) => {
+                // The server counts a backend's transactions when it goes idle or ends;
+                // this process's connections are gone, the other hosts' are closing.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                match db.counters().await {
+                    Some((commits_after, flushes_after)) => format!(
+                        ", {:.1} commits and {:.1} WAL flushes per orchestration",
+                        (commits_after - commits) as f64 / f64::from(n),
+                        (flushes_after - flushes) as f64 / f64::from(n)
+                    ),
+                    None => String::new(),
+                }
+            }
+            None => String::new(),
+        };
         let secs = elapsed.as_secs_f64();
         let activities = f64::from(n * self.args.chain_length);
         println!(
-            "(a) {:<6} {n} chains x {} activities: {:.2} s, {:.0} orchestrations/s, {:.0} activities/s, \
-             latency p50 {} ms, p99 {} ms, process peak RSS {:.0} MiB",
+            "(a) {:<6} {hosts} host{}, {n} chains x {} activities: {:.2} s, {:.0} orchestrations/s, \
+             {:.0} activities/s, latency p50 {} ms, p99 {} ms{commits}, process peak RSS {:.0} MiB",
             guest.language,
+            if hosts == 1 { "" } else { "s" },
             self.args.chain_length,
             secs,
             f64::from(n) / secs,
@@ -250,8 +442,14 @@ impl Bench {
         Ok(())
     }
 
+    /// (b) One fan-out.
     async fn fan_out(&self) -> anyhow::Result<()> {
-        let (host, _) = self.host("fan_out", 0)?;
+        self.on_fresh_database("fan_out", async |db| self.fan_out_on(db).await)
+            .await
+    }
+
+    async fn fan_out_on(&self, db: &BenchDb) -> anyhow::Result<()> {
+        let host = self.host(db, 0)?;
         host.deploy(&self.rust().bytes).await?;
         let running = host.start();
         let n = self.args.fan_out;
@@ -351,10 +549,14 @@ impl Bench {
         Ok(history)
     }
 
+    /// (c) Cold replay against a cached turn.
     async fn replay(&self) -> anyhow::Result<()> {
-        let path = self.dir.path().join("replay.db");
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&path, self.args.durability.into())?);
+        self.on_fresh_database("replay", async |db| self.replay_on(db).await)
+            .await
+    }
+
+    async fn replay_on(&self, db: &BenchDb) -> anyhow::Result<()> {
+        let store = db.store.clone();
         let wasm = WasmRuntime::new(
             HostConfig::default().compile_cache,
             GuestLimits {
@@ -414,8 +616,13 @@ impl Bench {
         hots.sort();
         let cold = colds[colds.len() / 2];
         let hot = hots[hots.len() / 2];
+        let backend = if db.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
         println!(
-            "(c) {events}-event history: cold replay {:.2} ms (of which SQLite load {:.2} ms), \
+            "(c) {events}-event history: cold replay {:.2} ms (of which {backend} load {:.2} ms), \
              one new event to a cached instance {:.1} us; cached is {:.0}x cheaper",
             cold.as_secs_f64() * 1e3,
             loads[loads.len() / 2].as_secs_f64() * 1e3,
@@ -542,7 +749,10 @@ impl Bench {
     }
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+/// Runs the benchmark; scenarios (a) to (c) on PostgreSQL when `db` (the global `--db`) is a
+/// server's URL, on fresh SQLite files otherwise (never on the `--db` file).
+pub async fn run(args: BenchArgs, db: &Path) -> anyhow::Result<ExitCode> {
+    let postgres = super::postgres_url(db).map(str::to_owned);
     let rust = std::fs::read(&args.component).map_err(|e| {
         anyhow::anyhow!(
             "cannot read the bench component {}: {e} (build it with scripts/bench.sh, or pass --component)",
@@ -559,9 +769,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.js_component {
         guests.push(read_guest("js", path)?);
     }
+    let storage = match &postgres {
+        Some(_) => "PostgreSQL (a database per scenario)".to_owned(),
+        None => format!("SQLite {}", Durability::from(args.durability).describe()),
+    };
     println!(
-        "durable bench: SQLite {}; {} cores; concurrency {}; {} instance allocator; guests: {}",
-        Durability::from(args.durability).describe(),
+        "durable bench: {storage}; {} cores; concurrency {}; {} instance allocator; guests: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.concurrency,
         if args.no_pooling {
@@ -579,11 +792,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         guests,
         dir: tempfile::tempdir()?,
         args,
+        postgres,
     };
     let only = |s: &str| bench.args.only.iter().any(|o| o.trim() == s);
     if only("a") {
-        for guest in &bench.guests {
-            bench.chains(guest).await?;
+        for &hosts in &bench.args.hosts {
+            for guest in &bench.guests {
+                bench.chains(guest, hosts).await?;
+            }
         }
     }
     if only("b") {

@@ -458,7 +458,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Entity(command) => entity::run(&client().await?, command).await,
         Command::Replay(args) => replay::run(args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => bench::run(args, &cli.db).await,
         Command::Build(args) => build::run(args),
         Command::Export(args) => {
             if postgres_url(&cli.db).is_none() && !cli.db.exists() {

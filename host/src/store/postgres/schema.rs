@@ -152,32 +152,50 @@ pub(super) async fn migrate(client: &mut Client, schema: Option<&str>) -> StoreR
     apply_migrations(client, schema, SCHEMA_VERSION).await
 }
 
+/// A statement of the setup failed: a refusal for want of privileges says which ones.
+fn setup(e: tokio_postgres::Error) -> StoreError {
+    if e.code() != Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+        return e.into();
+    }
+    StoreError::Backend(format!(
+        "{}; the database user needs the right to create tables in the schema (once: or let \
+         one who has it run `durable migrate` first) and to read and write durable's tables",
+        StoreError::from(e)
+            .to_string()
+            .trim_start_matches("storage failure: ")
+    ))
+}
+
 /// Applies the migrations that take the schema to version `to`.
 pub(super) async fn apply_migrations(
     client: &mut Client,
     schema: Option<&str>,
     to: i64,
 ) -> StoreResult<Migration> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(setup)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-        .await?;
+        .await
+        .map_err(setup)?;
     if let Some(schema) = schema {
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .await?;
+            .await
+            .map_err(setup)?;
     }
     let exists = |table: &'static str| {
         let tx = &tx;
         async move {
             let row = tx
                 .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-                .await?;
+                .await
+                .map_err(setup)?;
             StoreResult::Ok(row.try_get::<_, bool>(0)?)
         }
     };
     let from = if exists("durable_schema").await? {
         let version: Option<i64> = tx
             .query_opt("SELECT version FROM durable_schema", &[])
-            .await?
+            .await
+            .map_err(setup)?
             .map(|r| r.try_get(0))
             .transpose()?;
         version.ok_or_else(|| {
@@ -194,16 +212,18 @@ pub(super) async fn apply_migrations(
     };
     check_schema_version(from, SCHEMA_VERSION, "another database or schema")?;
     for sql in MIGRATIONS.iter().take(to as usize).skip(from as usize) {
-        tx.batch_execute(sql).await?;
+        tx.batch_execute(sql).await.map_err(setup)?;
     }
     if from == 0 {
         tx.execute("INSERT INTO durable_schema (version) VALUES ($1)", &[&to])
-            .await?;
+            .await
+            .map_err(setup)?;
     } else if to > from {
         tx.execute("UPDATE durable_schema SET version = $1", &[&to])
-            .await?;
+            .await
+            .map_err(setup)?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(setup)?;
     Ok(Migration {
         from,
         to: to.max(from),
