@@ -183,8 +183,9 @@ pub struct HostArgs {
     #[arg(long, value_enum, default_value_t = DurabilityArg::Full)]
     durability: DurabilityArg,
     /// How often (ms) to look for work written by other processes, in case a wake-up was
-    /// missed. Default 200 on SQLite; 2000 on PostgreSQL, where hosts hear each other's
-    /// commits (LISTEN/NOTIFY) and an idle host should cost the server little.
+    /// missed, and, when longer than 500 ms, for hosts that are gone. Default 200 on SQLite;
+    /// 2000 on PostgreSQL, where hosts hear each other's commits (LISTEN/NOTIFY) and an idle
+    /// host should cost the server little.
     #[arg(long)]
     poll_ms: Option<u64>,
     /// Seconds a host holds an orchestration during a turn; a crashed host's

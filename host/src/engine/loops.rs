@@ -10,8 +10,9 @@ use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
-/// How often a host looks for hosts on its database that are gone
-/// ([`crate::store::Store::release_dead_hosts`]): the longest a dead peer's work waits.
+/// How often, at least, a host looks for hosts on its database that are gone
+/// ([`crate::store::Store::release_dead_hosts`]): the longest a dead peer's work waits. A
+/// longer poll interval (PostgreSQL's default, 2 s) makes it that.
 const HOST_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub(super) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -53,6 +54,8 @@ impl RunningHost {
         tasks.spawn(async move { e.activity_loop(rx).await });
         let (e, rx) = (engine.clone(), stopped.clone());
         tasks.spawn(async move { e.take_over_dead_hosts(rx).await });
+        let (e, rx) = (engine.clone(), stopped.clone());
+        tasks.spawn(async move { e.poll(rx).await });
         if let Some(commits) = engine.store.external_commits() {
             let e = engine.clone();
             tasks.spawn(async move { e.wake_on_external_commits(commits, stopped).await });
@@ -149,8 +152,39 @@ impl Engine {
                 Err(e) => tracing::warn!("cannot check which hosts are alive: {e}"),
             }
             tokio::select! {
-                _ = tokio::time::sleep(HOST_CHECK) => {}
+                _ = tokio::time::sleep(HOST_CHECK.max(self.config.poll_interval)) => {}
                 _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    /// Every poll interval, asks the store which kinds of work are ready and wakes those loops:
+    /// work written by another process whose wake-up was missed is found then. One query a
+    /// poll for the three loops ([`crate::store::Store::work_visible`]), so an idle host costs
+    /// its database little.
+    async fn poll(&self, mut stopped: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = stopped.changed() => return,
+            }
+            match self.store.work_visible(self.clock.now()).await {
+                Ok(visible) => {
+                    let signals = self.signals();
+                    for (ready, wake) in [
+                        (visible.orchestrations, &signals.orchestrations),
+                        (visible.activities, &signals.activities),
+                        (visible.entities, &signals.entities),
+                    ] {
+                        if ready {
+                            wake.notify_one();
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot look for work: {e}");
+                    self.wake_all();
+                }
             }
         }
     }
@@ -163,7 +197,8 @@ impl Engine {
         self.client.notify_changed();
     }
 
-    /// Sleeps until notified, the next stored wake-up time, the poll interval, or shutdown.
+    /// Sleeps until notified (a commit here or elsewhere, or the poll found work), the next
+    /// stored wake-up time, or shutdown.
     /// `looked` is the time the loop last looked for work: the next wake-up is the first after
     /// it, so work that became due since (the clock moved on meanwhile) wakes the loop at once
     /// instead of being skipped as already past.
@@ -178,7 +213,6 @@ impl Engine {
         tokio::select! {
             _ = wake.notified() => {}
             _ = due => {}
-            _ = tokio::time::sleep(self.config.poll_interval) => {}
             _ = stopped.changed() => {}
         }
     }

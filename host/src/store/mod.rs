@@ -97,6 +97,17 @@ impl From<serde_json::Error> for StoreError {
 /// What a store operation returns.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Which kinds of work [`Store::work_visible`] found ready to lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkVisible {
+    /// An instance with a visible message that no lease holds.
+    pub orchestrations: bool,
+    /// A visible activity task that no lease holds.
+    pub activities: bool,
+    /// An entity with a visible message that no lease holds.
+    pub entities: bool,
+}
+
 /// What opening a database did to its schema: migrated it from one version to another, or
 /// found it current (`from == to`). Version 0 is a new, empty database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -629,6 +640,19 @@ pub trait Store: Send + Sync + 'static {
     /// Earliest time after `now` at which a message or task becomes
     /// visible, to know when to wake up.
     async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
+
+    /// Which kinds of work may be ready to lock at `now`: what an idle host asks once per poll
+    /// instead of trying to lock each kind. It may say yes where a lock finds nothing (work
+    /// another host holds, a suspended instance), never no where a lock would find something.
+    /// The default says yes to all, so every poll tries every lock.
+    async fn work_visible(&self, now: Timestamp) -> StoreResult<WorkVisible> {
+        let _ = now;
+        Ok(WorkVisible {
+            orchestrations: true,
+            activities: true,
+            entities: true,
+        })
+    }
 
     /// A counter that moves soon after another process (or another handle on the same
     /// database) commits, so a host picks up work written elsewhere at once instead of at its

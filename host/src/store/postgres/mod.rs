@@ -561,6 +561,32 @@ impl Store for PostgresStore {
         Ok(row.try_get::<_, Option<i64>>(0)?.map(|t| t as Timestamp))
     }
 
+    async fn work_visible(&self, now: Timestamp) -> StoreResult<WorkVisible> {
+        // The lock queries' conditions, less the ones that can only narrow them (suspension,
+        // affinity, critical sections): one query where the loops would make three.
+        let row = self
+            .read()
+            .await?
+            .query_one_prepared(
+                "SELECT \
+                     EXISTS (SELECT 1 FROM inbox m JOIN instances i \
+                             ON i.instance_id = m.instance_id \
+                             WHERE m.visible_at <= $1 AND i.lock_expires <= $1), \
+                     EXISTS (SELECT 1 FROM activities \
+                             WHERE visible_at <= $1 AND lock_expires <= $1), \
+                     EXISTS (SELECT 1 FROM entity_inbox m JOIN entities e \
+                             ON e.name = m.name AND e.key = m.key \
+                             WHERE m.visible_at <= $1 AND e.lock_expires <= $1)",
+                &[&(now as i64)],
+            )
+            .await?;
+        Ok(WorkVisible {
+            orchestrations: row.try_get(0)?,
+            activities: row.try_get(1)?,
+            entities: row.try_get(2)?,
+        })
+    }
+
     async fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
         load_instance(&*self.read().await?, instance_id, "").await
     }

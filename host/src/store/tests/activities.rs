@@ -220,3 +220,34 @@ pub(super) async fn a_late_result_is_dropped_and_the_instance_stays_as_it_ended(
         "the message is gone, the lock free"
     );
 }
+
+/// An idle host's poll ([`Store::work_visible`]) may say yes where a lock finds nothing, never
+/// no where a lock would find something: ready work of each kind is seen; once all of it is
+/// locked, a backend that looks (rather than saying yes to all) sees none.
+pub(super) async fn an_idle_poll_sees_every_kind_of_ready_work(store: &dyn Store) {
+    let kinds = |v: WorkVisible| (v.orchestrations, v.activities, v.entities);
+    with_scheduled_activity(store, "a").await;
+    create(store, "o", T0).await;
+    store
+        .send_entity_message(super::entities::message("e", "add", None, T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(store.work_visible(T0).await.unwrap()),
+        (true, true, true)
+    );
+    let turns = store.lock_orchestrations("w", 10, LEASE, T0).await.unwrap();
+    let tasks = store.lock_activities("w", 10, LEASE, T0).await.unwrap();
+    let batches = store.lock_entities("w", 10, 10, LEASE, T0).await.unwrap();
+    assert_eq!((turns.len(), tasks.len(), batches.len()), (1, 1, 1));
+    let left = kinds(store.work_visible(T0 + 1).await.unwrap());
+    assert!(
+        left == (true, true, true) || left == (false, false, false),
+        "{left:?}: every kind of work is locked"
+    );
+    // A lease that runs out makes its work ready again.
+    assert_eq!(
+        kinds(store.work_visible(T0 + LEASE).await.unwrap()),
+        (true, true, true)
+    );
+}

@@ -436,6 +436,7 @@ conformance! {
         an_expired_activity_lease_is_taken_over,
         a_renewed_activity_lease_holds_and_a_lost_one_cannot_be_renewed,
         a_late_result_is_dropped_and_the_instance_stays_as_it_ended,
+        an_idle_poll_sees_every_kind_of_ready_work,
     ],
     entities: [
         messages_come_in_order_and_scheduled_ones_wait,
