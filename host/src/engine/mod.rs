@@ -154,9 +154,9 @@ impl Engine {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs a write that ends a work item (its commit, or giving it back), again and again while the store is
-    /// unreachable (`StoreError::Backend`: a database restarting, a connection cut), with
-    /// back-off, for up to `lease` (after that another host may hold the work, and the write
+    /// Runs a write that ends a work item (its commit, or giving it back), again and again
+    /// while the store is unreachable (`StoreError::Backend`: a database restarting, a
+    /// connection cut), with back-off, for up to `lease` (after that another host may hold the work, and the write
     /// would be refused anyway). Such writes are fenced by the item's lock token, so one that
     /// reached the database before the answer was lost is refused when tried again
     /// (`LeaseLost`), never applied twice; and the work done (a turn, an activity's result) is
