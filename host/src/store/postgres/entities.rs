@@ -37,7 +37,9 @@ pub(super) async fn insert_entity_message(
 }
 
 /// See [`Store::lock_entities`]: one statement locks the batch (rows another transaction is
-/// locking are skipped), a second reads their messages.
+/// locking are skipped), a second reads their messages. The entities are found from their
+/// visible messages, oldest first, each looked up by its key (`OFFSET 0` keeps the lookup a
+/// nested loop), so the cost follows the ready work, not every entity there is.
 pub(super) async fn lock_entities(
     tx: &Transaction<'_>,
     token: &str,
@@ -51,11 +53,18 @@ pub(super) async fn lock_entities(
         .query_prepared(
             "UPDATE entities e SET lock_token = $1, lock_expires = $2 \
              WHERE (e.name, e.key) IN ( \
-                 SELECT c.name, c.key FROM entities c \
-                 WHERE c.lock_expires <= $3 AND EXISTS ( \
-                     SELECT 1 FROM entity_inbox m WHERE m.name = c.name AND m.key = c.key \
-                     AND m.visible_at <= $3 AND (c.locked_by IS NULL OR m.caller_id = c.locked_by)) \
-                 LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 SELECT c.name, c.key \
+                 FROM (SELECT name, key FROM entity_inbox WHERE visible_at <= $3 \
+                       GROUP BY name, key ORDER BY min(visible_at)) ready \
+                 CROSS JOIN LATERAL ( \
+                     SELECT c.name, c.key FROM entities c \
+                     WHERE c.name = ready.name AND c.key = ready.key AND c.lock_expires <= $3 \
+                     AND EXISTS ( \
+                         SELECT 1 FROM entity_inbox m WHERE m.name = c.name AND m.key = c.key \
+                         AND m.visible_at <= $3 \
+                         AND (c.locked_by IS NULL OR m.caller_id = c.locked_by)) \
+                     OFFSET 0 FOR UPDATE SKIP LOCKED) c \
+                 LIMIT $4) \
              RETURNING e.name, e.key, e.state, e.locked_by",
             &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
         )

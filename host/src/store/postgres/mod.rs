@@ -15,6 +15,8 @@
 //! ([`Store::external_commits`]), and holds the advisory lock that says the host is alive
 //! ([`Store::release_dead_hosts`]).
 
+mod activities;
+mod batch;
 mod entities;
 mod order;
 mod prepared;
@@ -27,6 +29,8 @@ mod turns;
 
 use super::rows::*;
 use super::*;
+use activities::{ActivityResult, ActivityResults};
+use batch::Batcher;
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use order::KeyedQueues;
@@ -87,6 +91,10 @@ pub struct PostgresStore {
     session: session::Session,
     /// What connecting did to the schema.
     migration: Migration,
+    /// Writes activity results in batches.
+    activity_results: Batcher<ActivityResults>,
+    /// Writes most orchestration turns in batches.
+    plain_turns: Batcher<PlainTurns>,
 }
 
 impl PostgresStore {
@@ -136,6 +144,8 @@ impl PostgresStore {
         let nonce = store_nonce();
         let session = session::Session::start(config, channel, nonce.clone()).await?;
         Ok(PostgresStore {
+            activity_results: Batcher::start(pool.clone(), ActivityResults),
+            plain_turns: Batcher::start(pool.clone(), PlainTurns),
             pool,
             lock_counter: AtomicU64::new(0),
             nonce,
@@ -306,74 +316,79 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<OrchestrationWorkItem>> {
         let token = self.new_lock_token(owner).await;
         let now = now as i64;
-        self.write_quiet(async |tx| {
-            let sql = format!(
-                "UPDATE instances SET lock_token = $1, lock_expires = $2 \
-                 WHERE instance_id IN ( \
-                     SELECT i.instance_id FROM instances i \
-                     WHERE i.lock_expires <= $3 AND EXISTS ( \
-                         SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id \
-                         AND m.visible_at <= $3 AND (i.status <> 'Suspended' \
-                             OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated')) \
-                         AND (i.affinity IS NULL OR i.affinity = $5 OR m.visible_at <= $6)) \
-                     LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING {INSTANCE_COLUMNS}, history_len"
-            );
-            let offered_to_others_until = now - AFFINITY_MS;
-            let locked = tx
-                .query_prepared(
-                    &sql,
-                    &[
-                        &token,
-                        &(now + lease_ms as i64),
-                        &now,
-                        &(max as i64),
-                        &self.nonce,
-                        &offered_to_others_until,
-                    ],
-                )
-                .await?;
-            let mut items = Vec::with_capacity(locked.len());
-            let mut index = HashMap::new();
-            for row in &locked {
-                let instance = instance_from_row(row)?;
-                index.insert(instance.instance_id.clone(), items.len());
+        // One statement (its own transaction): lock a batch, and read each locked instance's
+        // visible messages, in order, a row per message. The instances are found from the
+        // visible messages, oldest first, each looked up by its key (`OFFSET 0` keeps the
+        // lookup a nested loop): the cost follows the ready work, not every instance ever
+        // run. `= ANY(ARRAY(..))` updates the rows locked by their keys.
+        let sql = format!(
+            "WITH locked AS ( \
+                 UPDATE instances SET lock_token = $1, lock_expires = $2 \
+                 WHERE instance_id = ANY(ARRAY( \
+                     SELECT i.instance_id \
+                     FROM (SELECT instance_id FROM inbox WHERE visible_at <= $3 \
+                           GROUP BY instance_id ORDER BY min(visible_at)) ready \
+                     CROSS JOIN LATERAL ( \
+                         SELECT i.instance_id FROM instances i \
+                         WHERE i.instance_id = ready.instance_id AND i.lock_expires <= $3 \
+                         AND EXISTS ( \
+                             SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id \
+                             AND m.visible_at <= $3 AND (i.status <> 'Suspended' \
+                                 OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated')) \
+                             AND (i.affinity IS NULL OR i.affinity = $5 \
+                                 OR m.visible_at <= $6)) \
+                         OFFSET 0 FOR UPDATE SKIP LOCKED) i \
+                     LIMIT $4)) \
+                 RETURNING {INSTANCE_COLUMNS}, history_len) \
+             SELECT locked.*, m.id, m.execution_id, m.event FROM locked \
+             LEFT JOIN LATERAL ( \
+                 SELECT id, execution_id, event, visible_at FROM inbox \
+                 WHERE inbox.instance_id = locked.instance_id AND inbox.visible_at <= $3 \
+                 ORDER BY visible_at, id LIMIT 1000) m ON true \
+             ORDER BY locked.instance_id, m.visible_at, m.id"
+        );
+        let offered_to_others_until = now - AFFINITY_MS;
+        let rows = self
+            .read()
+            .await?
+            .query_prepared(
+                &sql,
+                &[
+                    &token,
+                    &(now + lease_ms as i64),
+                    &now,
+                    &(max as i64),
+                    &self.nonce,
+                    &offered_to_others_until,
+                ],
+            )
+            .await?;
+        let mut items: Vec<OrchestrationWorkItem> = Vec::new();
+        for row in &rows {
+            let instance_id: &str = row.try_get(0)?;
+            if items
+                .last()
+                .is_none_or(|item| item.instance.instance_id != instance_id)
+            {
                 items.push(OrchestrationWorkItem {
-                    instance,
+                    instance: instance_from_row(row)?,
                     lock_token: token.clone(),
                     history_len: row.try_get::<_, i64>(13)? as u32,
                     messages: Vec::new(),
                 });
             }
-            if items.is_empty() {
-                return Ok(items);
-            }
-            let messages = tx
-                .query_prepared(
-                    "SELECT instance_id, id, execution_id, event FROM ( \
-                         SELECT m.*, row_number() OVER ( \
-                             PARTITION BY m.instance_id ORDER BY m.visible_at, m.id) AS n \
-                         FROM inbox m JOIN instances i ON i.instance_id = m.instance_id \
-                         WHERE i.lock_token = $1 AND m.visible_at <= $2) AS visible \
-                     WHERE n <= 1000 ORDER BY instance_id, visible_at, id",
-                    &[&token, &now],
-                )
-                .await?;
-            for row in &messages {
-                let instance_id: String = row.try_get(0)?;
-                let Some(&i) = index.get(&instance_id) else {
-                    continue;
-                };
-                let event: String = row.try_get(3)?;
-                items[i].messages.push(InboxMessage {
-                    id: row.try_get(1)?,
-                    execution_id: row.try_get(2)?,
-                    event: serde_json::from_str(&event)?,
-                });
-            }
-            Ok(items)
-        })
-        .await
+            let Some(id) = row.try_get::<_, Option<i64>>(14)? else {
+                continue;
+            };
+            let event: &str = row.try_get(16)?;
+            let item = items.last_mut().expect("pushed above");
+            item.messages.push(InboxMessage {
+                id,
+                execution_id: row.try_get(15)?,
+                event: serde_json::from_str(event)?,
+            });
+        }
+        Ok(items)
     }
 
     async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>> {
@@ -390,6 +405,11 @@ impl Store for PostgresStore {
     }
 
     async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()> {
+        if is_plain(&commit) {
+            self.plain_turns.write(commit).await?;
+            self.session.announce();
+            return Ok(());
+        }
         self.write(async |tx| write_turn(tx, &commit).await).await
     }
 
@@ -444,39 +464,39 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<ActivityWorkItem>> {
         let token = self.new_lock_token(owner).await;
         let now = now as i64;
-        self.write_quiet(async |tx| {
-            let rows = tx
-                .query_prepared(
-                    "UPDATE activities SET lock_token = $1, lock_expires = $2, \
-                     attempt = attempt + 1 \
-                     WHERE id IN (SELECT id FROM activities \
-                                  WHERE visible_at <= $3 AND lock_expires <= $3 \
-                                  ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                     RETURNING id, instance_id, execution_id, task_id, name, input, digest, \
-                     attempt",
-                    &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
-                )
-                .await?;
-            let mut items = rows
-                .iter()
-                .map(|r| {
-                    Ok(ActivityWorkItem {
-                        id: r.try_get(0)?,
-                        lock_token: token.clone(),
-                        instance_id: r.try_get(1)?,
-                        execution_id: r.try_get(2)?,
-                        task_id: r.try_get::<_, i64>(3)? as u32,
-                        name: r.try_get(4)?,
-                        input: r.try_get(5)?,
-                        digest: r.try_get(6)?,
-                        attempt: r.try_get::<_, i64>(7)? as u32,
-                    })
+        // One statement, its own transaction.
+        let rows = self
+            .read()
+            .await?
+            .query_prepared(
+                "UPDATE activities SET lock_token = $1, lock_expires = $2, \
+                 attempt = attempt + 1 \
+                 WHERE id IN (SELECT id FROM activities \
+                              WHERE visible_at <= $3 AND lock_expires <= $3 \
+                              ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, instance_id, execution_id, task_id, name, input, digest, \
+                 attempt",
+                &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
+            )
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(|r| {
+                Ok(ActivityWorkItem {
+                    id: r.try_get(0)?,
+                    lock_token: token.clone(),
+                    instance_id: r.try_get(1)?,
+                    execution_id: r.try_get(2)?,
+                    task_id: r.try_get::<_, i64>(3)? as u32,
+                    name: r.try_get(4)?,
+                    input: r.try_get(5)?,
+                    digest: r.try_get(6)?,
+                    attempt: r.try_get::<_, i64>(7)? as u32,
                 })
-                .collect::<StoreResult<Vec<_>>>()?;
-            items.sort_by_key(|item| item.id);
-            Ok(items)
-        })
-        .await
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        items.sort_by_key(|item| item.id);
+        Ok(items)
     }
 
     async fn complete_activity(
@@ -486,21 +506,16 @@ impl Store for PostgresStore {
         logs: Vec<LogLine>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write(async |tx| {
-            let deleted = tx
-                .execute_prepared(
-                    "DELETE FROM activities WHERE id = $1 AND lock_token = $2",
-                    &[&task.id, &task.lock_token],
-                )
-                .await?;
-            if deleted == 0 {
-                return Err(StoreError::LeaseLost);
-            }
-            insert_logs(tx, &task.instance_id, &logs).await?;
-            let execution = Some(task.execution_id.as_str());
-            insert_message(tx, &task.instance_id, execution, None, &result, now).await
-        })
-        .await
+        let result = ActivityResult {
+            id: task.id,
+            lock_token: task.lock_token.clone(),
+            event: result,
+            logs,
+            now,
+        };
+        self.activity_results.write(result).await?;
+        self.session.announce();
+        Ok(())
     }
 
     async fn renew_activity_lease(
@@ -538,23 +553,30 @@ impl Store for PostgresStore {
 
     async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
         let client = self.read().await?;
-        // LEAST ignores NULLs: the earliest of whichever kinds have one.
+        // LEAST ignores NULLs: the earliest of whichever kinds have one. Locked instances and
+        // entities are found from their messages (`OFFSET 0` keeps each a lookup by key), so
+        // the cost follows the pending messages, not every instance and entity there is.
         let row = client
             .query_one_prepared(
                 "SELECT LEAST( \
                      (SELECT MIN(visible_at) FROM inbox WHERE visible_at > $1), \
                      (SELECT MIN(GREATEST(visible_at, lock_expires)) FROM activities \
                       WHERE visible_at > $1 OR lock_expires > $1), \
-                     (SELECT MIN(i.lock_expires) FROM instances i WHERE i.lock_expires > $1 \
-                      AND EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id)), \
+                     (SELECT MIN(i.lock_expires) \
+                      FROM (SELECT DISTINCT instance_id FROM inbox) m \
+                      CROSS JOIN LATERAL (SELECT lock_expires FROM instances i \
+                          WHERE i.instance_id = m.instance_id AND i.lock_expires > $1 \
+                          OFFSET 0) i), \
                      (SELECT MIN(m.visible_at + $2) FROM inbox m \
                       JOIN instances i ON i.instance_id = m.instance_id \
                       WHERE i.affinity <> $3 AND m.visible_at <= $1 \
                       AND m.visible_at + $2 > $1), \
                      (SELECT MIN(visible_at) FROM entity_inbox WHERE visible_at > $1), \
-                     (SELECT MIN(e.lock_expires) FROM entities e WHERE e.lock_expires > $1 \
-                      AND EXISTS (SELECT 1 FROM entity_inbox m \
-                                  WHERE m.name = e.name AND m.key = e.key)))",
+                     (SELECT MIN(e.lock_expires) \
+                      FROM (SELECT DISTINCT name, key FROM entity_inbox) m \
+                      CROSS JOIN LATERAL (SELECT lock_expires FROM entities e \
+                          WHERE e.name = m.name AND e.key = m.key AND e.lock_expires > $1 \
+                          OFFSET 0) e))",
                 &[&(now as i64), &AFFINITY_MS, &self.nonce],
             )
             .await?;

@@ -3,6 +3,7 @@
 //! connection, for reads).
 
 use super::*;
+use std::borrow::Cow;
 
 impl Columns for Row {
     type Error = tokio_postgres::Error;
@@ -160,6 +161,29 @@ pub(super) async fn delete_instances(tx: &Transaction<'_>, ids: &[String]) -> St
     Ok(())
 }
 
+/// Log lines as three arrays (timestamps, levels, messages), for `unnest`.
+pub(super) fn log_columns<'a>(
+    logs: impl IntoIterator<Item = &'a LogLine>,
+) -> (Vec<i64>, Vec<&'a str>, Vec<Cow<'a, str>>) {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for line in logs {
+        columns.0.push(line.timestamp as i64);
+        columns.1.push(line.level.as_str());
+        columns.2.push(log_text(&line.message));
+    }
+    columns
+}
+
+/// A log line as PostgreSQL can store it: its text type cannot hold a NUL character, which a
+/// guest may well print, so each becomes U+FFFD (a line lost over it would stall the work).
+pub(super) fn log_text(line: &str) -> Cow<'_, str> {
+    if line.contains('\0') {
+        Cow::Owned(line.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(line)
+    }
+}
+
 pub(super) async fn insert_logs(
     tx: &Transaction<'_>,
     instance_id: &str,
@@ -168,9 +192,7 @@ pub(super) async fn insert_logs(
     if logs.is_empty() {
         return Ok(());
     }
-    let timestamps: Vec<i64> = logs.iter().map(|l| l.timestamp as i64).collect();
-    let levels: Vec<&str> = logs.iter().map(|l| l.level.as_str()).collect();
-    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    let (timestamps, levels, messages) = log_columns(logs);
     tx.execute_prepared(
         "INSERT INTO logs (instance_id, timestamp, level, message) \
          SELECT $1::TEXT, timestamp, level, message \

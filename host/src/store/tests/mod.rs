@@ -449,6 +449,7 @@ conformance! {
     group_commit: [
         concurrent_writes_all_land,
         a_failing_request_does_not_roll_back_its_group,
+        concurrent_turns_and_results_are_fenced_one_by_one,
     ];
     pairs: {
         transfer: [

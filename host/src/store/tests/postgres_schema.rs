@@ -283,3 +283,53 @@ async fn a_turn_is_offered_first_to_the_host_of_the_last_one() {
     assert_eq!(lockable(&other, T0 + 2).await, ["a"]);
     assert_eq!(lockable(&schema.store, offered_to_all).await, ["a"]);
 }
+
+/// PostgreSQL's text cannot hold a NUL character: a batch of turn commits queueing an activity
+/// whose name holds one is rejected as a whole by the server, written again item by item, and
+/// only the item at fault fails. In a log line (guests print anything) it is replaced instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_the_server_refuses_fails_alone_and_its_batch_lands() {
+    let schema = Schema::new().await;
+    let store = &schema.store;
+    for i in 0..10 {
+        create(store, &format!("t{i}"), T0).await;
+    }
+    let items = store
+        .lock_orchestrations("w", 100, LEASE, T0)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 10);
+    let mut turns: Vec<Pin<Box<dyn Future<Output = StoreResult<()>> + Send + '_>>> = Vec::new();
+    for item in &items {
+        let mut commit = empty_commit(item, T0 + 1);
+        commit.new_history = vec![event(0, T0 + 1, EventKind::OrchestratorStarted)];
+        let name = if item.instance.instance_id == "t3" {
+            "bad \0 name"
+        } else {
+            "fine"
+        };
+        commit.activities = vec![activity(0, name, T0 + 1)];
+        commit.logs = vec![LogLine {
+            timestamp: T0 + 1,
+            level: "info".into(),
+            message: "printed \0 here".into(),
+        }];
+        turns.push(Box::pin(store.complete_orchestration(commit)));
+    }
+    for (item, result) in items.iter().zip(join_all(turns).await) {
+        let id = item.instance.instance_id.as_str();
+        let history = store.history(id).await.unwrap();
+        let logs = store.logs(id).await.unwrap();
+        if id == "t3" {
+            assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+            assert!(
+                history.is_empty() && logs.is_empty(),
+                "nothing of it is written"
+            );
+        } else {
+            result.unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(history.len(), 1, "{id}");
+            assert_eq!(logs[0].message, "printed \u{FFFD} here");
+        }
+    }
+}
