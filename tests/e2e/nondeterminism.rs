@@ -1,8 +1,11 @@
 //! A history recorded by one component replayed against a changed one.
 
+use crate::process::Durable;
 use crate::support::*;
 use durable_host::host::ReplayError;
 use durable_host::types::RuntimeStatus;
+use durable_host::wasm::digest_of;
+use std::ffi::OsStr;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
@@ -33,4 +36,116 @@ async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
         "step 0: code scheduled activity `say_goodbye`, history has activity `say_hello`"
     );
     assert!(failure.non_retriable);
+}
+
+/// `durable replay --db`: the histories stored in a database replayed against a component, as
+/// a pipeline would before deploying it: exit 0 when every chosen instance replays, exit 1 with
+/// the instance and its first divergence when one does not.
+#[test]
+fn durable_replay_checks_the_stored_histories_against_a_component() {
+    let durable = Durable::new();
+    let hello = guest("hello-sequence");
+    let changed = guest("probe");
+    let replay = |component: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            OsStr::new("replay"),
+            OsStr::new("--component"),
+            component.as_os_str(),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        durable.run(args)
+    };
+    let out = replay(&hello, &[]);
+    assert!(
+        out.err().contains("there is no database at"),
+        "no database is made up: {out:#?}"
+    );
+
+    let run = durable.run([
+        OsStr::new("run"),
+        OsStr::new("--component"),
+        hello.as_os_str(),
+        OsStr::new("--id"),
+        OsStr::new("done-1"),
+    ]);
+    run.ok();
+    durable
+        .run(["start", "hello_sequence", "--id", "waiting-1"])
+        .ok();
+
+    let out = replay(&hello, &[]);
+    assert!(
+        out.ok()
+            .contains("1 unfinished instances replayed against sha256:"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout.contains("0 compatible, 1 not started yet"),
+        "{out:#?}"
+    );
+    let out = replay(&hello, &["--since", "0"]);
+    assert!(
+        out.ok().contains("1 compatible, 1 not started yet"),
+        "the finished instance too: {out:#?}"
+    );
+    // The changed code agrees with the unfinished instance (nothing recorded yet) and not
+    // with the finished one.
+    assert!(replay(&changed, &[]).ok().contains("1 not started yet"));
+    let out = replay(&changed, &["--since", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    assert!(
+        out.stdout.contains(
+            "done-1 (hello_sequence, Completed): NonDeterminism: step 0: code scheduled \
+             activity `say_goodbye`, history has activity `say_hello`"
+        ),
+        "{out:#?}"
+    );
+    let out = replay(&hello, &["--orchestrator", "nope"]);
+    assert!(
+        out.err().contains("does not offer the orchestrator `nope`"),
+        "{out:#?}"
+    );
+
+    // `deploy --verify --require-compatible` refuses the changed code and changes nothing...
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            OsStr::new("deploy"),
+            OsStr::new("--component"),
+            changed.as_os_str(),
+            OsStr::new("--verify"),
+            OsStr::new("--since"),
+            OsStr::new("0"),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        durable.run(args)
+    };
+    let refused = deploy(&["--require-compatible"]);
+    assert!(
+        refused
+            .err()
+            .contains("not deployed: 1 instances do not replay against"),
+        "{refused:#?}"
+    );
+    assert!(
+        refused
+            .stdout
+            .contains("done-1 (hello_sequence, Completed): NonDeterminism: step 0:")
+            && refused
+                .stdout
+                .contains("0 compatible, 1 incompatible, 0 failed to replay, 1 not started yet"),
+        "{refused:#?}"
+    );
+    let pinned = |id: &str| {
+        durable.run(["start", "hello_sequence", "--id", id]).ok();
+        let status: serde_json::Value =
+            serde_json::from_str(durable.run(["status", id]).ok()).expect("status is JSON");
+        status["component"].as_str().expect("a digest").to_owned()
+    };
+    let hello_digest = digest_of(&std::fs::read(&hello).unwrap());
+    assert_eq!(pinned("after-refusal"), hello_digest);
+    // ...and without it deploys after the report: new instances start on the changed code.
+    let deployed = deploy(&[]);
+    assert!(deployed.ok().contains("1 incompatible"), "{deployed:#?}");
+    let changed_digest = digest_of(&std::fs::read(&changed).unwrap());
+    assert_eq!(pinned("after-deploy"), changed_digest);
 }

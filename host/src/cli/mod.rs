@@ -98,6 +98,18 @@ enum Command {
     Deploy {
         #[arg(long)]
         component: PathBuf,
+        /// First replay the stored histories of the orchestrators it offers against it (every
+        /// unfinished instance, and the finished ones created since --since) and print each
+        /// it does not replay, with the first divergence.
+        #[arg(long)]
+        verify: bool,
+        /// With --verify: deploy only if every instance replays; else exit 1, changing nothing.
+        #[arg(long, requires = "verify")]
+        require_compatible: bool,
+        /// With --verify: also the finished instances created at or after this time (ms since
+        /// the epoch; 0 for all).
+        #[arg(long, requires = "verify")]
+        since: Option<u64>,
     },
     /// Bring the database's schema up to this build's version and print what was done.
     /// Every command migrates the database it opens; this does only that.
@@ -110,7 +122,9 @@ enum Command {
     #[command(subcommand)]
     Entity(entity::EntityCommand),
     /// Replay a recorded history (and optionally one new turn) against a
-    /// component and print what it decides, or run conformance scenarios.
+    /// component and print what it decides, run conformance scenarios, or check
+    /// the histories stored in the database against a component (exit 1 at the
+    /// first it does not replay).
     Replay(replay::ReplayArgs),
     /// Measure throughput and replay cost (docs/benchmarks.md).
     Bench(bench::BenchArgs),
@@ -345,6 +359,33 @@ async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `deploy --verify`: replays the stored histories of the orchestrators the component offers
+/// against it, prints those it does not replay and a summary, and returns how many those are.
+async fn verify_deploy(
+    store: &Arc<dyn Store>,
+    path: &std::path::Path,
+    since: Option<u64>,
+) -> anyhow::Result<usize> {
+    let bytes = read_component(path)?;
+    let wasm = Arc::new(replay::offline_runtime()?);
+    let component = wasm
+        .load(&bytes)
+        .await
+        .with_context(|| format!("cannot load component {}", path.display()))?;
+    let digest = component.digest.clone();
+    let selection = durable_host::inspect::verify::Selection {
+        orchestrator: None,
+        finished_since: since,
+    };
+    let tally = replay::check_stored(store.clone(), wasm, component, &selection, false).await?;
+    println!(
+        "{} instances replayed against {digest}: {} compatible, {} incompatible, {} failed to \
+         replay, {} not started yet",
+        tally.total, tally.compatible, tally.incompatible, tally.failed, tally.not_started
+    );
+    Ok(tally.refusals())
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // `build` works on files only: neither the database nor `--url`.
     if let Some(url) = &cli.url
@@ -426,8 +467,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deploy { component } => {
+        Command::Deploy {
+            component,
+            verify,
+            require_compatible,
+            since,
+        } => {
             let store = open_store(&cli.db, Durability::Full).await?;
+            if verify {
+                let refused = verify_deploy(&store, &component, since).await?;
+                if require_compatible && refused > 0 {
+                    bail!(
+                        "not deployed: {refused} instances do not replay against {} \
+                         (--require-compatible); nothing was changed",
+                        component.display()
+                    );
+                }
+            }
             let host = Host::new(store, clock, HostConfig::default())?;
             deploy(&host, &component).await?;
             let components = host.client().store().components().await?;
@@ -458,7 +514,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Entity(command) => entity::run(&client().await?, command).await,
-        Command::Replay(args) => replay::run(args).await,
+        Command::Replay(args) => replay::run(args, &cli.db).await,
         Command::Bench(args) => bench::run(args, &cli.db).await,
         Command::Build(args) => build::run(args),
         Command::Export(args) => {
