@@ -6,7 +6,10 @@
 //! calls, except a rewind, which it plans from what it reads
 //! ([`crate::plan::rewind`]) and the store writes only if nothing changed.
 
+mod deployments;
 mod entities;
+
+pub use deployments::Deployment;
 
 use crate::clock::Clock;
 use crate::plan::rewind::plan_rewind;

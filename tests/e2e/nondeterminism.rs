@@ -40,9 +40,10 @@ async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
 
 /// `durable replay --db`: the histories stored in a database replayed against a component, as
 /// a pipeline would before deploying it: exit 0 when every chosen instance replays, exit 1 with
-/// the instance and its first divergence when one does not.
+/// the instance and its first divergence when one does not. `deploy --verify` runs the same
+/// check and `--require-compatible` refuses; `durable deployments` shows where instances run.
 #[test]
-fn durable_replay_checks_the_stored_histories_against_a_component() {
+fn stored_histories_gate_a_deploy_and_deployments_show_the_pinning() {
     let durable = Durable::new();
     let hello = guest("hello-sequence");
     let changed = guest("probe");
@@ -148,4 +149,37 @@ fn durable_replay_checks_the_stored_histories_against_a_component() {
     assert!(deployed.ok().contains("1 incompatible"), "{deployed:#?}");
     let changed_digest = digest_of(&std::fs::read(&changed).unwrap());
     assert_eq!(pinned("after-deploy"), changed_digest);
+
+    // `durable deployments`: the changed code is the newest offer of `hello_sequence`; the first
+    // keeps the unfinished instances started on it.
+    let listed = durable.run(["deployments", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(listed.ok()).expect("JSON");
+    let summary: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["digest"].as_str().unwrap(),
+                d["pinnedInstances"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [(changed_digest.as_str(), 1), (hello_digest.as_str(), 2)],
+        "newest first; waiting-1 and after-refusal run the first, after-deploy the second"
+    );
+    assert!(
+        listed[0]["newestFor"]
+            .as_array()
+            .unwrap()
+            .contains(&"hello_sequence".into())
+    );
+    let text = durable.run(["deployments"]);
+    assert!(
+        text.ok()
+            .contains(&format!("{changed_digest}  current  deployed ")),
+        "{text:#?}"
+    );
 }

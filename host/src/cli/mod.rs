@@ -111,6 +111,13 @@ enum Command {
         #[arg(long, requires = "verify")]
         since: Option<u64>,
     },
+    /// List the deployments: each stored component, what it offers, the names it is the
+    /// newest offer of, and the unfinished instances pinned to it.
+    Deployments {
+        /// Print JSON (as `GET /deployments` does).
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring the database's schema up to this build's version and print what was done.
     /// Every command migrates the database it opens; this does only that.
     Migrate,
@@ -490,6 +497,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(newest) = components.first() {
                 println!("{}", newest.digest);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deployments { json } => {
+            let deployments = client().await?.deployments().await?;
+            output::print_deployments(&deployments, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

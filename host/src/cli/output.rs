@@ -159,3 +159,37 @@ pub fn print_list(views: &[InstanceView]) {
         );
     }
 }
+
+/// Deployments, newest first: a block each, or JSON.
+pub fn print_deployments(
+    deployments: &[durable_host::client::Deployment],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(deployments)?);
+        return Ok(());
+    }
+    if deployments.is_empty() {
+        println!("nothing is deployed");
+    }
+    for d in deployments {
+        println!(
+            "{}  {}  deployed {}  {} pinned instances",
+            d.digest,
+            d.state,
+            format_time(d.deployed_at),
+            d.pinned_instances
+        );
+        for (what, names) in [
+            ("orchestrators", &d.offers.orchestrators),
+            ("activities", &d.offers.activities),
+            ("entities", &d.offers.entities),
+            ("newest for", &d.newest_for),
+        ] {
+            if !names.is_empty() {
+                println!("  {what}: {}", names.join(", "));
+            }
+        }
+    }
+    Ok(())
+}

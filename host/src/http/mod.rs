@@ -21,6 +21,7 @@
 //! OpenAPI document served at `{BASE_PATH}/openapi.json`.
 
 mod auth;
+mod deployments;
 mod entities;
 mod error;
 mod instances;
@@ -182,6 +183,7 @@ pub fn routes() -> Vec<Route> {
             "/entities/{entityName}/{entityKey}",
             entities::signal,
         ),
+        route(M::GET, "/deployments", deployments::list),
         route(M::GET, "/openapi.json", openapi),
     ]
 }

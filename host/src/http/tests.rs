@@ -281,3 +281,57 @@ async fn internal_errors_do_not_leak_their_text() {
     );
     assert!(message.contains("request id"), "{message}");
 }
+
+/// `GET /deployments`: newest first, the names each is the newest offer of, and the unfinished
+/// instances pinned to each.
+#[tokio::test]
+async fn deployments_say_what_each_offers_and_how_many_instances_it_runs() {
+    use crate::store::{Catalogue, NewInstance};
+    let state = state(ApiConfig::default());
+    let store = state.client.store().clone();
+    let offers = |orchestrators: &[&str], activities: &[&str]| Catalogue {
+        orchestrators: orchestrators.iter().map(|s| s.to_string()).collect(),
+        activities: activities.iter().map(|s| s.to_string()).collect(),
+        entities: Vec::new(),
+    };
+    let v1 = offers(&["order"], &["charge", "ship"]);
+    let v2 = offers(&["order"], &["charge"]);
+    store
+        .put_component("sha256:v1", b"v1", &v1, 1)
+        .await
+        .unwrap();
+    for id in ["a", "b"] {
+        let instance = NewInstance {
+            instance_id: id.into(),
+            name: "order".into(),
+            execution_id: format!("{id}-1"),
+            digest: "sha256:v1".into(),
+            input: "null".into(),
+            parent: None,
+            created_at: 2,
+        };
+        store.create_instance(instance).await.unwrap();
+    }
+    store
+        .put_component("sha256:v2", b"v2", &v2, 3)
+        .await
+        .unwrap();
+    let app = router(state);
+    let response = send(&app, "GET", &format!("{BASE_PATH}/deployments"), "").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json(response).await,
+        serde_json::json!([
+            {
+                "digest": "sha256:v2", "deployedAt": 3, "state": "current",
+                "offers": {"orchestrators": ["order"], "activities": ["charge"], "entities": []},
+                "newestFor": ["order", "charge"], "pinnedInstances": 0
+            },
+            {
+                "digest": "sha256:v1", "deployedAt": 1, "state": "current",
+                "offers": {"orchestrators": ["order"], "activities": ["charge", "ship"], "entities": []},
+                "newestFor": ["ship"], "pinnedInstances": 2
+            }
+        ])
+    );
+}

@@ -541,6 +541,10 @@ pub trait Store: Send + Sync + 'static {
     /// All stored components, newest deployment first.
     async fn components(&self) -> StoreResult<Vec<ComponentRecord>>;
 
+    /// How many unfinished instances each component holds pinned (runs them), by digest;
+    /// components pinning none are left out.
+    async fn pinned_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+
     /// Creates an instance and enqueues its `ExecutionStarted` message,
     /// atomically. Fails with `InstanceExists` if an unfinished instance has
     /// the id; a finished one is replaced (its history is deleted).

@@ -45,6 +45,9 @@ pub(super) fn status_of(s: &str) -> StoreResult<RuntimeStatus> {
 
 /// The columns of `instances` that make an [`InstanceRecord`], in the order
 /// [`RawInstance`] is read from.
+/// The finished statuses as SQL string literals, for `status IN (...)`.
+pub(super) const TERMINAL_STATUSES: &str = "'Completed', 'Failed', 'Canceled', 'Terminated'";
+
 pub(super) const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, digest, status, input, output, \
      failure, custom_status, created_at, updated_at, completed_at, parent";
 

@@ -287,6 +287,17 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn pinned_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        let sql = format!(
+            "SELECT digest, COUNT(*) FROM instances WHERE status NOT IN ({TERMINAL_STATUSES}) \
+             GROUP BY digest ORDER BY digest"
+        );
+        let rows = self.read().await?.query_prepared(&sql, &[]).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+            .collect()
+    }
+
     async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {
         let key = instance_key(&instance.instance_id);
         let write = self.write(async |tx| insert_instance(tx, &instance).await);

@@ -254,6 +254,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn pinned_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT digest, COUNT(*) FROM instances WHERE status NOT IN ({}) \
+                 GROUP BY digest ORDER BY digest",
+                TERMINAL_STATUSES
+            ))?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {
         self.write(move |conn| insert_instance(conn, instance))
             .await

@@ -482,3 +482,26 @@ pub(super) async fn a_rewind_writes_its_plan_unless_the_instance_changed(store: 
         "{again:?}"
     );
 }
+
+pub(super) async fn pinned_counts_count_unfinished_instances_by_digest(store: &dyn Store) {
+    assert!(store.pinned_counts().await.unwrap().is_empty());
+    for (id, digest) in [
+        ("a1", "sha256:a"),
+        ("a2", "sha256:a"),
+        ("a3", "sha256:a"),
+        ("b1", "sha256:b"),
+    ] {
+        let mut instance = new_instance(id, "orch", T0);
+        instance.digest = digest.into();
+        store.create_instance(instance).await.unwrap();
+    }
+    let item = lock_one(store, "w", "a3", T0).await;
+    let mut finished = empty_commit(&item, T0 + 1);
+    finished.status = RuntimeStatus::Completed;
+    store.complete_orchestration(finished).await.unwrap();
+    assert_eq!(
+        store.pinned_counts().await.unwrap(),
+        [("sha256:a".to_owned(), 2), ("sha256:b".to_owned(), 1)],
+        "a finished instance pins nothing"
+    );
+}
