@@ -182,4 +182,19 @@ fn stored_histories_gate_a_deploy_and_deployments_show_the_pinning() {
             .contains(&format!("{changed_digest}  current  deployed ")),
         "{text:#?}"
     );
+
+    // Served, each instance runs the code it is pinned to: those started before the changed
+    // code was deployed say hello first, the one started after it says goodbye first.
+    let mut serve = durable.serve("serve.log", ["--poll-ms", "20"]);
+    for (id, first) in [
+        ("waiting-1", "Hello Tokyo!"),
+        ("after-refusal", "Hello Tokyo!"),
+        ("after-deploy", "Goodbye Tokyo!"),
+    ] {
+        let waited = durable.run(["wait", id, "--timeout", "60"]);
+        let status: serde_json::Value = serde_json::from_str(waited.ok()).expect("JSON");
+        assert_eq!(status["runtimeStatus"], "Completed", "{id}: {status}");
+        assert_eq!(status["output"][0], first, "{id}: {status}");
+    }
+    serve.stop();
 }
