@@ -639,12 +639,14 @@ async fn entities_are_signalled_read_and_listed_over_http() {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED);
     }
-    // Signals run asynchronously: poll (bounded) until all three exist.
+    // Signals run asynchronously, and different entities in no set order: poll (bounded)
+    // until all three exist.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (status, state) = api.get(&api.url("/entities/counter/a")).await;
+        let (_, b) = api.get(&api.url("/entities/counter/b")).await;
         let (_, c) = api.get(&api.url("/entities/counter/c")).await;
-        if status == StatusCode::OK && state == json!(5) && c == json!(1) {
+        if status == StatusCode::OK && state == json!(5) && b == json!(7) && c == json!(1) {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{status} {state}");
