@@ -23,8 +23,9 @@ pub use crate::engine::{EngineError, HostConfig, ReplayError, RunningHost, defau
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{ColdReplayError, Engine, Execution, cold_replay};
+use crate::inspect::verify::{Selection, Verdict};
 use crate::replay::execution_ids;
-use crate::store::{ComponentRecord, SqliteStore, Store};
+use crate::store::{ComponentRecord, InstanceRecord, SqliteStore, Store};
 use crate::types::{Action, HistoryEvent};
 use std::path::Path;
 use std::sync::Arc;
@@ -85,6 +86,17 @@ impl Host {
         self.engine.deploy(bytes).await
     }
 
+    /// Replays the stored histories `selection` chooses against the component `bytes`, without
+    /// deploying it: every chosen instance with its verdict (whether the code agrees with its
+    /// history; [`crate::inspect::verify`]).
+    pub async fn verify(
+        &self,
+        bytes: &[u8],
+        selection: &Selection,
+    ) -> Result<Vec<(InstanceRecord, Verdict)>, EngineError> {
+        self.engine.verify(bytes, selection).await
+    }
+
     /// Starts the dispatch loops; they run until [`RunningHost::shutdown`].
     pub fn start(&self) -> RunningHost {
         RunningHost::start(&self.engine)
@@ -126,5 +138,35 @@ impl Host {
             Err(ColdReplayError::Failed { failure, .. }) => Err(ReplayError::Failed(failure)),
             Err(ColdReplayError::Engine(e)) => Err(e.into()),
         }
+    }
+}
+
+/// Checking and deploying components, for a front end that serves a host (the HTTP API's
+/// `POST /deployments`).
+#[async_trait::async_trait]
+pub trait Deployer: Send + Sync {
+    /// See [`Host::verify`].
+    async fn verify(
+        &self,
+        bytes: &[u8],
+        selection: &Selection,
+    ) -> Result<Vec<(InstanceRecord, Verdict)>, EngineError>;
+
+    /// See [`Host::deploy`].
+    async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError>;
+}
+
+#[async_trait::async_trait]
+impl Deployer for Host {
+    async fn verify(
+        &self,
+        bytes: &[u8],
+        selection: &Selection,
+    ) -> Result<Vec<(InstanceRecord, Verdict)>, EngineError> {
+        Host::verify(self, bytes, selection).await
+    }
+
+    async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError> {
+        Host::deploy(self, bytes).await
     }
 }

@@ -10,6 +10,7 @@ use durable_host::types::RuntimeStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -29,7 +30,8 @@ impl Api {
         t.run();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = ApiState::new(t.client().clone(), config);
+        let state =
+            ApiState::new(t.client().clone(), config).with_deployer(Arc::new(t.host.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(http::serve(listener, state, async {
             let _ = stopped.await;
@@ -784,4 +786,96 @@ async fn serialized_bodies_are_the_value_they_hold_on_the_rpc_routes_only() {
         .entity_until("hoard", "k", |r| r.state.as_deref() == Some(r#""xxxxx""#))
         .await;
     api.stop().await;
+}
+
+/// `POST /deployments`: refused without API keys; with them, a component larger than the API's
+/// body limit is taken, checked against the stored histories first when asked, and refused
+/// with `requireCompatible` when some instance does not replay it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_are_deployed_over_http_with_keys_and_checked_first() {
+    let post = |api: &Api, query: &str, bytes: Vec<u8>| {
+        let url = api.url(&format!("/deployments?{query}"));
+        let request = api.http.post(url).body(bytes).send();
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let hello = std::fs::read(guest("hello-sequence")).unwrap();
+    let changed = std::fs::read(guest("probe")).unwrap();
+
+    let open = Api::start(&["hello-sequence"], ApiConfig::default()).await;
+    let (status, body) = post(&open, "", changed.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("needs API keys"));
+
+    let config = ApiConfig {
+        api_keys: vec!["k-9".into()],
+        body_limit: 64 << 10,
+    };
+    assert!(
+        hello.len() > config.body_limit,
+        "the test needs a component over the limit"
+    );
+    let api = Api::start(&["hello-sequence"], config).await;
+    let id = api.t.start("hello_sequence", "null").await;
+    assert_eq!(api.t.finish(&id).await.status, RuntimeStatus::Completed);
+
+    let (status, body) = post(
+        &api,
+        "verify=true&requireCompatible=true&since=0",
+        changed.clone(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "keys still guard the route: {body}"
+    );
+    let (status, body) = post(
+        &api,
+        "code=k-9&verify=true&requireCompatible=true&since=0",
+        changed.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let incompatible = &body["verification"]["incompatible"];
+    assert_eq!(incompatible[0]["instanceId"], id.as_str());
+    assert_eq!(
+        incompatible[0]["failure"]["message"],
+        "step 0: code scheduled activity `say_goodbye`, history has activity `say_hello`"
+    );
+    let deployed = |api: &Api| {
+        let request = api.http.get(api.url("/deployments?code=k-9")).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(
+        deployed(&api).await.as_array().unwrap().len(),
+        1,
+        "nothing changed"
+    );
+
+    let (status, body) = post(&api, "code=k-9&verify=true&since=0", changed.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["verification"]["replayed"], 1);
+    let digest = body["deployment"]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(digest, durable_host::wasm::digest_of(&changed));
+    assert_eq!(
+        deployed(&api).await[0]["digest"],
+        digest.as_str(),
+        "the newest"
+    );
+    // Used at once: a new instance runs the changed code.
+    let id = api.t.start("hello_sequence", "null").await;
+    let done = api.t.finish(&id).await;
+    assert_eq!(
+        done.output
+            .as_deref()
+            .map(|o| o.starts_with(r#"["Goodbye"#)),
+        Some(true)
+    );
+
+    let (status, body) = post(&api, "code=k-9", b"not a component".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

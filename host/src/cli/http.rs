@@ -4,8 +4,10 @@
 use anyhow::Context as _;
 use clap::Args;
 use durable_host::client::Client;
+use durable_host::host::Deployer;
 use durable_host::http::{self, ApiConfig, ApiState};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -41,7 +43,12 @@ pub struct ApiServer {
 impl HttpArgs {
     /// Binds the address (failing at once if it is taken) and serves the API
     /// in the background; `None` with `--no-http`.
-    pub async fn start(&self, client: Client) -> anyhow::Result<Option<ApiServer>> {
+    /// Serves the API for `client`; `POST /deployments` deploys through `deployer`.
+    pub async fn start(
+        &self,
+        client: Client,
+        deployer: Arc<dyn Deployer>,
+    ) -> anyhow::Result<Option<ApiServer>> {
         if self.no_http {
             return Ok(None);
         }
@@ -70,7 +77,8 @@ impl HttpArgs {
                 api_keys,
                 body_limit: self.http_body_limit,
             },
-        );
+        )
+        .with_deployer(deployer);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(http::serve(listener, state, async {
             let _ = stopped.await;

@@ -463,7 +463,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for path in &component {
                 deploy(&host, path).await?;
             }
-            let api = http.start(host.client().clone()).await?;
+            let api = http
+                .start(host.client().clone(), Arc::new(host.clone()))
+                .await?;
             let running = host.start();
             tracing::info!(db = %describe_db(&cli.db), "serving; Ctrl-C to stop");
             shutdown_signal().await;

@@ -36,10 +36,17 @@ pub use loops::RunningHost;
 use crate::builtin_http::{HttpActivity, HttpAllowList};
 use crate::client::{Client, WorkSignals};
 use crate::clock::Clock;
-use crate::store::{ComponentRecord, Store, StoreError};
+use crate::inspect::verify::{Selection, Verdict, check_instances, instances_to_check};
+use crate::store::{ComponentRecord, InstanceRecord, Store, StoreError};
 use crate::wasm::{LoadedComponent, WasmRuntime, digest_of};
 use cache::InstanceCache;
 use std::sync::{Arc, Mutex};
+
+impl AsRef<WasmRuntime> for Engine {
+    fn as_ref(&self) -> &WasmRuntime {
+        &self.wasm
+    }
+}
 
 /// The engine's parts, shared by its loops and the [`crate::host::Host`] facade.
 pub(crate) struct Engine {
@@ -181,6 +188,37 @@ impl Engine {
                 other => return other,
             }
         }
+    }
+
+    /// Replays the stored histories `selection` chooses against the component `bytes`
+    /// ([`crate::inspect::verify`]), one at a time per core: every instance with its verdict.
+    pub(crate) async fn verify(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        selection: &Selection,
+    ) -> Result<Vec<(InstanceRecord, Verdict)>, EngineError> {
+        let component = self
+            .wasm
+            .load(bytes)
+            .await
+            .map_err(EngineError::InvalidComponent)?;
+        let instances = instances_to_check(&*self.store, &component.catalogue, selection).await?;
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut checked = Vec::with_capacity(instances.len());
+        let store = self.store.clone();
+        check_instances(
+            store,
+            self.clone(),
+            component,
+            instances,
+            parallel,
+            |i, v| {
+                checked.push((i, v));
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+        .await?;
+        Ok(checked)
     }
 
     /// Drops every cached live instance.

@@ -21,6 +21,9 @@ pub enum ApiError {
         "a valid API key is required (`code` query parameter, `x-functions-key` header or `Authorization: Bearer`)"
     )]
     Unauthorized,
+    /// The request is understood and authenticated, but this server does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such instance or entity.
     #[error("{0}")]
     NotFound(String),
@@ -58,6 +61,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
@@ -72,6 +76,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "NotFound",
             ApiError::Conflict(_) => "Conflict",
             ApiError::Gone(_) => "Gone",

@@ -40,6 +40,7 @@ pub use instances::CONTINUATION_HEADER;
 pub use request::encode;
 
 use crate::client::Client;
+use crate::host::Deployer;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Extension};
 use axum::handler::Handler;
@@ -93,6 +94,8 @@ impl std::fmt::Debug for ApiConfig {
 pub struct ApiState {
     client: Client,
     config: Arc<ApiConfig>,
+    /// What `POST /deployments` checks and deploys through; without one it answers 403.
+    deployer: Option<Arc<dyn Deployer>>,
 }
 
 impl ApiState {
@@ -101,7 +104,14 @@ impl ApiState {
         ApiState {
             client,
             config: Arc::new(config),
+            deployer: None,
         }
+    }
+
+    /// Lets `POST /deployments` deploy through `deployer` (the host the API serves for).
+    pub fn with_deployer(mut self, deployer: Arc<dyn Deployer>) -> Self {
+        self.deployer = Some(deployer);
+        self
     }
 }
 
@@ -184,6 +194,12 @@ pub fn routes() -> Vec<Route> {
             entities::signal,
         ),
         route(M::GET, "/deployments", deployments::list),
+        Route {
+            method: M::POST,
+            path: "/deployments",
+            handler: axum::routing::post(deployments::deploy)
+                .layer(DefaultBodyLimit::max(deployments::BODY_LIMIT)),
+        },
         route(M::GET, "/openapi.json", openapi),
     ]
 }

@@ -113,9 +113,9 @@ pub async fn check(
 
 /// Checks `instances` against `component`, `parallel` at a time, and hands each verdict to
 /// `on_checked` as it is known (in no set order); stops early when it says `Break`.
-pub async fn check_instances(
+pub async fn check_instances<R: AsRef<WasmRuntime> + Send + Sync + 'static>(
     store: Arc<dyn Store>,
-    runtime: Arc<WasmRuntime>,
+    runtime: Arc<R>,
     component: Arc<LoadedComponent>,
     instances: Vec<InstanceRecord>,
     parallel: usize,
@@ -130,7 +130,8 @@ pub async fn check_instances(
             let (store, runtime, component) = (store.clone(), runtime.clone(), component.clone());
             running.spawn(async move {
                 let history = store.history(&instance.instance_id).await?;
-                let verdict = check(&runtime, &component, &instance.name, &history).await?;
+                let runtime = (*runtime).as_ref();
+                let verdict = check(runtime, &component, &instance.name, &history).await?;
                 Ok::<_, EngineError>((instance, verdict))
             });
         }
@@ -142,5 +143,11 @@ pub async fn check_instances(
         if on_checked(instance, verdict).is_break() {
             return Ok(());
         }
+    }
+}
+
+impl AsRef<WasmRuntime> for WasmRuntime {
+    fn as_ref(&self) -> &WasmRuntime {
+        self
     }
 }
