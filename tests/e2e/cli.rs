@@ -273,6 +273,35 @@ fn instance_commands_work_over_url_against_a_running_server() {
 
     let purged = remote(&["purge", "remote-1"]);
     assert_eq!(purged.ok().trim(), "1 instances deleted");
+
+    // Deploying over --url: the server checks the code against its stored histories first.
+    remote(&["start", "hello_sequence", "--id", "remote-2"]).ok();
+    remote(&["wait", "remote-2", "--timeout", "60"]).ok();
+    let hello = guest("hello-sequence");
+    let hello = hello.to_str().unwrap();
+    let verify = ["--verify", "--require-compatible", "--since", "0"];
+    let refused = remote(&[&["deploy", "--component", hello][..], &verify].concat());
+    assert_readable_error(
+        refused.err(),
+        "not deployed: 1 of 1 instances do not replay",
+    );
+    assert!(
+        refused.stdout.contains(
+            "remote-2 (hello_sequence, Completed): NonDeterminism: step 0: code scheduled \
+             activity `say_hello`, history has activity `say_goodbye`"
+        ),
+        "{refused:#?}"
+    );
+    let deployed = remote(&["deploy", "--component", hello]);
+    let digest = durable_host::wasm::digest_of(&std::fs::read(hello).unwrap());
+    assert_eq!(deployed.ok().trim(), digest);
+    let listed = remote(&["deployments"]);
+    assert!(
+        listed
+            .ok()
+            .starts_with(&format!("{digest}  current  deployed ")),
+        "{listed:#?}"
+    );
     serve.assert_running();
 }
 

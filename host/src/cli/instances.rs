@@ -356,6 +356,23 @@ impl Remote {
         })
     }
 
+    /// A request to `path` (relative to the API's base), carrying the key.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.key {
+            Some(key) => request.header("x-functions-key", key),
+            None => request,
+        }
+    }
+
+    /// What the server says a failed request was about: its JSON `message`, or the body.
+    pub fn message(text: &str) -> String {
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.to_owned())
+    }
+
     /// One request; a 4xx or 5xx becomes an error with the server's message.
     async fn call(
         &self,
@@ -364,13 +381,7 @@ impl Remote {
         query: &[(&str, String)],
         body: Option<&str>,
     ) -> anyhow::Result<(StatusCode, String)> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .query(query);
-        if let Some(key) = &self.key {
-            request = request.header("x-functions-key", key);
-        }
+        let mut request = self.request(method, path).query(query);
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -383,11 +394,7 @@ impl Remote {
         let status = response.status();
         let text = response.text().await?;
         if status.is_client_error() || status.is_server_error() {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            bail!("{message} (HTTP {})", status.as_u16());
+            bail!("{} (HTTP {})", Remote::message(&text), status.as_u16());
         }
         Ok((status, text))
     }

@@ -7,6 +7,7 @@
 
 mod bench;
 mod build;
+mod deploy;
 mod entity;
 mod http;
 mod instances;
@@ -20,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::host::{Host, HostConfig};
-use durable_host::store::{Durability, Migration, SqliteStore, Store};
+use durable_host::store::{ComponentRecord, Durability, Migration, SqliteStore, Store};
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,23 +95,10 @@ enum Command {
         #[command(flatten)]
         http: http::HttpArgs,
     },
-    /// Store a component as the newest deployment for its orchestrators.
-    Deploy {
-        #[arg(long)]
-        component: PathBuf,
-        /// First replay the stored histories of the orchestrators it offers against it (every
-        /// unfinished instance, and the finished ones created since --since) and print each
-        /// it does not replay, with the first divergence.
-        #[arg(long)]
-        verify: bool,
-        /// With --verify: deploy only if every instance replays; else exit 1, changing nothing.
-        #[arg(long, requires = "verify")]
-        require_compatible: bool,
-        /// With --verify: also the finished instances created at or after this time (ms since
-        /// the epoch; 0 for all).
-        #[arg(long, requires = "verify")]
-        since: Option<u64>,
-    },
+    /// Store a component as the newest deployment for its orchestrators (on the database, or
+    /// over --url through a running server), checking it against the stored histories first
+    /// with --verify.
+    Deploy(deploy::DeployArgs),
     /// List the deployments: each stored component, what it offers, the names it is the
     /// newest offer of, and the unfinished instances pinned to it.
     Deployments {
@@ -350,7 +338,7 @@ fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))
 }
 
-async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<()> {
+async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<ComponentRecord> {
     let bytes = read_component(path)?;
     let record = host
         .deploy(&bytes)
@@ -363,34 +351,16 @@ async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<()> {
         "deployed {}",
         path.display()
     );
-    Ok(())
+    Ok(record)
 }
 
-/// `deploy --verify`: replays the stored histories of the orchestrators the component offers
-/// against it, prints those it does not replay and a summary, and returns how many those are.
-async fn verify_deploy(
-    store: &Arc<dyn Store>,
+/// Deploys the component at `path` to `store`.
+async fn deploy_to(
+    store: Arc<dyn Store>,
     path: &std::path::Path,
-    since: Option<u64>,
-) -> anyhow::Result<usize> {
-    let bytes = read_component(path)?;
-    let wasm = Arc::new(replay::offline_runtime()?);
-    let component = wasm
-        .load(&bytes)
-        .await
-        .with_context(|| format!("cannot load component {}", path.display()))?;
-    let digest = component.digest.clone();
-    let selection = durable_host::inspect::verify::Selection {
-        orchestrator: None,
-        finished_since: since,
-    };
-    let tally = replay::check_stored(store.clone(), wasm, component, &selection, false).await?;
-    println!(
-        "{} instances replayed against {digest}: {} compatible, {} incompatible, {} failed to \
-         replay, {} not started yet",
-        tally.total, tally.compatible, tally.incompatible, tally.failed, tally.not_started
-    );
-    Ok(tally.refusals())
+) -> anyhow::Result<ComponentRecord> {
+    let host = Host::new(store, Arc::new(SystemClock), HostConfig::default())?;
+    deploy(&host, path).await
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -398,15 +368,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(url) = &cli.url
         && !matches!(cli.command, Command::Build(_))
     {
-        let Command::Instance(command) = cli.command else {
-            bail!(
+        let remote = instances::Remote::new(url, cli.key.clone())?;
+        match cli.command {
+            Command::Deploy(args) => deploy::remote(&remote, &args).await?,
+            Command::Deployments { json } => deploy::list_remote(&remote, json).await?,
+            Command::Instance(command) => instances::run(&remote, command).await?,
+            _ => bail!(
                 "this command works on the database, not over --url; run it where the \
                  database is (start, status, wait, history, raise-event, terminate, suspend, \
-                 resume, rewind, restart, purge and list work over --url)"
-            );
-        };
-        let remote = instances::Remote::new(url, cli.key.clone())?;
-        instances::run(&remote, command).await?;
+                 resume, rewind, restart, purge, list, deploy and deployments work over --url)"
+            ),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -476,29 +448,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deploy {
-            component,
-            verify,
-            require_compatible,
-            since,
-        } => {
-            let store = open_store(&cli.db, Durability::Full).await?;
-            if verify {
-                let refused = verify_deploy(&store, &component, since).await?;
-                if require_compatible && refused > 0 {
-                    bail!(
-                        "not deployed: {refused} instances do not replay against {} \
-                         (--require-compatible); nothing was changed",
-                        component.display()
-                    );
-                }
-            }
-            let host = Host::new(store, clock, HostConfig::default())?;
-            deploy(&host, &component).await?;
-            let components = host.client().store().components().await?;
-            if let Some(newest) = components.first() {
-                println!("{}", newest.digest);
-            }
+        Command::Deploy(args) => {
+            deploy::local(&client().await?, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deployments { json } => {

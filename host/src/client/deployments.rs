@@ -5,10 +5,10 @@ use super::{Client, ClientError};
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::Catalogue;
 use crate::types::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One deployment (a stored component), for `durable deployments` and `GET /deployments`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     /// `sha256:<hex>` of the component's bytes.
@@ -25,7 +25,7 @@ pub struct Deployment {
     pub pinned_instances: u64,
     /// `current` when it is the newest offering some name, else `superseded` (it runs only
     /// the instances pinned to it, and calls made by them).
-    pub state: &'static str,
+    pub state: String,
 }
 
 impl Client {
@@ -63,7 +63,8 @@ impl Client {
                         "superseded"
                     } else {
                         "current"
-                    },
+                    }
+                    .into(),
                     newest_for,
                 }
             })
