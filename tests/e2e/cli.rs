@@ -292,6 +292,8 @@ fn instance_commands_work_over_url_against_a_running_server() {
         ),
         "{refused:#?}"
     );
+    let out = durable.run(["--url", url.as_str(), "deploy", "--component", hello]);
+    assert_readable_error(out.err(), "HTTP 401");
     let deployed = remote(&["deploy", "--component", hello]);
     let digest = durable_host::wasm::digest_of(&std::fs::read(hello).unwrap());
     assert_eq!(deployed.ok().trim(), digest);

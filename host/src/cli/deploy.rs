@@ -79,6 +79,17 @@ async fn verify(store: &Arc<dyn Store>, path: &Path, since: Option<u64>) -> anyh
 /// the local one does, then the digest.
 pub async fn remote(remote: &Remote, args: &DeployArgs) -> anyhow::Result<()> {
     let bytes = super::read_component(&args.component)?;
+    // Asked first without a body: a server that refuses the key answers before reading the
+    // component and closes, which the client, still sending megabytes, sees as a broken pipe.
+    let asked = remote
+        .request(Method::GET, "/deployments")
+        .send()
+        .await
+        .context("cannot reach the server")?;
+    if asked.status() == StatusCode::UNAUTHORIZED {
+        let text = asked.text().await.unwrap_or_default();
+        bail!("{} (HTTP 401)", Remote::message(&text));
+    }
     let mut query = Vec::new();
     if args.verify {
         query.push(("verify", "true".to_owned()));
