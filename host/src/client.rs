@@ -207,7 +207,10 @@ impl Client {
         &self.signals
     }
 
-    /// This client wrote work for an orchestration (a start, an event, a control message).
+    /// This client wrote work for an orchestration (a start, an event, a control message), or
+    /// tried to: a refused write wakes the loop too, because on PostgreSQL the attempt held
+    /// the instance's row for a moment, and a lock call that ran meanwhile skipped the row
+    /// (`SKIP LOCKED`) with its ready work, and would otherwise wait for the next poll.
     fn notify_work(&self) {
         self.signals.orchestrations.notify_one();
         self.notify_changed();
@@ -250,7 +253,8 @@ impl Client {
             Some(id) => id,
             None => self.new_id(),
         };
-        self.store
+        let created = self
+            .store
             .create_instance(NewInstance {
                 instance_id: instance_id.clone(),
                 name: request.orchestrator,
@@ -260,8 +264,10 @@ impl Client {
                 parent: None,
                 created_at: self.clock.now(),
             })
-            .await?;
+            .await;
+        // Also when refused (a duplicate id): see `notify_work`.
         self.notify_work();
+        created?;
         Ok(instance_id)
     }
 
@@ -278,11 +284,10 @@ impl Client {
             name: name.to_owned(),
             input,
         };
-        self.store
-            .send_message(instance_id, event, now, now)
-            .await?;
+        let sent = self.store.send_message(instance_id, event, now, now).await;
+        // Also when refused: see `notify_work`.
         self.notify_work();
-        Ok(())
+        Ok(sent?)
     }
 
     /// Asks a running instance to stop; it ends `Terminated` at its next
@@ -436,11 +441,10 @@ impl Client {
 
     async fn control(&self, instance_id: &str, event: EventKind) -> Result<(), ClientError> {
         let now = self.clock.now();
-        self.store
-            .send_message(instance_id, event, now, now)
-            .await?;
+        let sent = self.store.send_message(instance_id, event, now, now).await;
+        // Also when refused: see `notify_work`.
         self.notify_work();
-        Ok(())
+        Ok(sent?)
     }
 
     /// An instance's record; `InstanceNotFound` if no instance has this id.
