@@ -57,5 +57,5 @@ cargo test "${features[@]}"
 # already. Only the Rust variants: the Python and JavaScript ones reach the store the same way.
 # (`http::` would match `durable_http::` too, which is not about storage.)
 DURABLE_E2E_BACKEND=postgres cargo test "${features[@]}" --test e2e -- \
-    examples:: entities:: crash:: management:: http:: chaos::three_hosts bench:: \
+    examples:: entities:: crash:: management:: http:: chaos::three_hosts bench:: versions:: \
     --skip durable_http:: --skip ::python --skip ::js

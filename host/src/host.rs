@@ -23,6 +23,7 @@ pub use crate::engine::{EngineError, HostConfig, ReplayError, RunningHost, defau
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{ColdReplayError, Engine, Execution, cold_replay};
+use crate::inspect::upgrade::{Instances, Target, Upgrade};
 use crate::inspect::verify::{Selection, Verdict};
 use crate::replay::execution_ids;
 use crate::store::{ComponentRecord, InstanceRecord, SqliteStore, Store};
@@ -97,6 +98,18 @@ impl Host {
         self.engine.verify(bytes, selection).await
     }
 
+    /// Moves `instances` to `target` (a deployment, or the newest offering each one's
+    /// orchestrator) where their histories replay against it; those that do not stay on the
+    /// component they run on ([`crate::inspect::upgrade`]). Every instance with what happened
+    /// to it.
+    pub async fn upgrade(
+        &self,
+        instances: Instances,
+        target: Target<'_>,
+    ) -> Result<Vec<(String, Upgrade)>, EngineError> {
+        self.engine.upgrade(instances, target).await
+    }
+
     /// Starts the dispatch loops; they run until [`RunningHost::shutdown`].
     pub fn start(&self) -> RunningHost {
         RunningHost::start(&self.engine)
@@ -154,6 +167,13 @@ pub trait Deployer: Send + Sync {
 
     /// See [`Host::deploy`].
     async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError>;
+
+    /// See [`Host::upgrade`].
+    async fn upgrade(
+        &self,
+        instances: Instances,
+        target: Target<'_>,
+    ) -> Result<Vec<(String, Upgrade)>, EngineError>;
 }
 
 #[async_trait::async_trait]
@@ -168,5 +188,13 @@ impl Deployer for Host {
 
     async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError> {
         Host::deploy(self, bytes).await
+    }
+
+    async fn upgrade(
+        &self,
+        instances: Instances,
+        target: Target<'_>,
+    ) -> Result<Vec<(String, Upgrade)>, EngineError> {
+        Host::upgrade(self, instances, target).await
     }
 }

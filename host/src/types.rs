@@ -421,6 +421,16 @@ pub enum EventKind {
         /// The new execution's input, JSON text.
         input: Json,
     },
+    /// The instance moved to another deployed component (`durable upgrade`, `deploy
+    /// --upgrade`) after its history replayed against that component; the turns after this
+    /// event run the new code. Recorded by the host between turns and never fed to the guest
+    /// ([`EventKind::is_host_only`]).
+    ExecutionUpgraded {
+        /// The digest of the component the instance ran on until now.
+        from: String,
+        /// The digest of the component it runs on from now on.
+        to: String,
+    },
 }
 
 impl EventKind {
@@ -451,7 +461,15 @@ impl EventKind {
             EventKind::ExecutionTerminated { .. } => "ExecutionTerminated",
             EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",
             EventKind::ContinuedAsNew { .. } => "ContinuedAsNew",
+            EventKind::ExecutionUpgraded { .. } => "ExecutionUpgraded",
         }
+    }
+
+    /// Whether the event records something about the host's handling of the instance that
+    /// the code has no part in: it stays in the history and is never fed to the guest, so a
+    /// replay is the same with or without it.
+    pub fn is_host_only(&self) -> bool {
+        matches!(self, EventKind::ExecutionUpgraded { .. })
     }
 }
 

@@ -26,3 +26,4 @@ mod polyglot;
 mod properties;
 mod sandbox;
 mod transfer;
+mod versions;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use durable_sdk::{Failure, OrchestrationContext, Task, task_any};
 use serde::Deserialize;
 
+pub mod activities;
+
 #[derive(Debug, Deserialize)]
 struct ApprovalRequest {
     #[serde(default = "default_timeout_secs")]
@@ -44,32 +46,12 @@ async fn approval_workflow(
     }
 }
 
-/// Would notify a person; here it only logs.
-#[durable_sdk::activity]
-fn request_approval(instance_id: String) -> Result<(), Failure> {
-    durable_sdk::log(
-        durable_sdk::LogLevel::Info,
-        format!("approval requested for {instance_id}"),
-    );
-    Ok(())
-}
-
-#[durable_sdk::activity]
-fn process_approval(approved: bool) -> Result<String, Failure> {
-    Ok(if approved { "approved" } else { "rejected" }.to_owned())
-}
-
-#[durable_sdk::activity]
-fn escalate(instance_id: String) -> Result<(), Failure> {
-    durable_sdk::log(
-        durable_sdk::LogLevel::Warn,
-        format!("approval for {instance_id} timed out; escalating"),
-    );
-    Ok(())
-}
-
 durable_sdk::component! {
     orchestrators: [approval_workflow],
-    activities: [request_approval, process_approval, escalate],
+    activities: [
+        activities::request_approval,
+        activities::process_approval,
+        activities::escalate,
+    ],
     entities: [],
 }

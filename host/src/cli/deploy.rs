@@ -1,5 +1,6 @@
-//! `durable deploy` and `durable deployments`: on the database `--db` names, or over `--url`
-//! through a running `durable serve` (`POST /deployments`, `GET /deployments`; its API keys
+//! `durable deploy`, `durable deployments` and `durable upgrade`: on the database `--db`
+//! names, or over `--url` through a running `durable serve` (`POST /deployments`, `GET
+//! /deployments`, `POST /instances/{id}/upgrade`, `POST /instances/upgrade`; its API keys
 //! required).
 
 use super::instances::Remote;
@@ -7,11 +8,13 @@ use super::output;
 use super::replay;
 use anyhow::{Context as _, bail};
 use durable_host::client::{Client, Deployment};
+use durable_host::inspect::upgrade::{Instances, Target, Upgrade, UpgradeReport};
 use durable_host::inspect::verify::Selection;
 use durable_host::store::Store;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -30,6 +33,28 @@ pub struct DeployArgs {
     /// epoch; 0 for all).
     #[arg(long, requires = "verify")]
     since: Option<u64>,
+    /// Once deployed, move every unfinished instance of an orchestrator it offers whose
+    /// history replays against it to it (recorded in its history); the others stay on the
+    /// component they run on and finish there.
+    #[arg(long)]
+    upgrade: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpgradeArgs {
+    /// The instances to move.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    ids: Vec<String>,
+    /// Every unfinished instance.
+    #[arg(long)]
+    all: bool,
+    /// Move to this deployment (its digest, or a prefix naming one deployment); default: the
+    /// newest deployment offering each instance's orchestrator.
+    #[arg(long)]
+    to: Option<String>,
+    /// Print JSON (as `POST /instances/upgrade` answers).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Deploys to the database through `client`'s store (checking first if asked) and prints the
@@ -46,8 +71,119 @@ pub async fn local(client: &Client, args: &DeployArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let record = super::deploy_to(store.clone(), &args.component).await?;
+    let host = super::offline_host(store.clone())?;
+    let record = super::deploy(&host, &args.component).await?;
     println!("{}", record.digest);
+    if args.upgrade {
+        let target = Target::Deployment(&record.digest);
+        let done = host.upgrade(Instances::AllUnfinished, target).await?;
+        print_upgrades(&reports(&done), false)?;
+    }
+    Ok(())
+}
+
+/// `durable upgrade` on the database; exit 1 when an instance named did not end on the
+/// target.
+pub async fn upgrade_local(store: Arc<dyn Store>, args: &UpgradeArgs) -> anyhow::Result<ExitCode> {
+    let host = super::offline_host(store)?;
+    let done = host.upgrade(instances(args), target(args)).await?;
+    let reports = reports(&done);
+    print_upgrades(&reports, args.json)?;
+    Ok(exit_code(args, &reports))
+}
+
+/// `durable upgrade` over `--url`.
+pub async fn upgrade_remote(remote: &Remote, args: &UpgradeArgs) -> anyhow::Result<ExitCode> {
+    let mut query = Vec::new();
+    if let Some(to) = &args.to {
+        query.push(("to", to.clone()));
+    }
+    let mut reports = Vec::new();
+    let paths: Vec<String> = match args.all {
+        true => vec!["/instances/upgrade".to_owned()],
+        false => args
+            .ids
+            .iter()
+            .map(|id| format!("/instances/{}/upgrade", super::instances::segment(id)))
+            .collect(),
+    };
+    for path in paths {
+        let (status, text, body) =
+            answer(remote.request(Method::POST, &path).query(&query)).await?;
+        match (status, body.get("outcome"), body.get("instances")) {
+            (StatusCode::OK | StatusCode::CONFLICT, Some(_), _) => reports.push(body),
+            (StatusCode::OK, None, Some(Value::Array(listed))) => reports.extend(listed.clone()),
+            _ => bail!("{} (HTTP {})", Remote::message(&text), status.as_u16()),
+        }
+    }
+    print_upgrades(&reports, args.json)?;
+    Ok(exit_code(args, &reports))
+}
+
+/// Sends `request` and returns the status, the body and the body as JSON (`null` if it is
+/// not).
+async fn answer(request: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, String, Value)> {
+    let response = request.send().await.context("cannot reach the server")?;
+    let status = response.status();
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok((status, text, body))
+}
+
+fn instances(args: &UpgradeArgs) -> Instances {
+    match args.all {
+        true => Instances::AllUnfinished,
+        false => Instances::Ids(args.ids.clone()),
+    }
+}
+
+fn target(args: &UpgradeArgs) -> Target<'_> {
+    args.to
+        .as_deref()
+        .map_or(Target::Newest, Target::Deployment)
+}
+
+fn reports(done: &[(String, Upgrade)]) -> Vec<Value> {
+    done.iter()
+        .map(|(id, outcome)| json!(UpgradeReport::new(id, outcome)))
+        .collect()
+}
+
+/// Named instances must all end on the target; `--all` moves what it can.
+fn exit_code(args: &UpgradeArgs, reports: &[Value]) -> ExitCode {
+    let arrived = |r: &Value| matches!(r["outcome"].as_str(), Some("moved" | "alreadyThere"));
+    match args.all || reports.iter().all(arrived) {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    }
+}
+
+/// One line per instance and a count of each outcome, or the JSON list.
+fn print_upgrades(reports: &[Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(reports)?);
+        return Ok(());
+    }
+    let count = |outcome: &str| {
+        reports
+            .iter()
+            .filter(|r| r["outcome"].as_str() == Some(outcome))
+            .count()
+    };
+    for report in reports {
+        println!(
+            "{}: {}",
+            report["instanceId"].as_str().unwrap_or_default(),
+            report["message"].as_str().unwrap_or_default()
+        );
+    }
+    println!(
+        "{} moved, {} stay on their component, {} already there, {} busy",
+        count("moved"),
+        count("stays"),
+        count("alreadyThere"),
+        count("busy")
+    );
     Ok(())
 }
 
@@ -100,17 +236,15 @@ pub async fn remote(remote: &Remote, args: &DeployArgs) -> anyhow::Result<()> {
     if let Some(since) = args.since {
         query.push(("since", since.to_string()));
     }
-    let response = remote
+    if args.upgrade {
+        query.push(("upgrade", "true".to_owned()));
+    }
+    let request = remote
         .request(Method::POST, "/deployments")
         .query(&query)
         .header(reqwest::header::CONTENT_TYPE, "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .context("cannot reach the server")?;
-    let status = response.status();
-    let text = response.text().await?;
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        .body(bytes);
+    let (status, text, body) = answer(request).await?;
     if let Some(verification) = body.get("verification") {
         print_verification(verification);
     }
@@ -120,6 +254,9 @@ pub async fn remote(remote: &Remote, args: &DeployArgs) -> anyhow::Result<()> {
                 "{}",
                 body["deployment"]["digest"].as_str().unwrap_or_default()
             );
+            if let Some(Value::Array(moved)) = body.pointer("/upgrade/instances") {
+                print_upgrades(moved, false)?;
+            }
             Ok(())
         }
         _ => bail!("{} (HTTP {})", Remote::message(&text), status.as_u16()),

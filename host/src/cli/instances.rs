@@ -432,7 +432,7 @@ impl Remote {
 }
 
 /// Encodes one path segment.
-fn segment(s: &str) -> String {
+pub(super) fn segment(s: &str) -> String {
     encode(s)
 }
 

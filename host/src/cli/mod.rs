@@ -106,6 +106,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move unfinished instances to newer code: each one whose history replays against the
+    /// target (the newest deployment offering its orchestrator, or --to) moves, recorded in its
+    /// history; the others stay on the component they run on. Exit 1 when an instance named
+    /// did not move.
+    Upgrade(deploy::UpgradeArgs),
     /// Bring the database's schema up to this build's version and print what was done.
     /// Every command migrates the database it opens; this does only that.
     Migrate,
@@ -354,13 +359,14 @@ async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<Component
     Ok(record)
 }
 
-/// Deploys the component at `path` to `store`.
-async fn deploy_to(
-    store: Arc<dyn Store>,
-    path: &std::path::Path,
-) -> anyhow::Result<ComponentRecord> {
-    let host = Host::new(store, Arc::new(SystemClock), HostConfig::default())?;
-    deploy(&host, path).await
+/// A host on `store` that is not started: for the commands that deploy, check and move
+/// instances on the database without serving it.
+fn offline_host(store: Arc<dyn Store>) -> anyhow::Result<Host> {
+    Ok(Host::new(
+        store,
+        Arc::new(SystemClock),
+        HostConfig::default(),
+    )?)
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -371,12 +377,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let remote = instances::Remote::new(url, cli.key.clone())?;
         match cli.command {
             Command::Deploy(args) => deploy::remote(&remote, &args).await?,
+            Command::Upgrade(args) => return deploy::upgrade_remote(&remote, &args).await,
             Command::Deployments { json } => deploy::list_remote(&remote, json).await?,
             Command::Instance(command) => instances::run(&remote, command).await?,
             _ => bail!(
                 "this command works on the database, not over --url; run it where the \
                  database is (start, status, wait, history, raise-event, terminate, suspend, \
-                 resume, rewind, restart, purge, list, deploy and deployments work over --url)"
+                 resume, rewind, restart, purge, list, deploy, deployments and upgrade work \
+                 over --url)"
             ),
         }
         return Ok(ExitCode::SUCCESS);
@@ -451,6 +459,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy(args) => {
             deploy::local(&client().await?, &args).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Upgrade(args) => {
+            let store = open_store(&cli.db, Durability::Full).await?;
+            deploy::upgrade_local(store, &args).await
         }
         Command::Deployments { json } => {
             let deployments = client().await?.deployments().await?;

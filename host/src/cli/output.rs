@@ -126,6 +126,7 @@ fn event_details(kind: &EventKind) -> String {
         } => failure.to_string(),
         EventKind::ExecutionTerminated { reason } => reason.clone().unwrap_or_default(),
         EventKind::ContinuedAsNew { input } => input.clone(),
+        EventKind::ExecutionUpgraded { from, to } => format!("{from} -> {to}"),
         _ => String::new(),
     }
 }

@@ -31,6 +31,9 @@ pub enum EngineError {
     /// A history given to replay cannot be replayed.
     #[error("invalid history: {0}")]
     InvalidHistory(String),
+    /// A deployment named by digest is not stored, or the prefix given names several.
+    #[error("{0}")]
+    UnknownDeployment(String),
     /// The engine could not be set up (its settings, the HTTP client of `call_http`).
     #[error("cannot set up the engine: {0}")]
     Setup(String),
@@ -44,6 +47,7 @@ impl EngineError {
             EngineError::Runtime(_) | EngineError::MissingComponent { .. } => true,
             EngineError::InvalidComponent(_)
             | EngineError::InvalidHistory(_)
+            | EngineError::UnknownDeployment(_)
             | EngineError::Setup(_) => false,
         }
     }

@@ -36,9 +36,10 @@ pub use loops::RunningHost;
 use crate::builtin_http::{HttpActivity, HttpAllowList};
 use crate::client::{Client, WorkSignals};
 use crate::clock::Clock;
+use crate::inspect::upgrade::{Instances, Target, Upgrade, load_stored, upgrade_instances};
 use crate::inspect::verify::{Selection, Verdict, check_instances, instances_to_check};
 use crate::store::{ComponentRecord, InstanceRecord, Store, StoreError};
-use crate::wasm::{LoadedComponent, WasmRuntime, digest_of};
+use crate::wasm::{LoadedComponent, WasmRuntime};
 use cache::InstanceCache;
 use std::sync::{Arc, Mutex};
 
@@ -125,22 +126,7 @@ impl Engine {
 
     /// A stored component, loaded (compiled, or from the disk cache) on first use.
     async fn component(&self, digest: &str) -> Result<Arc<LoadedComponent>, EngineError> {
-        if let Some(loaded) = self.wasm.loaded(digest) {
-            return Ok(loaded);
-        }
-        let missing = |problem| EngineError::MissingComponent {
-            digest: digest.to_owned(),
-            problem,
-        };
-        let bytes = self
-            .store
-            .component_bytes(digest)
-            .await?
-            .ok_or_else(|| missing("is not in the store"))?;
-        if digest_of(&bytes) != digest {
-            return Err(missing("in the store does not match its digest"));
-        }
-        self.wasm.load(&bytes).await.map_err(EngineError::Runtime)
+        load_stored(&*self.store, &self.wasm, digest).await
     }
 
     /// The wake-ups of the loops, shared with the client so its starts, events and signals
@@ -219,6 +205,20 @@ impl Engine {
         )
         .await?;
         Ok(checked)
+    }
+
+    /// Moves `instances` to `target` where their histories replay against it
+    /// ([`crate::inspect::upgrade`]): every instance with what happened to it.
+    pub(crate) async fn upgrade(
+        &self,
+        instances: Instances,
+        target: Target<'_>,
+    ) -> Result<Vec<(String, Upgrade)>, EngineError> {
+        let now = || self.clock.now();
+        let mut done = Vec::new();
+        let on_done = |id: &str, outcome: &Upgrade| done.push((id.to_owned(), outcome.clone()));
+        upgrade_instances(&*self.store, &self.wasm, instances, target, &now, on_done).await?;
+        Ok(done)
     }
 
     /// Drops every cached live instance.

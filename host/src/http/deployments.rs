@@ -9,18 +9,26 @@
 //!   on the database; with `verify`, first replays the stored histories of the orchestrators
 //!   it offers against it ([`crate::inspect::verify`]) and answers with what it found; with
 //!   `requireCompatible`, a component some instance does not replay is refused (409) and
-//!   nothing changes. Deploying code over HTTP needs API keys configured (else 403): an open
-//!   port must not take code.
+//!   nothing changes; with `upgrade`, once deployed, every unfinished instance of an
+//!   orchestrator it offers whose history replays against it moves to it
+//!   ([`crate::inspect::upgrade`]). Deploying code over HTTP needs API keys configured (else
+//!   403): an open port must not take code;
+//! - `POST /instances/{instanceId}/upgrade[?to=DIGEST]`: moves one instance to the newest
+//!   deployment offering its orchestrator (or to `to`) if its history replays against it:
+//!   200 when it moved or was there already, 409 when it stays (with the first divergence),
+//!   has finished or has nowhere to go;
+//! - `POST /instances/upgrade[?to=DIGEST]`: the same for every unfinished instance.
 
 use super::request::Params;
 use super::{ApiError, ApiState};
 use crate::engine::EngineError;
+use crate::inspect::upgrade::{Instances, Target, Upgrade, UpgradeReport};
 use crate::inspect::verify::{Selection, Verdict};
 use crate::store::InstanceRecord;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -61,6 +69,7 @@ pub async fn deploy(
     }
     let verify = params.bool("verify", false)?;
     let require_compatible = params.bool("requireCompatible", false)?;
+    let upgrade = params.bool("upgrade", false)?;
     if require_compatible && !verify {
         return Err(ApiError::BadRequest(
             "requireCompatible needs verify=true".into(),
@@ -105,7 +114,83 @@ pub async fn deploy(
     if let Some(verification) = verification {
         body["verification"] = verification;
     }
+    if upgrade {
+        let target = Target::Deployment(&record.digest);
+        let done = deployer
+            .upgrade(Instances::AllUnfinished, target)
+            .await
+            .map_err(engine_error)?;
+        body["upgrade"] = summary(&done);
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `POST /instances/{instanceId}/upgrade`.
+pub async fn upgrade_one(
+    State(state): State<ApiState>,
+    Path(instance_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let deployer = deployer(&state)?;
+    let to = params.string("to");
+    let instances = Instances::Ids(vec![instance_id.clone()]);
+    let done = deployer
+        .upgrade(instances, target(to))
+        .await
+        .map_err(engine_error)?;
+    let outcome = done
+        .into_iter()
+        .next()
+        .map(|(_, outcome)| outcome)
+        .ok_or_else(|| ApiError::NotFound(format!("no instance with id `{instance_id}`")))?;
+    let status = match outcome {
+        Upgrade::Moved { .. } | Upgrade::AlreadyThere(_) => StatusCode::OK,
+        _ => StatusCode::CONFLICT,
+    };
+    Ok((status, Json(UpgradeReport::new(&instance_id, &outcome))).into_response())
+}
+
+/// `POST /instances/upgrade`.
+pub async fn upgrade_all(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let deployer = deployer(&state)?;
+    let to = params.string("to");
+    let done = deployer
+        .upgrade(Instances::AllUnfinished, target(to))
+        .await
+        .map_err(engine_error)?;
+    Ok(Json(summary(&done)).into_response())
+}
+
+/// The host behind the API; an API without one (a client-only embedding) cannot move
+/// instances.
+fn deployer(state: &ApiState) -> Result<&std::sync::Arc<dyn crate::host::Deployer>, ApiError> {
+    state.deployer.as_ref().ok_or_else(|| {
+        ApiError::Forbidden(
+            "this server does not run a host; upgrade with `durable upgrade`".into(),
+        )
+    })
+}
+
+fn target(to: Option<&str>) -> Target<'_> {
+    to.map_or(Target::Newest, Target::Deployment)
+}
+
+/// Outcomes as `{"moved": n, "stayed": n, "instances": [report...]}`.
+fn summary(done: &[(String, Upgrade)]) -> Value {
+    let count = |label: &str| done.iter().filter(|(_, u)| u.label() == label).count();
+    let reports: Vec<UpgradeReport> = done
+        .iter()
+        .map(|(id, outcome)| UpgradeReport::new(id, outcome))
+        .collect();
+    json!({
+        "moved": count("moved"),
+        "stayed": count("stays"),
+        "busy": count("busy"),
+        "instances": reports,
+    })
 }
 
 /// A component that does not load is the request's fault; anything else the server's.
@@ -114,6 +199,8 @@ fn engine_error(e: EngineError) -> ApiError {
         EngineError::InvalidComponent(e) => {
             ApiError::BadRequest(format!("the body is not a durable component: {e:#}"))
         }
+        EngineError::Store(e) => e.into(),
+        EngineError::UnknownDeployment(message) => ApiError::NotFound(message),
         e => ApiError::internal(&e),
     }
 }

@@ -186,6 +186,12 @@ pub fn routes() -> Vec<Route> {
             "/instances/{instanceId}/restart",
             operations::restart,
         ),
+        route(
+            M::POST,
+            "/instances/{instanceId}/upgrade",
+            deployments::upgrade_one,
+        ),
+        route(M::POST, "/instances/upgrade", deployments::upgrade_all),
         route(M::GET, "/entities/{entityName}", entities::list),
         route(M::GET, "/entities/{entityName}/{entityKey}", entities::get),
         route(

@@ -67,27 +67,44 @@ pub async fn instances_to_check(
     }
     let mut chosen = Vec::new();
     for (statuses, created_from) in groups {
-        let mut filter = InstanceFilter {
+        let filter = InstanceFilter {
             statuses,
             created_from,
-            limit: Some(PAGE),
             ..Default::default()
         };
-        loop {
-            let page = store.list_instances(&filter).await?;
-            let Some(last) = page.last() else { break };
+        chosen.extend(
+            list_all(store, filter)
+                .await?
+                .into_iter()
+                .filter(|i| offered(&i.name)),
+        );
+    }
+    Ok(chosen)
+}
+
+/// Every instance `filter` matches (its `limit` and `after` aside), in list order, read a
+/// page at a time.
+pub async fn list_all(
+    store: &dyn Store,
+    mut filter: InstanceFilter,
+) -> StoreResult<Vec<InstanceRecord>> {
+    filter.limit = Some(PAGE);
+    filter.after = None;
+    let mut all = Vec::new();
+    loop {
+        let page = store.list_instances(&filter).await?;
+        let full = page.len() == PAGE;
+        if let Some(last) = page.last() {
             filter.after = Some(ListCursor {
                 created_at: last.created_at,
                 instance_id: last.instance_id.clone(),
             });
-            let full = page.len() == PAGE;
-            chosen.extend(page.into_iter().filter(|i| offered(&i.name)));
-            if !full {
-                break;
-            }
+        }
+        all.extend(page);
+        if !full {
+            return Ok(all);
         }
     }
-    Ok(chosen)
 }
 
 /// Replays `history`, the instance's current execution, into `orchestrator` of `component`.

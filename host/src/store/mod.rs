@@ -482,6 +482,28 @@ pub struct RewindCommit {
     pub now: Timestamp,
 }
 
+/// An instance moved to another component ([`Store::upgrade`]), written if the instance has
+/// not changed since its history was checked against that component.
+#[derive(Debug, Clone)]
+pub struct UpgradeCommit {
+    /// The unfinished instance to move.
+    pub instance_id: String,
+    /// Its execution whose history was checked.
+    pub execution_id: String,
+    /// The length of the history that was checked.
+    pub history_len: u32,
+    /// The digest it was on when checked.
+    pub from: String,
+    /// The digest it moves to.
+    pub to: String,
+    /// The `ExecutionUpgraded` event appended to its history; `None` for an instance that has
+    /// recorded nothing yet (it simply starts on the new code).
+    pub event: Option<HistoryEvent>,
+    /// The write time, ms since the epoch: `updated_at`. A lease that has not expired by then
+    /// (a turn in progress) is a `Conflict`.
+    pub now: Timestamp,
+}
+
 /// A locked activity task.
 #[derive(Debug, Clone)]
 pub struct ActivityWorkItem {
@@ -697,6 +719,13 @@ pub trait Store: Send + Sync + 'static {
     /// execution or history length is no longer the plan's. Nothing is
     /// written on an error.
     async fn rewind(&self, rewind: RewindCommit) -> StoreResult<()>;
+
+    /// Moves an unfinished instance to another component: its digest becomes `upgrade.to`
+    /// and the event, if any, is appended to its history; a stale lease is fenced (its holder
+    /// can no longer commit). `InstanceNotFound`; `Conflict` when the instance has finished,
+    /// its execution, digest or history length is no longer the one checked, or a turn holds
+    /// it. Nothing is written on an error.
+    async fn upgrade(&self, upgrade: UpgradeCommit) -> StoreResult<()>;
 
     /// Appends a message to an entity's inbox, creating the entity (without
     /// state) if it is new. Atomic; not idempotent (each call is a message).

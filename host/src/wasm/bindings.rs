@@ -107,107 +107,106 @@ fn entities(list: Vec<EntityId>) -> Vec<wit_types::EntityId> {
     list.into_iter().map(Into::into).collect()
 }
 
-impl From<&HistoryEvent> for wit::HistoryEvent {
-    fn from(e: &HistoryEvent) -> Self {
-        use wit::EventKind as W;
-        let kind = match e.kind.clone() {
-            EventKind::ExecutionStarted {
-                name,
-                instance_id,
-                execution_id,
-                input,
-                parent,
-            } => W::ExecutionStarted(wit::ExecutionStarted {
-                name,
-                instance_id,
-                execution_id,
-                input,
-                parent: parent.map(Into::into),
-            }),
-            EventKind::OrchestratorStarted => W::OrchestratorStarted,
-            EventKind::TaskScheduled { name, input } => {
-                W::TaskScheduled(wit::TaskScheduled { name, input })
-            }
-            EventKind::TaskCompleted { task_id, result } => {
-                W::TaskCompleted(wit::TaskCompleted { task_id, result })
-            }
-            EventKind::TaskFailed { task_id, failure } => W::TaskFailed(wit::TaskFailed {
+/// The event as the guest sees it; `None` for the events the guest is never fed
+/// ([`EventKind::is_host_only`]).
+pub fn wit_event(e: &HistoryEvent) -> Option<wit::HistoryEvent> {
+    use wit::EventKind as W;
+    let kind = match e.kind.clone() {
+        EventKind::ExecutionStarted {
+            name,
+            instance_id,
+            execution_id,
+            input,
+            parent,
+        } => W::ExecutionStarted(wit::ExecutionStarted {
+            name,
+            instance_id,
+            execution_id,
+            input,
+            parent: parent.map(Into::into),
+        }),
+        EventKind::OrchestratorStarted => W::OrchestratorStarted,
+        EventKind::TaskScheduled { name, input } => {
+            W::TaskScheduled(wit::TaskScheduled { name, input })
+        }
+        EventKind::TaskCompleted { task_id, result } => {
+            W::TaskCompleted(wit::TaskCompleted { task_id, result })
+        }
+        EventKind::TaskFailed { task_id, failure } => W::TaskFailed(wit::TaskFailed {
+            task_id,
+            failure: failure.into(),
+        }),
+        EventKind::TimerCreated { fire_at } => W::TimerCreated(wit::TimerCreated { fire_at }),
+        EventKind::TimerFired { timer_id, fire_at } => {
+            W::TimerFired(wit::TimerFired { timer_id, fire_at })
+        }
+        EventKind::TimerCancelled { timer_id } => {
+            W::TimerCancelled(wit::TimerCancelled { timer_id })
+        }
+        EventKind::SubOrchestrationCreated {
+            name,
+            instance_id,
+            input,
+        } => W::SubOrchestrationCreated(wit::SubOrchestrationCreated {
+            name,
+            instance_id,
+            input,
+        }),
+        EventKind::SubOrchestrationCompleted { task_id, result } => {
+            W::SubOrchestrationCompleted(wit::SubOrchestrationCompleted { task_id, result })
+        }
+        EventKind::SubOrchestrationFailed { task_id, failure } => {
+            W::SubOrchestrationFailed(wit::SubOrchestrationFailed {
                 task_id,
                 failure: failure.into(),
-            }),
-            EventKind::TimerCreated { fire_at } => W::TimerCreated(wit::TimerCreated { fire_at }),
-            EventKind::TimerFired { timer_id, fire_at } => {
-                W::TimerFired(wit::TimerFired { timer_id, fire_at })
-            }
-            EventKind::TimerCancelled { timer_id } => {
-                W::TimerCancelled(wit::TimerCancelled { timer_id })
-            }
-            EventKind::SubOrchestrationCreated {
-                name,
-                instance_id,
-                input,
-            } => W::SubOrchestrationCreated(wit::SubOrchestrationCreated {
-                name,
-                instance_id,
-                input,
-            }),
-            EventKind::SubOrchestrationCompleted { task_id, result } => {
-                W::SubOrchestrationCompleted(wit::SubOrchestrationCompleted { task_id, result })
-            }
-            EventKind::SubOrchestrationFailed { task_id, failure } => {
-                W::SubOrchestrationFailed(wit::SubOrchestrationFailed {
-                    task_id,
-                    failure: failure.into(),
-                })
-            }
-            EventKind::EventRaised { name, input } => {
-                W::EventRaised(wit::EventRaised { name, input })
-            }
-            EventKind::EventSent {
-                instance_id,
-                name,
-                input,
-            } => W::EventSent(wit::EventSent {
-                instance_id,
-                name,
-                input,
-            }),
-            EventKind::EntityCalled(op) => W::EntityCalled(op.into()),
-            EventKind::EntitySignalled(op) => W::EntitySignalled(op.into()),
-            EventKind::EntityLockRequested { entities: list } => {
-                W::EntityLockRequested(wit::EntityLock {
-                    entities: entities(list),
-                })
-            }
-            EventKind::EntityUnlocked { entities: list } => W::EntityUnlocked(wit::EntityLock {
-                entities: entities(list),
-            }),
-            EventKind::EntityResponded { task_id, result } => {
-                W::EntityResponded(wit::EntityResponded {
-                    task_id,
-                    result: result.map_err(Into::into),
-                })
-            }
-            EventKind::EntityLockGranted { task_id } => {
-                W::EntityLockGranted(wit::EntityLockGranted { task_id })
-            }
-            EventKind::ExecutionSuspended { reason } => W::ExecutionSuspended(reason),
-            EventKind::ExecutionResumed { reason } => W::ExecutionResumed(reason),
-            EventKind::ExecutionTerminated { reason } => W::ExecutionTerminated(reason),
-            EventKind::ExecutionCompleted { result, failure } => {
-                W::ExecutionCompleted(wit::ExecutionCompleted {
-                    result,
-                    failure: failure.map(Into::into),
-                })
-            }
-            EventKind::ContinuedAsNew { input } => W::ContinuedAsNew(input),
-        };
-        wit::HistoryEvent {
-            event_id: e.event_id,
-            timestamp: e.timestamp,
-            kind,
+            })
         }
-    }
+        EventKind::EventRaised { name, input } => W::EventRaised(wit::EventRaised { name, input }),
+        EventKind::EventSent {
+            instance_id,
+            name,
+            input,
+        } => W::EventSent(wit::EventSent {
+            instance_id,
+            name,
+            input,
+        }),
+        EventKind::EntityCalled(op) => W::EntityCalled(op.into()),
+        EventKind::EntitySignalled(op) => W::EntitySignalled(op.into()),
+        EventKind::EntityLockRequested { entities: list } => {
+            W::EntityLockRequested(wit::EntityLock {
+                entities: entities(list),
+            })
+        }
+        EventKind::EntityUnlocked { entities: list } => W::EntityUnlocked(wit::EntityLock {
+            entities: entities(list),
+        }),
+        EventKind::EntityResponded { task_id, result } => {
+            W::EntityResponded(wit::EntityResponded {
+                task_id,
+                result: result.map_err(Into::into),
+            })
+        }
+        EventKind::EntityLockGranted { task_id } => {
+            W::EntityLockGranted(wit::EntityLockGranted { task_id })
+        }
+        EventKind::ExecutionSuspended { reason } => W::ExecutionSuspended(reason),
+        EventKind::ExecutionResumed { reason } => W::ExecutionResumed(reason),
+        EventKind::ExecutionTerminated { reason } => W::ExecutionTerminated(reason),
+        EventKind::ExecutionCompleted { result, failure } => {
+            W::ExecutionCompleted(wit::ExecutionCompleted {
+                result,
+                failure: failure.map(Into::into),
+            })
+        }
+        EventKind::ContinuedAsNew { input } => W::ContinuedAsNew(input),
+        EventKind::ExecutionUpgraded { .. } => return None,
+    };
+    Some(wit::HistoryEvent {
+        event_id: e.event_id,
+        timestamp: e.timestamp,
+        kind,
+    })
 }
 
 impl From<wit::Action> for Action {

@@ -567,7 +567,7 @@ impl LiveOrchestration {
         }
         self.store.data().time.set(now);
         start_step(&mut self.store);
-        let events: Vec<_> = events.iter().map(Into::into).collect();
+        let events: Vec<_> = events.iter().filter_map(bindings::wit_event).collect();
         let orchestration = self.instance.durable_core_orchestrator().orchestration();
         let result = waiting_for_a_slot!(
             self.slots,

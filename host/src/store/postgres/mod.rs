@@ -704,6 +704,11 @@ impl Store for PostgresStore {
         self.write(async |tx| write_rewind(tx, &rewind).await).await
     }
 
+    async fn upgrade(&self, upgrade: UpgradeCommit) -> StoreResult<()> {
+        self.write(async |tx| write_upgrade(tx, &upgrade).await)
+            .await
+    }
+
     async fn send_entity_message(&self, message: EntityMessage) -> StoreResult<()> {
         let EntityId { name, key } = &message.entity;
         let key = format!("e/{}/{name}/{key}", name.len());

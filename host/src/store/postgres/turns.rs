@@ -55,6 +55,43 @@ pub(super) async fn write_rewind(tx: &Transaction<'_>, rewind: &RewindCommit) ->
     Ok(())
 }
 
+pub(super) async fn write_upgrade(
+    tx: &Transaction<'_>,
+    upgrade: &UpgradeCommit,
+) -> StoreResult<()> {
+    let id = upgrade.instance_id.as_str();
+    let added = i64::from(upgrade.event.is_some());
+    let moved = tx
+        .execute_prepared(
+            "UPDATE instances SET digest = $2, history_len = history_len + $3, updated_at = $4, \
+             lock_token = NULL, lock_expires = 0 \
+             WHERE instance_id = $1 AND execution_id = $5 AND digest = $6 AND history_len = $7 \
+             AND lock_expires <= $4 \
+             AND status NOT IN ('Completed', 'Failed', 'Canceled', 'Terminated')",
+            &[
+                &id,
+                &upgrade.to,
+                &added,
+                &(upgrade.now as i64),
+                &upgrade.execution_id,
+                &upgrade.from,
+                &i64::from(upgrade.history_len),
+            ],
+        )
+        .await?;
+    if moved == 0 {
+        return Err(match load_instance(tx, id, "").await? {
+            Some(_) => StoreError::Conflict(id.to_owned()),
+            None => StoreError::InstanceNotFound(id.to_owned()),
+        });
+    }
+    if let Some(event) = &upgrade.event {
+        let position = i64::from(upgrade.history_len);
+        insert_history(tx, id, position, std::slice::from_ref(event)).await?;
+    }
+    Ok(())
+}
+
 /// Whether `commit` can be written by [`write_plain_turn`].
 pub(super) fn is_plain(commit: &OrchestrationCommit) -> bool {
     commit.new_execution.is_none()

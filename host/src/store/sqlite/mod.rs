@@ -615,6 +615,11 @@ impl Store for SqliteStore {
         self.write(move |conn| write_rewind(conn, rewind)).await
     }
 
+    async fn upgrade(&self, upgrade: UpgradeCommit) -> StoreResult<()> {
+        self.write(move |conn| turns::write_upgrade(conn, upgrade))
+            .await
+    }
+
     async fn send_entity_message(&self, message: EntityMessage) -> StoreResult<()> {
         self.write(move |conn| entities::insert_entity_message(conn, &message))
             .await

@@ -48,6 +48,45 @@ pub(super) fn write_rewind(conn: &Connection, rewind: RewindCommit) -> StoreResu
     Ok(())
 }
 
+pub(super) fn write_upgrade(conn: &Connection, upgrade: UpgradeCommit) -> StoreResult<()> {
+    let id = upgrade.instance_id.as_str();
+    let added = i64::from(upgrade.event.is_some());
+    let moved = conn
+        .prepare_cached(
+            "UPDATE instances SET digest = ?2, history_len = history_len + ?3, updated_at = ?4, \
+             lock_token = NULL, lock_expires = 0 \
+             WHERE instance_id = ?1 AND execution_id = ?5 AND digest = ?6 AND history_len = ?7 \
+             AND lock_expires <= ?4 \
+             AND status NOT IN ('Completed', 'Failed', 'Canceled', 'Terminated')",
+        )?
+        .execute(params![
+            id,
+            upgrade.to,
+            added,
+            upgrade.now as i64,
+            upgrade.execution_id,
+            upgrade.from,
+            upgrade.history_len as i64
+        ])?;
+    if moved == 0 {
+        return Err(match load_instance(conn, id)? {
+            Some(_) => StoreError::Conflict(id.to_owned()),
+            None => StoreError::InstanceNotFound(id.to_owned()),
+        });
+    }
+    if let Some(event) = &upgrade.event {
+        conn.prepare_cached(
+            "INSERT INTO history (instance_id, position, event) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![
+            id,
+            upgrade.history_len as i64,
+            serde_json::to_string(event)?
+        ])?;
+    }
+    Ok(())
+}
+
 /// Writes one orchestration turn. Runs inside the group transaction's
 /// savepoint, so an error leaves nothing behind.
 pub(super) fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()> {

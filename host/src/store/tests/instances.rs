@@ -505,3 +505,102 @@ pub(super) async fn pinned_counts_count_unfinished_instances_by_digest(store: &d
         "a finished instance pins nothing"
     );
 }
+
+/// An upgrade moves an unfinished instance to another digest and appends its event, only if
+/// the instance is still the execution, digest and history length that were checked and no
+/// turn holds it; it fences a stale lease.
+pub(super) async fn an_upgrade_moves_an_idle_instance_unless_it_changed(store: &dyn Store) {
+    create(store, "u", T0).await;
+    let item = lock_one(store, "w", "u", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.new_history = vec![event(0, T0, EventKind::OrchestratorStarted)];
+    store.complete_orchestration(commit).await.unwrap();
+    let before = store.instance("u").await.unwrap().unwrap();
+    let upgraded = HistoryEvent {
+        event_id: None,
+        timestamp: T0 + 1,
+        kind: EventKind::ExecutionUpgraded {
+            from: before.digest.clone(),
+            to: "sha256:new".into(),
+        },
+    };
+    let upgrade = |history_len: u32, from: &str, now: Timestamp| UpgradeCommit {
+        instance_id: "u".into(),
+        execution_id: before.execution_id.clone(),
+        history_len,
+        from: from.into(),
+        to: "sha256:new".into(),
+        event: Some(upgraded.clone()),
+        now,
+    };
+    for stale in [
+        upgrade(0, &before.digest, T0 + 1),
+        upgrade(1, "sha256:other", T0 + 1),
+    ] {
+        let refused = store.upgrade(stale).await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+    }
+    let missing = store
+        .upgrade(UpgradeCommit {
+            instance_id: "missing".into(),
+            ..upgrade(1, &before.digest, T0 + 1)
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::InstanceNotFound(_))),
+        "{missing:?}"
+    );
+
+    // A turn in progress holds it: refused until its lease has expired; then the upgrade
+    // fences the holder, whose commit is refused.
+    store
+        .send_message("u", raised("go"), T0 + 1, T0 + 1)
+        .await
+        .unwrap();
+    let held = lock_one(store, "w", "u", T0 + 1).await;
+    let busy = store.upgrade(upgrade(1, &before.digest, T0 + 2)).await;
+    assert!(matches!(busy, Err(StoreError::Conflict(_))), "{busy:?}");
+    assert_eq!(
+        store.history("u").await.unwrap().len(),
+        1,
+        "nothing written"
+    );
+    let expired = T0 + 1 + LEASE + 1;
+    store
+        .upgrade(upgrade(1, &before.digest, expired))
+        .await
+        .unwrap();
+    let late = store
+        .complete_orchestration(empty_commit(&held, expired))
+        .await;
+    assert!(matches!(late, Err(StoreError::LeaseLost)), "{late:?}");
+    let after = store.instance("u").await.unwrap().unwrap();
+    assert_eq!(after.digest, "sha256:new");
+    assert_eq!(after.updated_at, expired);
+    let history = store.history("u").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].kind, upgraded.kind);
+    let item = lock_one(store, "w", "u", expired).await;
+    assert_eq!(item.history_len, 2, "the next turn sees the event");
+    assert_eq!(
+        labels(&item.messages),
+        ["EventRaised"],
+        "the message waits for it"
+    );
+    assert_eq!(item.instance.digest, "sha256:new");
+
+    // A finished instance is never moved.
+    let mut commit = empty_commit(&item, expired);
+    commit.status = RuntimeStatus::Completed;
+    store.complete_orchestration(commit).await.unwrap();
+    let done = store
+        .upgrade(UpgradeCommit {
+            from: "sha256:new".into(),
+            ..upgrade(2, "sha256:new", expired + 1)
+        })
+        .await;
+    assert!(matches!(done, Err(StoreError::Conflict(_))), "{done:?}");
+}

@@ -420,6 +420,7 @@ conformance! {
         list_instances_filters_by_status_prefix_range_and_limit,
         list_instances_pages_with_a_keyset_cursor,
         a_rewind_writes_its_plan_unless_the_instance_changed,
+        an_upgrade_moves_an_idle_instance_unless_it_changed,
         pinned_counts_count_unfinished_instances_by_digest,
     ],
     orchestrations: [

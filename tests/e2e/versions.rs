@@ -1,0 +1,193 @@
+//! Shipping new code to instances in flight: two real builds of the human-interaction example
+//! (`examples/human-interaction`, `examples/human-interaction-v2`, which tells the requester the
+//! decision after the wait) and an incompatible rewrite (`tests/guests/approval-reminder`,
+//! which sets a second timer before it waits), deployed to a running `durable serve` while
+//! instances wait for their approval.
+
+use crate::process::{Durable, count_json};
+use crate::support::guest;
+use durable_host::wasm::digest_of;
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::time::{Duration, Instant};
+
+/// `deploy --upgrade` moves the waiting instances whose histories replay against the new code
+/// (recorded in their histories) and leaves the others where they are; `durable upgrade`
+/// moves one instance (back to version 1 too) and every instance, locally and over `--url`;
+/// each instance finishes on the code it ended up on.
+#[test]
+fn waiting_instances_move_to_compatible_code_and_the_others_finish_where_they_are() {
+    let durable = Durable::new();
+    let v1 = guest("human-interaction");
+    let v2 = guest("human-interaction-v2");
+    let reminder = guest("approval-reminder");
+    let digest = |path: &std::path::Path| digest_of(&std::fs::read(path).unwrap());
+    let (v1_digest, v2_digest, reminder_digest) = (digest(&v1), digest(&v2), digest(&reminder));
+    let deploy = |component: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            OsStr::new("deploy"),
+            OsStr::new("--component"),
+            component.as_os_str(),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        durable.run(args)
+    };
+    let component_of = |id: &str| -> String {
+        let status: Value = serde_json::from_str(durable.run(["status", id]).ok()).unwrap();
+        status["component"].as_str().unwrap().to_owned()
+    };
+    let waiting = |id: &str| {
+        durable.history_until(id, |h| count_json(h, "TimerCreated") > 0);
+    };
+    let port = crate::process::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    durable.deploy(&v1);
+    let _serve = durable.serve(
+        "serve.log",
+        [
+            "--poll-ms",
+            "20",
+            "--http-addr",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    for id in ["a", "b"] {
+        durable.run(["start", "approval_workflow", "--id", id]).ok();
+    }
+    waiting("a");
+    waiting("b");
+
+    // The rewrite does not replay the waiting instances: the gate names both sides...
+    let refused = deploy(&reminder, &["--verify", "--require-compatible"]);
+    assert!(
+        refused.err().contains("not deployed: 2 instances"),
+        "{refused:#?}"
+    );
+    assert!(
+        refused.stdout.contains(
+            "a (approval_workflow, Running): NonDeterminism: step 2: code scheduled a timer, \
+             history has nothing at this step"
+        ),
+        "{refused:#?}"
+    );
+    // ...and deployed with --upgrade anyway, it takes new instances and moves none.
+    let out = deploy(&reminder, &["--upgrade"]);
+    assert!(
+        out.ok().contains(&format!(
+            "a: stays on {v1_digest}: its history does not replay against {reminder_digest}: \
+             NonDeterminism: step 2:"
+        )),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout.contains("0 moved, 2 stay on their component"),
+        "{out:#?}"
+    );
+    durable
+        .run(["start", "approval_workflow", "--id", "e"])
+        .ok();
+    waiting("e");
+    assert_eq!(component_of("e"), reminder_digest);
+
+    // Version 2 replays the version 1 histories (its change comes after the wait) and not the
+    // rewrite's: a and b move, e stays.
+    let out = deploy(&v2, &["--verify", "--upgrade"]);
+    let text = out.ok();
+    assert!(
+        text.contains(&format!("a: moved from {v1_digest} to {v2_digest}")),
+        "{out:#?}"
+    );
+    assert!(
+        text.contains(&format!("b: moved from {v1_digest} to {v2_digest}")),
+        "{out:#?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "e: stays on {reminder_digest}: its history does not replay against {v2_digest}: \
+             NonDeterminism: step 2: history has a timer, code did not schedule it"
+        )),
+        "{out:#?}"
+    );
+    assert!(
+        text.contains("2 moved, 1 stay on their component"),
+        "{out:#?}"
+    );
+    assert_eq!(component_of("a"), v2_digest);
+    let history: Vec<Value> =
+        serde_json::from_str(durable.run(["history", "a", "--json"]).ok()).unwrap();
+    let upgraded: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["type"] == "ExecutionUpgraded")
+        .collect();
+    assert_eq!(upgraded.len(), 1, "{history:#?}");
+    assert_eq!(upgraded[0]["from"], v1_digest.as_str());
+    assert_eq!(upgraded[0]["to"], v2_digest.as_str());
+
+    // One instance: e does not replay against the newest (exit 1, nothing changes); a moves
+    // back to version 1 (nothing version 2 added has run yet) and, over --url, forward again.
+    let out = durable.run(["upgrade", "e"]);
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    assert!(out.stdout.contains("e: stays on"), "{out:#?}");
+    let out = durable.run(["upgrade", "a", "--to", &v1_digest[..20]]);
+    assert!(
+        out.ok()
+            .contains(&format!("a: moved from {v2_digest} to {v1_digest}")),
+        "{out:#?}"
+    );
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--url", url.as_str()];
+        all.extend_from_slice(args);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = durable.run(&all);
+            if !out.stderr.contains("cannot reach the server") || Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let out = remote(&["upgrade", "--all", "--json"]);
+    let reports: Vec<Value> = serde_json::from_str(out.ok()).expect("JSON");
+    let outcome = |id: &str| {
+        reports
+            .iter()
+            .find(|r| r["instanceId"] == id)
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(outcome("a").as_deref(), Some("moved"), "{reports:#?}");
+    assert_eq!(
+        outcome("b").as_deref(),
+        Some("alreadyThere"),
+        "{reports:#?}"
+    );
+    assert_eq!(outcome("e").as_deref(), Some("stays"), "{reports:#?}");
+    let out = remote(&["upgrade", "nope"]);
+    assert!(out.err().contains("no instance with id `nope`"), "{out:#?}");
+    assert_eq!(component_of("a"), v2_digest);
+
+    // Approved, each finishes on the code it runs on: a and b tell the requester (version 2),
+    // e does not and keeps its reminder timer (the rewrite).
+    for id in ["a", "b", "e"] {
+        durable
+            .run(["raise-event", id, "Approval", "--data", "true"])
+            .ok();
+    }
+    for id in ["a", "b", "e"] {
+        let waited = durable.run(["wait", id, "--timeout", "60"]);
+        let status: Value = serde_json::from_str(waited.ok()).expect("JSON");
+        assert_eq!(status["runtimeStatus"], "Completed", "{id}: {status}");
+        assert_eq!(status["output"], "approved", "{id}: {status}");
+        let history: Vec<Value> =
+            serde_json::from_str(durable.run(["history", id, "--json"]).ok()).unwrap();
+        let notified = history
+            .iter()
+            .any(|e| e["type"] == "TaskScheduled" && e["name"] == "notify_requester");
+        assert_eq!(notified, id != "e", "{id}: {history:#?}");
+        let upgrades = count_json(&history, "ExecutionUpgraded");
+        assert_eq!(
+            upgrades,
+            if id == "a" { 3 } else { (id == "b").into() },
+            "{id}"
+        );
+    }
+}
