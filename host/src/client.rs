@@ -9,7 +9,7 @@
 mod deployments;
 mod entities;
 
-pub use deployments::Deployment;
+pub use deployments::{Collected, Deployment, Retired};
 
 use crate::clock::Clock;
 use crate::plan::rewind::plan_rewind;
@@ -48,6 +48,9 @@ pub enum ClientError {
     /// instance that is not suspended); the message says why.
     #[error("{0}")]
     InvalidRequest(String),
+    /// No deployment has the digest given (or the prefix given names several).
+    #[error("{0}")]
+    UnknownDeployment(String),
     /// [`Client::wait`] gave up before the instance finished.
     #[error("instance `{id}` did not finish within {timeout:?}")]
     Timeout {

@@ -14,7 +14,8 @@
 //! function runs there. None: `UnknownFunction`. Several (different apps that happen to offer
 //! the same name): `AmbiguousFunction`, naming the candidates; the host does not guess. A
 //! sub-orchestration is never ambiguous: deployments offering the same orchestrator share its
-//! name, so the newest of them runs it, as it would for a start.
+//! name, so the newest of them runs it, as it would for a start. A retired deployment
+//! (`durable retire`) is not among the candidates: it runs only the instances pinned to it.
 
 use crate::store::{Catalogue, ComponentRecord};
 use crate::types::{Failure, failure_types};
@@ -102,7 +103,7 @@ pub fn newest_offering<'a>(
 ) -> Option<&'a ComponentRecord> {
     deployments
         .iter()
-        .find(|c| kind.offered_by(&c.catalogue, name))
+        .find(|c| c.retired_at.is_none() && kind.offered_by(&c.catalogue, name))
 }
 
 /// Where the activities and sub-orchestrations of one turn run: the calling orchestration's
@@ -149,7 +150,7 @@ pub fn resolve_deployed(
 ) -> Result<String, Unresolved> {
     let offering: Vec<&ComponentRecord> = deployments
         .iter()
-        .filter(|c| kind.offered_by(&c.catalogue, name))
+        .filter(|c| c.retired_at.is_none() && kind.offered_by(&c.catalogue, name))
         .collect();
     let mut left: Vec<String> = offering
         .iter()
@@ -214,6 +215,7 @@ mod tests {
                 entities: names(e),
             },
             deployed_at: 0,
+            retired_at: None,
         }
     }
 
@@ -386,6 +388,19 @@ mod tests {
                 .unwrap_err(),
         );
         assert_eq!(missing.error_type, failure_types::UNKNOWN_FUNCTION);
+    }
+
+    #[test]
+    fn a_retired_deployment_takes_nothing_new() {
+        let mut v2 = deployed("v2", &["o"], &["x"], &[]);
+        v2.retired_at = Some(5);
+        let v1 = deployed("v1", &["o"], &["x"], &[]);
+        let both = [v2, v1];
+        let newest = newest_offering(FunctionKind::Orchestrator, "o", &both);
+        assert_eq!(newest.map(|c| c.digest.as_str()), Some("sha256:v1"));
+        assert_eq!(activity("x", &both).unwrap(), "sha256:v1");
+        let failure = activity("x", &both[..1]).unwrap_err();
+        assert_eq!(failure.error_type, failure_types::UNKNOWN_FUNCTION);
     }
 
     #[test]

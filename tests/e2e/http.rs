@@ -875,4 +875,39 @@ async fn components_are_deployed_over_http_with_keys_and_checked_first() {
 
     let (status, body) = post(&api, "code=k-9", b"not a component".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Retired, the changed code takes no new instances: hello_sequence starts on the first
+    // again; once nothing needs it, gc deletes it. Both need the keys.
+    let send = |api: &Api, path: &str| {
+        let request = api.http.post(api.url(path)).send();
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = send(&open, "/deployments/sha256/retire").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = send(&api, "/deployments/sha256:0000/retire?code=k-9").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let short = &digest[..20];
+    let (status, body) = send(&api, &format!("/deployments/{short}/retire?code=k-9")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["digest"], digest.as_str());
+    assert_eq!(body["pinnedInstances"], 0);
+    let orphaned = body["noLongerOffered"].as_array().unwrap();
+    assert!(orphaned.contains(&"slow_chain".into()), "{body}");
+    assert!(!orphaned.contains(&"hello_sequence".into()), "{body}");
+    let id = api.t.start("hello_sequence", "null").await;
+    let done = api.t.finish(&id).await;
+    assert!(done.output.unwrap().starts_with(r#"["Hello"#));
+    let (status, body) = send(&api, "/deployments/gc?code=k-9&grace=0&dryRun=true").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["deleted"], serde_json::json!([digest]));
+    let (_, body) = send(&api, "/deployments/gc?code=k-9&grace=0").await;
+    assert_eq!(
+        body,
+        serde_json::json!({"deleted": [digest], "kept": 0, "dryRun": false})
+    );
+    assert_eq!(deployed(&api).await.as_array().unwrap().len(), 1);
 }

@@ -190,4 +190,63 @@ fn waiting_instances_move_to_compatible_code_and_the_others_finish_where_they_ar
             "{id}"
         );
     }
+
+    // Retired, version 2 and the rewrite take no new instances: starts go back to version 1.
+    for digest in [&v2_digest, &reminder_digest] {
+        let out = durable.run(["retire", &digest[..16]]);
+        assert!(
+            out.ok().contains(&format!(
+                "retired {digest}: it takes no new instances; the 0 unfinished instances"
+            )),
+            "{out:#?}"
+        );
+    }
+    durable
+        .run(["start", "approval_workflow", "--id", "f"])
+        .ok();
+    waiting("f");
+    assert_eq!(component_of("f"), v1_digest);
+    // Retiring the last offer of an orchestrator says so; its pinned instance carries on, and
+    // gc deletes only what nothing needs: the retired components whose instances all finished.
+    let out = durable.run(["retire", &v1_digest]);
+    assert!(
+        out.ok().contains(
+            "the 1 unfinished instances pinned to it finish on it\nno deployment offers \
+             approval_workflow any more"
+        ),
+        "{out:#?}"
+    );
+    let out = durable.run(["start", "approval_workflow", "--id", "g"]);
+    assert!(out.err().contains("approval_workflow"), "{out:#?}");
+    let listed: Value =
+        serde_json::from_str(durable.run(["deployments", "--json"]).ok()).expect("JSON");
+    let states: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["retired", "retired", "retired"], "{listed:#}");
+    let out = durable.run(["gc", "--grace", "0"]);
+    let text = out.ok();
+    assert!(text.contains(&format!("deleted {v2_digest}")), "{out:#?}");
+    assert!(
+        text.contains(&format!("deleted {reminder_digest}")),
+        "{out:#?}"
+    );
+    assert!(
+        text.contains("2 components deleted; 1 retired components kept"),
+        "{out:#?}"
+    );
+    durable
+        .run(["raise-event", "f", "Approval", "--data", "false"])
+        .ok();
+    let waited: Value =
+        serde_json::from_str(durable.run(["wait", "f", "--timeout", "60"]).ok()).unwrap();
+    assert_eq!(waited["output"], "rejected", "{waited}");
+    let out = durable.run(["gc", "--grace", "0", "--dry-run"]);
+    assert!(
+        out.ok().contains(&format!("would delete {v1_digest}")),
+        "{out:#?}"
+    );
 }

@@ -7,7 +7,7 @@ use super::instances::Remote;
 use super::output;
 use super::replay;
 use anyhow::{Context as _, bail};
-use durable_host::client::{Client, Deployment};
+use durable_host::client::{Client, Collected, Deployment, Retired};
 use durable_host::inspect::upgrade::{Instances, Target, Upgrade, UpgradeReport};
 use durable_host::inspect::verify::Selection;
 use durable_host::store::Store;
@@ -118,6 +118,82 @@ pub async fn upgrade_remote(remote: &Remote, args: &UpgradeArgs) -> anyhow::Resu
     }
     print_upgrades(&reports, args.json)?;
     Ok(exit_code(args, &reports))
+}
+
+/// `durable retire DIGEST` on the database or over `--url` (`POST /deployments/{digest}/retire`).
+pub async fn retire(target: Either<'_>, digest: &str) -> anyhow::Result<()> {
+    let retired: Retired = match target {
+        Either::Local(client) => client.retire(digest).await?,
+        Either::Remote(remote) => {
+            let path = format!("/deployments/{}/retire", super::instances::segment(digest));
+            remote_json(remote.request(Method::POST, &path)).await?
+        }
+    };
+    println!(
+        "retired {}: it takes no new instances; the {} unfinished instances pinned to it \
+         finish on it",
+        retired.digest, retired.pinned_instances
+    );
+    if !retired.no_longer_offered.is_empty() {
+        println!(
+            "no deployment offers {} any more: starting it fails until one is deployed (or \
+             this one again)",
+            retired.no_longer_offered.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `durable gc` on the database or over `--url` (`POST /deployments/gc`).
+pub async fn gc(target: Either<'_>, dry_run: bool, grace_secs: u64) -> anyhow::Result<()> {
+    let collected: Collected = match target {
+        Either::Local(client) => {
+            client
+                .collect(dry_run, std::time::Duration::from_secs(grace_secs))
+                .await?
+        }
+        Either::Remote(remote) => {
+            let query = [
+                ("dryRun", dry_run.to_string()),
+                ("grace", grace_secs.to_string()),
+            ];
+            remote_json(
+                remote
+                    .request(Method::POST, "/deployments/gc")
+                    .query(&query),
+            )
+            .await?
+        }
+    };
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for digest in &collected.deleted {
+        println!("{verb} {digest}");
+    }
+    println!(
+        "{} components {verb}; {} retired components kept (an unfinished or failed instance or \
+         a queued activity needs them, or they were retired less than {grace_secs} s ago); \
+         deployments not retired are never deleted",
+        collected.deleted.len(),
+        collected.kept
+    );
+    Ok(())
+}
+
+/// Where a command acts: on the database through a client, or through a running server.
+pub enum Either<'a> {
+    Local(&'a Client),
+    Remote(&'a Remote),
+}
+
+/// Sends `request` and decodes a successful answer's JSON.
+async fn remote_json<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> anyhow::Result<T> {
+    let (status, text, _) = answer(request).await?;
+    if !status.is_success() {
+        bail!("{} (HTTP {})", Remote::message(&text), status.as_u16());
+    }
+    serde_json::from_str(&text).with_context(|| format!("the server answered with {text}"))
 }
 
 /// Sends `request` and returns the status, the body and the body as JSON (`null` if it is

@@ -111,6 +111,21 @@ enum Command {
     /// history; the others stay on the component they run on. Exit 1 when an instance named
     /// did not move.
     Upgrade(deploy::UpgradeArgs),
+    /// Retire a deployment (its digest, or a prefix naming one): it takes no new instances and
+    /// no calls from other components; the instances pinned to it finish on it. Deploying it
+    /// again brings it back.
+    Retire { digest: String },
+    /// Delete the retired deployments nothing needs any more: no unfinished or failed instance
+    /// is pinned to them and no activity task is queued on them.
+    Gc {
+        /// Print what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only deployments retired at least this many seconds ago (a start that chose one
+        /// just before it was retired has long been written by then).
+        #[arg(long, default_value_t = 60)]
+        grace: u64,
+    },
     /// Bring the database's schema up to this build's version and print what was done.
     /// Every command migrates the database it opens; this does only that.
     Migrate,
@@ -378,13 +393,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             Command::Deploy(args) => deploy::remote(&remote, &args).await?,
             Command::Upgrade(args) => return deploy::upgrade_remote(&remote, &args).await,
+            Command::Retire { digest } => {
+                deploy::retire(deploy::Either::Remote(&remote), &digest).await?
+            }
+            Command::Gc { dry_run, grace } => {
+                deploy::gc(deploy::Either::Remote(&remote), dry_run, grace).await?
+            }
             Command::Deployments { json } => deploy::list_remote(&remote, json).await?,
             Command::Instance(command) => instances::run(&remote, command).await?,
             _ => bail!(
                 "this command works on the database, not over --url; run it where the \
                  database is (start, status, wait, history, raise-event, terminate, suspend, \
-                 resume, rewind, restart, purge, list, deploy, deployments and upgrade work \
-                 over --url)"
+                 resume, rewind, restart, purge, list, deploy, deployments, upgrade, \
+                 retire and gc work over --url)"
             ),
         }
         return Ok(ExitCode::SUCCESS);
@@ -458,6 +479,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Deploy(args) => {
             deploy::local(&client().await?, &args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retire { digest } => {
+            let client = client().await?;
+            deploy::retire(deploy::Either::Local(&client), &digest).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gc { dry_run, grace } => {
+            let client = client().await?;
+            deploy::gc(deploy::Either::Local(&client), dry_run, grace).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Upgrade(args) => {

@@ -2,10 +2,12 @@
 //! the newest offer of, and how many unfinished instances run on it.
 
 use super::{Client, ClientError};
+use crate::inspect::upgrade::find_deployment;
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::Catalogue;
 use crate::types::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// One deployment (a stored component), for `durable deployments` and `GET /deployments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,12 +25,92 @@ pub struct Deployment {
     pub newest_for: Vec<String>,
     /// Unfinished instances pinned to it: they run its code until they finish.
     pub pinned_instances: u64,
-    /// `current` when it is the newest offering some name, else `superseded` (it runs only
-    /// the instances pinned to it, and calls made by them).
+    /// `current` when it is the newest offering some name, `retired` once retired (`durable
+    /// retire`), else `superseded` (it runs only the instances pinned to it, and calls made by
+    /// them).
     pub state: String,
+    /// When it was retired, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<Timestamp>,
+}
+
+/// What [`Client::retire`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retired {
+    /// The deployment retired.
+    pub digest: String,
+    /// The unfinished instances pinned to it, which finish on it.
+    pub pinned_instances: u64,
+    /// The orchestrators no deployment offers any more: starting them fails until one does.
+    pub no_longer_offered: Vec<String>,
+}
+
+/// What [`Client::collect`] deleted (or would).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collected {
+    /// The deployments deleted (with `dry_run`: that would be).
+    pub deleted: Vec<String>,
+    /// The retired deployments kept: something needs them, or they were retired too recently.
+    pub kept: usize,
+    /// Whether nothing was deleted on purpose.
+    pub dry_run: bool,
 }
 
 impl Client {
+    /// Retires the deployment `digest` names (a digest, or a prefix naming one): it takes no
+    /// new instances and no calls from other components; the instances pinned to it finish
+    /// on it. Deploying it again brings it back.
+    pub async fn retire(&self, digest: &str) -> Result<Retired, ClientError> {
+        let deployments = self.store.components().await?;
+        let record = find_deployment(&deployments, digest)
+            .map_err(ClientError::UnknownDeployment)?
+            .clone();
+        self.store
+            .retire_component(&record.digest, self.clock.now())
+            .await?;
+        let pinned_instances = self
+            .store
+            .pinned_counts()
+            .await?
+            .into_iter()
+            .find(|(d, _)| *d == record.digest)
+            .map_or(0, |(_, n)| n);
+        let after = self.store.components().await?;
+        let no_longer_offered = record
+            .catalogue
+            .orchestrators
+            .iter()
+            .filter(|name| newest_offering(FunctionKind::Orchestrator, name, &after).is_none())
+            .cloned()
+            .collect();
+        Ok(Retired {
+            digest: record.digest,
+            pinned_instances,
+            no_longer_offered,
+        })
+    }
+
+    /// Deletes the deployments retired at least `grace` ago that nothing needs
+    /// ([`crate::store::Store::collect_components`]); with `dry_run` only says which.
+    pub async fn collect(&self, dry_run: bool, grace: Duration) -> Result<Collected, ClientError> {
+        let retired_by = self.clock.now().saturating_sub(grace.as_millis() as u64);
+        let deleted = self.store.collect_components(retired_by, dry_run).await?;
+        let kept = self
+            .store
+            .components()
+            .await?
+            .iter()
+            .filter(|c| c.retired_at.is_some() && !(dry_run && deleted.contains(&c.digest)))
+            .count();
+        Ok(Collected {
+            deleted,
+            kept,
+            dry_run,
+        })
+    }
+
     /// Every deployment, newest first.
     pub async fn deployments(&self) -> Result<Vec<Deployment>, ClientError> {
         let components = self.store.components().await?;
@@ -59,12 +141,13 @@ impl Client {
                         .iter()
                         .find(|(digest, _)| *digest == component.digest)
                         .map_or(0, |(_, count)| *count),
-                    state: if newest_for.is_empty() {
-                        "superseded"
-                    } else {
-                        "current"
+                    state: match (component.retired_at, newest_for.is_empty()) {
+                        (Some(_), _) => "retired",
+                        (None, true) => "superseded",
+                        (None, false) => "current",
                     }
                     .into(),
+                    retired_at: component.retired_at,
                     newest_for,
                 }
             })

@@ -121,6 +121,7 @@ impl Engine {
             digest: loaded.digest.clone(),
             catalogue: loaded.catalogue.clone(),
             deployed_at: now,
+            retired_at: None,
         })
     }
 

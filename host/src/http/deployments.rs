@@ -125,6 +125,35 @@ pub async fn deploy(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// `POST /deployments/{digest}/retire` (API keys required, as for deploying).
+pub async fn retire(
+    State(state): State<ApiState>,
+    Path(digest): Path<String>,
+) -> Result<Response, ApiError> {
+    changes_code(&state)?;
+    Ok(Json(state.client.retire(&digest).await?).into_response())
+}
+
+/// `POST /deployments/gc[?dryRun=true][&grace=SECS]` (API keys required).
+pub async fn gc(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
+    changes_code(&state)?;
+    let dry_run = params.bool("dryRun", false)?;
+    let grace = std::time::Duration::from_secs(params.u64("grace")?.unwrap_or(60));
+    Ok(Json(state.client.collect(dry_run, grace).await?).into_response())
+}
+
+/// Changing which code runs over HTTP needs API keys: an open port must not do it.
+fn changes_code(state: &ApiState) -> Result<(), ApiError> {
+    match state.config.api_keys.is_empty() {
+        true => Err(ApiError::Forbidden(
+            "changing deployments over HTTP needs API keys: start `durable serve` with \
+             --api-key (or use the CLI on the database)"
+                .into(),
+        )),
+        false => Ok(()),
+    }
+}
+
 /// `POST /instances/{instanceId}/upgrade`.
 pub async fn upgrade_one(
     State(state): State<ApiState>,

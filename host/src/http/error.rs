@@ -112,6 +112,7 @@ impl From<ClientError> for ApiError {
             | ClientError::InvalidRequest(_) => ApiError::BadRequest(e.to_string()),
             ClientError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             ClientError::Store(e) => e.into(),
+            ClientError::UnknownDeployment(message) => ApiError::NotFound(message),
             ClientError::Timeout { .. } => ApiError::internal(&e),
         }
     }

@@ -206,6 +206,8 @@ pub fn routes() -> Vec<Route> {
             handler: axum::routing::post(deployments::deploy)
                 .layer(DefaultBodyLimit::max(deployments::BODY_LIMIT)),
         },
+        route(M::POST, "/deployments/{digest}/retire", deployments::retire),
+        route(M::POST, "/deployments/gc", deployments::gc),
         route(M::GET, "/openapi.json", openapi),
     ]
 }

@@ -261,7 +261,9 @@ pub async fn upgrade_instances(
     let deployments = store.components().await?;
     let fixed = match target {
         Target::Newest => None,
-        Target::Deployment(digest) => Some(find_deployment(&deployments, digest)?),
+        Target::Deployment(digest) => {
+            Some(find_deployment(&deployments, digest).map_err(EngineError::UnknownDeployment)?)
+        }
     };
     let all = matches!(instances, Instances::AllUnfinished);
     let records = match instances {
@@ -318,7 +320,7 @@ pub async fn upgrade_instances(
 pub fn find_deployment<'a>(
     deployments: &'a [ComponentRecord],
     digest: &str,
-) -> Result<&'a ComponentRecord, EngineError> {
+) -> Result<&'a ComponentRecord, String> {
     let wanted = digest.strip_prefix("sha256:").unwrap_or(digest);
     let matching: Vec<&ComponentRecord> = deployments
         .iter()
@@ -331,13 +333,11 @@ pub fn find_deployment<'a>(
         .collect();
     match matching.as_slice() {
         [one] if !wanted.is_empty() => Ok(one),
-        [] => Err(EngineError::UnknownDeployment(format!(
-            "no deployment has the digest {digest}"
-        ))),
-        _ => Err(EngineError::UnknownDeployment(format!(
+        [] => Err(format!("no deployment has the digest {digest}")),
+        _ => Err(format!(
             "{digest} names {} deployments; give more of the digest",
             matching.len()
-        ))),
+        )),
     }
 }
 

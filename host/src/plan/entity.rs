@@ -484,6 +484,7 @@ mod tests {
                 ..Catalogue::default()
             },
             deployed_at: 0,
+            retired_at: None,
         }];
         let outcomes = vec![
             EntityOperationOutcome {

@@ -482,6 +482,7 @@ mod tests {
             digest: "sha256:other".into(),
             catalogue: catalogue(&["theirs"], &[]),
             deployed_at: 0,
+            retired_at: None,
         }];
         let callees = Callees {
             caller_digest: &running.digest,

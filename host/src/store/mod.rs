@@ -151,6 +151,9 @@ pub struct ComponentRecord {
     pub catalogue: Catalogue,
     /// When it was last stored, ms since the epoch; storing it again moves it.
     pub deployed_at: Timestamp,
+    /// When it was retired ([`Store::retire_component`]), ms since the epoch: it takes no new
+    /// instances and no calls from other components; storing it again un-retires it.
+    pub retired_at: Option<Timestamp>,
 }
 
 /// A new orchestration instance.
@@ -566,6 +569,20 @@ pub trait Store: Send + Sync + 'static {
     /// How many unfinished instances each component holds pinned (runs them), by digest;
     /// components pinning none are left out.
     async fn pinned_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+
+    /// Retires a stored component at `now` (a retired one keeps its first retirement time);
+    /// `false` when no component has the digest.
+    async fn retire_component(&self, digest: &str, now: Timestamp) -> StoreResult<bool>;
+
+    /// Deletes the components retired at or before `retired_by` that nothing needs: no
+    /// instance that has not finished, or failed (a rewind runs it again), is pinned to it and
+    /// no activity task is queued on it. One statement, so an instance pinned meanwhile keeps
+    /// its component. With `dry_run` deletes nothing. The digests (to be) deleted.
+    async fn collect_components(
+        &self,
+        retired_by: Timestamp,
+        dry_run: bool,
+    ) -> StoreResult<Vec<String>>;
 
     /// Creates an instance and enqueues its `ExecutionStarted` message,
     /// atomically. Fails with `InstanceExists` if an unfinished instance has

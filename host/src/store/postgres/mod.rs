@@ -37,6 +37,13 @@ use order::KeyedQueues;
 use prepared::Prepared;
 use rows::*;
 use std::collections::HashMap;
+
+/// The components [`Store::collect_components`] deletes: retired by `$1` and needed by
+/// nothing (see there).
+const COLLECTABLE: &str = "FROM components WHERE retired_at IS NOT NULL AND retired_at <= $1 \
+     AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.digest = components.digest \
+         AND i.status NOT IN ('Completed', 'Terminated', 'Canceled')) \
+     AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.digest = components.digest)";
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
@@ -250,7 +257,8 @@ impl Store for PostgresStore {
                 "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq) \
                  VALUES ($1, $2, $3, $4, nextval('component_deploys')) \
                  ON CONFLICT (digest) DO UPDATE \
-                 SET deployed_at = EXCLUDED.deployed_at, deploy_seq = EXCLUDED.deploy_seq",
+                 SET deployed_at = EXCLUDED.deployed_at, deploy_seq = EXCLUDED.deploy_seq, \
+                 retired_at = NULL",
                 &[&digest, &bytes, &catalogue, &(now as i64)],
             )
             .await?;
@@ -271,7 +279,8 @@ impl Store for PostgresStore {
         let client = self.read().await?;
         let rows = client
             .query_prepared(
-                "SELECT digest, catalogue, deployed_at FROM components ORDER BY deploy_seq DESC",
+                "SELECT digest, catalogue, deployed_at, retired_at FROM components \
+                 ORDER BY deploy_seq DESC",
                 &[],
             )
             .await?;
@@ -282,6 +291,7 @@ impl Store for PostgresStore {
                     digest: r.try_get(0)?,
                     catalogue: serde_json::from_str(&catalogue)?,
                     deployed_at: r.try_get::<_, i64>(2)? as Timestamp,
+                    retired_at: r.try_get::<_, Option<i64>>(3)?.map(|t| t as Timestamp),
                 })
             })
             .collect()
@@ -296,6 +306,38 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
             .collect()
+    }
+
+    async fn retire_component(&self, digest: &str, now: Timestamp) -> StoreResult<bool> {
+        self.write(async |tx| {
+            let changed = tx
+                .execute_prepared(
+                    "UPDATE components SET retired_at = COALESCE(retired_at, $2) \
+                     WHERE digest = $1",
+                    &[&digest, &(now as i64)],
+                )
+                .await?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn collect_components(
+        &self,
+        retired_by: Timestamp,
+        dry_run: bool,
+    ) -> StoreResult<Vec<String>> {
+        let sql = match dry_run {
+            true => format!("SELECT digest {COLLECTABLE}"),
+            false => format!("DELETE {COLLECTABLE} RETURNING digest"),
+        };
+        self.write(async |tx| {
+            let rows = tx.query_prepared(&sql, &[&(retired_by as i64)]).await?;
+            rows.iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect::<StoreResult<Vec<String>>>()
+        })
+        .await
     }
 
     async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {

@@ -116,7 +116,10 @@ ALTER TABLE instances ADD COLUMN affinity TEXT COLLATE "C";
 
 /// The migrations, in order: the n-th (counting from 1) takes a schema from version n-1 to n.
 /// Forward only: a released migration is never edited, only followed by another.
-const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS];
+/// The third migration: a component can be retired (`durable retire`).
+const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at BIGINT;";
+
+const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS, V3_RETIRED];
 
 /// The layout this build reads and writes, kept in the `durable_schema` table: the number of
 /// [`MIGRATIONS`]. An older schema is migrated when opened; a newer one is refused.

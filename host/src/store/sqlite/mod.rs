@@ -22,6 +22,13 @@ use rows::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use schema::*;
 use std::path::{Path, PathBuf};
+
+/// The components [`Store::collect_components`] deletes: retired by `?1` and needed by
+/// nothing (see there).
+const COLLECTABLE: &str = "FROM components WHERE retired_at IS NOT NULL AND retired_at <= ?1 \
+     AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.digest = components.digest \
+         AND i.status NOT IN ('Completed', 'Terminated', 'Canceled')) \
+     AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.digest = components.digest)";
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -206,7 +213,8 @@ impl Store for SqliteStore {
             conn.execute(
                 "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq) \
                  VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT(digest) DO UPDATE SET deployed_at = ?4, deploy_seq = ?5",
+                 ON CONFLICT(digest) DO UPDATE SET deployed_at = ?4, deploy_seq = ?5, \
+                 retired_at = NULL",
                 params![digest, bytes, catalogue, now as i64, seq],
             )?;
             Ok(())
@@ -231,22 +239,25 @@ impl Store for SqliteStore {
     async fn components(&self) -> StoreResult<Vec<ComponentRecord>> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT digest, catalogue, deployed_at FROM components ORDER BY deploy_seq DESC",
+                "SELECT digest, catalogue, deployed_at, retired_at FROM components \
+                 ORDER BY deploy_seq DESC",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (digest, catalogue, deployed_at) = row?;
+                let (digest, catalogue, deployed_at, retired_at) = row?;
                 out.push(ComponentRecord {
                     digest,
                     catalogue: serde_json::from_str(&catalogue)?,
                     deployed_at: deployed_at as Timestamp,
+                    retired_at: retired_at.map(|t| t as Timestamp),
                 });
             }
             Ok(out)
@@ -262,6 +273,35 @@ impl Store for SqliteStore {
                 TERMINAL_STATUSES
             ))?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn retire_component(&self, digest: &str, now: Timestamp) -> StoreResult<bool> {
+        let digest = digest.to_owned();
+        self.write(move |conn| {
+            let changed = conn.execute(
+                "UPDATE components SET retired_at = COALESCE(retired_at, ?2) WHERE digest = ?1",
+                params![digest, now as i64],
+            )?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn collect_components(
+        &self,
+        retired_by: Timestamp,
+        dry_run: bool,
+    ) -> StoreResult<Vec<String>> {
+        let sql = match dry_run {
+            true => format!("SELECT digest {COLLECTABLE}"),
+            false => format!("DELETE {COLLECTABLE} RETURNING digest"),
+        };
+        self.write(move |conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map([retired_by as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await

@@ -110,7 +110,10 @@ CREATE INDEX activities_instance ON activities(instance_id);
 
 /// The migrations, in order: the n-th (counting from 1) takes a database from schema version
 /// n-1 to n. Forward only: a released migration is never edited, only followed by another.
-const MIGRATIONS: &[&[&str]] = &[&[V1_TABLES, V1_ENTITY_TABLES], &[V2_INDEXES]];
+/// The third migration: a component can be retired (`durable retire`).
+const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at INTEGER;";
+
+const MIGRATIONS: &[&[&str]] = &[&[V1_TABLES, V1_ENTITY_TABLES], &[V2_INDEXES], &[V3_RETIRED]];
 
 /// The layout this build reads and writes, kept in SQLite's `user_version`: the number of
 /// [`MIGRATIONS`]. An older file is migrated when opened; a newer one is refused.

@@ -38,6 +38,84 @@ pub(super) async fn components_are_stored_by_digest_newest_first(store: &dyn Sto
     assert_eq!(store.component_bytes("sha256:zzz").await.unwrap(), None);
 }
 
+/// A retired component keeps its first retirement time until it is stored again; collection
+/// deletes only retired components, retired long enough, that no unfinished or failed instance
+/// and no queued activity needs.
+pub(super) async fn retired_components_nothing_needs_are_collected(store: &dyn Store) {
+    let catalogue = Catalogue::default();
+    for digest in [DIGEST, "sha256:idle", "sha256:live", "sha256:late"] {
+        store
+            .put_component(digest, b"bytes", &catalogue, T0)
+            .await
+            .unwrap();
+    }
+    assert!(!store.retire_component("sha256:nope", T0).await.unwrap());
+    for digest in [DIGEST, "sha256:idle", "sha256:live"] {
+        assert!(store.retire_component(digest, T0 + 1).await.unwrap());
+    }
+    assert!(store.retire_component("sha256:idle", T0 + 9).await.unwrap());
+    store.retire_component("sha256:late", T0 + 5).await.unwrap();
+    let retired = |components: Vec<ComponentRecord>| {
+        components
+            .into_iter()
+            .map(|c| (c.digest, c.retired_at))
+            .collect::<Vec<_>>()
+    };
+    let listed = retired(store.components().await.unwrap());
+    assert!(
+        listed.contains(&("sha256:idle".into(), Some(T0 + 1))),
+        "{listed:?}"
+    );
+    // DIGEST runs an unfinished instance; `live` has a queued activity.
+    create(store, "pinned", T0).await;
+    let item = lock_one(store, "w", "pinned", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.activities = vec![NewActivity {
+        digest: "sha256:live".into(),
+        ..activity(0, "work", T0)
+    }];
+    store.complete_orchestration(commit).await.unwrap();
+
+    let would = store.collect_components(T0 + 1, true).await.unwrap();
+    assert_eq!(would, ["sha256:idle"], "late was retired after T0 + 1");
+    assert!(
+        store
+            .component_bytes("sha256:idle")
+            .await
+            .unwrap()
+            .is_some(),
+        "a dry run deletes nothing"
+    );
+    let gone = store.collect_components(T0 + 5, false).await.unwrap();
+    let mut gone = gone;
+    gone.sort();
+    assert_eq!(gone, ["sha256:idle", "sha256:late"]);
+    assert_eq!(store.component_bytes("sha256:idle").await.unwrap(), None);
+    let left: Vec<String> = store
+        .components()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.digest)
+        .collect();
+    assert_eq!(left, ["sha256:live", DIGEST]);
+
+    // Stored again, a retired component is current again.
+    store
+        .put_component("sha256:live", b"bytes", &catalogue, T0 + 6)
+        .await
+        .unwrap();
+    let listed = retired(store.components().await.unwrap());
+    assert_eq!(listed[0], ("sha256:live".into(), None));
+    assert!(
+        store
+            .collect_components(T0 + 100, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 // create_instance
 
 pub(super) async fn create_instance_enqueues_execution_started(store: &dyn Store) {

@@ -413,6 +413,7 @@ async fn open_postgres() -> postgres_schema::Schema {
 conformance! {
     instances: [
         components_are_stored_by_digest_newest_first,
+        retired_components_nothing_needs_are_collected,
         create_instance_enqueues_execution_started,
         create_instance_refuses_an_unfinished_duplicate,
         create_instance_replaces_a_finished_one,
