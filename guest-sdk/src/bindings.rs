@@ -94,3 +94,8 @@ impl From<LogLevel> for durable::core::host::LogLevel {
 pub(crate) fn host_log(level: LogLevel, message: &str) {
     durable::core::host::log(level.into(), message);
 }
+
+/// The running orchestration's version (the `host.version` import).
+pub(crate) fn host_version() -> Option<String> {
+    durable::core::host::version()
+}

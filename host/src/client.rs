@@ -104,6 +104,9 @@ pub struct StartRequest {
     pub input: Json,
     /// `None`: a new unique id.
     pub instance_id: Option<String>,
+    /// Start on the newest deployment labelled with this version (`durable deploy
+    /// --version`); `None`: the newest deployment. The instance runs as that version.
+    pub version: Option<String>,
 }
 
 impl StartRequest {
@@ -113,6 +116,7 @@ impl StartRequest {
             orchestrator: orchestrator.into(),
             input: "null".into(),
             instance_id: None,
+            version: None,
         }
     }
 
@@ -125,6 +129,12 @@ impl StartRequest {
     /// Starts the instance under this id instead of a new one.
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance_id = Some(id.into());
+        self
+    }
+
+    /// Starts the instance on the newest deployment labelled `version`.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
         self
     }
 }
@@ -225,13 +235,54 @@ impl Client {
 
     /// The newest deployed component offering `orchestrator`.
     pub async fn component_for(&self, orchestrator: &str) -> Result<ComponentRecord, ClientError> {
-        let components = self.store.components().await?;
+        self.component_of_version(orchestrator, None).await
+    }
+
+    /// The newest deployment (not retired) offering `orchestrator`, labelled `version` when
+    /// one is given.
+    async fn component_of_version(
+        &self,
+        orchestrator: &str,
+        version: Option<&str>,
+    ) -> Result<ComponentRecord, ClientError> {
+        let mut components = self.store.components().await?;
+        if let Some(version) = version {
+            let offering: Vec<&ComponentRecord> = components
+                .iter()
+                .filter(|c| c.retired_at.is_none())
+                .filter(|c| FunctionKind::Orchestrator.offered_by(&c.catalogue, orchestrator))
+                .collect();
+            if !offering.is_empty()
+                && !offering
+                    .iter()
+                    .any(|c| c.version.as_deref() == Some(version))
+            {
+                let mut versions: Vec<&str> = offering
+                    .iter()
+                    .filter_map(|c| c.version.as_deref())
+                    .collect();
+                versions.sort();
+                versions.dedup();
+                let known = match versions.is_empty() {
+                    true => "none of the deployments offering it has a version (durable deploy \
+                             --version)"
+                        .to_owned(),
+                    false => format!("the versions offering it: {}", versions.join(", ")),
+                };
+                return Err(ClientError::InvalidRequest(format!(
+                    "no deployment of version `{version}` offers orchestrator `{orchestrator}`; \
+                     {known}"
+                )));
+            }
+            components.retain(|c| c.version.as_deref() == Some(version));
+        }
         if let Some(found) = newest_offering(FunctionKind::Orchestrator, orchestrator, &components)
         {
             return Ok(found.clone());
         }
         let mut available: Vec<String> = components
             .into_iter()
+            .filter(|c| c.retired_at.is_none())
             .flat_map(|c| c.catalogue.orchestrators)
             .collect();
         available.sort();
@@ -246,7 +297,10 @@ impl Client {
     /// and returns its id.
     pub async fn start(&self, request: StartRequest) -> Result<String, ClientError> {
         let input = self.payload("the input", &request.input)?;
-        let component = self.component_for(&request.orchestrator).await?;
+        let version = request.version.as_deref();
+        let component = self
+            .component_of_version(&request.orchestrator, version)
+            .await?;
         let instance_id = match request.instance_id {
             Some(id) if id.trim().is_empty() => {
                 return Err(ClientError::InvalidRequest(
@@ -266,6 +320,7 @@ impl Client {
                 input,
                 parent: None,
                 created_at: self.clock.now(),
+                version: request.version.or(component.version),
             })
             .await;
         // Also when refused (a duplicate id): see `notify_work`.

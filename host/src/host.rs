@@ -84,7 +84,18 @@ impl Host {
     /// New instances of its orchestrators run on it; running instances stay on the component
     /// they started with.
     pub async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError> {
-        self.engine.deploy(bytes).await
+        self.engine.deploy(bytes, None).await
+    }
+
+    /// [`Host::deploy`], labelling the deployment `version`: the instances started on it run
+    /// as that version (an orchestration reads it with `ctx.version()`), and a start can ask
+    /// for it ([`crate::client::StartRequest::version`]).
+    pub async fn deploy_version(
+        &self,
+        bytes: &[u8],
+        version: &str,
+    ) -> Result<ComponentRecord, EngineError> {
+        self.engine.deploy(bytes, Some(version)).await
     }
 
     /// Replays the stored histories `selection` chooses against the component `bytes`, without
@@ -165,8 +176,12 @@ pub trait Deployer: Send + Sync {
         selection: &Selection,
     ) -> Result<Vec<(InstanceRecord, Verdict)>, EngineError>;
 
-    /// See [`Host::deploy`].
-    async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError>;
+    /// See [`Host::deploy`] and [`Host::deploy_version`].
+    async fn deploy(
+        &self,
+        bytes: &[u8],
+        version: Option<&str>,
+    ) -> Result<ComponentRecord, EngineError>;
 
     /// See [`Host::upgrade`].
     async fn upgrade(
@@ -186,8 +201,12 @@ impl Deployer for Host {
         Host::verify(self, bytes, selection).await
     }
 
-    async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError> {
-        Host::deploy(self, bytes).await
+    async fn deploy(
+        &self,
+        bytes: &[u8],
+        version: Option<&str>,
+    ) -> Result<ComponentRecord, EngineError> {
+        self.engine.deploy(bytes, version).await
     }
 
     async fn upgrade(

@@ -247,6 +247,9 @@ pub struct TurnPlan {
     pub custom_status: Option<Option<Json>>,
     /// How the execution ended, if it did this turn.
     pub outcome: Option<Outcome>,
+    /// The execution's version (from its `ExecutionStarted`): its sub-orchestrations and its
+    /// next execution after a continue-as-new run as it too.
+    pub version: Option<String>,
 }
 
 /// What the host remembers about an execution's history between turns.
@@ -261,6 +264,7 @@ pub struct ReplayState {
     /// One past the highest sequence id the live guest has decided.
     decided: u32,
     finished: bool,
+    version: Option<String>,
 }
 
 impl ReplayState {
@@ -326,6 +330,7 @@ impl ReplayState {
                 self.held_locks = Some(entities.clone());
             }
             EventKind::EntityUnlocked { .. } => self.held_locks = None,
+            EventKind::ExecutionStarted { version, .. } => self.version = version.clone(),
             EventKind::ExecutionCompleted { .. }
             | EventKind::ContinuedAsNew { .. }
             | EventKind::ExecutionTerminated { .. } => self.finished = true,
@@ -399,6 +404,7 @@ impl ReplayState {
             self.observe(&event);
             plan.new_history.push(event);
         }
+        plan.version = self.version.clone();
         for action in actions {
             if plan.outcome.is_some() {
                 break; // nothing after completion counts
@@ -629,6 +635,7 @@ mod tests {
             execution_id: "e".into(),
             input: "null".into(),
             parent: None,
+            version: None,
         }
     }
 

@@ -216,6 +216,7 @@ mod tests {
             },
             deployed_at: 0,
             retired_at: None,
+            version: None,
         }
     }
 

@@ -271,6 +271,10 @@ pub enum EventKind {
         /// The parent, when the instance is a sub-orchestration.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parent: Option<ParentInstance>,
+        /// The version the execution runs as (`host.version`): its deployment's label when it
+        /// started, the one its client asked for, or its parent's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
     },
     /// A turn begins; its timestamp is the turn's replay-safe "now".
     OrchestratorStarted,

@@ -312,6 +312,14 @@ impl TestHost {
             .unwrap_or_else(|e| panic!("deploying a component: {e:#}"));
     }
 
+    /// Deploys one component's bytes labelled with a version.
+    pub async fn deploy_version(&self, bytes: &[u8], version: &str) {
+        self.host
+            .deploy_version(bytes, version)
+            .await
+            .unwrap_or_else(|e| panic!("deploying a component as version {version}: {e:#}"));
+    }
+
     /// Starts the dispatch loops.
     pub fn run(&mut self) {
         self.running = Some(self.host.start());

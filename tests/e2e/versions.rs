@@ -4,12 +4,21 @@
 //! which sets a second timer before it waits), deployed to a running `durable serve` while
 //! instances wait for their approval.
 
-use crate::process::{Durable, count_json};
-use crate::support::guest;
+use crate::process::{Durable, Serve, count_json};
+use crate::support::{Lang, TestHost, guest, output, per_language, read};
 use durable_host::wasm::digest_of;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::time::{Duration, Instant};
+
+/// `durable serve` on the database, noticing other processes' work within 20 ms, and the URL of
+/// its HTTP API.
+fn serve_http(durable: &Durable) -> (Serve, String) {
+    let port = crate::process::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let serve = durable.serve("serve.log", ["--poll-ms", "20", "--http-addr", &addr]);
+    (serve, format!("http://{addr}"))
+}
 
 /// `deploy --upgrade` moves the waiting instances whose histories replay against the new code
 /// (recorded in their histories) and leaves the others where they are; `durable upgrade`
@@ -39,18 +48,8 @@ fn waiting_instances_move_to_compatible_code_and_the_others_finish_where_they_ar
     let waiting = |id: &str| {
         durable.history_until(id, |h| count_json(h, "TimerCreated") > 0);
     };
-    let port = crate::process::free_port();
-    let url = format!("http://127.0.0.1:{port}");
     durable.deploy(&v1);
-    let _serve = durable.serve(
-        "serve.log",
-        [
-            "--poll-ms",
-            "20",
-            "--http-addr",
-            &format!("127.0.0.1:{port}"),
-        ],
-    );
+    let (_serve, url) = serve_http(&durable);
     for id in ["a", "b"] {
         durable.run(["start", "approval_workflow", "--id", id]).ok();
     }
@@ -249,4 +248,108 @@ fn waiting_instances_move_to_compatible_code_and_the_others_finish_where_they_ar
         out.ok().contains(&format!("would delete {v1_digest}")),
         "{out:#?}"
     );
+}
+
+/// Deployments labelled with versions: a start asks for one (locally and over `--url`) and the
+/// instance is pinned to it even when a newer deployment offers the orchestrator; the code
+/// reads its version with `ctx.version()`, as do its sub-orchestrations and the execution after
+/// a continue-as-new.
+#[test]
+fn a_start_names_a_version_and_the_code_reads_it() {
+    let durable = Durable::new();
+    let v1 = guest("human-interaction");
+    let v2 = guest("human-interaction-v2");
+    let probe = guest("probe");
+    for (component, version) in [(&v1, "1.0"), (&v2, "2.0"), (&probe, "7")] {
+        durable
+            .run([
+                OsStr::new("deploy"),
+                OsStr::new("--component"),
+                component.as_os_str(),
+                OsStr::new("--version"),
+                OsStr::new(version),
+            ])
+            .ok();
+    }
+    let component_of = |id: &str| -> String {
+        let status: Value = serde_json::from_str(durable.run(["status", id]).ok()).unwrap();
+        status["component"].as_str().unwrap().to_owned()
+    };
+    durable
+        .run([
+            "start",
+            "approval_workflow",
+            "--id",
+            "old",
+            "--version",
+            "1.0",
+        ])
+        .ok();
+    durable
+        .run(["start", "approval_workflow", "--id", "new"])
+        .ok();
+    assert_eq!(component_of("old"), digest_of(&std::fs::read(&v1).unwrap()));
+    assert_eq!(component_of("new"), digest_of(&std::fs::read(&v2).unwrap()));
+    let out = durable.run(["start", "approval_workflow", "--version", "3.0"]);
+    assert!(
+        out.err().contains(
+            "no deployment of version `3.0` offers orchestrator `approval_workflow`; the \
+             versions offering it: 1.0, 2.0"
+        ),
+        "{out:#?}"
+    );
+    let listed = durable.run(["deployments"]);
+    assert!(listed.ok().contains("  version: 2.0"), "{listed:#?}");
+
+    let (_serve, url) = serve_http(&durable);
+    let input = r#"{"sub": true, "again": true}"#;
+    durable
+        .run(["start", "report_version", "--id", "r", "--input", input])
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let started = loop {
+        let out = durable.run([
+            "--url",
+            &url,
+            "start",
+            "report_version",
+            "--id",
+            "remote",
+            "--version",
+            "7",
+        ]);
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    started.ok();
+    for id in ["r", "remote"] {
+        let waited: Value =
+            serde_json::from_str(durable.run(["wait", id, "--timeout", "60"]).ok()).unwrap();
+        assert_eq!(waited["runtimeStatus"], "Completed", "{waited}");
+        let expected = match id {
+            "r" => serde_json::json!({"version": "7", "child": {"version": "7", "child": null}}),
+            _ => serde_json::json!({"version": "7", "child": null}),
+        };
+        assert_eq!(waited["output"], expected, "{id}: {waited}");
+    }
+    let out = durable.run(["--url", &url, "start", "report_version", "--version", "8"]);
+    assert!(out.err().contains("HTTP 400"), "{out:#?}");
+}
+
+per_language!(the_code_reads_the_version_it_started_as: rust, python, js);
+
+/// `ctx.version()`, `context.version`, `context.df.version`: the label of the deployment the
+/// instance started on, in every SDK; none when unlabelled.
+async fn the_code_reads_the_version_it_started_as(lang: Lang) {
+    let component = read(&lang.conformance_guest());
+    let mut t = TestHost::new();
+    t.deploy_component(&component).await;
+    t.run();
+    let unlabelled = t.start("report_version", "null").await;
+    assert_eq!(output(&t.finish(&unlabelled).await), Value::Null);
+    t.deploy_version(&component, "5.1").await;
+    let labelled = t.start("report_version", "null").await;
+    assert_eq!(output(&t.finish(&labelled).await), "5.1");
 }

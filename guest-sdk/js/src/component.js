@@ -7,14 +7,17 @@
 // back, and JavaScript errors into structured failures. A function returning `result<_, failure>`
 // fails by throwing the failure record (a plain object, as componentize-js expects).
 
-import { log as hostLog } from 'durable:core/host@0.1.0';
+import { log as hostLog, version as hostVersion } from 'durable:core/host@0.1.0';
 
 import { app } from './app.js';
+import { installVersionSource } from './context.js';
 import { executeBatch } from './entity.js';
 import { Failure, FailureCause, UNKNOWN_FUNCTION } from './failure.js';
 import { parseJson, toJson } from './json.js';
 import { logMethods } from './log.js';
 import { Event, Executor } from './replay.js';
+
+installVersionSource(() => hostVersion());
 
 // --- failures ---
 

@@ -15,6 +15,15 @@ import { DURABLE_NAMESPACE, uuid5 } from './uuid.js';
 
 export { parseJson, toJson } from './json.js';
 
+// Where `version` comes from: the host's `version` import inside a component (the component glue
+// installs it); outside one, nothing unless a test installs a source.
+let versionSource = () => null;
+
+/** Installs where `context.df.version` reads the running orchestration's version from. */
+export function installVersionSource(source) {
+  versionSource = source;
+}
+
 function toMillis(moment) {
   if (moment instanceof Date) return moment.getTime();
   if (typeof moment === 'number') return moment;
@@ -37,6 +46,16 @@ export class DurableOrchestrationContext {
 
   get parentInstanceId() {
     return this._state.parentInstanceId;
+  }
+
+  /**
+   * The version this orchestration runs as: the label of the deployment it started on (`durable
+   * deploy --version`), the one its client asked for (`durable start --version`), or its
+   * parent's; null when there is none. Moving the instance to new code does not change it, so
+   * code may branch on it and replay the same.
+   */
+  get version() {
+    return versionSource() ?? null;
   }
 
   /** True while the code re-runs turns already in the history. */

@@ -469,10 +469,11 @@ function trap(error) {
 }
 
 // How `durable build` resolves imports (build/bundle.mjs): `durable` is this SDK. The host's
-// `durable:core/host@0.1.0` (only `log`, used by component.js) becomes a module that drops lines.
+// `durable:core/host@0.1.0` (`log` and `version`, used by component.js) becomes a module that
+// drops lines and has no version.
 const HOOKS = `
 const SDK = ${JSON.stringify(pathToFileURL(path.join(SDK_DIR, 'index.js')).href)};
-const HOST = 'data:text/javascript,export function log() {}';
+const HOST = 'data:text/javascript,export function log() {} export function version() {}';
 export async function resolve(specifier, context, next) {
   if (specifier === 'durable') return { url: SDK, shortCircuit: true };
   if (specifier === 'durable:core/host@0.1.0') return { url: HOST, shortCircuit: true };

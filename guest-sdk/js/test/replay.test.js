@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { DurableError, Failure, RetryOptions, Task, TaskFailedError } from '../src/index.js';
+import { installVersionSource } from '../src/context.js';
 import { Event, Executor } from '../src/replay.js';
 import { DURABLE_NAMESPACE, uuid5 } from '../src/uuid.js';
 
@@ -283,4 +284,15 @@ test('callActivityWithRetry waits on durable timers between attempts and gives u
 
   assert.deepEqual(run(retry, [turn(1000, started()), turn(2000, failed(0, 'Fatal', 'no', { nonRetriable: true }))]), ['Fail Fatal: no']);
   assert.equal(new RetryOptions(1000, 10, { backoffCoefficient: 2, maxRetryIntervalInMilliseconds: 5000 }).delayAfter(4), 5000);
+});
+
+test('the version comes from the host', () => {
+  const version = (context) => context.df.version;
+  assert.deepEqual(run(version, [turn(1000, started(null))]), ['Complete null']);
+  installVersionSource(() => '2.0');
+  try {
+    assert.deepEqual(run(version, [turn(1000, started(null))]), ['Complete "2.0"']);
+  } finally {
+    installVersionSource(() => null);
+  }
 });

@@ -19,7 +19,7 @@ from wit_world.imports import host as wit_host
 from wit_world.imports import orchestration_types as ot
 from wit_world.imports import types as wt
 
-from . import _log
+from . import _context, _log
 from ._activity import ActivityContext, run_activity
 from ._app import the_app
 from ._context import parse_json, to_json
@@ -203,3 +203,4 @@ _HOST_LEVELS = {
     "error": wit_host.LogLevel.ERROR,
 }
 _log.install(lambda level, message: wit_host.log(_HOST_LEVELS[level], message))
+_context.install_version_source(wit_host.version)

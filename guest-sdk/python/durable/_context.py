@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ._json import parse_json, to_json  # noqa: F401 - re-exported for the glue
 from ._entity import EntityId, operation_name_of
@@ -21,6 +21,16 @@ from ._tasks import AllTask, AnyTask, Background, ExternalEventTask, ReadyTask, 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Durable Functions derives its `new_uuid` namespace from this name in the OID namespace.
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
+
+
+# Where `version` comes from: the host's `version` import inside a component (the component glue
+# installs it); outside one, nothing unless a test installs a source.
+_version_source: Callable[[], Optional[str]] = lambda: None
+
+
+def install_version_source(source: Callable[[], Optional[str]]) -> None:
+    global _version_source
+    _version_source = source
 
 
 def to_millis(moment: datetime) -> int:
@@ -43,6 +53,14 @@ class DurableOrchestrationContext:
     @property
     def parent_instance_id(self) -> Optional[str]:
         return self._state.parent_instance_id
+
+    @property
+    def version(self) -> Optional[str]:
+        """The version this orchestration runs as: the label of the deployment it started on
+        (`durable deploy --version`), the one its client asked for (`durable start --version`),
+        or its parent's; None when there is none. Moving the instance to new code does not
+        change it, so code may branch on it and replay the same."""
+        return _version_source()
 
     @property
     def is_replaying(self) -> bool:

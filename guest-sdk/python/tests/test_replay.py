@@ -348,3 +348,19 @@ class Retries(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class VersionTest(unittest.TestCase):
+    def test_the_version_comes_from_the_host(self):
+        from durable import _context
+
+        def orchestrator(context):
+            return context.version
+            yield  # a generator, as orchestrators are
+
+        self.addCleanup(_context.install_version_source, lambda: None)
+        executor = Executor(orchestrator, "v")
+        self.assertEqual(summary(executor.step(started(), replaying=False))[-1][2]["result"], "null")
+        _context.install_version_source(lambda: "2.0")
+        executor = Executor(orchestrator, "v")
+        self.assertEqual(summary(executor.step(started(), replaying=False))[-1][2]["result"], '"2.0"')

@@ -171,6 +171,15 @@ impl OrchestrationContext {
         self.state.borrow().instance_id.clone()
     }
 
+    /// The version this orchestration runs as: the label of the deployment it started on
+    /// (`durable deploy --version`), the one its client asked for (`durable start --version`),
+    /// or its parent's; `None` when there is none. It does not change when the instance is
+    /// moved to new code, so code that branches on it (`if ctx.version().as_deref() ==
+    /// Some("1.0") { ... }`) replays the same.
+    pub fn version(&self) -> Option<String> {
+        crate::bindings::host_version()
+    }
+
     /// True while the code re-runs turns already in the history; false for the new turn.
     pub fn is_replaying(&self) -> bool {
         self.state.borrow().is_replaying

@@ -499,6 +499,7 @@ impl Bench {
                 input: "null".into(),
                 parent: None,
                 created_at: now,
+                version: None,
             })
             .await?;
         let items = store.lock_orchestrations("bench", 1, 60_000, now).await?;
@@ -522,6 +523,7 @@ impl Bench {
                 execution_id: "e1".into(),
                 input: "null".into(),
                 parent: None,
+                version: None,
             },
             now,
         );
@@ -698,6 +700,7 @@ impl Bench {
                         execution_id: "e1".into(),
                         input: self.args.chain_length.to_string(),
                         parent: None,
+                        version: None,
                     },
                 },
             ];

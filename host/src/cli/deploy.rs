@@ -38,6 +38,10 @@ pub struct DeployArgs {
     /// component they run on and finish there.
     #[arg(long)]
     upgrade: bool,
+    /// Label the deployment with a version: instances started on it run as that version (the
+    /// code reads it with `ctx.version()`), and `durable start --version` can ask for it.
+    #[arg(long)]
+    version: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,7 +76,8 @@ pub async fn local(client: &Client, args: &DeployArgs) -> anyhow::Result<()> {
         }
     }
     let host = super::offline_host(store.clone())?;
-    let record = super::deploy(&host, &args.component).await?;
+    let version = args.version.as_deref();
+    let record = super::deploy_version(&host, &args.component, version).await?;
     println!("{}", record.digest);
     if args.upgrade {
         let target = Target::Deployment(&record.digest);
@@ -314,6 +319,9 @@ pub async fn remote(remote: &Remote, args: &DeployArgs) -> anyhow::Result<()> {
     }
     if args.upgrade {
         query.push(("upgrade", "true".to_owned()));
+    }
+    if let Some(version) = &args.version {
+        query.push(("version", version.clone()));
     }
     let request = remote
         .request(Method::POST, "/deployments")

@@ -28,6 +28,10 @@ pub enum InstanceCommand {
         /// Instance id (default: a new unique id).
         #[arg(long)]
         id: Option<String>,
+        /// Start on the newest deployment labelled with this version (`deploy --version`);
+        /// the instance runs as that version.
+        #[arg(long)]
+        version: Option<String>,
     },
     /// Show an instance's status as JSON.
     Status { id: String },
@@ -137,6 +141,7 @@ pub trait InstanceOps: Send + Sync {
         orchestrator: &str,
         input: &str,
         id: Option<&str>,
+        version: Option<&str>,
     ) -> anyhow::Result<String>;
     async fn status(&self, id: &str) -> anyhow::Result<InstanceView>;
     /// Waits for the instance to finish.
@@ -169,7 +174,11 @@ pub async fn run(ops: &dyn InstanceOps, command: InstanceCommand) -> anyhow::Res
             orchestrator,
             input,
             id,
-        } => println!("{}", ops.start(&orchestrator, &input, id.as_deref()).await?),
+            version,
+        } => {
+            let started = ops.start(&orchestrator, &input, id.as_deref(), version.as_deref());
+            println!("{}", started.await?)
+        }
         Command::Status { id } => output::print_status(&ops.status(&id).await?)?,
         Command::Wait { id, timeout } => {
             output::print_status(&ops.wait(&id, Duration::from_secs(timeout)).await?)?
@@ -256,9 +265,11 @@ impl InstanceOps for Local {
         orchestrator: &str,
         input: &str,
         id: Option<&str>,
+        version: Option<&str>,
     ) -> anyhow::Result<String> {
         let mut request = StartRequest::new(orchestrator).input(input);
         request.instance_id = id.map(str::to_owned);
+        request.version = version.map(str::to_owned);
         Ok(self.0.start(request).await?)
     }
 
@@ -449,12 +460,16 @@ impl InstanceOps for Remote {
         orchestrator: &str,
         input: &str,
         id: Option<&str>,
+        version: Option<&str>,
     ) -> anyhow::Result<String> {
         let path = match id {
             Some(id) => format!("/orchestrators/{}/{}", segment(orchestrator), segment(id)),
             None => format!("/orchestrators/{}", segment(orchestrator)),
         };
-        let payload = self.post(path, &[], Some(input)).await?;
+        let query: Vec<(&str, String)> = version
+            .map(|v| vec![("version", v.to_owned())])
+            .unwrap_or_default();
+        let payload = self.post(path, &query, Some(input)).await?;
         Ok(payload["id"].as_str().unwrap_or_default().to_owned())
     }
 

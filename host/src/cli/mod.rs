@@ -359,11 +359,21 @@ fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<ComponentRecord> {
+    deploy_version(host, path, None).await
+}
+
+/// [`deploy`], labelling the deployment `version` if given.
+async fn deploy_version(
+    host: &Host,
+    path: &std::path::Path,
+    version: Option<&str>,
+) -> anyhow::Result<ComponentRecord> {
     let bytes = read_component(path)?;
-    let record = host
-        .deploy(&bytes)
-        .await
-        .with_context(|| format!("cannot load component {}", path.display()))?;
+    let deployed = match version {
+        Some(version) => host.deploy_version(&bytes, version).await,
+        None => host.deploy(&bytes).await,
+    };
+    let record = deployed.with_context(|| format!("cannot load component {}", path.display()))?;
     tracing::info!(
         digest = %record.digest,
         orchestrators = ?record.catalogue.orchestrators,

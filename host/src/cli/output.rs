@@ -181,6 +181,9 @@ pub fn print_deployments(
             format_time(d.deployed_at),
             d.pinned_instances
         );
+        if let Some(version) = &d.version {
+            println!("  version: {version}");
+        }
         for (what, names) in [
             ("orchestrators", &d.offers.orchestrators),
             ("activities", &d.offers.activities),

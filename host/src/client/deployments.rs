@@ -32,6 +32,9 @@ pub struct Deployment {
     /// When it was retired, ms since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<Timestamp>,
+    /// The version label it was deployed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// What [`Client::retire`] did.
@@ -148,6 +151,7 @@ impl Client {
                     }
                     .into(),
                     retired_at: component.retired_at,
+                    version: component.version.clone(),
                     newest_for,
                 }
             })

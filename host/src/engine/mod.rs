@@ -106,8 +106,13 @@ impl Engine {
         })
     }
 
-    /// Loads a component, learns what it offers, and stores it as the newest deployment.
-    pub(crate) async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError> {
+    /// Loads a component, learns what it offers, and stores it as the newest deployment,
+    /// labelled `version` if given.
+    pub(crate) async fn deploy(
+        &self,
+        bytes: &[u8],
+        version: Option<&str>,
+    ) -> Result<ComponentRecord, EngineError> {
         let loaded = self
             .wasm
             .load(bytes)
@@ -115,13 +120,14 @@ impl Engine {
             .map_err(EngineError::InvalidComponent)?;
         let now = self.clock.now();
         self.store
-            .put_component(&loaded.digest, bytes, &loaded.catalogue, now)
+            .put_component(&loaded.digest, bytes, &loaded.catalogue, now, version)
             .await?;
         Ok(ComponentRecord {
             digest: loaded.digest.clone(),
             catalogue: loaded.catalogue.clone(),
             deployed_at: now,
             retired_at: None,
+            version: version.map(str::to_owned),
         })
     }
 

@@ -103,7 +103,11 @@ pub async fn deploy(
         }
         verification = Some(report.json);
     }
-    let record = deployer.deploy(&bytes).await.map_err(engine_error)?;
+    let version = params.string("version");
+    let record = deployer
+        .deploy(&bytes, version)
+        .await
+        .map_err(engine_error)?;
     let deployment = state
         .client
         .deployments()

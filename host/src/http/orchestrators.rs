@@ -67,6 +67,7 @@ async fn start_instance(
     params.u64("pollingInterval")?;
     let mut request = StartRequest::new(function_name).input(input);
     request.instance_id = instance_id;
+    request.version = params.string("version").map(str::to_owned);
     let id = state.client.start(request).await?;
     if let Some(secs) = timeout {
         let wait = Duration::from_secs(secs.min(MAX_WAIT_SECS));

@@ -263,6 +263,7 @@ mod tests {
                         task_id: 3,
                         execution_id: Some("pe".into()),
                     }),
+                    version: None,
                 },
             ),
             at(

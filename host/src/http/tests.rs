@@ -297,7 +297,7 @@ async fn deployments_say_what_each_offers_and_how_many_instances_it_runs() {
     let v1 = offers(&["order"], &["charge", "ship"]);
     let v2 = offers(&["order"], &["charge"]);
     store
-        .put_component("sha256:v1", b"v1", &v1, 1)
+        .put_component("sha256:v1", b"v1", &v1, 1, None)
         .await
         .unwrap();
     for id in ["a", "b"] {
@@ -309,11 +309,12 @@ async fn deployments_say_what_each_offers_and_how_many_instances_it_runs() {
             input: "null".into(),
             parent: None,
             created_at: 2,
+            version: None,
         };
         store.create_instance(instance).await.unwrap();
     }
     store
-        .put_component("sha256:v2", b"v2", &v2, 3)
+        .put_component("sha256:v2", b"v2", &v2, 3, None)
         .await
         .unwrap();
     let app = router(state);

@@ -151,6 +151,7 @@ impl Scenario {
             execution_id: EXECUTION_ID.into(),
             input: self.input.to_string(),
             parent: None,
+            version: None,
         }
     }
 

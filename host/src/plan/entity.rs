@@ -231,6 +231,7 @@ pub fn plan_entity_commit(
                         input,
                         parent: None,
                         created_at: now,
+                        version: component.version.clone(),
                     });
                 }
             }
@@ -485,6 +486,7 @@ mod tests {
             },
             deployed_at: 0,
             retired_at: None,
+            version: None,
         }];
         let outcomes = vec![
             EntityOperationOutcome {

@@ -114,7 +114,7 @@ async fn run(turns: Vec<Vec<(Option<i64>, ActionKind)>>) -> Result<(), TestCaseE
         entities: vec!["counter".into()],
     };
     store
-        .put_component("sha256:d", b"not run", &catalogue, T0)
+        .put_component("sha256:d", b"not run", &catalogue, T0, None)
         .await
         .unwrap();
     let deployed = store.components().await.unwrap();
@@ -126,6 +126,7 @@ async fn run(turns: Vec<Vec<(Option<i64>, ActionKind)>>) -> Result<(), TestCaseE
         input: "null".into(),
         parent: None,
         created_at: T0,
+        version: None,
     };
     store.create_instance(instance).await.unwrap();
     let mut replay = ReplayState::new();

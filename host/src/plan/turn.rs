@@ -225,6 +225,7 @@ pub fn plan_commit(
             visible_at: now,
             timer_id: None,
         }));
+    let version = plan.version;
     for sub in plan.sub_orchestrations {
         match callees
             .resolve(FunctionKind::Orchestrator, &sub.name)
@@ -242,6 +243,7 @@ pub fn plan_commit(
                     execution_id: Some(instance.execution_id.clone()),
                 }),
                 created_at: now,
+                version: version.clone(),
             }),
             Err(failure) => commit.messages.push(own(
                 EventKind::SubOrchestrationFailed {
@@ -302,6 +304,7 @@ pub fn plan_commit(
                 execution_id,
                 input,
                 parent: instance.parent.clone(),
+                version,
             });
         }
     }
@@ -483,6 +486,7 @@ mod tests {
             catalogue: catalogue(&["theirs"], &[]),
             deployed_at: 0,
             retired_at: None,
+            version: None,
         }];
         let callees = Callees {
             caller_digest: &running.digest,
@@ -662,6 +666,7 @@ mod tests {
                 execution_id: "e1".into(),
                 input: "null".into(),
                 parent: None,
+                version: None,
             }],
         );
         let actions = [

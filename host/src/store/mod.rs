@@ -154,6 +154,9 @@ pub struct ComponentRecord {
     /// When it was retired ([`Store::retire_component`]), ms since the epoch: it takes no new
     /// instances and no calls from other components; storing it again un-retires it.
     pub retired_at: Option<Timestamp>,
+    /// The version label it was deployed with (`durable deploy --version`): instances
+    /// started on it run as that version, and a start can ask for it.
+    pub version: Option<String>,
 }
 
 /// A new orchestration instance.
@@ -173,6 +176,8 @@ pub struct NewInstance {
     pub parent: Option<ParentInstance>,
     /// The creation time, ms since the epoch; its `ExecutionStarted` is visible from then.
     pub created_at: Timestamp,
+    /// The version it runs as (its `ExecutionStarted` records it).
+    pub version: Option<String>,
 }
 
 /// An instance's row, as clients see it.
@@ -552,12 +557,14 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a component by digest with its catalogue and marks it the
     /// newest deployment. Idempotent: storing the same digest again only
     /// refreshes its deployment time.
+    /// `version` labels it (`None` keeps the label it had, if stored before).
     async fn put_component(
         &self,
         digest: &str,
         bytes: &[u8],
         catalogue: &Catalogue,
         now: Timestamp,
+        version: Option<&str>,
     ) -> StoreResult<()>;
 
     /// The bytes of a stored component, `None` if unknown.

@@ -278,5 +278,6 @@ pub(super) fn execution_started(instance: &NewInstance) -> EventKind {
         execution_id: instance.execution_id.clone(),
         input: instance.input.clone(),
         parent: instance.parent.clone(),
+        version: instance.version.clone(),
     }
 }

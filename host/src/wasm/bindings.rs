@@ -118,6 +118,7 @@ pub fn wit_event(e: &HistoryEvent) -> Option<wit::HistoryEvent> {
             execution_id,
             input,
             parent,
+            version: _,
         } => W::ExecutionStarted(wit::ExecutionStarted {
             name,
             instance_id,

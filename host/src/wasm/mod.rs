@@ -22,7 +22,7 @@ pub use entity::EntityBatchOutput;
 pub use logs::{MAX_LOG_LINE, MAX_STEP_LOG};
 
 use crate::store::{Catalogue, LogLine};
-use crate::types::{Action, Failure, HistoryEvent, Json, Timestamp, failure_types};
+use crate::types::{Action, EventKind, Failure, HistoryEvent, Json, Timestamp, failure_types};
 use anyhow::Context as _;
 use bindings::{ActivityContext, DurableComponent, DurableComponentPre};
 use pool::{SlotWaiter, waiting_for_a_slot};
@@ -67,6 +67,10 @@ impl bindings::durable::core::host::Host for GuestState {
             message,
         });
         Ok(())
+    }
+
+    fn version(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.version.clone())
     }
 }
 
@@ -566,6 +570,12 @@ impl LiveOrchestration {
             ));
         }
         self.store.data().time.set(now);
+        if let Some(version) = events.iter().find_map(|e| match &e.kind {
+            EventKind::ExecutionStarted { version, .. } => Some(version.clone()),
+            _ => None,
+        }) {
+            self.store.data_mut().version = version;
+        }
         start_step(&mut self.store);
         let events: Vec<_> = events.iter().filter_map(bindings::wit_event).collect();
         let orchestration = self.instance.durable_core_orchestrator().orchestration();

@@ -86,6 +86,8 @@ pub struct GuestState {
     pub(crate) stderr: CapturedOutput,
     /// The CPU time of the current step, for sandboxed stores.
     pub(crate) meter: StepMeter,
+    /// The running orchestration's version (`host.version`), from its `ExecutionStarted`.
+    pub(crate) version: Option<String>,
 }
 
 impl WasiView for GuestState {
@@ -138,6 +140,7 @@ impl GuestState {
             stdout,
             stderr,
             meter: StepMeter::new(step_cpu),
+            version: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl GuestState {
             stderr,
             // Activities are bounded by their timeout, in wall time.
             meter: StepMeter::new(Duration::MAX),
+            version: None,
         })
     }
 }

@@ -50,6 +50,8 @@ orchestration('user_error', function* (context) {
 
 orchestration('return_immediately', (context) => context.df.getInput());
 
+orchestration('report_version', (context) => context.df.version);
+
 orchestration('await_twice', function* (context) {
   const task = context.df.callActivity('once');
   const first = yield task;

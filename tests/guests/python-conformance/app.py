@@ -74,6 +74,11 @@ def return_immediately(context):
 
 
 @app.orchestrator
+def report_version(context):
+    return context.version
+
+
+@app.orchestrator
 def await_twice(context):
     task = context.call_activity("once")
     first = yield task

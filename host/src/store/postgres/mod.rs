@@ -250,16 +250,17 @@ impl Store for PostgresStore {
         bytes: &[u8],
         catalogue: &Catalogue,
         now: Timestamp,
+        version: Option<&str>,
     ) -> StoreResult<()> {
         let catalogue = serde_json::to_string(catalogue)?;
         self.write(async |tx| {
             tx.execute_prepared(
-                "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq) \
-                 VALUES ($1, $2, $3, $4, nextval('component_deploys')) \
+                "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq, \
+                 version) VALUES ($1, $2, $3, $4, nextval('component_deploys'), $5) \
                  ON CONFLICT (digest) DO UPDATE \
                  SET deployed_at = EXCLUDED.deployed_at, deploy_seq = EXCLUDED.deploy_seq, \
-                 retired_at = NULL",
-                &[&digest, &bytes, &catalogue, &(now as i64)],
+                 retired_at = NULL, version = COALESCE(EXCLUDED.version, components.version)",
+                &[&digest, &bytes, &catalogue, &(now as i64), &version],
             )
             .await?;
             Ok(())
@@ -279,7 +280,7 @@ impl Store for PostgresStore {
         let client = self.read().await?;
         let rows = client
             .query_prepared(
-                "SELECT digest, catalogue, deployed_at, retired_at FROM components \
+                "SELECT digest, catalogue, deployed_at, retired_at, version FROM components \
                  ORDER BY deploy_seq DESC",
                 &[],
             )
@@ -292,6 +293,7 @@ impl Store for PostgresStore {
                     catalogue: serde_json::from_str(&catalogue)?,
                     deployed_at: r.try_get::<_, i64>(2)? as Timestamp,
                     retired_at: r.try_get::<_, Option<i64>>(3)?.map(|t| t as Timestamp),
+                    version: r.try_get(4)?,
                 })
             })
             .collect()

@@ -116,8 +116,10 @@ ALTER TABLE instances ADD COLUMN affinity TEXT COLLATE "C";
 
 /// The migrations, in order: the n-th (counting from 1) takes a schema from version n-1 to n.
 /// Forward only: a released migration is never edited, only followed by another.
-/// The third migration: a component can be retired (`durable retire`).
-const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at BIGINT;";
+/// The third migration: a component can be retired (`durable retire`) and carry a version
+/// label (`durable deploy --version`).
+const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at BIGINT; \
+    ALTER TABLE components ADD COLUMN version TEXT;";
 
 const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS, V3_RETIRED];
 

@@ -200,10 +200,12 @@ impl Store for SqliteStore {
         bytes: &[u8],
         catalogue: &Catalogue,
         now: Timestamp,
+        version: Option<&str>,
     ) -> StoreResult<()> {
         let digest = digest.to_owned();
         let bytes = bytes.to_vec();
         let catalogue = serde_json::to_string(catalogue)?;
+        let version = version.map(str::to_owned);
         self.write(move |conn| {
             let seq: i64 = conn.query_row(
                 "SELECT COALESCE(MAX(deploy_seq), 0) + 1 FROM components",
@@ -211,11 +213,11 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )?;
             conn.execute(
-                "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq, \
+                 version) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT(digest) DO UPDATE SET deployed_at = ?4, deploy_seq = ?5, \
-                 retired_at = NULL",
-                params![digest, bytes, catalogue, now as i64, seq],
+                 retired_at = NULL, version = COALESCE(?6, version)",
+                params![digest, bytes, catalogue, now as i64, seq, version],
             )?;
             Ok(())
         })
@@ -239,7 +241,7 @@ impl Store for SqliteStore {
     async fn components(&self) -> StoreResult<Vec<ComponentRecord>> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT digest, catalogue, deployed_at, retired_at FROM components \
+                "SELECT digest, catalogue, deployed_at, retired_at, version FROM components \
                  ORDER BY deploy_seq DESC",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -248,16 +250,18 @@ impl Store for SqliteStore {
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (digest, catalogue, deployed_at, retired_at) = row?;
+                let (digest, catalogue, deployed_at, retired_at, version) = row?;
                 out.push(ComponentRecord {
                     digest,
                     catalogue: serde_json::from_str(&catalogue)?,
                     deployed_at: deployed_at as Timestamp,
                     retired_at: retired_at.map(|t| t as Timestamp),
+                    version,
                 });
             }
             Ok(out)

@@ -110,8 +110,10 @@ CREATE INDEX activities_instance ON activities(instance_id);
 
 /// The migrations, in order: the n-th (counting from 1) takes a database from schema version
 /// n-1 to n. Forward only: a released migration is never edited, only followed by another.
-/// The third migration: a component can be retired (`durable retire`).
-const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at INTEGER;";
+/// The third migration: a component can be retired (`durable retire`) and carry a version
+/// label (`durable deploy --version`).
+const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at INTEGER; \
+    ALTER TABLE components ADD COLUMN version TEXT;";
 
 const MIGRATIONS: &[&[&str]] = &[&[V1_TABLES, V1_ENTITY_TABLES], &[V2_INDEXES], &[V3_RETIRED]];
 

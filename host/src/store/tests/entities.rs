@@ -172,6 +172,7 @@ pub(super) async fn responses_reach_running_callers_only(store: &dyn Store) {
         input: "null".into(),
         parent: None,
         created_at: T0,
+        version: None,
     };
     store.create_instance(caller).await.unwrap();
     store

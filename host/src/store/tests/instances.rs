@@ -10,11 +10,11 @@ pub(super) async fn components_are_stored_by_digest_newest_first(store: &dyn Sto
         ..Default::default()
     };
     store
-        .put_component("sha256:a", b"AAA", &catalogue, T0)
+        .put_component("sha256:a", b"AAA", &catalogue, T0, None)
         .await
         .unwrap();
     store
-        .put_component("sha256:b", b"BBB", &Catalogue::default(), T0 + 1)
+        .put_component("sha256:b", b"BBB", &Catalogue::default(), T0 + 1, None)
         .await
         .unwrap();
     let digests = |c: Vec<ComponentRecord>| c.into_iter().map(|c| c.digest).collect::<Vec<_>>();
@@ -24,7 +24,7 @@ pub(super) async fn components_are_stored_by_digest_newest_first(store: &dyn Sto
     );
     // Deploying the same digest again makes it the newest, nothing more.
     store
-        .put_component("sha256:a", b"AAA", &catalogue, T0 + 2)
+        .put_component("sha256:a", b"AAA", &catalogue, T0 + 2, None)
         .await
         .unwrap();
     let components = store.components().await.unwrap();
@@ -45,7 +45,7 @@ pub(super) async fn retired_components_nothing_needs_are_collected(store: &dyn S
     let catalogue = Catalogue::default();
     for digest in [DIGEST, "sha256:idle", "sha256:live", "sha256:late"] {
         store
-            .put_component(digest, b"bytes", &catalogue, T0)
+            .put_component(digest, b"bytes", &catalogue, T0, None)
             .await
             .unwrap();
     }
@@ -102,7 +102,7 @@ pub(super) async fn retired_components_nothing_needs_are_collected(store: &dyn S
 
     // Stored again, a retired component is current again.
     store
-        .put_component("sha256:live", b"bytes", &catalogue, T0 + 6)
+        .put_component("sha256:live", b"bytes", &catalogue, T0 + 6, None)
         .await
         .unwrap();
     let listed = retired(store.components().await.unwrap());
@@ -145,6 +145,7 @@ pub(super) async fn create_instance_enqueues_execution_started(store: &dyn Store
             execution_id: record.execution_id.clone(),
             input: r#"{"n":1}"#.into(),
             parent: None,
+            version: None,
         }
     );
 }

@@ -40,6 +40,7 @@ fn new_instance(id: &str, name: &str, created_at: Timestamp) -> NewInstance {
         input: r#"{"n":1}"#.to_owned(),
         parent: None,
         created_at,
+        version: None,
     }
 }
 

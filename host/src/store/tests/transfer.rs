@@ -65,15 +65,15 @@ async fn fill(store: &dyn Store) {
     };
     let every_byte: Vec<u8> = (0..=255).collect();
     store
-        .put_component("sha256:a", b"\0asm a", &catalogue("a"), T0)
+        .put_component("sha256:a", b"\0asm a", &catalogue("a"), T0, None)
         .await
         .unwrap();
     store
-        .put_component("sha256:b", &every_byte, &catalogue("b"), T0 + 1)
+        .put_component("sha256:b", &every_byte, &catalogue("b"), T0 + 1, None)
         .await
         .unwrap();
     store
-        .put_component("sha256:a", b"\0asm a", &catalogue("a"), T0 + 2)
+        .put_component("sha256:a", b"\0asm a", &catalogue("a"), T0 + 2, None)
         .await
         .unwrap();
 
@@ -297,7 +297,7 @@ pub(super) async fn a_copy_looks_the_same_through_every_read_and_lock(
 
     // Deployments after the import come after the imported ones.
     target
-        .put_component("sha256:c", b"c", &Catalogue::default(), LATE)
+        .put_component("sha256:c", b"c", &Catalogue::default(), LATE, None)
         .await
         .unwrap();
     let order: Vec<_> = target

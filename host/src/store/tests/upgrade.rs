@@ -20,7 +20,7 @@ pub(super) async fn fill(store: &dyn Store) {
         entities: vec!["counter".into()],
     };
     store
-        .put_component(DIGEST, COMPONENT, &catalogue, T0)
+        .put_component(DIGEST, COMPONENT, &catalogue, T0, None)
         .await
         .unwrap();
 

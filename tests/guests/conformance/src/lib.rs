@@ -85,6 +85,15 @@ async fn return_immediately(_ctx: OrchestrationContext, input: Value) -> Result<
     Ok(input)
 }
 
+/// Returns the version it runs as (`ctx.version()`).
+#[durable_sdk::orchestrator]
+async fn report_version(
+    ctx: OrchestrationContext,
+    _input: Value,
+) -> Result<Option<String>, Failure> {
+    Ok(ctx.version())
+}
+
 /// Calls `once` and awaits the same task twice: `[first, second]`.
 #[durable_sdk::orchestrator]
 async fn await_twice(ctx: OrchestrationContext) -> Result<Vec<Value>, Failure> {
@@ -423,6 +432,7 @@ async fn carry_events(ctx: OrchestrationContext, input: Value) -> Result<Value, 
 
 durable_sdk::component! {
     orchestrators: [
+        report_version,
         chain,
         fail_fast,
         catch_failure,

@@ -606,8 +606,43 @@ fn chaos_step(ctx: ActivityContext, n: u64) -> Result<Value, Failure> {
     Ok(json!({ "value": 2 * n, "attempt": ctx.attempt() }))
 }
 
+/// What `report_version` is asked to do before it reports.
+#[derive(Debug, Default, Deserialize)]
+struct VersionProbe {
+    /// Continue as new first (the next execution reports).
+    #[serde(default)]
+    again: bool,
+    /// Start a sub-orchestration that reports its own version too.
+    #[serde(default)]
+    sub: bool,
+}
+
+/// Reports the version it runs as (`ctx.version()`), after a continue-as-new and with a
+/// sub-orchestration's if asked: both run as this instance's version.
+#[durable_sdk::orchestrator]
+async fn report_version(
+    ctx: OrchestrationContext,
+    probe: Option<VersionProbe>,
+) -> Result<Value, Failure> {
+    let probe = probe.unwrap_or_default();
+    if probe.again {
+        ctx.continue_as_new(json!({ "sub": probe.sub }), false);
+        return Ok(Value::Null);
+    }
+    let child = match probe.sub {
+        true => {
+            let input = json!({});
+            ctx.call_sub_orchestrator::<Value>("report_version", None, input)
+                .await?
+        }
+        false => Value::Null,
+    };
+    Ok(json!({ "version": ctx.version(), "child": child }))
+}
+
 durable_sdk::component! {
     orchestrators: [
+        report_version,
         clock_random_uuid,
         open_file,
         open_socket,
