@@ -106,6 +106,27 @@ pub fn newest_offering<'a>(
         .find(|c| c.retired_at.is_none() && kind.offered_by(&c.catalogue, name))
 }
 
+/// The names (orchestrators, activities, entities) `deployment` is the newest offer of among
+/// `all` (newest first): where new instances, calls and entity operations for them go. Empty
+/// for a retired or superseded deployment.
+pub fn newest_for(deployment: &ComponentRecord, all: &[ComponentRecord]) -> Vec<String> {
+    let offers = &deployment.catalogue;
+    let kinds = [
+        (FunctionKind::Orchestrator, &offers.orchestrators),
+        (FunctionKind::Activity, &offers.activities),
+        (FunctionKind::Entity, &offers.entities),
+    ];
+    kinds
+        .into_iter()
+        .flat_map(|(kind, names)| names.iter().map(move |name| (kind, name)))
+        .filter(|(kind, name)| {
+            newest_offering(*kind, name, all)
+                .is_some_and(|newest| newest.digest == deployment.digest)
+        })
+        .map(|(_, name)| name.clone())
+        .collect()
+}
+
 /// Where the activities and sub-orchestrations of one turn run: the calling orchestration's
 /// own component when it offers the name (answered from its catalogue, which the engine has
 /// in memory), else [`resolve_deployed`] over the deployments. The engine reads the

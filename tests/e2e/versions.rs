@@ -5,7 +5,9 @@
 //! instances wait for their approval.
 
 use crate::process::{Durable, Serve, count_json};
-use crate::support::{Lang, TestHost, guest, output, per_language, read};
+use crate::support::{Lang, TestHost, count, guest, has, output, per_language, read};
+use durable_host::inspect::upgrade::{Instances, Target, Upgrade};
+use durable_host::types::EventKind;
 use durable_host::wasm::digest_of;
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -352,4 +354,54 @@ async fn the_code_reads_the_version_it_started_as(lang: Lang) {
     t.deploy_version(&component, "5.1").await;
     let labelled = t.start("report_version", "null").await;
     assert_eq!(output(&t.finish(&labelled).await), "5.1");
+}
+
+per_language!(a_waiting_instance_moves_to_version_2_and_finishes_there: rust, python);
+
+/// The worked example of docs/versioning.md in each language: an instance of version 1 of the
+/// approval example waits for its approval; version 2 (which tells the requester the decision)
+/// is deployed and the instance moved to it (`Host::upgrade`); approved, it finishes on version
+/// 2.
+async fn a_waiting_instance_moves_to_version_2_and_finishes_there(lang: Lang) {
+    let v1 = read(&lang.example("human_interaction"));
+    let v2 = match lang {
+        Lang::Rust => read(&guest("human-interaction-v2")),
+        _ => read(&lang.example("human_interaction_v2")),
+    };
+    let mut t = TestHost::new();
+    t.deploy_component(&v1).await;
+    t.run();
+    let id = t.start("approval_workflow", "null").await;
+    t.history_until(&id, |h| has(h, "TimerCreated")).await;
+    t.deploy_component(&v2).await;
+    let moved = t
+        .host
+        .upgrade(Instances::Ids(vec![id.clone()]), Target::Newest)
+        .await
+        .unwrap();
+    let to = digest_of(&v2);
+    assert_eq!(
+        moved,
+        [(
+            id.clone(),
+            Upgrade::Moved {
+                from: digest_of(&v1),
+                to: to.clone()
+            }
+        )]
+    );
+    t.client()
+        .raise_event(&id, "Approval", "true")
+        .await
+        .unwrap();
+    let done = t.finish(&id).await;
+    assert_eq!(output(&done), "approved");
+    assert_eq!(done.digest, to);
+    let history = t.store.history(&id).await.unwrap();
+    assert_eq!(count(&history, "ExecutionUpgraded"), 1);
+    assert!(
+        history.iter().any(|e| matches!(&e.kind,
+            EventKind::TaskScheduled { name, .. } if name == "notify_requester")),
+        "{history:#?}"
+    );
 }

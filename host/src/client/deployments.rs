@@ -3,7 +3,7 @@
 
 use super::{Client, ClientError};
 use crate::inspect::upgrade::find_deployment;
-use crate::resolve::{FunctionKind, newest_offering};
+use crate::resolve::{FunctionKind, newest_for, newest_offering};
 use crate::store::Catalogue;
 use crate::types::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -122,20 +122,7 @@ impl Client {
             .iter()
             .map(|component| {
                 let offers = &component.catalogue;
-                let kinds = [
-                    (FunctionKind::Orchestrator, &offers.orchestrators),
-                    (FunctionKind::Activity, &offers.activities),
-                    (FunctionKind::Entity, &offers.entities),
-                ];
-                let newest_for: Vec<String> = kinds
-                    .into_iter()
-                    .flat_map(|(kind, names)| names.iter().map(move |name| (kind, name)))
-                    .filter(|(kind, name)| {
-                        newest_offering(*kind, name, &components)
-                            .is_some_and(|newest| newest.digest == component.digest)
-                    })
-                    .map(|(_, name)| name.clone())
-                    .collect();
+                let newest_for = newest_for(component, &components);
                 Deployment {
                     digest: component.digest.clone(),
                     deployed_at: component.deployed_at,

@@ -2,6 +2,7 @@
 //! its own task, and idle until woken when there is none.
 
 use super::Engine;
+use crate::resolve::newest_for;
 use crate::store::StoreResult;
 use crate::types::Timestamp;
 use std::future::Future;
@@ -14,6 +15,16 @@ use tokio::task::JoinSet;
 /// ([`crate::store::Store::release_dead_hosts`]): the longest a dead peer's work waits. A
 /// longer poll interval (PostgreSQL's default, 2 s) makes it that.
 const HOST_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How often, at most, a host looks for deployments it has not loaded yet
+/// ([`Engine::prepare_deployments`]) when other processes commit (a deploy is a commit): a
+/// component deployed by any process is compiled on every host within this (plus the compile),
+/// before the first instance needs it.
+const DEPLOYMENT_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often a host looks for new deployments when nothing else tells it to: the fallback, as
+/// the poll is for work.
+const DEPLOYMENT_FALLBACK: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -56,6 +67,8 @@ impl RunningHost {
         tasks.spawn(async move { e.take_over_dead_hosts(rx).await });
         let (e, rx) = (engine.clone(), stopped.clone());
         tasks.spawn(async move { e.poll(rx).await });
+        let (e, rx) = (engine.clone(), stopped.clone());
+        tasks.spawn(async move { e.prepare_deployments(rx).await });
         if let Some(commits) = engine.store.external_commits() {
             let e = engine.clone();
             tasks.spawn(async move { e.wake_on_external_commits(commits, stopped).await });
@@ -156,6 +169,79 @@ impl Engine {
                 _ = stopped.changed() => return,
             }
         }
+    }
+
+    /// Loads (compiles, or reads from the compile cache) every current deployment (the newest
+    /// offer of some name, not retired) this host has not loaded yet: at start, then within
+    /// [`DEPLOYMENT_CHECK`] of a commit by another process (a deploy is one), at most that
+    /// often, and every [`DEPLOYMENT_FALLBACK`] regardless. New code deployed anywhere is
+    /// ready on every host before its first instance arrives, instead of that instance waiting
+    /// for the compile; a deploy on this host loads it here at once. An idle host reads the
+    /// deployments once in [`DEPLOYMENT_FALLBACK`].
+    async fn prepare_deployments(self: &Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let mut commits = self.store.external_commits();
+        loop {
+            if self.load_current_deployments(&stopped).await.is_break() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(DEPLOYMENT_CHECK) => {}
+                _ = stopped.changed() => return,
+            }
+            let committed = async {
+                let gone = match commits.as_mut() {
+                    Some(commits) => commits.changed().await.is_err(),
+                    None => true,
+                };
+                if gone {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = committed => {}
+                _ = tokio::time::sleep(DEPLOYMENT_FALLBACK) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    /// See [`Engine::prepare_deployments`]; `Break` when the host is stopping.
+    async fn load_current_deployments(
+        self: &Arc<Self>,
+        stopped: &watch::Receiver<bool>,
+    ) -> std::ops::ControlFlow<()> {
+        let deployments = match self.store.components().await {
+            Ok(deployments) => deployments,
+            Err(e) => {
+                tracing::warn!("cannot read the deployments: {e}");
+                return std::ops::ControlFlow::Continue(());
+            }
+        };
+        let missing = deployments
+            .iter()
+            .filter(|d| !newest_for(d, &deployments).is_empty())
+            .filter(|d| self.wasm.loaded(&d.digest).is_none());
+        for deployment in missing {
+            let (engine, digest) = (self.clone(), deployment.digest.clone());
+            let handle = tokio::runtime::Handle::current();
+            let started = std::time::Instant::now();
+            let loaded = tokio::task::spawn_blocking(move || {
+                handle.block_on(engine.component(&digest)).map(|_| ())
+            })
+            .await;
+            let digest = &deployment.digest;
+            match loaded {
+                Ok(Ok(())) => {
+                    tracing::info!(%digest, elapsed = ?started.elapsed(), "loaded a new deployment")
+                }
+                Ok(Err(e)) => tracing::warn!(%digest, "cannot load a deployment: {e}"),
+                Err(e) => tracing::warn!(%digest, "loading a deployment failed: {e}"),
+            }
+            if *stopped.borrow() {
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
     }
 
     /// Every poll interval, asks the store which kinds of work are ready and wakes those loops:
