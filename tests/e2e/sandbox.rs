@@ -321,3 +321,15 @@ async fn activities_get_granted_capabilities_and_are_cut_off_at_their_timeout() 
     assert_eq!(runs, format!("{id} 1\n"));
     t.stop().await;
 }
+
+/// An activity instance serves many calls (the module's state carries from one call to the
+/// next: calls are cheap, and that is what the guest sees); one that trapped is dropped and the
+/// next call gets a fresh instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_instances_serve_many_calls_and_a_trapped_one_is_replaced() {
+    let t = TestHost::running(&["probe"]).await;
+    let id = t.start("warm_calls", "null").await;
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!([1, 2, 3, "Trap", 1, 2]));
+}

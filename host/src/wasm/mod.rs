@@ -82,6 +82,8 @@ pub struct WasmRuntime {
     capabilities: ActivityCapabilities,
     components: Mutex<HashMap<String, Arc<LoadedComponent>>>,
     slots: Arc<SlotWaiter>,
+    /// Activity instances kept between calls.
+    warm: Arc<WarmActivities>,
 }
 
 /// A compiled component, ready to instantiate.
@@ -144,13 +146,18 @@ impl WasmRuntime {
                     std::thread::sleep(EPOCH_TICK);
                 }
             })?;
+        let warm = Arc::new(WarmActivities::default());
+        let slots = Arc::new(SlotWaiter::default());
+        let idle = warm.clone();
+        slots.on_full_own(Box::new(move || idle.clear()));
         Ok(WasmRuntime {
             engine,
             cache_dir,
             limits,
             capabilities,
             components: Mutex::new(HashMap::new()),
-            slots: Arc::default(),
+            slots,
+            warm,
         })
     }
 
@@ -375,22 +382,39 @@ impl WasmRuntime {
         input: &Json,
         context: ActivityRun<'_>,
     ) -> anyhow::Result<(Result<Json, Failure>, Vec<LogLine>)> {
-        let state = GuestState::for_activity(&self.capabilities, self.limits.activity_memory)?;
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        // Activities may compute for long: yield to tokio every tick so the
-        // timeout below can interrupt them.
-        store.epoch_deadline_async_yield_and_update(1);
-        store.data().time.set(context.now);
         let limits = CallLimits {
             step_cpu: self.limits.activity_timeout,
             memory: self.limits.activity_memory,
         };
-        // Waiting for a slot is not the activity's time: its timeout starts once it has one.
-        let instance = match self.instantiate(&component.full, &mut store).await {
-            Ok(instance) => instance,
-            Err(e) => return Ok((Err(classify(e, &store, limits)), Vec::new())),
+        let WarmActivity {
+            mut store,
+            instance,
+            calls,
+        } = match self.warm.take(&component.digest) {
+            Some(warm) => warm,
+            None => {
+                let state =
+                    GuestState::for_activity(&self.capabilities, self.limits.activity_memory)?;
+                let mut store = Store::new(&self.engine, state);
+                store.limiter(|s| &mut s.limits);
+                // Instantiation runs guest code too (an interpreter's start-up).
+                store.epoch_deadline_async_yield_and_update(1);
+                // Waiting for a slot is not the activity's time: its timeout starts once it
+                // has one.
+                match self.instantiate(&component.full, &mut store).await {
+                    Ok(instance) => WarmActivity {
+                        store,
+                        instance,
+                        calls: 0,
+                    },
+                    Err(e) => return Ok((Err(classify(e, &store, limits)), Vec::new())),
+                }
+            }
         };
+        // Activities may compute for long: yield to tokio every tick so the timeout below can
+        // interrupt them.
+        store.epoch_deadline_async_yield_and_update(1);
+        store.data().time.set(context.now);
         let ctx = ActivityContext {
             instance_id: context.instance_id.to_owned(),
             task_id: context.task_id,
@@ -404,6 +428,9 @@ impl WasmRuntime {
             )
         };
         let outcome = tokio::time::timeout(self.limits.activity_timeout, call).await;
+        // An instance whose call returned (a value or the activity's own failure) serves the
+        // next call; one that trapped or was cut off by the timeout is dropped.
+        let reusable = matches!(outcome, Ok(Ok(_)));
         let result = match outcome {
             Err(_) => Err(Failure::new(
                 failure_types::ACTIVITY_TIMEOUT,
@@ -416,7 +443,63 @@ impl WasmRuntime {
             Ok(Err(e)) => Err(classify(e, &store, limits)),
         };
         let logs = store.data_mut().take_logs(context.now);
+        if reusable {
+            let calls = calls + 1;
+            let warm = WarmActivity {
+                store,
+                instance,
+                calls,
+            };
+            self.warm.put(&component.digest, warm);
+        }
         Ok((result, logs))
+    }
+}
+
+/// How many idle instances of one component's activities are kept.
+const WARM_PER_COMPONENT: usize = 8;
+
+/// How many calls one activity instance serves before it is dropped for a fresh one, so what
+/// a guest leaves behind between calls (globals, a growing heap) is bounded.
+const CALLS_PER_INSTANCE: u32 = 1000;
+
+/// An instantiated activity component with its store, between calls.
+struct WarmActivity {
+    store: Store<GuestState>,
+    instance: DurableComponent,
+    /// The calls it has served.
+    calls: u32,
+}
+
+/// Idle activity instances by component digest: an activity call takes one (instantiating
+/// only when there is none) and gives it back when the call returned, up to
+/// [`WARM_PER_COMPONENT`] per component and [`CALLS_PER_INSTANCE`] calls each. Dropped when
+/// the instance pool is full, as the engine's cached orchestrators are.
+#[derive(Default)]
+struct WarmActivities {
+    idle: Mutex<HashMap<String, Vec<WarmActivity>>>,
+}
+
+impl WarmActivities {
+    fn take(&self, digest: &str) -> Option<WarmActivity> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.get_mut(digest).and_then(Vec::pop)
+    }
+
+    fn put(&self, digest: &str, warm: WarmActivity) {
+        if warm.calls >= CALLS_PER_INSTANCE {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = idle.entry(digest.to_owned()).or_default();
+        if kept.len() < WARM_PER_COMPONENT {
+            kept.push(warm);
+        }
+    }
+
+    fn clear(&self) {
+        let dropped = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(dropped);
     }
 }
 

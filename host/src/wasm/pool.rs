@@ -18,6 +18,8 @@ const MAX_PAUSE: Duration = Duration::from_millis(20);
 #[derive(Default)]
 pub(crate) struct SlotWaiter {
     relief: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// The runtime's own: drops the idle warm activity instances.
+    own_relief: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl SlotWaiter {
@@ -27,11 +29,18 @@ impl SlotWaiter {
         let _ = self.relief.set(relief);
     }
 
+    /// The runtime's own relief, called before the engine's.
+    pub(crate) fn on_full_own(&self, relief: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.own_relief.set(relief);
+    }
+
     /// Called after a try found the pool full: frees what can be freed and pauses before the
     /// next try (a little longer each time, up to [`MAX_PAUSE`]).
     pub(crate) async fn pause(&self, pause: &mut Duration) {
-        if let Some(relieve) = self.relief.get() {
-            relieve();
+        for relieve in [&self.own_relief, &self.relief] {
+            if let Some(relieve) = relieve.get() {
+                relieve();
+            }
         }
         tokio::time::sleep(*pause).await;
         *pause = (*pause * 2).clamp(Duration::from_millis(1), MAX_PAUSE);

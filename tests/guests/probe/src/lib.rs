@@ -606,6 +606,33 @@ fn chaos_step(ctx: ActivityContext, n: u64) -> Result<Value, Failure> {
     Ok(json!({ "value": 2 * n, "attempt": ctx.attempt() }))
 }
 
+/// How many calls this instance of the component has served, this one included; panics
+/// (trapping the instance) when asked to.
+#[durable_sdk::activity]
+fn calls_served(panic: bool) -> Result<u32, Failure> {
+    static SERVED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let served = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if panic {
+        panic!("probe: deliberate panic in activity `calls_served` after {served} calls");
+    }
+    Ok(served)
+}
+
+/// Calls `calls_served` three times, then once trapping, then twice more, one after another:
+/// what each call saw of the instance it ran on.
+#[durable_sdk::orchestrator]
+async fn warm_calls(ctx: OrchestrationContext) -> Result<Vec<Value>, Failure> {
+    let mut seen = Vec::new();
+    for panic in [false, false, false, true, false, false] {
+        let call = ctx.call_activity::<u32>("calls_served", panic).await;
+        seen.push(match call {
+            Ok(served) => json!(served),
+            Err(failure) => json!(failure.error_type),
+        });
+    }
+    Ok(seen)
+}
+
 /// What `report_version` is asked to do before it reports.
 #[derive(Debug, Default, Deserialize)]
 struct VersionProbe {
@@ -642,6 +669,7 @@ async fn report_version(
 
 durable_sdk::component! {
     orchestrators: [
+        warm_calls,
         report_version,
         clock_random_uuid,
         open_file,
@@ -680,6 +708,7 @@ durable_sdk::component! {
         chaos_lock,
     ],
     activities: [
+        calls_served,
         slow_step,
         say_hello,
         say_goodbye,
