@@ -98,7 +98,8 @@ impl Client {
     /// Deletes the deployments retired at least `grace` ago that nothing needs
     /// ([`crate::store::Store::collect_components`]); with `dry_run` only says which.
     pub async fn collect(&self, dry_run: bool, grace: Duration) -> Result<Collected, ClientError> {
-        let retired_by = self.clock.now().saturating_sub(grace.as_millis() as u64);
+        let grace = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let retired_by = self.clock.now().saturating_sub(grace);
         let deleted = self.store.collect_components(retired_by, dry_run).await?;
         let kept = self
             .store

@@ -46,6 +46,22 @@ pub(super) fn status_of(s: &str) -> StoreResult<RuntimeStatus> {
 /// The columns of `instances` that make an [`InstanceRecord`], in the order
 /// [`RawInstance`] is read from.
 /// The finished statuses as SQL string literals, for `status IN (...)`.
+/// The statement of [`super::Store::collect_components`]: with `dry_run` it selects the
+/// digests of the components retired by the first parameter (`mark`: `?1` or `$1`) that
+/// nothing needs, else deletes them, returning their digests. One statement, so an instance
+/// pinned meanwhile keeps its component.
+pub(super) fn collect_components_sql(mark: &str, dry_run: bool) -> String {
+    let verb = if dry_run { "SELECT digest" } else { "DELETE" };
+    let returning = if dry_run { "" } else { " RETURNING digest" };
+    format!(
+        "{verb} FROM components WHERE retired_at IS NOT NULL AND retired_at <= {mark} \
+         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.digest = components.digest \
+             AND i.status NOT IN ('Completed', 'Terminated', 'Canceled')) \
+         AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.digest = components.digest)\
+         {returning}"
+    )
+}
+
 pub(super) const TERMINAL_STATUSES: &str = "'Completed', 'Failed', 'Canceled', 'Terminated'";
 
 pub(super) const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, digest, status, input, output, \

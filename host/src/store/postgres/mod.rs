@@ -37,13 +37,6 @@ use order::KeyedQueues;
 use prepared::Prepared;
 use rows::*;
 use std::collections::HashMap;
-
-/// The components [`Store::collect_components`] deletes: retired by `$1` and needed by
-/// nothing (see there).
-const COLLECTABLE: &str = "FROM components WHERE retired_at IS NOT NULL AND retired_at <= $1 \
-     AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.digest = components.digest \
-         AND i.status NOT IN ('Completed', 'Terminated', 'Canceled')) \
-     AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.digest = components.digest)";
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
@@ -329,10 +322,7 @@ impl Store for PostgresStore {
         retired_by: Timestamp,
         dry_run: bool,
     ) -> StoreResult<Vec<String>> {
-        let sql = match dry_run {
-            true => format!("SELECT digest {COLLECTABLE}"),
-            false => format!("DELETE {COLLECTABLE} RETURNING digest"),
-        };
+        let sql = collect_components_sql("$1", dry_run);
         self.write(async |tx| {
             let rows = tx.query_prepared(&sql, &[&(retired_by as i64)]).await?;
             rows.iter()

@@ -22,13 +22,6 @@ use rows::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use schema::*;
 use std::path::{Path, PathBuf};
-
-/// The components [`Store::collect_components`] deletes: retired by `?1` and needed by
-/// nothing (see there).
-const COLLECTABLE: &str = "FROM components WHERE retired_at IS NOT NULL AND retired_at <= ?1 \
-     AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.digest = components.digest \
-         AND i.status NOT IN ('Completed', 'Terminated', 'Canceled')) \
-     AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.digest = components.digest)";
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -299,10 +292,7 @@ impl Store for SqliteStore {
         retired_by: Timestamp,
         dry_run: bool,
     ) -> StoreResult<Vec<String>> {
-        let sql = match dry_run {
-            true => format!("SELECT digest {COLLECTABLE}"),
-            false => format!("DELETE {COLLECTABLE} RETURNING digest"),
-        };
+        let sql = collect_components_sql("?1", dry_run);
         self.write(move |conn| {
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map([retired_by as i64], |r| r.get(0))?;
