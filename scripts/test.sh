@@ -41,6 +41,13 @@ if [[ -z "${DURABLE_TEST_POSTGRES:-}" ]]; then
         eval "$private_postgres"
     fi
 fi
+# The dashboard's browser test (tests/e2e/dashboard.rs) drives Debian's Chromium through
+# chromedriver: installed once if missing.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    sudo=(); [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 # The Durable Functions SDK clients (PyPI, npm) that tests/e2e/df_clients.rs drives
 # `durable serve` with, installed, pinned, into ~/.cache/durable/tools once.
 df_clients=$(scripts/df-clients.sh) # (an assignment, so that a failed install stops here)

@@ -14,6 +14,7 @@
 //! [`scenario`] reads the conformance scenario format and compares reports with expectations.
 
 pub mod scenario;
+pub mod turns;
 pub mod upgrade;
 pub mod verify;
 

@@ -22,11 +22,13 @@
 pub mod builtin_http;
 pub mod client;
 pub mod clock;
+pub mod dashboard;
 pub mod engine;
 pub mod guest_sources;
 pub mod host;
 pub mod http;
 pub mod inspect;
+pub mod metrics;
 pub mod plan;
 pub mod replay;
 pub mod resolve;

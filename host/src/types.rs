@@ -469,6 +469,25 @@ impl EventKind {
         }
     }
 
+    /// Whether the event records what the code decided in its turn (an action it took, or
+    /// how its execution ended), rather than a message fed to it.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            EventKind::TaskScheduled { .. }
+                | EventKind::TimerCreated { .. }
+                | EventKind::TimerCancelled { .. }
+                | EventKind::SubOrchestrationCreated { .. }
+                | EventKind::EventSent { .. }
+                | EventKind::EntityCalled(_)
+                | EventKind::EntitySignalled(_)
+                | EventKind::EntityLockRequested { .. }
+                | EventKind::EntityUnlocked { .. }
+                | EventKind::ExecutionCompleted { .. }
+                | EventKind::ContinuedAsNew { .. }
+        )
+    }
+
     /// Whether the event records something about the host's handling of the instance that
     /// the code has no part in: it stays in the history and is never fed to the guest, so a
     /// replay is the same with or without it.

@@ -7,12 +7,11 @@
 //! The clients are installed, pinned, by `scripts/df-clients.sh` (which `scripts/test.sh`
 //! runs), which prints the two variables these tests read.
 
-use crate::process::{Durable, Outcome, Serve, free_port};
+use crate::process::{Durable, Outcome, Serve};
 use crate::support::{guest, workspace_root};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// The path in environment variable `var`, set by `scripts/df-clients.sh`.
 fn installed(var: &str) -> PathBuf {
@@ -65,16 +64,13 @@ fn client_binding(origin: &str) -> Value {
 /// `durable serve` with the probe guest, its `/data` directory in the temporary directory,
 /// answering on a local port once this returns.
 fn serve_probe(durable: &Durable) -> (Serve, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
     let data = durable.path("data");
     std::fs::create_dir(&data).expect("creating the data directory");
     let dir = format!("{}::/data", data.display());
     let component = guest("probe");
-    let mut serve = durable.serve(
+    durable.serve_listening(
         "serve.log",
         [
-            "--http-addr",
-            addr.as_str(),
             "--component",
             component.to_str().expect("a UTF-8 path"),
             "--dir",
@@ -82,19 +78,7 @@ fn serve_probe(durable: &Durable) -> (Serve, String) {
             "--env",
             "SLOW_STEP_MS=0",
         ],
-    );
-    // The components are deployed before the server listens.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        serve.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "durable serve never listened on {addr}:\n{}",
-            serve.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (serve, format!("http://{addr}"))
+    )
 }
 
 /// Runs a driver script (`command` plus the script in `tests/df-clients/`) against a fresh

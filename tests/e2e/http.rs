@@ -507,6 +507,7 @@ async fn api_keys_and_body_limits_over_a_real_socket() {
     let config = ApiConfig {
         api_keys: vec!["s3cret".into()],
         body_limit: 1024,
+        ..ApiConfig::default()
     };
     let api = Api::start(&["probe"], config).await;
     let start = api.url("/orchestrators/echo/keyed");
@@ -657,6 +658,22 @@ async fn entities_are_signalled_read_and_listed_over_http() {
     let (status, _) = api.get(&api.url("/entities/counter/nobody")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Every entity of every name, with what waits for it and who holds it.
+    let every: Vec<Value> = api
+        .pages("/entities?top=2")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let keys: Vec<_> = every.iter().map(|e| e["entityId"]["key"].clone()).collect();
+    assert_eq!(keys, [json!("a"), json!("b"), json!("c")]);
+    assert!(
+        every
+            .iter()
+            .all(|e| e["pendingOperations"] == 0 && e["lockedBy"].is_null()),
+        "{every:?}"
+    );
+
     // Paging with top=2 returns every entity exactly once.
     let seen: Vec<_> = api
         .pages("/entities/counter?top=2&fetchState=true")
@@ -705,6 +722,9 @@ async fn json_shapes_match_their_snapshots() {
         ))
         .await;
     let (_, list) = api.get(&api.url("/instances?showInput=true")).await;
+    let (_, turns) = api.get(&format!("{status_url}/turns")).await;
+    let (logs_status, logs) = api.get(&format!("{status_url}/logs")).await;
+    assert_eq!((logs_status, logs), (StatusCode::OK, json!([])));
     let (_, not_found) = api.get(&api.url("/instances/missing")).await;
     let (_, bad_json) = api.post(&api.url("/orchestrators/echo"), "{oops").await;
     // The server's address changes every run.
@@ -714,9 +734,14 @@ async fn json_shapes_match_their_snapshots() {
     insta::assert_json_snapshot!("instance_status_with_history", status, {
         ".historyEvents[].ExecutionId" => "[execution-id]",
         ".lastUpdatedTime" => "[time]",
+        ".componentDigest" => "[digest]",
     });
     insta::assert_json_snapshot!("instance_list", list, {
         "[].lastUpdatedTime" => "[time]",
+        "[].componentDigest" => "[digest]",
+    });
+    insta::assert_json_snapshot!("instance_turns", turns, {
+        "[].received[].ExecutionId" => "[execution-id]",
     });
     insta::assert_json_snapshot!("error_not_found", not_found);
     insta::assert_json_snapshot!("error_bad_json", bad_json);
@@ -813,6 +838,7 @@ async fn components_are_deployed_over_http_with_keys_and_checked_first() {
     let config = ApiConfig {
         api_keys: vec!["k-9".into()],
         body_limit: 64 << 10,
+        ..ApiConfig::default()
     };
     assert!(
         hello.len() > config.body_limit,

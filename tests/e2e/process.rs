@@ -180,6 +180,35 @@ impl Durable {
         Serve { child, log }
     }
 
+    /// Starts `durable serve <args>` with its HTTP API on a free local port and returns once
+    /// it listens (the components given are deployed by then), with the API's origin
+    /// (`http://127.0.0.1:<port>`).
+    pub fn serve_listening<I, S>(&self, log: &str, args: I) -> (Serve, String)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let mut serve = self.serve(
+            log,
+            ["--http-addr".into(), OsString::from(&addr)]
+                .into_iter()
+                .chain(args),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            serve.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "durable serve never listened on {addr}:\n{}",
+                serve.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (serve, format!("http://{addr}"))
+    }
+
     /// Runs `durable history <id> --json` until `done` holds (bounded).
     pub fn history_until(
         &self,

@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use durable_host::client::Client;
+use durable_host::dashboard::Assets;
 use durable_host::host::Deployer;
 use durable_host::http::{self, ApiConfig, ApiState};
 use std::net::SocketAddr;
@@ -32,6 +33,15 @@ pub struct HttpArgs {
     /// Largest HTTP request body in bytes; larger ones get 413.
     #[arg(long, default_value_t = http::DEFAULT_BODY_LIMIT)]
     http_body_limit: usize,
+    /// Serve the dashboard's files from this directory, read on every request, instead of
+    /// the copies built in (for working on the dashboard).
+    #[arg(
+        long,
+        env = "DURABLE_DASHBOARD_ASSETS",
+        value_name = "DIR",
+        hide = true
+    )]
+    dashboard_assets: Option<std::path::PathBuf>,
 }
 
 /// The API running in the background.
@@ -63,7 +73,7 @@ impl HttpArgs {
             .with_context(|| format!("cannot listen on {} (--http-addr)", self.http_addr))?;
         let addr = listener.local_addr()?;
         tracing::info!(
-            "HTTP API on http://{addr}{} ({})",
+            "HTTP API on http://{addr}{}, dashboard on http://{addr}/ ({})",
             http::BASE_PATH,
             if api_keys.is_empty() {
                 "no API key required".to_owned()
@@ -76,6 +86,10 @@ impl HttpArgs {
             ApiConfig {
                 api_keys,
                 body_limit: self.http_body_limit,
+                dashboard: match &self.dashboard_assets {
+                    Some(dir) => Assets::Dir(dir.clone()),
+                    None => Assets::Embedded,
+                },
             },
         )
         .with_deployer(deployer);

@@ -117,6 +117,9 @@ pub enum InstanceCommand {
         /// Only ids starting with this.
         #[arg(long)]
         prefix: Option<String>,
+        /// Only instances of this orchestrator.
+        #[arg(long)]
+        name: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -129,6 +132,8 @@ pub struct Selection {
     pub created_from: Option<u64>,
     pub created_to: Option<u64>,
     pub id_prefix: Option<String>,
+    /// Only instances of this orchestrator (lists only).
+    pub name: Option<String>,
     pub limit: Option<usize>,
 }
 
@@ -206,7 +211,7 @@ pub async fn run(ops: &dyn InstanceOps, command: InstanceCommand) -> anyhow::Res
                 created_from,
                 created_to,
                 id_prefix: prefix,
-                limit: None,
+                ..Default::default()
             };
             let filtered = !status.is_empty()
                 || created_from.is_some()
@@ -226,11 +231,13 @@ pub async fn run(ops: &dyn InstanceOps, command: InstanceCommand) -> anyhow::Res
         Command::List {
             status,
             prefix,
+            name,
             limit,
         } => {
             let selection = Selection {
                 statuses: parse_statuses(&status)?,
                 id_prefix: prefix,
+                name,
                 limit: Some(limit),
                 ..Default::default()
             };
@@ -335,6 +342,7 @@ fn filter(selection: &Selection) -> InstanceFilter {
         created_from: selection.created_from,
         created_to: selection.created_to,
         id_prefix: selection.id_prefix.clone(),
+        name: selection.name.clone(),
         limit: selection.limit,
         after: None,
     }
@@ -568,6 +576,9 @@ impl InstanceOps for Remote {
         }
         if let Some(prefix) = &selection.id_prefix {
             query.push(("instanceIdPrefix", prefix.clone()));
+        }
+        if let Some(name) = &selection.name {
+            query.push(("name", name.clone()));
         }
         let listed = self.json(Method::GET, "/instances", &query, None).await?;
         let instances = listed.as_array().cloned().unwrap_or_default();

@@ -59,6 +59,11 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line,
+    /// with the instance id as a field) for log shippers.
+    #[arg(long, global = true, env = "DURABLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -152,6 +157,16 @@ enum Command {
     /// Copy an `export` file into an empty database, SQLite or PostgreSQL, in one transaction:
     /// a file cut short or altered writes nothing.
     Import(transfer::ImportArgs),
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and
+    /// fields such as `instance`).
+    Json,
 }
 
 /// `--durability`: how hard a commit tries to reach the disk.
@@ -306,10 +321,13 @@ pub fn init_tracing(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber.json().init(),
+    }
 }
 
 /// The PostgreSQL URL `--db` names, if it names one rather than a SQLite file.
@@ -468,6 +486,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host,
             http,
         } => {
+            // Metrics are recorded from the start (GET /metrics renders them).
+            durable_host::metrics::exporter();
             let config = host.config(&cli.db)?;
             let store = open_store(&cli.db, host.durability.into()).await?;
             let host = Host::new(store, clock, config)?;

@@ -4,6 +4,7 @@
 use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
 use crate::builtin_http::HTTP_ACTIVITY;
+use crate::metrics::{self, WorkOutcome};
 use crate::resolve::{FunctionKind, resolve_deployed};
 use crate::store::{ActivityWorkItem, StoreError};
 use crate::types::{EventKind, Failure, payload_too_large};
@@ -30,7 +31,7 @@ impl Engine {
 
     /// Runs one attempt and delivers its result (a lost lease drops it: another host runs
     /// the task now).
-    async fn run_activity(&self, task: &ActivityWorkItem) -> Result<(), EngineError> {
+    async fn run_activity(&self, task: &ActivityWorkItem) -> Result<WorkOutcome, EngineError> {
         let run = async {
             if task.name == HTTP_ACTIVITY {
                 return Ok::<_, EngineError>((self.http.run(&task.input).await, Vec::new()));
@@ -59,6 +60,10 @@ impl Engine {
             }
             other => other,
         };
+        let mut outcome = match result {
+            Ok(_) => WorkOutcome::Completed,
+            Err(_) => WorkOutcome::Failed,
+        };
         let event = match result {
             Ok(result) => EventKind::TaskCompleted {
                 task_id: task.task_id,
@@ -79,11 +84,12 @@ impl Engine {
             Ok(()) => {}
             Err(StoreError::LeaseLost) => {
                 tracing::warn!(activity = %task.name, "activity finished after its lease was lost; result dropped");
+                outcome = WorkOutcome::Discarded;
             }
             Err(e) => return Err(e.into()),
         }
         self.signals().orchestrations.notify_one();
-        Ok(())
+        Ok(outcome)
     }
 
     /// Runs `work` while renewing the task's lease every third of its length, so the lease
@@ -138,7 +144,12 @@ impl Engine {
 /// when its lease expires.
 fn run_or_leave(engine: Arc<Engine>, task: ActivityWorkItem) -> Boxed<'static, ()> {
     Box::pin(async move {
-        if let Err(e) = engine.run_activity(&task).await {
+        let started = std::time::Instant::now();
+        metrics::activity_started();
+        let ran = engine.run_activity(&task).await;
+        let outcome = *ran.as_ref().unwrap_or(&WorkOutcome::Retried);
+        metrics::activity_finished(outcome, started.elapsed());
+        if let Err(e) = ran {
             tracing::error!(activity = %task.name, instance = %task.instance_id,
                 "activity could not run, will retry after its lease: {e:#}");
         }

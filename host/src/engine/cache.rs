@@ -1,6 +1,7 @@
 //! Live orchestrator instances kept between turns, so a turn costs its new events and not a
 //! replay of the whole history.
 
+use crate::metrics;
 use crate::replay::ReplayState;
 use crate::wasm::LiveOrchestration;
 use std::collections::{HashMap, VecDeque};
@@ -34,7 +35,9 @@ impl InstanceCache {
 
     /// Takes an instance out (a turn owns it while it runs).
     pub fn take(&mut self, id: &str) -> Option<CachedInstance> {
-        self.entries.remove(id).map(|(_, entry)| entry)
+        let taken = self.entries.remove(id).map(|(_, entry)| entry);
+        metrics::cache_size(self.entries.len());
+        taken
     }
 
     /// Returns an instance after its turn committed.
@@ -52,13 +55,16 @@ impl InstanceCache {
             self.order
                 .retain(|(id, g)| entries.get(id).is_some_and(|(current, _)| current == g));
         }
+        metrics::cache_size(self.entries.len());
     }
 
     /// Drops the least recently returned instances, one in `share` of them (at least one
     /// while any is cached), and says how many.
     pub fn evict_oldest_share(&mut self, share: usize) -> usize {
         let wanted = self.entries.len().div_ceil(share.max(1));
-        (0..wanted).take_while(|_| self.evict_oldest()).count()
+        let evicted = (0..wanted).take_while(|_| self.evict_oldest()).count();
+        metrics::cache_size(self.entries.len());
+        evicted
     }
 
     /// Drops the least recently returned instance; `false` when there is none.
@@ -70,6 +76,7 @@ impl InstanceCache {
                 .is_some_and(|(g, _)| *g == generation)
             {
                 self.entries.remove(&old);
+                metrics::cache_evicted(1);
                 return true;
             }
         }
@@ -80,5 +87,6 @@ impl InstanceCache {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.order.clear();
+        metrics::cache_size(0);
     }
 }

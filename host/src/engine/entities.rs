@@ -8,6 +8,7 @@
 
 use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
+use crate::metrics::{self, WorkOutcome};
 use crate::plan::entity::{Dropped, batch_seed, plan_entity_commit, sort_entity_inbox};
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{EntityInboxMessage, EntityWorkItem, LogLine, StoreError};
@@ -43,7 +44,7 @@ impl Engine {
     }
 
     /// One batch of a locked entity.
-    async fn run_entity_batch(&self, item: EntityWorkItem) -> Result<(), EngineError> {
+    async fn run_entity_batch(&self, item: EntityWorkItem) -> Result<WorkOutcome, EngineError> {
         let now = self.clock.now();
         let entity = &item.entity;
         // Load: the deployments (where the entity runs, where the orchestrations its
@@ -104,11 +105,12 @@ impl Engine {
         match written {
             Ok(()) => {
                 self.commit_done();
-                Ok(())
+                Ok(WorkOutcome::Completed)
             }
             Err(StoreError::LeaseLost) => {
-                tracing::warn!("lost the lease on an entity; its batch was discarded");
-                Ok(())
+                tracing::warn!(entity = %commit.entity.name, key = %commit.entity.key,
+                    "lost the lease on an entity; its batch was discarded");
+                Ok(WorkOutcome::Discarded)
             }
             Err(e) => Err(e.into()),
         }
@@ -251,7 +253,12 @@ fn run_or_abandon(engine: Arc<Engine>, item: EntityWorkItem) -> Boxed<'static, (
     Box::pin(async move {
         let entity = item.entity.clone();
         let token = item.lock_token.clone();
-        if let Err(e) = engine.run_entity_batch(item).await {
+        let started = std::time::Instant::now();
+        metrics::entity_batch_started(item.messages.len());
+        let ran = engine.run_entity_batch(item).await;
+        let outcome = *ran.as_ref().unwrap_or(&WorkOutcome::Retried);
+        metrics::entity_batch_finished(outcome, started.elapsed());
+        if let Err(e) = ran {
             tracing::error!(entity = %entity.name, key = %entity.key,
                 "entity batch failed, will retry: {e:#}");
             let retry_at = engine.clock.now() + RETRY_MS;

@@ -5,6 +5,7 @@ use super::cache::CachedInstance;
 use super::cold::{ColdReplayError, Execution, cold_replay};
 use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
+use crate::metrics::{self, TurnOutcome};
 use crate::plan::inbox::sort_inbox;
 use crate::plan::turn::{Ending, Locked, calls, decide_turn, ending_commit, plan_commit};
 use crate::replay::{ReplayState, TurnPlan};
@@ -36,7 +37,7 @@ impl Engine {
     }
 
     /// One turn of a locked instance.
-    async fn run_turn(&self, item: OrchestrationWorkItem) -> Result<(), EngineError> {
+    async fn run_turn(&self, item: OrchestrationWorkItem) -> Result<TurnOutcome, EngineError> {
         let now = self.clock.now();
         let instance = &item.instance;
         let id = &instance.instance_id;
@@ -59,7 +60,8 @@ impl Engine {
                 .drop_messages(id, &item.lock_token, &inbox.consumed)
                 .await
             {
-                Ok(()) | Err(StoreError::LeaseLost) => Ok(()),
+                Ok(()) => Ok(TurnOutcome::Dropped),
+                Err(StoreError::LeaseLost) => Ok(TurnOutcome::Discarded),
                 Err(e) => Err(e.into()),
             };
         }
@@ -79,7 +81,10 @@ impl Engine {
             return self.end(instance, commit).await;
         }
         let mut live = match cached {
-            Some(live) => live,
+            Some(live) => {
+                metrics::cache_hit();
+                live
+            }
             None => match self.cold_start(instance).await {
                 Ok(live) => live,
                 Err(ColdReplayError::Failed { failure, state }) => {
@@ -147,6 +152,7 @@ impl Engine {
         &self,
         instance: &InstanceRecord,
     ) -> Result<CachedInstance, ColdReplayError> {
+        metrics::cache_miss();
         let component = self.component(&instance.digest).await?;
         let history = self
             .store
@@ -158,7 +164,10 @@ impl Engine {
             instance_id: &instance.instance_id,
             execution_id: &instance.execution_id,
         };
-        let replayed = cold_replay(&self.wasm, &component, execution, &history, |_| {}).await?;
+        let started = std::time::Instant::now();
+        let replayed = cold_replay(&self.wasm, &component, execution, &history, |_| {}).await;
+        metrics::cold_replay(history.len(), started.elapsed());
+        let replayed = replayed?;
         Ok(CachedInstance {
             guest: replayed.guest,
             replay: replayed.state,
@@ -196,7 +205,7 @@ impl Engine {
         &self,
         instance: &InstanceRecord,
         commit: OrchestrationCommit,
-    ) -> Result<(), EngineError> {
+    ) -> Result<TurnOutcome, EngineError> {
         if let Some(failure) = &commit.failure {
             tracing::info!(instance = %instance.instance_id, "orchestration failed: {failure}");
         }
@@ -209,8 +218,9 @@ impl Engine {
         &self,
         commit: OrchestrationCommit,
         keep: Option<(String, CachedInstance)>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<TurnOutcome, EngineError> {
         let wakes_activities = !commit.activities.is_empty();
+        let outcome = TurnOutcome::committed(commit.status);
         let written = self
             .write_fenced(self.config.orchestration_lease, || {
                 self.store.complete_orchestration(commit.clone())
@@ -225,11 +235,12 @@ impl Engine {
                     self.signals().activities.notify_one();
                 }
                 self.commit_done();
-                Ok(())
+                Ok(outcome)
             }
             Err(StoreError::LeaseLost) => {
-                tracing::warn!("lost the lease on an orchestration; its turn was discarded");
-                Ok(())
+                tracing::warn!(instance = %commit.instance_id,
+                    "lost the lease on an orchestration; its turn was discarded");
+                Ok(TurnOutcome::Discarded)
             }
             Err(e) => Err(e.into()),
         }
@@ -241,7 +252,12 @@ fn run_or_abandon(engine: Arc<Engine>, item: OrchestrationWorkItem) -> Boxed<'st
     Box::pin(async move {
         let id = item.instance.instance_id.clone();
         let token = item.lock_token.clone();
-        if let Err(e) = engine.run_turn(item).await {
+        let started = std::time::Instant::now();
+        metrics::turn_started();
+        let ran = engine.run_turn(item).await;
+        let outcome = *ran.as_ref().unwrap_or(&TurnOutcome::Retried);
+        metrics::turn_finished(outcome, started.elapsed());
+        if let Err(e) = ran {
             tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
             let retry_at = engine.clock.now() + RETRY_MS;
             let lease = engine.config.orchestration_lease;

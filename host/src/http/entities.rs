@@ -5,7 +5,7 @@
 //! same `x-ms-continuation-token` paging as instances.
 
 use super::instances::CONTINUATION_HEADER;
-use super::request::{ApiBase, Params, json_body};
+use super::request::{ApiBase, Params, hex, json_body, unhex};
 use super::{ApiError, ApiState};
 use crate::store::{EntityFilter, EntityRecord};
 use crate::types::EntityId;
@@ -57,6 +57,24 @@ pub async fn list(
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    list_matching(state, Some(name), params, headers).await
+}
+
+/// `GET /entities`: the entities of every name, in (name, key) order.
+pub async fn list_all(
+    State(state): State<ApiState>,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    list_matching(state, None, params, headers).await
+}
+
+async fn list_matching(
+    state: ApiState,
+    name: Option<String>,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let top = params.top()?;
     let fetch_state = params.bool("fetchState", false)?;
     let after = headers
@@ -64,12 +82,10 @@ pub async fn list(
         .and_then(|token| token.to_str().ok())
         .map(str::trim)
         .filter(|token| !token.is_empty() && *token != "null")
-        .map(|key| EntityId {
-            name: name.clone(),
-            key: decode_key(key),
-        });
+        .map(|token| decode_token(name.as_deref(), token))
+        .transpose()?;
     let filter = EntityFilter {
-        name: Some(name.clone()),
+        name,
         last_operation_from: params.time("lastOperationTimeFrom")?,
         last_operation_to: params.time("lastOperationTimeTo")?,
         include_empty: params.bool("includeDeleted", false)?,
@@ -85,6 +101,8 @@ pub async fn list(
             let mut entry = json!({
                 "entityId": { "name": r.name, "key": r.key },
                 "lastOperationTime": super::time::format(r.last_operation_at),
+                "pendingOperations": r.pending,
+                "lockedBy": r.locked_by,
             });
             if fetch_state {
                 entry["state"] = r.state.as_deref().map(parse).unwrap_or(Value::Null);
@@ -94,7 +112,7 @@ pub async fn list(
         .collect();
     let mut response = Json(body).into_response();
     if let (true, Some(last)) = (more, records.last())
-        && let Ok(value) = HeaderValue::from_str(&encode_key(&last.key))
+        && let Ok(value) = HeaderValue::from_str(&encode_token(filter.name.as_deref(), last))
     {
         response.headers_mut().insert(CONTINUATION_HEADER, value);
     }
@@ -105,14 +123,28 @@ fn parse(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-/// Keys are free text; the token carries them hex-encoded.
-fn encode_key(key: &str) -> String {
-    key.bytes().map(|b| format!("{b:02x}")).collect()
+/// The continuation token after `last`: its key hex-encoded (keys are free text) when the
+/// list is of one name, as Durable Functions' is; `<name hex>.<key hex>` when it spans names.
+fn encode_token(name: Option<&str>, last: &EntityRecord) -> String {
+    match name {
+        Some(_) => hex(&last.key),
+        None => format!("{}.{}", hex(&last.name), hex(&last.key)),
+    }
 }
 
-fn decode_key(token: &str) -> String {
-    let bytes: Vec<u8> = (0..token.len() / 2)
-        .filter_map(|i| u8::from_str_radix(token.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+fn decode_token(name: Option<&str>, token: &str) -> Result<EntityId, ApiError> {
+    let invalid = || ApiError::BadRequest(format!("invalid {CONTINUATION_HEADER} header"));
+    match name {
+        Some(name) => Ok(EntityId {
+            name: name.to_owned(),
+            key: unhex(token).ok_or_else(invalid)?,
+        }),
+        None => {
+            let (name, key) = token.split_once('.').ok_or_else(invalid)?;
+            Ok(EntityId {
+                name: unhex(name).ok_or_else(invalid)?,
+                key: unhex(key).ok_or_else(invalid)?,
+            })
+        }
+    }
 }

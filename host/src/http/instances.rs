@@ -4,7 +4,8 @@
 //! `DELETE /instances` (purge by filter).
 
 use super::payload::{self, StatusOptions};
-use super::request::Params;
+use super::request::{Params, hex, unhex};
+use super::time;
 use super::{ApiError, ApiState};
 use crate::store::{InstanceFilter, ListCursor};
 use crate::types::RuntimeStatus;
@@ -67,6 +68,10 @@ pub async fn list(
             .string("instanceIdPrefix")
             .filter(|p| !p.is_empty())
             .map(str::to_owned),
+        name: params
+            .string("name")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
         limit: Some(top + 1),
         after,
     };
@@ -85,6 +90,46 @@ pub async fn list(
         }
     }
     Ok(response)
+}
+
+/// `GET /instances/{instanceId}/logs`: the lines the instance's code logged, oldest first.
+pub async fn logs(
+    State(state): State<ApiState>,
+    Path(instance_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let lines = state.client.logs(&instance_id).await?;
+    let body: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            json!({
+                "timestamp": time::format(line.timestamp),
+                "level": line.level,
+                "message": line.message,
+            })
+        })
+        .collect();
+    Ok(Json(body).into_response())
+}
+
+/// `GET /instances/{instanceId}/turns`: the history as turns, each with the events fed to the
+/// code and what it decided ([`crate::inspect::turns`]), for the dashboard's replay view.
+pub async fn turns(
+    State(state): State<ApiState>,
+    Path(instance_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let history = state.client.history(&instance_id).await?;
+    let body: Vec<Value> = crate::inspect::turns::turns(&history)
+        .iter()
+        .map(|turn| {
+            json!({
+                "turn": turn.number,
+                "timestamp": time::format(turn.at),
+                "received": payload::history(&turn.received, true),
+                "decided": payload::history(&turn.decided, true),
+            })
+        })
+        .collect();
+    Ok(Json(body).into_response())
 }
 
 pub async fn purge(
@@ -118,8 +163,7 @@ pub async fn purge_matching(
 
 /// `<created_at>.<instance id as hex>`: opaque to clients, header-safe.
 fn encode_token(created_at: u64, instance_id: &str) -> String {
-    let hex: String = instance_id.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{created_at}.{hex}")
+    format!("{created_at}.{}", hex(instance_id))
 }
 
 /// `None` for the empty token (and `null`, which some clients send back
@@ -130,17 +174,9 @@ fn decode_token(token: &[u8]) -> Result<Option<ListCursor>, ApiError> {
     if token.is_empty() || token == "null" {
         return Ok(None);
     }
-    let (created_at, hex) = token.split_once('.').ok_or_else(invalid)?;
+    let (created_at, id_hex) = token.split_once('.').ok_or_else(invalid)?;
     let created_at = created_at.parse().map_err(|_| invalid())?;
-    if hex.len() % 2 != 0 || !hex.is_ascii() {
-        return Err(invalid());
-    }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| invalid())?;
-    let instance_id = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let instance_id = unhex(id_hex).ok_or_else(invalid)?;
     Ok(Some(ListCursor {
         created_at,
         instance_id,

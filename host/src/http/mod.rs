@@ -19,12 +19,16 @@
 //! Functions' field names). Every route is in one table, [`routes`], that
 //! the router is built from and that a test checks against the hand-written
 //! OpenAPI document served at `{BASE_PATH}/openapi.json`.
+//!
+//! Beside the API, the same server answers `GET /metrics` (Prometheus, `metrics`; behind the
+//! same keys) and serves the web dashboard at `/` ([`crate::dashboard`]).
 
 mod auth;
 mod deployments;
 mod entities;
 mod error;
 mod instances;
+mod metrics;
 mod operations;
 mod orchestrators;
 pub mod payload;
@@ -40,6 +44,7 @@ pub use instances::CONTINUATION_HEADER;
 pub use request::encode;
 
 use crate::client::Client;
+use crate::dashboard;
 use crate::host::Deployer;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Extension};
@@ -65,6 +70,8 @@ pub struct ApiConfig {
     pub api_keys: Vec<String>,
     /// Larger request bodies get 413.
     pub body_limit: usize,
+    /// Where the dashboard served at `/` comes from.
+    pub dashboard: dashboard::Assets,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +79,7 @@ impl Default for ApiConfig {
         ApiConfig {
             api_keys: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            dashboard: dashboard::Assets::default(),
         }
     }
 }
@@ -85,6 +93,7 @@ impl std::fmt::Debug for ApiConfig {
                 &format_args!("[{} hidden]", self.api_keys.len()),
             )
             .field("body_limit", &self.body_limit)
+            .field("dashboard", &self.dashboard)
             .finish()
     }
 }
@@ -155,6 +164,8 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/instances", instances::list),
         route(M::DELETE, "/instances", instances::purge_matching),
         route(M::GET, "/instances/{instanceId}", instances::status),
+        route(M::GET, "/instances/{instanceId}/logs", instances::logs),
+        route(M::GET, "/instances/{instanceId}/turns", instances::turns),
         route(M::DELETE, "/instances/{instanceId}", instances::purge),
         route(
             M::POST,
@@ -192,6 +203,7 @@ pub fn routes() -> Vec<Route> {
             deployments::upgrade_one,
         ),
         route(M::POST, "/instances/upgrade", deployments::upgrade_all),
+        route(M::GET, "/entities", entities::list_all),
         route(M::GET, "/entities/{entityName}", entities::list),
         route(M::GET, "/entities/{entityName}/{entityKey}", entities::get),
         route(
@@ -238,10 +250,18 @@ pub fn router(state: ApiState) -> Router {
             auth::require_key,
         ))
         .layer(DefaultBodyLimit::max(state.config.body_limit));
+    let metrics = Router::new()
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
     Router::new()
         .nest(BASE_PATH, api.clone().layer(Extension(ApiBase::Webhook)))
         .nest(RPC_BASE_PATH, api.layer(Extension(ApiBase::Rpc)))
-        .with_state(state)
+        .merge(metrics)
+        .with_state(state.clone())
+        .merge(dashboard::router(state.config.dashboard.clone()))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes the

@@ -117,6 +117,12 @@ pub fn status(record: &InstanceRecord, options: StatusOptions) -> Map<String, Va
             serde_json::to_value(failure).unwrap_or(Value::Null),
         );
     }
+    // Not in Durable Functions' payload (its clients ignore fields they do not know): the
+    // deployment the instance runs on and, for a sub-orchestration, its parent.
+    out.insert("componentDigest".into(), record.digest.clone().into());
+    if let Some(parent) = &record.parent {
+        out.insert("parentInstanceId".into(), parent.instance_id.clone().into());
+    }
     out.insert("createdTime".into(), time::format(record.created_at).into());
     out.insert(
         "lastUpdatedTime".into(),

@@ -336,3 +336,63 @@ async fn deployments_say_what_each_offers_and_how_many_instances_it_runs() {
         ])
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_to_anyone_and_its_data_needs_a_key() {
+    let app = router(state(ApiConfig {
+        api_keys: vec!["k1".into()],
+        ..ApiConfig::default()
+    }));
+    for (uri, content_type) in [
+        ("/", "text/html"),
+        ("/dashboard/app.js", "text/javascript"),
+        ("/dashboard/app.css", "text/css"),
+    ] {
+        let response = send(&app, "GET", uri, "").await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let headers = response.headers();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{uri}"
+        );
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("default-src 'self'"), "{uri}: {policy}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+    }
+    let page = send(&app, "GET", "/", "").await;
+    let page = axum::body::to_bytes(page.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.contains("/dashboard/app.js"),
+        "the page loads its script"
+    );
+    for missing in [
+        "/dashboard/index.html",
+        "/dashboard/secret.txt",
+        "/dashboard/..%2Fmod.rs",
+    ] {
+        let response = send(&app, "GET", missing, "").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+    let metrics = send(&app, "GET", "/metrics", "").await;
+    assert_eq!(metrics.status(), StatusCode::UNAUTHORIZED);
+    let request = Request::get("/metrics")
+        .header("x-functions-key", "k1")
+        .body(Body::empty())
+        .unwrap();
+    let metrics = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = axum::body::to_bytes(metrics.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains(r#"durable_instances{status="Running"} 0"#),
+        "{text}"
+    );
+}

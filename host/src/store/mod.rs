@@ -213,6 +213,33 @@ pub struct InstanceRecord {
     pub parent: Option<ParentInstance>,
 }
 
+/// Work waiting in one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queue {
+    /// How many items are ready.
+    pub count: u64,
+    /// Since when the oldest ready item has been ready, ms since the epoch.
+    pub oldest: Option<Timestamp>,
+}
+
+/// What the database holds and what waits in it, at one moment ([`Store::backlog`]), for
+/// the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Instances by status (statuses with none left out).
+    pub instances: Vec<(RuntimeStatus, u64)>,
+    /// Messages visible to orchestrations and not consumed (suspended instances left out).
+    pub messages: Queue,
+    /// Of those, the timers that fired (their oldest is the most overdue).
+    pub timers: Queue,
+    /// Activity tasks ready and not locked.
+    pub activities: Queue,
+    /// Activity tasks locked by a host.
+    pub running_activities: u64,
+    /// Entity operations ready.
+    pub entity_messages: Queue,
+}
+
 /// Filters for [`Store::list_instances`]; empty fields match everything.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceFilter {
@@ -224,6 +251,8 @@ pub struct InstanceFilter {
     pub created_to: Option<Timestamp>,
     /// Only instances whose id starts with this.
     pub id_prefix: Option<String>,
+    /// Only instances of the orchestrator with this name.
+    pub name: Option<String>,
     /// At most this many instances.
     pub limit: Option<usize>,
     /// Keyset cursor for paging: only instances after this one in list
@@ -451,6 +480,8 @@ pub struct EntityRecord {
     pub last_operation_at: Timestamp,
     /// Messages waiting in its inbox.
     pub pending: u64,
+    /// The orchestration instance whose critical section holds it locked, if any.
+    pub locked_by: Option<String>,
 }
 
 /// Filters for [`Store::list_entities`]; empty fields match everything.
@@ -572,6 +603,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// All stored components, newest deployment first.
     async fn components(&self) -> StoreResult<Vec<ComponentRecord>>;
+
+    /// Instances by status and the work ready at `now`, read in one statement. A read; it
+    /// counts whole tables, so it is for occasional callers (a metrics scrape).
+    async fn backlog(&self, now: Timestamp) -> StoreResult<Backlog>;
 
     /// How many unfinished instances each component holds pinned (runs them), by digest;
     /// components pinning none are left out.

@@ -43,9 +43,6 @@ pub(super) fn status_of(s: &str) -> StoreResult<RuntimeStatus> {
     RuntimeStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status `{s}`")))
 }
 
-/// The columns of `instances` that make an [`InstanceRecord`], in the order
-/// [`RawInstance`] is read from.
-/// The finished statuses as SQL string literals, for `status IN (...)`.
 /// The statement of [`super::Store::collect_components`]: with `dry_run` it selects the
 /// digests of the components retired by the first parameter (`mark`: `?1` or `$1`) that
 /// nothing needs, else deletes them, returning their digests. One statement, so an instance
@@ -62,8 +59,57 @@ pub(super) fn collect_components_sql(mark: &str, dry_run: bool) -> String {
     )
 }
 
+/// The statement of [`super::Store::backlog`] (`mark`: the parameter holding `now`, `?1` or
+/// `$1`): rows of (what, count, oldest), read by [`backlog_from_rows`]. One statement, so the
+/// figures are of one moment.
+pub(super) fn backlog_sql(mark: &str) -> String {
+    let not_suspended = "NOT EXISTS (SELECT 1 FROM instances i \
+        WHERE i.instance_id = m.instance_id AND i.status = 'Suspended')";
+    format!(
+        "SELECT 'status:' || status, COUNT(*), CAST(NULL AS BIGINT) FROM instances GROUP BY status \
+         UNION ALL SELECT 'messages', COUNT(*), MIN(m.visible_at) FROM inbox m \
+             WHERE m.visible_at <= {mark} AND {not_suspended} \
+         UNION ALL SELECT 'timers', COUNT(*), MIN(m.visible_at) FROM inbox m \
+             WHERE m.visible_at <= {mark} AND m.timer_id IS NOT NULL AND {not_suspended} \
+         UNION ALL SELECT 'activities', COUNT(*), MIN(visible_at) FROM activities \
+             WHERE visible_at <= {mark} AND lock_expires <= {mark} \
+         UNION ALL SELECT 'running', COUNT(*), CAST(NULL AS BIGINT) FROM activities \
+             WHERE lock_expires > {mark} \
+         UNION ALL SELECT 'entities', COUNT(*), MIN(visible_at) FROM entity_inbox \
+             WHERE visible_at <= {mark}"
+    )
+}
+
+/// The [`Backlog`] in the rows of [`backlog_sql`].
+pub(super) fn backlog_from_rows(
+    rows: impl IntoIterator<Item = (String, i64, Option<i64>)>,
+) -> StoreResult<Backlog> {
+    let mut backlog = Backlog::default();
+    for (what, count, oldest) in rows {
+        let queue = Queue {
+            count: count as u64,
+            oldest: oldest.map(|t| t as Timestamp),
+        };
+        match what.as_str() {
+            "messages" => backlog.messages = queue,
+            "timers" => backlog.timers = queue,
+            "activities" => backlog.activities = queue,
+            "running" => backlog.running_activities = queue.count,
+            "entities" => backlog.entity_messages = queue,
+            other => {
+                let status = other.strip_prefix("status:").unwrap_or(other);
+                backlog.instances.push((status_of(status)?, queue.count));
+            }
+        }
+    }
+    Ok(backlog)
+}
+
+/// The finished statuses as SQL string literals, for `status IN (...)`.
 pub(super) const TERMINAL_STATUSES: &str = "'Completed', 'Failed', 'Canceled', 'Terminated'";
 
+/// The columns of `instances` that make an [`InstanceRecord`], in the order
+/// [`RawInstance`] is read from.
 pub(super) const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, digest, status, input, output, \
      failure, custom_status, created_at, updated_at, completed_at, parent";
 
@@ -162,6 +208,9 @@ pub(super) fn instance_filter_sql(
             [SqlArg::Int(chars), SqlArg::Text(prefix.clone())],
         );
     }
+    if let Some(name) = &filter.name {
+        c.push(" AND name = ?", [SqlArg::Text(name.clone())]);
+    }
     if let Some(after) = &filter.after {
         let at = after.created_at as i64;
         c.push(
@@ -178,7 +227,7 @@ pub(super) fn instance_filter_sql(
 
 /// The columns that make an [`EntityRecord`] of the entity `e`, its pending messages counted.
 pub(super) const ENTITY_COLUMNS: &str = "e.name, e.key, e.state, e.last_operation_at, \
-    (SELECT COUNT(*) FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key)";
+    (SELECT COUNT(*) FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key), e.locked_by";
 
 /// The entity in a row of [`ENTITY_COLUMNS`].
 pub(super) fn entity_record<R: Columns + ?Sized>(row: &R) -> Result<EntityRecord, R::Error> {
@@ -188,6 +237,7 @@ pub(super) fn entity_record<R: Columns + ?Sized>(row: &R) -> Result<EntityRecord
         state: row.opt_text(2)?,
         last_operation_at: row.int(3)? as Timestamp,
         pending: row.int(4)? as u64,
+        locked_by: row.opt_text(5)?,
     })
 }
 

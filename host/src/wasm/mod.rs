@@ -255,6 +255,7 @@ impl WasmRuntime {
         if let Some(path) = &cached
             && let Some(component) = self.deserialize_cached(path)
         {
+            crate::metrics::component_loaded(true);
             return Ok(component);
         }
         if bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
@@ -266,6 +267,7 @@ impl WasmRuntime {
         let component = Component::new(&self.engine, bytes)
             .map_err(anyhow::Error::from)
             .context("not a valid WebAssembly component")?;
+        crate::metrics::component_loaded(false);
         if let Some(path) = &cached
             && let Err(e) = write_cache(path, &component)
         {

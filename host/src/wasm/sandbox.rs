@@ -220,6 +220,13 @@ pub(crate) struct GuestLimiter {
     last_growth: usize,
 }
 
+impl Drop for GuestLimiter {
+    /// The store and its memories go with it.
+    fn drop(&mut self) {
+        crate::metrics::guest_memory(-(self.linear_memory as i64));
+    }
+}
+
 impl ResourceLimiter for GuestLimiter {
     fn memory_growing(
         &mut self,
@@ -238,12 +245,15 @@ impl ResourceLimiter for GuestLimiter {
         if allowed {
             self.last_growth = desired.saturating_sub(current);
             self.linear_memory += self.last_growth;
+            crate::metrics::guest_memory(self.last_growth as i64);
         }
         Ok(allowed)
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.linear_memory = self.linear_memory.saturating_sub(self.last_growth);
+        let taken_back = self.last_growth.min(self.linear_memory);
+        self.linear_memory -= taken_back;
+        crate::metrics::guest_memory(-(taken_back as i64));
         self.limits.memory_grow_failed(error)
     }
 

@@ -125,7 +125,10 @@ async fn write_once<W: BatchWrite>(
     items: &[W::Item],
 ) -> StoreResult<Vec<bool>> {
     let client = pool.get().await?;
-    let written = kind.write(&client, items).await?;
+    let started = std::time::Instant::now();
+    let written = kind.write(&client, items).await;
+    crate::metrics::store_commit("postgres", items.len(), written.is_ok(), started.elapsed());
+    let written = written?;
     debug_assert_eq!(written.len(), items.len());
     Ok(written)
 }

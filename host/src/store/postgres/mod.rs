@@ -188,10 +188,13 @@ impl PostgresStore {
         f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut client = self.pool.get().await?;
+        let started = std::time::Instant::now();
         let tx = client.transaction().await?;
         match f(&tx).await {
             Ok(value) => {
-                tx.commit().await?;
+                let committed = tx.commit().await;
+                crate::metrics::store_commit("postgres", 1, committed.is_ok(), started.elapsed());
+                committed?;
                 if notify {
                     self.session.announce();
                 }
@@ -301,6 +304,19 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
             .collect()
+    }
+
+    async fn backlog(&self, now: Timestamp) -> StoreResult<Backlog> {
+        let rows = self
+            .read()
+            .await?
+            .query_prepared(&backlog_sql("$1"), &[&(now as i64)])
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        backlog_from_rows(rows)
     }
 
     async fn retire_component(&self, digest: &str, now: Timestamp) -> StoreResult<bool> {

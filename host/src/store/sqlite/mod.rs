@@ -275,6 +275,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn backlog(&self, now: Timestamp) -> StoreResult<Backlog> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&backlog_sql("?1"))?;
+            let rows = stmt.query_map([now as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            backlog_from_rows(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     async fn retire_component(&self, digest: &str, now: Timestamp) -> StoreResult<bool> {
         let digest = digest.to_owned();
         self.write(move |conn| {

@@ -82,6 +82,8 @@ fn data_version(conn: &Connection) -> Option<i64> {
 }
 
 pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let requests = jobs.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Run nothing: dropping a job drops its reply channel, and its
         // caller gets a backend error.
@@ -117,6 +119,7 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
         tracing::error!("SQLite group commit failed: {error}");
         let _ = conn.execute_batch("ROLLBACK");
     }
+    crate::metrics::store_commit("sqlite", requests, outcome.is_none(), started.elapsed());
     for reply in replies {
         (reply.deliver)(outcome.clone());
     }

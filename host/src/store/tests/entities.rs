@@ -126,6 +126,12 @@ pub(super) async fn a_held_entity_sees_only_its_holders_messages(store: &dyn Sto
     let mut held = commit(&items[0], None, T0);
     held.locked_by = Some("o1".into());
     store.complete_entity(held).await.unwrap();
+    let record = store.entity(&id("a")).await.unwrap().expect("stored");
+    assert_eq!(
+        record.locked_by.as_deref(),
+        Some("o1"),
+        "the holder is shown"
+    );
     store
         .send_entity_message(message("a", "other", Some("o2"), T0))
         .await

@@ -317,7 +317,9 @@ pub(super) async fn send_message_to_unknown_or_finished_instances_writes_nothing
 
 // list_instances
 
-pub(super) async fn list_instances_filters_by_status_prefix_range_and_limit(store: &dyn Store) {
+pub(super) async fn list_instances_filters_by_status_prefix_name_range_and_limit(
+    store: &dyn Store,
+) {
     for (i, id) in ["order-1", "order-2", "order-3", "user-1", "über-1", "ü-2"]
         .into_iter()
         .enumerate()
@@ -422,6 +424,26 @@ pub(super) async fn list_instances_filters_by_status_prefix_range_and_limit(stor
         ..Default::default()
     };
     assert_eq!(list(combined).await, ["order-1"]);
+
+    store
+        .create_instance(new_instance("order-4", "report", T0 + 60))
+        .await
+        .unwrap();
+    let by_name = |name: &str| InstanceFilter {
+        name: Some(name.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(list(by_name("report")).await, ["order-4"]);
+    assert_eq!(list(by_name("orch")).await.len(), 6);
+    assert!(list(by_name("Report")).await.is_empty(), "names are exact");
+    let name_and_prefix = InstanceFilter {
+        id_prefix: Some("order-".into()),
+        ..by_name("orch")
+    };
+    assert_eq!(
+        list(name_and_prefix).await,
+        ["order-1", "order-2", "order-3"]
+    );
 }
 
 /// Keyset paging: following `after` from the last record of each page
@@ -682,4 +704,44 @@ pub(super) async fn an_upgrade_moves_an_idle_instance_unless_it_changed(store: &
         })
         .await;
     assert!(matches!(done, Err(StoreError::Conflict(_))), "{done:?}");
+}
+
+/// The backlog counts instances by status and the work ready at the moment asked about:
+/// ready messages, due timers, ready and running activity tasks.
+pub(super) async fn backlog_counts_instances_and_ready_work(store: &dyn Store) {
+    assert_eq!(store.backlog(T0).await.unwrap(), Backlog::default());
+    create(store, "a", T0).await;
+    // a's first turn schedules an activity (ready at once) and a timer firing at T0 + 500.
+    let item = lock_one(store, "w", "a", T0 + 20).await;
+    let mut commit = empty_commit(&item, T0 + 20);
+    commit.activities.push(activity(0, "work", T0 + 20));
+    commit.messages.push(timer(&item, 1, T0 + 500));
+    store.complete_orchestration(commit).await.unwrap();
+    create(store, "b", T0 + 30).await;
+
+    let backlog = store.backlog(T0 + 100).await.unwrap();
+    let mut instances = backlog.instances.clone();
+    instances.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(
+        instances,
+        [(RuntimeStatus::Pending, 1), (RuntimeStatus::Running, 1)]
+    );
+    let queue = |count, oldest| Queue { count, oldest };
+    assert_eq!(backlog.messages, queue(1, Some(T0 + 30)), "b's start");
+    assert_eq!(backlog.timers, queue(0, None), "not due yet");
+    assert_eq!(backlog.activities, queue(1, Some(T0 + 20)));
+    assert_eq!(backlog.running_activities, 0);
+    assert_eq!(backlog.entity_messages, queue(0, None));
+
+    // Later the timer is due, and a worker runs the activity.
+    let locked = store
+        .lock_activities("w", 10, LEASE, T0 + 600)
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 1);
+    let backlog = store.backlog(T0 + 600).await.unwrap();
+    assert_eq!(backlog.messages, queue(2, Some(T0 + 30)));
+    assert_eq!(backlog.timers, queue(1, Some(T0 + 500)));
+    assert_eq!(backlog.activities, queue(0, None));
+    assert_eq!(backlog.running_activities, 1);
 }
