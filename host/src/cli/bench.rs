@@ -755,6 +755,8 @@ impl Bench {
 /// Runs the benchmark; scenarios (a) to (c) on PostgreSQL when `db` (the global `--db`) is a
 /// server's URL, on fresh SQLite files otherwise (never on the `--db` file).
 pub async fn run(args: BenchArgs, db: &Path) -> anyhow::Result<ExitCode> {
+    // Metrics are recorded as `durable serve` records them, so the figures include their cost.
+    durable_host::metrics::exporter();
     let postgres = super::postgres_url(db).map(str::to_owned);
     let rust = std::fs::read(&args.component).map_err(|e| {
         anyhow::anyhow!(
