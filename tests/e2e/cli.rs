@@ -131,6 +131,22 @@ fn a_waiting_instance_is_driven_from_the_command_line() {
     assert_eq!(durable.run(["list", "--status", "Completed"]).ok(), "");
     let prefixed = durable.run(["list", "--prefix", "appr-2"]);
     assert_eq!(prefixed.ok().lines().count(), 1, "{prefixed:#?}");
+    let ids_of = |args: &[&str]| {
+        let out = durable.run(args);
+        out.ok()
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids_of(&["list", "--name", "approval_workflow", "--newest-first"]),
+        ["appr-2", "appr-1"]
+    );
+    assert!(
+        ids_of(&["list", "--name", "approval"]).is_empty(),
+        "names are exact"
+    );
 
     let history = durable.run(["history", "appr-1"]);
     let text = history.ok();
@@ -263,6 +279,10 @@ fn instance_commands_work_over_url_against_a_running_server() {
     assert!(history.ok().contains("EventRaised"), "{history:#?}");
     let listed = remote(&["list", "--status", "Completed"]);
     assert!(listed.ok().starts_with("remote-1"), "{listed:#?}");
+    let named = remote(&["list", "--name", "clock_random_uuid", "--newest-first"]);
+    assert!(named.ok().starts_with("remote-1"), "{named:#?}");
+    let other = remote(&["list", "--name", "echo"]);
+    assert_eq!(other.ok(), "", "{other:#?}");
 
     let out = remote(&["raise-event", "missing", "go"]);
     assert_readable_error(out.err(), "no instance with id `missing`");

@@ -120,6 +120,9 @@ pub enum InstanceCommand {
         /// Only instances of this orchestrator.
         #[arg(long)]
         name: Option<String>,
+        /// Newest first (default: oldest first).
+        #[arg(long)]
+        newest_first: bool,
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -134,6 +137,8 @@ pub struct Selection {
     pub id_prefix: Option<String>,
     /// Only instances of this orchestrator (lists only).
     pub name: Option<String>,
+    /// List newest first (lists only).
+    pub newest_first: bool,
     pub limit: Option<usize>,
 }
 
@@ -232,12 +237,14 @@ pub async fn run(ops: &dyn InstanceOps, command: InstanceCommand) -> anyhow::Res
             status,
             prefix,
             name,
+            newest_first,
             limit,
         } => {
             let selection = Selection {
                 statuses: parse_statuses(&status)?,
                 id_prefix: prefix,
                 name,
+                newest_first,
                 limit: Some(limit),
                 ..Default::default()
             };
@@ -343,8 +350,9 @@ fn filter(selection: &Selection) -> InstanceFilter {
         created_to: selection.created_to,
         id_prefix: selection.id_prefix.clone(),
         name: selection.name.clone(),
+        newest_first: selection.newest_first,
         limit: selection.limit,
-        after: None,
+        ..Default::default()
     }
 }
 
@@ -579,6 +587,9 @@ impl InstanceOps for Remote {
         }
         if let Some(name) = &selection.name {
             query.push(("name", name.clone()));
+        }
+        if selection.newest_first {
+            query.push(("newestFirst", "true".to_owned()));
         }
         let listed = self.json(Method::GET, "/instances", &query, None).await?;
         let instances = listed.as_array().cloned().unwrap_or_default();

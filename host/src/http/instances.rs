@@ -74,6 +74,7 @@ pub async fn list(
             .map(str::to_owned),
         limit: Some(top + 1),
         after,
+        newest_first: params.bool("newestFirst", false)?,
     };
     let mut records = state.client.list(&filter).await?;
     let more = records.len() > top;

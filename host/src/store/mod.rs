@@ -256,9 +256,12 @@ pub struct InstanceFilter {
     /// At most this many instances.
     pub limit: Option<usize>,
     /// Keyset cursor for paging: only instances after this one in list
-    /// order (`created_at`, then `instance_id`). Unlike an offset it stays
-    /// correct while instances are created or purged between pages.
+    /// order (`created_at`, then `instance_id`; reversed with `newest_first`). Unlike an
+    /// offset it stays correct while instances are created or purged between pages.
     pub after: Option<ListCursor>,
+    /// List newest first (`created_at`, then `instance_id`, both descending) instead of
+    /// oldest first.
+    pub newest_first: bool,
 }
 
 /// A position in list order: the last instance of the previous page.

@@ -213,8 +213,9 @@ pub(super) fn instance_filter_sql(
     }
     if let Some(after) = &filter.after {
         let at = after.created_at as i64;
+        let past = if filter.newest_first { "<" } else { ">" };
         c.push(
-            " AND (created_at > ? OR (created_at = ? AND instance_id > ?))",
+            &format!(" AND (created_at {past} ? OR (created_at = ? AND instance_id {past} ?))"),
             [
                 SqlArg::BigInt(at),
                 SqlArg::BigInt(at),
@@ -223,6 +224,15 @@ pub(super) fn instance_filter_sql(
         );
     }
     (c.sql, c.args)
+}
+
+/// The `ORDER BY` clause of a list of instances: list order, oldest or newest first.
+pub(super) fn instance_order_sql(filter: &InstanceFilter) -> &'static str {
+    if filter.newest_first {
+        " ORDER BY created_at DESC, instance_id DESC"
+    } else {
+        " ORDER BY created_at, instance_id"
+    }
 }
 
 /// The columns that make an [`EntityRecord`] of the entity `e`, its pending messages counted.

@@ -531,7 +531,8 @@ function applyInstanceFilters() {
 }
 
 function instancesPath(filters) {
-  const params = new URLSearchParams({ top: String(PAGE_SIZE), showInput: 'false' });
+  // Newest first: what an operator looks for is usually what just happened.
+  const params = new URLSearchParams({ top: String(PAGE_SIZE), showInput: 'false', newestFirst: 'true' });
   if (filters.status) params.set('runtimeStatus', filters.status);
   if (filters.name) params.set('name', filters.name);
   if (filters.prefix) params.set('instanceIdPrefix', filters.prefix);

@@ -677,8 +677,8 @@ impl Store for PostgresStore {
     async fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
         let (filter_sql, args) = instance_filter_sql(filter, &pg_mark);
         let mut sql = format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE {filter_sql} \
-             ORDER BY created_at, instance_id"
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE {filter_sql}{}",
+            instance_order_sql(filter)
         );
         if let Some(limit) = filter.limit {
             sql.push_str(&format!(" LIMIT {limit}"));

@@ -579,7 +579,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let (filter_sql, args) = instance_filter_sql(&filter, &sqlite_mark);
             let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE {filter_sql}");
-            sql.push_str(" ORDER BY created_at, instance_id");
+            sql.push_str(instance_order_sql(&filter));
             if let Some(limit) = filter.limit {
                 sql.push_str(&format!(" LIMIT {limit}"));
             }

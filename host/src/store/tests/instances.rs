@@ -498,6 +498,27 @@ pub(super) async fn list_instances_pages_with_a_keyset_cursor(store: &dyn Store)
         .map(|r| r.instance_id)
         .collect();
     assert_eq!(ids, ["i05b", "i05c"], "the cursor combines with filters");
+
+    // Newest first: the same instances, every one once, in the reverse order.
+    let mut newest_first = Vec::new();
+    let mut filter = InstanceFilter {
+        limit: Some(4),
+        newest_first: true,
+        ..Default::default()
+    };
+    loop {
+        let page = store.list_instances(&filter).await.unwrap();
+        let Some(last) = page.last() else { break };
+        filter.after = Some(ListCursor {
+            created_at: last.created_at,
+            instance_id: last.instance_id.clone(),
+        });
+        newest_first.extend(page.into_iter().map(|r| r.instance_id));
+    }
+    let mut all = expected.clone();
+    all.insert(3, "i00z".into());
+    all.reverse();
+    assert_eq!(newest_first, all);
 }
 
 /// A rewind writes the plan it is given (history, activities, wake-up, status) only if the
