@@ -525,6 +525,13 @@ impl Client {
         Ok(self.store.logs(instance_id).await?)
     }
 
+    /// An instance's sub-orchestrations (its direct children), oldest first;
+    /// `InstanceNotFound` if no instance has this id.
+    pub async fn children(&self, instance_id: &str) -> Result<Vec<InstanceRecord>, ClientError> {
+        self.status(instance_id).await?;
+        Ok(self.store.children(instance_id).await?)
+    }
+
     /// Instances matching `filter`, in list order (`created_at`, then `instance_id`).
     pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRecord>, ClientError> {
         Ok(self.store.list_instances(filter).await?)

@@ -147,6 +147,11 @@ fn a_waiting_instance_is_driven_from_the_command_line() {
         ids_of(&["list", "--name", "approval"]).is_empty(),
         "names are exact"
     );
+    let status: serde_json::Value =
+        serde_json::from_str(durable.run(["status", "appr-1"]).ok()).expect("status JSON");
+    let digest = status["component"].as_str().expect("the component digest");
+    assert_eq!(ids_of(&["list", "--digest", digest]), ["appr-1", "appr-2"]);
+    assert!(ids_of(&["list", "--digest", "sha256:none"]).is_empty());
 
     let history = durable.run(["history", "appr-1"]);
     let text = history.ok();

@@ -153,6 +153,7 @@ async fn a_person_finds_an_instance_and_raises_its_event_in_the_browser() {
     let durable = Durable::new();
     let approval = Lang::Rust.example("human_interaction");
     let chain = Lang::Rust.example("hello_sequence");
+    let orders = Lang::Rust.example("sub_orchestration");
     let (mut serve, origin) = durable.serve_listening(
         "serve.log",
         [
@@ -160,6 +161,8 @@ async fn a_person_finds_an_instance_and_raises_its_event_in_the_browser() {
             approval.to_str().unwrap(),
             "--component",
             chain.to_str().unwrap(),
+            "--component",
+            orders.to_str().unwrap(),
             "--api-key",
             KEY,
         ],
@@ -252,6 +255,28 @@ async fn a_person_finds_an_instance_and_raises_its_event_in_the_browser() {
     text_until(&browser, "#turn-label", |t| t.contains("Turn 1 of")).await;
     click(&browser, "#turn-next").await;
     text_until(&browser, "#turn-label", |t| t.contains("Turn 2 of")).await;
+
+    // An order's page shows the sub-orchestrations it started.
+    start(
+        "process_order",
+        "order-1",
+        serde_json::json!({ "items": [{ "sku": "a", "quantity": 1 }, { "sku": "b", "quantity": 2 }] }),
+    )
+    .await;
+    browser
+        .goto(&format!("{origin}/#/instances/order-1"))
+        .await
+        .unwrap();
+    text_until(&browser, "#instance-status", |t| t == "Completed").await;
+    text_until(&browser, "#instance-children", |t| {
+        t.contains("order-1:0") && t.contains("order-1:1") && t.contains("ship_item")
+    })
+    .await;
+    let children = browser
+        .find_all(Locator::Css("#instance-children tr[data-instance-id]"))
+        .await
+        .unwrap();
+    assert_eq!(children.len(), 2);
 
     // What the page showed is what the API says.
     let status: serde_json::Value = http

@@ -937,3 +937,42 @@ async fn components_are_deployed_over_http_with_keys_and_checked_first() {
     );
     assert_eq!(deployed(&api).await.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_and_the_instances_of_a_deployment_are_listed() {
+    let api = Api::start(&["sub-orchestration"], ApiConfig::default()).await;
+    let order = r#"{"items": [{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": 2}]}"#;
+    let (code, links) = api
+        .post(&api.url("/orchestrators/process_order/order-1"), order)
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{links}");
+    let status_url = links["statusQueryGetUri"].as_str().unwrap().to_owned();
+    let status = api.wait_status(&status_url, RuntimeStatus::Completed).await;
+
+    let (code, children) = api.get(&format!("{status_url}/children")).await;
+    assert_eq!(code, StatusCode::OK);
+    let children = children.as_array().unwrap();
+    let ids: Vec<_> = children.iter().map(|c| c["instanceId"].clone()).collect();
+    assert_eq!(ids, [json!("order-1:0"), json!("order-1:1")]);
+    for child in children {
+        assert_eq!(child["name"], "ship_item");
+        assert_eq!(child["parentInstanceId"], "order-1");
+        assert_eq!(child["runtimeStatus"], "Completed");
+    }
+    let (code, none) = api.get(&api.url("/instances/order-1:0/children")).await;
+    assert_eq!((code, none), (StatusCode::OK, json!([])));
+    let (code, _) = api.get(&api.url("/instances/nobody/children")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // The instances running on one deployment.
+    let digest = status["componentDigest"].as_str().unwrap();
+    let (_, on_it) = api
+        .get(&api.url(&format!("/instances?componentDigest={digest}")))
+        .await;
+    assert_eq!(on_it.as_array().unwrap().len(), 3, "{on_it}");
+    let (_, elsewhere) = api
+        .get(&api.url("/instances?componentDigest=sha256:none"))
+        .await;
+    assert_eq!(elsewhere, json!([]));
+    api.stop().await;
+}

@@ -120,6 +120,9 @@ pub enum InstanceCommand {
         /// Only instances of this orchestrator.
         #[arg(long)]
         name: Option<String>,
+        /// Only instances running on the deployment with this digest (`durable deployments`).
+        #[arg(long)]
+        digest: Option<String>,
         /// Newest first (default: oldest first).
         #[arg(long)]
         newest_first: bool,
@@ -137,6 +140,8 @@ pub struct Selection {
     pub id_prefix: Option<String>,
     /// Only instances of this orchestrator (lists only).
     pub name: Option<String>,
+    /// Only instances running on this deployment (lists only).
+    pub digest: Option<String>,
     /// List newest first (lists only).
     pub newest_first: bool,
     pub limit: Option<usize>,
@@ -237,6 +242,7 @@ pub async fn run(ops: &dyn InstanceOps, command: InstanceCommand) -> anyhow::Res
             status,
             prefix,
             name,
+            digest,
             newest_first,
             limit,
         } => {
@@ -244,6 +250,7 @@ pub async fn run(ops: &dyn InstanceOps, command: InstanceCommand) -> anyhow::Res
                 statuses: parse_statuses(&status)?,
                 id_prefix: prefix,
                 name,
+                digest,
                 newest_first,
                 limit: Some(limit),
                 ..Default::default()
@@ -350,6 +357,7 @@ fn filter(selection: &Selection) -> InstanceFilter {
         created_to: selection.created_to,
         id_prefix: selection.id_prefix.clone(),
         name: selection.name.clone(),
+        digest: selection.digest.clone(),
         newest_first: selection.newest_first,
         limit: selection.limit,
         ..Default::default()
@@ -587,6 +595,9 @@ impl InstanceOps for Remote {
         }
         if let Some(name) = &selection.name {
             query.push(("name", name.clone()));
+        }
+        if let Some(digest) = &selection.digest {
+            query.push(("componentDigest", digest.clone()));
         }
         if selection.newest_first {
             query.push(("newestFirst", "true".to_owned()));

@@ -72,6 +72,10 @@ pub async fn list(
             .string("name")
             .filter(|n| !n.is_empty())
             .map(str::to_owned),
+        digest: params
+            .string("componentDigest")
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
         limit: Some(top + 1),
         after,
         newest_first: params.bool("newestFirst", false)?,
@@ -108,6 +112,20 @@ pub async fn logs(
                 "message": line.message,
             })
         })
+        .collect();
+    Ok(Json(body).into_response())
+}
+
+/// `GET /instances/{instanceId}/children`: the instance's sub-orchestrations (direct
+/// children), oldest first, as statuses.
+pub async fn children(
+    State(state): State<ApiState>,
+    Path(instance_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let children = state.client.children(&instance_id).await?;
+    let body: Vec<Value> = children
+        .iter()
+        .map(|r| Value::Object(payload::status(r, StatusOptions { show_input: false })))
         .collect();
     Ok(Json(body).into_response())
 }

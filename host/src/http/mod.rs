@@ -165,6 +165,11 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/instances", instances::purge_matching),
         route(M::GET, "/instances/{instanceId}", instances::status),
         route(M::GET, "/instances/{instanceId}/logs", instances::logs),
+        route(
+            M::GET,
+            "/instances/{instanceId}/children",
+            instances::children,
+        ),
         route(M::GET, "/instances/{instanceId}/turns", instances::turns),
         route(M::DELETE, "/instances/{instanceId}", instances::purge),
         route(

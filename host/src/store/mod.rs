@@ -253,6 +253,8 @@ pub struct InstanceFilter {
     pub id_prefix: Option<String>,
     /// Only instances of the orchestrator with this name.
     pub name: Option<String>,
+    /// Only instances running on the component with this digest.
+    pub digest: Option<String>,
     /// At most this many instances.
     pub limit: Option<usize>,
     /// Keyset cursor for paging: only instances after this one in list

@@ -211,6 +211,9 @@ pub(super) fn instance_filter_sql(
     if let Some(name) = &filter.name {
         c.push(" AND name = ?", [SqlArg::Text(name.clone())]);
     }
+    if let Some(digest) = &filter.digest {
+        c.push(" AND digest = ?", [SqlArg::Text(digest.clone())]);
+    }
     if let Some(after) = &filter.after {
         let at = after.created_at as i64;
         let past = if filter.newest_first { "<" } else { ">" };

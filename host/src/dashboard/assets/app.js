@@ -39,6 +39,13 @@ function h(tag, props, ...children) {
 
 const enc = encodeURIComponent;
 const instanceHref = (id) => `#/instances/${enc(id)}`;
+// ':' and ',' need no escaping in a fragment's query: digest and status lists stay readable
+// in the status bar and when a link is copied.
+const queryValue = (value) => enc(value).replace(/%3A/gi, ':').replace(/%2C/gi, ',');
+/** The instances running on one deployment, optionally only those in the given statuses. */
+const digestInstancesHref = (digest, status) =>
+  `#/instances?digest=${queryValue(digest)}${status ? `&status=${queryValue(status)}` : ''}`;
+const shortDigest = (digest) => (digest ?? '').slice(0, 19); // sha256: and 12 hex digits
 const link = (href, text, props = {}) => h('a', { href, ...props }, text);
 
 function badge(status, props = {}) {
@@ -102,6 +109,10 @@ function tickRelativeTimes() {
   const now = Date.now();
   for (const node of document.querySelectorAll('.rel[data-ts]')) {
     node.textContent = fmtRelative(Number(node.dataset.ts), now);
+  }
+  // The running time of what is still running grows without anything being re-rendered.
+  for (const node of document.querySelectorAll('.elapsed[data-since]')) {
+    node.textContent = fmtDuration(now - Number(node.dataset.since));
   }
 }
 
@@ -467,8 +478,9 @@ function instancesView(root, { query }) {
   const filters = {
     status: query.get('status') ?? '', name: query.get('name') ?? '',
     prefix: query.get('prefix') ?? '', from: query.get('from') ?? '', to: query.get('to') ?? '',
+    digest: query.get('digest') ?? '',
   };
-  const form = instanceFilterForm(filters);
+  const form = instanceFilterForm(filters, query);
   const list = pagedTable(view, {
     columns: ['Status', 'Name', 'Instance id', 'Created', 'Updated', 'Custom status'],
     tableId: 'instances',
@@ -490,7 +502,7 @@ function instancesView(root, { query }) {
   return view;
 }
 
-function instanceFilterForm(filters) {
+function instanceFilterForm(filters, query) {
   const statusSelect = h('select', { id: 'filter-status' },
     h('option', { value: '' }, 'All'), STATUSES.map((s) => h('option', { value: s }, s)));
   // A linked view may name several statuses (Running,Failed): keep it selectable as is.
@@ -501,6 +513,7 @@ function instanceFilterForm(filters) {
   const field = (label, input) => h('label', { class: 'field' }, h('span', {}, label), input);
   const text = (id, value, placeholder) => h('input', { id, type: 'text', value, placeholder, spellcheck: 'false' });
   const form = h('form', { class: 'filters', id: 'instance-filters' },
+    filters.digest && digestChip(filters.digest, query),
     field('Status', statusSelect),
     field('Orchestrator', text('filter-name', filters.name, 'exact name')),
     field('Instance id', text('filter-prefix', filters.prefix, 'id or prefix')),
@@ -508,24 +521,46 @@ function instanceFilterForm(filters) {
     field('Created to', h('input', { id: 'filter-to', type: 'datetime-local', step: 1, value: filters.to })),
     h('button', { id: 'filter-apply', type: 'submit', class: 'primary' }, 'Apply'),
     h('a', { href: '#/instances', class: 'clear-filters' }, 'Clear'));
-  form.addEventListener('submit', (event) => { event.preventDefault(); applyInstanceFilters(); });
+  form.addEventListener('submit', (event) => { event.preventDefault(); applyInstanceFilters(filters.digest); });
   // Enter in a <select> does not submit a form by itself.
   statusSelect.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter') { event.preventDefault(); applyInstanceFilters(); }
+    if (event.key === 'Enter') { event.preventDefault(); applyInstanceFilters(filters.digest); }
   });
   return form;
 }
 
+/**
+ * The deployment filter as a chip: a digest is followed from a link, never typed, so it has no
+ * input; its × drops it and keeps the filters that were applied with it.
+ */
+function digestChip(digest, query) {
+  const clear = h('button', { id: 'filter-digest-clear', type: 'button', class: 'chip-clear',
+    title: 'Remove the deployment filter', 'aria-label': 'Remove the deployment filter' }, '×');
+  clear.addEventListener('click', () => {
+    const params = new URLSearchParams(query);
+    params.delete('digest');
+    navigateInstances(params);
+  });
+  return h('div', { class: 'field' }, h('span', {}, 'Deployment'),
+    h('span', { id: 'filter-digest', class: 'chip filter-chip', title: digest, dataset: { digest } },
+      shortDigest(digest), clear));
+}
+
 /** Puts the filters in the hash (linkable); the hash change re-mounts the list on page 1. */
-function applyInstanceFilters() {
+function applyInstanceFilters(digest) {
   const params = new URLSearchParams();
+  if (digest) params.set('digest', digest);
   const add = (name, id) => { const v = $(id).value.trim(); if (v) params.set(name, v); };
   add('status', '#filter-status');
   add('name', '#filter-name');
   add('prefix', '#filter-prefix');
   add('from', '#filter-from');
   add('to', '#filter-to');
-  const qs = params.toString();
+  navigateInstances(params);
+}
+
+function navigateInstances(params) {
+  const qs = [...params].map(([k, v]) => `${enc(k)}=${queryValue(v)}`).join('&');
   const hash = `#/instances${qs ? `?${qs}` : ''}`;
   if (location.hash === hash) route(); else location.hash = hash;
 }
@@ -536,6 +571,7 @@ function instancesPath(filters) {
   if (filters.status) params.set('runtimeStatus', filters.status);
   if (filters.name) params.set('name', filters.name);
   if (filters.prefix) params.set('instanceIdPrefix', filters.prefix);
+  if (filters.digest) params.set('componentDigest', filters.digest);
   // datetime-local values are local wall-clock times; the API wants ISO 8601.
   for (const [key, param] of [['from', 'createdTimeFrom'], ['to', 'createdTimeTo']]) {
     const ms = toMs(filters[key]);
@@ -562,7 +598,10 @@ function instanceRow(instance) {
 // ===================================================================================== view: one instance
 
 function instanceView(root, { id }) {
-  const view = { stopped: false, status: null, gone: false, keys: {}, expanded: new Set() };
+  const view = { stopped: false, id, status: null, gone: false, keys: {}, expanded: new Set(),
+    // The sub-orchestration tree: children by parent id (an Error when unreadable) and the
+    // child rows opened, both kept across refreshes.
+    tree: { kids: new Map(), open: new Set() } };
   view.isLive = () => !view.gone && (view.status == null || UNFINISHED.has(view.status));
   let built = false;
   view.seq = 0;
@@ -570,16 +609,21 @@ function instanceView(root, { id }) {
     const path = `/instances/${enc(id)}`;
     const mine = ++view.seq; // an action's refresh and a poll may overlap: only the newest renders
     try {
-      const [response, logs] = await Promise.all([
+      const [response, logs, kids] = await Promise.all([
         api(`${path}?showHistory=true&showHistoryOutput=true&showInput=true`),
         // Logs are secondary: their failure is shown in their panel, not instead of the page.
         api(`${path}/logs`).then((r) => r.data, (error) => error),
+        // Fetched with the status, so the refresh that sees the instance finish also shows
+        // its children's final state; the page stops polling after that one.
+        fetchKids([id, ...openKids(view)]),
       ]);
       if (view.stopped || mine !== view.seq) return;
       clearError('refresh');
       if (!built) { buildInstancePage(root, view, id); built = true; }
       renderInstance(view, response.data);
       renderLogs(view, logs);
+      storeKids(view, kids);
+      renderTree(view);
       updateLive(); // the status may have just become final: the indicator goes at once
     } catch (error) {
       if (view.stopped || mine !== view.seq) return;
@@ -618,7 +662,18 @@ function buildInstancePage(root, view, id) {
   };
   const e = view.els;
   e.failurePanel = panel('Failure', e.failure, { class: 'panel failure-panel', hidden: true });
+  e.breadcrumb = h('nav', { id: 'instance-breadcrumb', class: 'breadcrumb', 'aria-label': 'Parent instances', hidden: true });
+  e.treeCount = h('span', { id: 'instance-children-count', class: 'muted' });
+  e.tree = h('tbody');
+  // Hidden, not left out, while there are no children: tests and links can always find it.
+  e.children = h('section', { id: 'instance-children', class: 'panel children-panel', hidden: true },
+    h('h2', {}, 'Sub-orchestrations ', e.treeCount),
+    h('div', { class: 'table-wrap' }, h('table', { id: 'children-tree', class: 'grid tree' },
+      h('thead', {}, h('tr', {}, ['Status', 'Name', 'Instance id', 'Created', 'Duration'].map((c) => h('th', {}, c)))),
+      e.tree)));
+  e.tree.addEventListener('click', (event) => onTreeClick(view, event));
   root.append(
+    e.breadcrumb,
     h('div', { class: 'instance-head' },
       h('div', { class: 'title-row' }, e.name, e.status,
         h('span', { class: 'spacer' }),
@@ -628,6 +683,7 @@ function buildInstancePage(root, view, id) {
     h('div', { class: 'panels' },
       panel('Custom status', e.custom), panel('Input', e.input), panel('Output', e.output)),
     e.failurePanel,
+    e.children,
     panel('Timeline', e.timeline, { class: 'panel timeline-panel' }),
     h('section', { class: 'panel' }, h('details', { id: 'history-details' },
       h('summary', {}, h('h2', {}, 'History '), e.historyCount),
@@ -661,6 +717,9 @@ function renderInstance(view, s) {
   if (changed(view, 'meta', [s.instanceId, s.createdTime, s.lastUpdatedTime, s.componentDigest, s.parentInstanceId, version])) {
     e.meta.replaceChildren(...instanceMeta(s, events));
   }
+  if (s.parentInstanceId && changed(view, 'parent', [s.parentInstanceId, s.name])) {
+    loadParentChain(view, s.parentInstanceId, s.name);
+  }
   setText(e.custom, pretty(s.customStatus ?? null));
   setText(e.input, pretty(s.input ?? null));
   setText(e.output, pretty(s.output ?? null));
@@ -686,8 +745,13 @@ function instanceMeta(s, events) {
     ...row('Instance id', h('span', { id: 'instance-id', class: 'mono' }, s.instanceId)),
     ...row('Created', timeCell(s.createdTime)),
     ...row('Updated', timeCell(s.lastUpdatedTime)),
+    // The digest leads to the instances on the same code, what one asks about an instance's
+    // deployment most; the deployment itself is one small link further.
     ...row('Deployment', digest
-      ? link('#/deployments', digest.slice(0, 19), { id: 'instance-digest', class: 'mono', title: digest })
+      ? [link(digestInstancesHref(digest), shortDigest(digest),
+        { id: 'instance-digest', class: 'mono', title: `Instances on deployment ${digest}` }),
+      ' ', link(`#/deployments?digest=${queryValue(digest)}`, 'deployment',
+        { id: 'instance-deployment-link', class: 'small-link', title: 'This deployment on the Deployments page' })]
       : h('span', { class: 'muted' }, '—')),
     ...(started?.Version ? row('Version', h('span', { class: 'mono' }, started.Version)) : []),
     ...(s.parentInstanceId ? row('Parent', link(instanceHref(s.parentInstanceId), s.parentInstanceId,
@@ -710,6 +774,178 @@ function failureBlock(failure) {
         h('span', { class: 'failure-type mono' }, cause.type ?? 'Error'), ' ', cause.message ?? '',
         cause.details != null && jsonPre(unwrapJson(cause.details)))))),
   ].filter(Boolean); // replaceChildren would print the falsy placeholders
+}
+
+// ----------------------------------------------------------------------- instance: parent chain
+
+const MAX_ANCESTORS = 16;
+
+/**
+ * The ancestors above the header, root first, walked up one status read at a time. Shown as soon
+ * as the direct parent is known; names fill in as they arrive. Read once: a parent never changes.
+ */
+async function loadParentChain(view, parentId, name) {
+  const chain = [];
+  const seen = new Set([view.id]); // a cycle would walk forever
+  let id = parentId;
+  while (id && !seen.has(id) && chain.length < MAX_ANCESTORS) {
+    seen.add(id);
+    const crumb = { id, name: null, missing: false };
+    chain.unshift(crumb);
+    renderBreadcrumb(view, chain, name);
+    try {
+      const { data } = await api(`/instances/${enc(id)}?showInput=false`);
+      crumb.name = data?.name ?? null;
+      id = data?.parentInstanceId ?? null;
+    } catch (error) {
+      if (error instanceof AuthError) return;
+      // A purged ancestor ends the chain at its id: what was above it cannot be found.
+      crumb.missing = true;
+      id = null;
+    }
+    if (view.stopped) return;
+  }
+  if (id && !seen.has(id)) chain.unshift({ id, more: true });
+  renderBreadcrumb(view, chain, name);
+}
+
+function renderBreadcrumb(view, chain, name) {
+  const nav = view.els.breadcrumb;
+  const sep = () => h('span', { class: 'crumb-sep', 'aria-hidden': 'true' }, '›');
+  const crumb = (c) => link(instanceHref(c.id), c.more ? '…' : [
+    c.name && h('span', { class: 'crumb-name' }, c.name),
+    h('span', { class: 'mono crumb-id' }, c.id)],
+  { class: `crumb${c.missing ? ' missing' : ''}`, dataset: { instanceId: c.id },
+    title: c.more ? `further ancestors, from ${c.id}` : c.missing ? `${c.id} (not found)` : c.id });
+  nav.replaceChildren(...chain.flatMap((c) => [crumb(c), sep()]),
+    h('span', { class: 'crumb current', 'aria-current': 'page' },
+      name && h('span', { class: 'crumb-name' }, name), h('span', { class: 'mono crumb-id' }, view.id)));
+  nav.hidden = false;
+}
+
+// ----------------------------------------------------------------------- instance: sub-orchestrations
+
+/** Children of each id, oldest first; per id an array or the Error that prevented reading it. */
+async function fetchKids(ids) {
+  return Promise.all(ids.map((id) => api(`/instances/${enc(id)}/children`).then(
+    (r) => [id, Array.isArray(r.data) ? r.data : []],
+    // 404: the instance is gone (purged), so it has no children to show.
+    (error) => [id, error.status === 404 ? [] : error])));
+}
+
+function storeKids(view, results) {
+  for (const [id, kids] of results) {
+    // A failed re-read keeps the rows already shown rather than blanking them until the next
+    // poll; only what was never read shows the error.
+    if (kids instanceof Error && Array.isArray(view.tree.kids.get(id))) continue;
+    view.tree.kids.set(id, kids);
+  }
+}
+
+/**
+ * The opened rows that are on screen (every ancestor open too), top down: their children are
+ * what a refresh reads again. Rows opened under a closed one keep their state but cost nothing.
+ */
+function openKids(view, from = view.id, path = new Set([view.id])) {
+  const ids = [];
+  const kids = view.tree.kids.get(from);
+  if (!Array.isArray(kids)) return ids;
+  for (const child of kids) {
+    const id = child.instanceId;
+    if (!view.tree.open.has(id) || path.has(id) || isLeaf(view, child)) continue;
+    ids.push(id, ...openKids(view, id, new Set([...path, id])));
+  }
+  return ids;
+}
+
+/** A row that cannot grow children: it has none and is finished. Its toggle goes. */
+function isLeaf(view, child) {
+  const kids = view.tree.kids.get(child.instanceId);
+  return Array.isArray(kids) && kids.length === 0 && FINISHED.has(child.runtimeStatus);
+}
+
+function renderTree(view) {
+  const { els: e, tree } = view;
+  const root = tree.kids.get(view.id);
+  const count = Array.isArray(root) ? root.length : 0;
+  e.children.hidden = count === 0 && !(root instanceof Error);
+  if (!changed(view, 'tree', [[...tree.kids].map(([id, kids]) => [id, kids instanceof Error ? kids.message : kids]), [...tree.open]])) return;
+  setText(e.treeCount, root instanceof Error ? '' : `(${count})`);
+  // Rebuilding replaces the toggles: keep the keyboard where it was.
+  const focused = document.activeElement?.closest?.('.tree-toggle')?.closest('tr')?.dataset.instanceId;
+  e.tree.replaceChildren(...treeRows(view, view.id, 0, new Set([view.id])));
+  if (focused) $(`tr[data-instance-id="${CSS.escape(focused)}"] .tree-toggle`, e.tree)?.focus();
+}
+
+function treeRows(view, parentId, depth, path) {
+  const kids = view.tree.kids.get(parentId);
+  if (kids === undefined) return [treeNote(depth, 'Loading…')];
+  if (kids instanceof Error) {
+    if (kids instanceof AuthError) return [];
+    return [treeNote(depth, `Sub-orchestrations could not be read: ${kids.message}`, 'inline-error')];
+  }
+  if (!kids.length) return depth === 0 ? [] : [treeNote(depth, 'No sub-orchestrations yet.')];
+  return kids.flatMap((child) => {
+    const id = child.instanceId;
+    // An id already on the path would nest itself forever.
+    const open = view.tree.open.has(id) && !path.has(id) && !isLeaf(view, child);
+    return [treeRow(view, child, parentId, depth, open),
+      ...(open ? treeRows(view, id, depth + 1, new Set([...path, id])) : [])];
+  });
+}
+
+function treeRow(view, child, parentId, depth, open) {
+  const id = child.instanceId;
+  const created = toMs(child.createdTime);
+  const running = UNFINISHED.has(child.runtimeStatus);
+  const toggle = isLeaf(view, child)
+    ? h('span', { class: 'tree-leaf', title: 'No sub-orchestrations' })
+    : h('button', { type: 'button', class: 'tree-toggle', 'aria-expanded': String(open),
+      'aria-label': `${open ? 'Hide' : 'Show'} the sub-orchestrations of ${id}` }, open ? '▾' : '▸');
+  const failure = child.failureDetails;
+  let duration = '';
+  if (created != null && running) {
+    duration = h('span', { class: 'elapsed', title: 'running for', dataset: { since: String(created) } },
+      fmtDuration(Date.now() - created));
+  } else if (created != null) {
+    duration = fmtDuration((toMs(child.lastUpdatedTime) ?? created) - created);
+  }
+  return h('tr', { class: 'tree-row',
+    dataset: { instanceId: id, parentInstanceId: parentId, depth: String(depth) } },
+    h('td', { class: 'tree-cell nowrap', style: `--depth:${depth}` }, toggle,
+      badge(child.runtimeStatus, { class: `badge status status-${child.runtimeStatus}`,
+        title: failure ? `${failure.type}: ${failure.message}` : null })),
+    h('td', { class: 'name' }, child.name ?? ''),
+    h('td', { class: 'mono id' }, link(instanceHref(id), id)),
+    h('td', { class: 'nowrap' }, timeCell(child.createdTime, { relative: false })),
+    h('td', { class: 'num nowrap duration' }, duration));
+}
+
+function treeNote(depth, text, className = 'muted') {
+  return h('tr', { class: 'tree-note' },
+    h('td', { colspan: 5, class: `tree-cell ${className}`, style: `--depth:${depth + 1}` }, text));
+}
+
+/** Toggles open and shut; children are read on opening (and kept fresh while the page polls). */
+async function onTreeClick(view, event) {
+  const row = event.target.closest('tr[data-instance-id]');
+  if (!row) return;
+  const id = row.dataset.instanceId;
+  if (!event.target.closest('.tree-toggle')) {
+    // Like the instances list: the row opens the instance; links and drag-selects do their own.
+    if (!event.target.closest('a') && !String(getSelection())) location.hash = instanceHref(id);
+    return;
+  }
+  const { open } = view.tree;
+  if (open.has(id)) { open.delete(id); renderTree(view); return; }
+  open.add(id);
+  renderTree(view); // open at once: cached rows, or "Loading…"
+  // This row and the rows opened earlier below it, which come back into view with it.
+  const ids = [id, ...openKids(view, id, new Set([view.id, id]))];
+  const results = await fetchKids(ids);
+  if (view.stopped) return;
+  storeKids(view, results);
+  renderTree(view);
 }
 
 // ----------------------------------------------------------------------- instance: actions
@@ -1213,8 +1449,10 @@ function entityRow(view, entity) {
 
 // ===================================================================================== view: deployments
 
-function deploymentsView(root) {
+function deploymentsView(root, { query }) {
   const view = { stopped: false, isLive: () => true };
+  // Set by the instance page's "deployment" link: that row is marked and scrolled to.
+  const selected = query.get('digest');
   const tbody = h('tbody');
   const columns = ['Digest', 'Version', 'State', 'Deployed', 'Offers', 'Newest for', 'Pinned'];
   root.append(h('div', { class: 'page-head' }, h('h1', {}, 'Deployments')),
@@ -1229,9 +1467,11 @@ function deploymentsView(root) {
       const rows = Array.isArray(data) ? data : [];
       const key = JSON.stringify(rows);
       if (key === lastKey) return;
+      const first = lastKey === null;
       lastKey = key;
-      tbody.replaceChildren(...(rows.length ? rows.map(deploymentRow)
+      tbody.replaceChildren(...(rows.length ? rows.map((d) => deploymentRow(d, selected))
         : [h('tr', { class: 'empty' }, h('td', { colspan: columns.length }, 'No deployments.'))]));
+      if (first && selected) $('tr.selected', tbody)?.scrollIntoView({ block: 'center' });
     } catch (error) {
       if (!view.stopped) reportError(error, 'refresh');
     }
@@ -1240,14 +1480,15 @@ function deploymentsView(root) {
   return view;
 }
 
-function deploymentRow(d) {
+function deploymentRow(d, selected) {
   const offers = d.offers ?? {};
   const chips = (names, href) => (names ?? []).map((n) => (href ? link(href(n), n, { class: 'chip' }) : h('span', { class: 'chip' }, n)));
   const group = (label, names, href) => (names?.length
     ? h('div', { class: 'offer-group' }, h('span', { class: 'offer-label' }, label), chips(names, href)) : null);
   const pinned = d.pinnedInstances ?? 0;
-  return h('tr', { dataset: { digest: d.digest ?? '' } },
-    h('td', { class: 'mono nowrap', title: d.digest }, (d.digest ?? '').slice(0, 19)),
+  const digest = d.digest ?? '';
+  return h('tr', { dataset: { digest }, class: selected && digest === selected ? 'selected' : null },
+    h('td', { class: 'mono nowrap', title: digest }, shortDigest(digest)),
     h('td', { class: 'mono' }, d.version ?? ''),
     h('td', {}, h('span', { class: `badge state-${d.state}`, title: d.retiredAt ? `retired ${fmtTime(d.retiredAt)}` : null }, d.state ?? '')),
     h('td', { class: 'nowrap' }, timeCell(d.deployedAt)),
@@ -1256,7 +1497,11 @@ function deploymentRow(d) {
       group('activities', offers.activities),
       group('entities', offers.entities, (n) => `#/entities?name=${enc(n)}`)),
     h('td', {}, chips(d.newestFor)),
-    h('td', { class: 'num' }, pinned > 0 ? link('#/instances?status=Running', String(pinned), { title: 'unfinished instances running this code' }) : '0'));
+    h('td', { class: 'num pinned nowrap' },
+      pinned > 0 ? link(digestInstancesHref(digest, 'Pending,Running,Suspended'), String(pinned),
+        { class: 'pinned-instances', title: 'The unfinished instances running this code' }) : '0',
+      digest && link(digestInstancesHref(digest), 'all instances',
+        { class: 'all-instances small-link', title: 'Every instance that ran or runs on this deployment' })));
 }
 
 // ===================================================================================== start

@@ -317,7 +317,7 @@ pub(super) async fn send_message_to_unknown_or_finished_instances_writes_nothing
 
 // list_instances
 
-pub(super) async fn list_instances_filters_by_status_prefix_name_range_and_limit(
+pub(super) async fn list_instances_filters_by_status_prefix_name_digest_range_and_limit(
     store: &dyn Store,
 ) {
     for (i, id) in ["order-1", "order-2", "order-3", "user-1", "über-1", "ü-2"]
@@ -444,6 +444,12 @@ pub(super) async fn list_instances_filters_by_status_prefix_name_range_and_limit
         list(name_and_prefix).await,
         ["order-1", "order-2", "order-3"]
     );
+    let on = |digest: &str| InstanceFilter {
+        digest: Some(digest.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(list(on(DIGEST)).await.len(), 7);
+    assert!(list(on("sha256:other")).await.is_empty());
 }
 
 /// Keyset paging: following `after` from the last record of each page

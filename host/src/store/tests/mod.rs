@@ -419,7 +419,7 @@ conformance! {
         create_instance_refuses_an_unfinished_duplicate,
         create_instance_replaces_a_finished_one,
         send_message_to_unknown_or_finished_instances_writes_nothing,
-        list_instances_filters_by_status_prefix_name_range_and_limit,
+        list_instances_filters_by_status_prefix_name_digest_range_and_limit,
         backlog_counts_instances_and_ready_work,
         list_instances_pages_with_a_keyset_cursor,
         a_rewind_writes_its_plan_unless_the_instance_changed,
