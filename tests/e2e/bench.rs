@@ -1,6 +1,7 @@
 //! `durable bench` as a user runs it, made small: every scenario on the test's backend (fresh
 //! SQLite files, or on PostgreSQL a database per scenario, dropped after it), the chains with
-//! one host and with two (this process and a `durable serve`). The bench checks what it
+//! one host and with two (this process and a `durable serve`), and through the HTTP API of a
+//! `durable serve` with one client and with four. The bench checks what it
 //! measures: a chain that fails or returns a wrong output fails it.
 
 use crate::backend::{Backend, backend};
@@ -35,6 +36,10 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
         OsStr::new("10"),
         OsStr::new("--held-instances"),
         OsStr::new("10"),
+        OsStr::new("--http-chains"),
+        OsStr::new("20"),
+        OsStr::new("--http-clients"),
+        OsStr::new("1,4"),
     ]);
     let stdout = out.ok();
     for expected in [
@@ -43,6 +48,8 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
         "(b) fan-out of 50 activities",
         "(c) 300-event history",
         "(d) rust",
+        "(e) front door, 1 HTTP client, 20 chains x 5 activities",
+        "(e) front door, 4 HTTP clients, 20 chains x 5 activities",
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
     }

@@ -1,6 +1,6 @@
 //! `durable bench`: throughput and replay cost, measured end to end.
 //!
-//! Four scenarios, the first three each on a fresh database: a SQLite file
+//! Five scenarios, all but (d) each on a fresh database: a SQLite file
 //! with the chosen durability, or, when `--db` names a PostgreSQL server, a
 //! database created on it for the scenario and dropped after it:
 //! (a) N orchestrations that each chain 5 activities, started concurrently,
@@ -12,11 +12,16 @@
 //! (d) per component: loading it (cold compile, warm from the disk cache),
 //!     instantiating a live orchestration, and the memory one cached live
 //!     instance holds.
+//! (e) the front door ([`front_door`]): chains started and awaited through the HTTP API of a
+//!     `durable serve` process by concurrent clients, one at a time for latency and many at
+//!     once for throughput, so the figures include the API and the client.
 //! (a) and (d) run against the Rust bench guest and, when given, its Python
 //! and JavaScript builds (the same orchestrators), so the languages compare
 //! side by side. It prints rates, latency percentiles, peak memory, the
 //! replay ratio and, on PostgreSQL, the server's commits and WAL flushes per
 //! orchestration.
+
+mod front_door;
 
 use super::DurabilityArg;
 use durable_host::client::StartRequest;
@@ -88,8 +93,15 @@ pub struct BenchArgs {
     /// process and `durable serve` processes on the same database.
     #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u32).range(1..=16))]
     hosts: Vec<u32>,
-    /// Run only these scenarios (a, b, c, d; comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
+    /// Chains each run of scenario (e) starts through the HTTP API.
+    #[arg(long, default_value_t = 500)]
+    http_chains: u32,
+    /// Run scenario (e) with each of these numbers of concurrent HTTP clients (comma
+    /// separated; each client starts a chain, waits for its output, then starts the next).
+    #[arg(long, value_delimiter = ',', default_value = "1,32", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    http_clients: Vec<u32>,
+    /// Run only these scenarios (a, b, c, d, e; comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e")]
     only: Vec<String>,
 }
 
@@ -206,11 +218,23 @@ struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Starts one and waits until it serves.
+    /// Starts one without its HTTP API and waits until it serves.
     async fn start(args: &BenchArgs, db: &str, cache: usize) -> anyhow::Result<ServeProcess> {
+        Self::start_with(args, db, cache, ["--no-http"]).await
+    }
+
+    /// Starts one with these further arguments and waits until it serves.
+    async fn start_with(
+        args: &BenchArgs,
+        db: &str,
+        cache: usize,
+        more: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
+    ) -> anyhow::Result<ServeProcess> {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["--db", db, "serve", "--no-http", "--durability"])
+            .args(["--db", db, "serve"])
+            .args(more)
+            .arg("--durability")
             .arg(durability_name(args.durability))
             .arg("--orchestration-concurrency")
             .arg(args.concurrency.to_string())
@@ -816,6 +840,11 @@ pub async fn run(args: BenchArgs, db: &Path) -> anyhow::Result<ExitCode> {
     if only("d") {
         for guest in &bench.guests {
             bench.instances(guest).await?;
+        }
+    }
+    if only("e") {
+        for &clients in &bench.args.http_clients {
+            bench.front_door(clients).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
