@@ -14,6 +14,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod dashboard;
+mod df_apps;
 mod df_clients;
 mod dispatch;
 mod durable_http;

@@ -6,6 +6,10 @@ class App {
     this.orchestrators = new Map();
     this.activities = new Map();
     this.entities = new Map();
+    // Durable Functions' client triggers (`df.app.client.http(...)`: an HTTP starter with a
+    // durable client): accepted and kept out of the component, whose host serves Durable
+    // Functions' HTTP API itself (see `functions.js`).
+    this.client = new Proxy({}, { get: () => () => undefined });
   }
 
   /** Registers a generator function `function* (context) {...}` as the orchestrator `name`.

@@ -97,15 +97,21 @@ impl Language {
             ("app.js", Language::JavaScript),
             ("Cargo.toml", Language::Rust),
         ];
-        let found: Vec<_> = markers
+        let mut found: Vec<_> = markers
             .iter()
             .filter(|(file, _)| dir.join(file).is_file())
             .collect();
+        // A Durable Functions JavaScript project has no `app.js`: its `package.json` names the
+        // files (`"main": "src/functions/*.js"`).
+        const DF_PROJECT: (&str, Language) = ("package.json", Language::JavaScript);
+        if found.is_empty() && dir.join("package.json").is_file() {
+            found.push(&DF_PROJECT);
+        }
         match found.as_slice() {
             [(_, language)] => Ok(*language),
             [] => bail!(
-                "{} holds no app: put `app.py` (Python), `app.js` (JavaScript) or a \
-                 `Cargo.toml` (Rust) in it",
+                "{} holds no app: put `app.py` (Python), `app.js` (JavaScript, or a Durable \
+                 Functions project's `package.json`) or a `Cargo.toml` (Rust) in it",
                 dir.display()
             ),
             many => bail!(
@@ -263,12 +269,16 @@ fn build_js(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()> {
     // sees the working directory: both go there.
     guest_sources::write(guest_sources::WIT, &scratch.work().join("wit"))
         .context("cannot write the WIT package to a temporary directory")?;
-    let app = app_dir.join("app.js");
+    // `app.js`, or the files `package.json`'s `main` names (a Durable Functions project).
+    let app = match app_dir.join("app.js") {
+        app if app.is_file() => app,
+        _ => app_dir.join("package.json"),
+    };
     let mut bundle = Command::new("node");
     bundle
         .arg(scratch.sdk().join("build").join("bundle.mjs"))
         .arg(&prefix)
-        .arg(&app)
+        .arg(app_dir)
         .arg(scratch.work().join("app.bundle.js"));
     run_step(
         bundle,
