@@ -13,7 +13,7 @@ const LISTS: &[(&str, &str, &[&str])] = &[
     (
         "PYTHON_SDK",
         "guest-sdk/python",
-        &["durable", "componentize"],
+        &["durable", "componentize", "compat"],
     ),
     ("JS_SDK", "guest-sdk/js", &["src", "build", "package.json"]),
 ];

@@ -99,7 +99,7 @@ mod tests {
         assert_embeds_all(
             PYTHON_SDK,
             "guest-sdk/python",
-            &["durable", "componentize"],
+            &["durable", "componentize", "compat"],
             &[],
         );
     }

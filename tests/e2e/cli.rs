@@ -465,7 +465,7 @@ fn build_says_what_is_wrong_with_the_app_dir() {
     let empty = build(&app);
     assert_readable_error(
         empty.err(),
-        "holds no app: put `app.py` (Python), `app.js` (JavaScript, or a Durable Functions project's `package.json`) or a `Cargo.toml` (Rust) in it",
+        "holds no app: put `app.py` (Python, or a Durable Functions project's `function_app.py`), `app.js` (JavaScript, or a Durable Functions project's `package.json`) or a `Cargo.toml` (Rust) in it",
     );
 
     std::fs::write(app.join("app.py"), "import durable\n").unwrap();

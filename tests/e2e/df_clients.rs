@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The path in environment variable `var`, set by `scripts/df-clients.sh`.
-fn installed(var: &str) -> PathBuf {
+pub(crate) fn installed(var: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         panic!(
             "{var} is not set: the Durable Functions clients are installed by \

@@ -43,6 +43,7 @@ class DurableOrchestrationContext:
     def __init__(self, state: ReplayState, background: Background):
         self._state = state
         self._background = background
+        self._custom_status: Any = None
 
     # --- facts -----------------------------------------------------------------------------
 
@@ -83,6 +84,10 @@ class DurableOrchestrationContext:
         return str(uuid.uuid5(_UUID_NAMESPACE, name))
 
     # --- work ------------------------------------------------------------------------------
+
+    def new_guid(self) -> str:
+        """`new_uuid` under Durable Functions' other name for it."""
+        return self.new_uuid()
 
     def call_activity(self, name: str, input_: Any = None) -> Task:
         return SequencedTask(self._state, self._state.schedule("ScheduleActivity", name=name, input=to_json(input_)))
@@ -220,7 +225,19 @@ class DurableOrchestrationContext:
 
     def set_custom_status(self, status: Any) -> None:
         """Sets the custom status clients see; None clears it."""
+        self._custom_status = status
         self._state.record("SetCustomStatus", status=None if status is None else to_json(status))
+
+    @property
+    def custom_status(self) -> Any:
+        """The custom status this execution last set (None before it sets one)."""
+        return self._custom_status
+
+    @property
+    def will_continue_as_new(self) -> bool:
+        """Whether `continue_as_new` was called: the execution restarts when the orchestrator
+        returns."""
+        return self._state.continue_as_new is not None
 
     def continue_as_new(self, input_: Any, preserve_unprocessed_events: bool = False) -> None:
         """Restarts this orchestration with `input_` once the orchestrator returns (its return

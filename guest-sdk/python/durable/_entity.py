@@ -95,6 +95,7 @@ class DurableEntityContext:
     def __init__(self, entity_id: EntityId, state: Any):
         self._id = entity_id
         self._state = state  # _MISSING when the entity has no state
+        self._newly_constructed = state is _MISSING
         self._operation = ""
         self._input: Any = None
         self._result: Any = None
@@ -120,6 +121,11 @@ class DurableEntityContext:
     def get_input(self) -> Any:
         """The operation's input (None when there is none)."""
         return self._input
+
+    @property
+    def is_newly_constructed(self) -> bool:
+        """Whether the entity had no state when its batch began."""
+        return self._newly_constructed
 
     def has_state(self) -> bool:
         return self._state is not _MISSING

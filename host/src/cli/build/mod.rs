@@ -101,17 +101,23 @@ impl Language {
             .iter()
             .filter(|(file, _)| dir.join(file).is_file())
             .collect();
+        // A Durable Functions Python project's module is `function_app.py`.
+        const DF_PYTHON: (&str, Language) = ("function_app.py", Language::Python);
+        if dir.join(DF_PYTHON.0).is_file() && !found.iter().any(|(_, l)| *l == Language::Python) {
+            found.push(&DF_PYTHON);
+        }
         // A Durable Functions JavaScript project has no `app.js`: its `package.json` names the
         // files (`"main": "src/functions/*.js"`).
-        const DF_PROJECT: (&str, Language) = ("package.json", Language::JavaScript);
-        if found.is_empty() && dir.join("package.json").is_file() {
-            found.push(&DF_PROJECT);
+        const DF_JS: (&str, Language) = ("package.json", Language::JavaScript);
+        if found.is_empty() && dir.join(DF_JS.0).is_file() {
+            found.push(&DF_JS);
         }
         match found.as_slice() {
             [(_, language)] => Ok(*language),
             [] => bail!(
-                "{} holds no app: put `app.py` (Python), `app.js` (JavaScript, or a Durable \
-                 Functions project's `package.json`) or a `Cargo.toml` (Rust) in it",
+                "{} holds no app: put `app.py` (Python, or a Durable Functions project's \
+                 `function_app.py`), `app.js` (JavaScript, or a Durable Functions project's \
+                 `package.json`) or a `Cargo.toml` (Rust) in it",
                 dir.display()
             ),
             many => bail!(
@@ -250,14 +256,21 @@ fn build_python(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()>
         .arg(sdk.join("componentize"))
         .arg("-p")
         .arg(&sdk)
+        // `azure.durable_functions` and `azure.functions` for Durable Functions apps.
+        .arg("-p")
+        .arg(sdk.join("compat"))
         .arg("-p")
         .arg(app_dir)
         .arg("-o")
         .arg(out);
+    let module = match app_dir.join("app.py") {
+        app if app.is_file() => app,
+        _ => app_dir.join("function_app.py"),
+    };
     run_step(
         cmd,
         "componentize-py",
-        &format!("{} does not build", app_dir.join("app.py").display()),
+        &format!("{} does not build", module.display()),
     )?;
     Ok(())
 }
