@@ -5,7 +5,7 @@
 //! (`examples/python/df_app/function_app.py`: `df.DFApp`, the trigger decorators, an entity, an
 //! HTTP starter).
 
-use crate::process::Durable;
+use crate::process::{Durable, Serve};
 use crate::support::Lang;
 use durable_host::http::BASE_PATH;
 use serde_json::json;
@@ -41,7 +41,7 @@ async fn serve_and_run(
     component: &std::path::Path,
     runs: &[(&str, serde_json::Value)],
     offered: [serde_json::Value; 3],
-) {
+) -> (Durable, Serve, String) {
     let durable = Durable::new();
     let (mut serve, origin) =
         durable.serve_listening("serve.log", ["--component", component.to_str().unwrap()]);
@@ -58,6 +58,7 @@ async fn serve_and_run(
     assert_eq!(offers["activities"], activities);
     assert_eq!(offers["entities"], entities);
     serve.assert_running();
+    (durable, serve, origin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +76,8 @@ async fn a_durable_functions_javascript_project_builds_and_runs_unchanged() {
         json!(["hello"]),
         json!(["counter"]),
     ];
-    serve_and_run(&component, &runs, offered).await;
+    let (_durable, mut serve, _) = serve_and_run(&component, &runs, offered).await;
+    serve.assert_running();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,13 +89,66 @@ async fn a_durable_functions_python_app_builds_and_runs_unchanged() {
             json!(["Hello Seattle", "Hello Tokyo", "Hello London"]),
         ),
         ("counter_orchestrator", json!(7)),
+        ("fan_out_fan_in", json!(30)),
+        ("monitor_orchestrator", json!("done after 3 checks")),
+        ("retry_orchestrator", json!(42)),
+        ("parent_orchestrator", json!([6, 12])),
     ];
     let offered = [
-        json!(["hello_orchestrator", "counter_orchestrator"]),
-        json!(["hello"]),
+        json!([
+            "hello_orchestrator",
+            "counter_orchestrator",
+            "fan_out_fan_in",
+            "approval_orchestrator",
+            "monitor_orchestrator",
+            "retry_orchestrator",
+            "parent_orchestrator"
+        ]),
+        json!([
+            "hello",
+            "get_work_items",
+            "process_item",
+            "job_status",
+            "parse_number"
+        ]),
         json!(["Counter"]),
     ];
-    serve_and_run(&component, &runs, offered).await;
+    let (_durable, mut serve, origin) = serve_and_run(&component, &runs, offered).await;
+
+    // Human interaction: the approval waits for its event, raised through the API.
+    let http = reqwest::Client::new();
+    let api = format!("{origin}{BASE_PATH}");
+    let started = http
+        .post(format!("{api}/orchestrators/approval_orchestrator/appr-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let raised = http
+        .post(format!("{api}/instances/appr-1/raiseEvent/Approval"))
+        .json(&true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value = http
+            .get(format!("{api}/instances/appr-1"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["runtimeStatus"] == "Completed" {
+            assert_eq!(status["output"], "approved");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    serve.assert_running();
 }
 
 /// The names of the real `azure.durable_functions` durable's stand-in lacks, each with why. The
