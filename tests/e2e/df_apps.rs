@@ -1,9 +1,11 @@
 //! Durable Functions apps brought as they are, built by `durable build` with no line changed,
 //! served by `durable serve` and driven through its HTTP API: a JavaScript project written for
 //! Azure Functions (`examples/js/df_app`: `package.json` naming `src/functions/*.js`, CommonJS,
-//! `require`s of `durable-functions` and `@azure/functions`, an HTTP starter), and a Python one
-//! (`examples/python/df_app/function_app.py`: `df.DFApp`, the trigger decorators, an entity, an
-//! HTTP starter).
+//! `require`s of `durable-functions` and `@azure/functions`) and a Python one
+//! (`examples/python/df_app/function_app.py`: `df.DFApp` and its trigger decorators), each with
+//! an HTTP starter (left out), chaining, an entity, fan-out/fan-in, an approval raced against a
+//! timer, a monitor, retry and sub-orchestrations. Also: the real `azure-functions-durable`
+//! package's names against ours.
 
 use crate::process::{Durable, Serve};
 use crate::support::Lang;
@@ -61,6 +63,43 @@ async fn serve_and_run(
     (durable, serve, origin)
 }
 
+/// Starts the approval orchestrator `name`, raises the `Approval` event it waits for (raced
+/// against an hour's timer) through the API, and waits for it to complete approved.
+async fn approve(origin: &str, name: &str) {
+    let http = reqwest::Client::new();
+    let api = format!("{origin}{BASE_PATH}");
+    let started = http
+        .post(format!("{api}/orchestrators/{name}/appr-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let raised = http
+        .post(format!("{api}/instances/appr-1/raiseEvent/Approval"))
+        .json(&true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value = http
+            .get(format!("{api}/instances/appr-1"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["runtimeStatus"] == "Completed" {
+            assert_eq!(status["output"], "approved");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_functions_javascript_project_builds_and_runs_unchanged() {
     let component = Lang::JavaScript.app("examples/js/df_app", "df_app");
@@ -70,13 +109,32 @@ async fn a_durable_functions_javascript_project_builds_and_runs_unchanged() {
             json!(["Hello, Tokyo", "Hello, Seattle", "Hello, Cairo"]),
         ),
         ("counterOrchestrator", json!(7)),
+        ("fanOutFanIn", json!(30)),
+        ("monitorOrchestrator", json!("done after 3 checks")),
+        ("retryOrchestrator", json!(42)),
+        ("parentOrchestrator", json!([6, 12])),
     ];
     let offered = [
-        json!(["counterOrchestrator", "helloOrchestrator"]),
-        json!(["hello"]),
+        json!([
+            "counterOrchestrator",
+            "helloOrchestrator",
+            "fanOutFanIn",
+            "approvalOrchestrator",
+            "monitorOrchestrator",
+            "retryOrchestrator",
+            "parentOrchestrator"
+        ]),
+        json!([
+            "hello",
+            "getWorkItems",
+            "processItem",
+            "jobStatus",
+            "parseNumber"
+        ]),
         json!(["counter"]),
     ];
-    let (_durable, mut serve, _) = serve_and_run(&component, &runs, offered).await;
+    let (_durable, mut serve, origin) = serve_and_run(&component, &runs, offered).await;
+    approve(&origin, "approvalOrchestrator").await;
     serve.assert_running();
 }
 
@@ -114,40 +172,7 @@ async fn a_durable_functions_python_app_builds_and_runs_unchanged() {
         json!(["Counter"]),
     ];
     let (_durable, mut serve, origin) = serve_and_run(&component, &runs, offered).await;
-
-    // Human interaction: the approval waits for its event, raised through the API.
-    let http = reqwest::Client::new();
-    let api = format!("{origin}{BASE_PATH}");
-    let started = http
-        .post(format!("{api}/orchestrators/approval_orchestrator/appr-1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), 202);
-    let raised = http
-        .post(format!("{api}/instances/appr-1/raiseEvent/Approval"))
-        .json(&true)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(raised.status(), 202);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let status: serde_json::Value = http
-            .get(format!("{api}/instances/appr-1"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["runtimeStatus"] == "Completed" {
-            assert_eq!(status["output"], "approved");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{status}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    approve(&origin, "approval_orchestrator").await;
     serve.assert_running();
 }
 
