@@ -15,7 +15,8 @@
 //!
 //! The layers: [`types`], [`replay`], [`plan`] and [`resolve`] are pure (no wasmtime, no
 //! SQL); [`wasm`] runs guests; [`store`] persists; [`engine`] ties them together; [`host`],
-//! [`client`], [`http`] and [`inspect`] are the ways in.
+//! [`client`], [`http`] and [`inspect`] are the ways in; [`dashboard`] is the web page the HTTP
+//! server shows, and [`metrics`] what the engine, stores and runtime count for `/metrics`.
 
 #![deny(missing_docs)]
 

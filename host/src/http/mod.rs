@@ -249,18 +249,15 @@ pub fn router(state: ApiState) -> Router {
             .route(&format!("{}/", route.path), route.handler.clone())
             .route(route.path, route.handler);
     }
+    // The API's routes and `/metrics` need a key (when keys are configured); the dashboard's
+    // files do not.
+    let keys = axum::middleware::from_fn_with_state(state.clone(), auth::require_key);
     let api = api
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ))
+        .layer(keys.clone())
         .layer(DefaultBodyLimit::max(state.config.body_limit));
     let metrics = Router::new()
         .route("/metrics", axum::routing::get(metrics::metrics))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ));
+        .layer(keys);
     Router::new()
         .nest(BASE_PATH, api.clone().layer(Extension(ApiBase::Webhook)))
         .nest(RPC_BASE_PATH, api.layer(Extension(ApiBase::Rpc)))

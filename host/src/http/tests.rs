@@ -92,6 +92,9 @@ async fn unknown_instances_are_404_with_a_json_error() {
         ("POST", "/instances/nope/resume"),
         ("POST", "/instances/nope/rewind"),
         ("POST", "/instances/nope/restart"),
+        ("GET", "/instances/nope/logs"),
+        ("GET", "/instances/nope/turns"),
+        ("GET", "/instances/nope/children"),
     ] {
         for base in [BASE_PATH, RPC_BASE_PATH] {
             let response = send(&app, method, &format!("{base}{path}"), "").await;
@@ -142,6 +145,12 @@ async fn bad_requests_are_400_with_a_clear_message() {
         ),
         ("GET", "/instances/x?showHistory=maybe", "", "true or false"),
         (
+            "GET",
+            "/instances?newestFirst=sometimes",
+            "",
+            "true or false",
+        ),
+        (
             "DELETE",
             "/instances?runtimeStatus=Completed",
             "",
@@ -158,6 +167,18 @@ async fn bad_requests_are_400_with_a_clear_message() {
         let body = json(response).await;
         let message = body["message"].as_str().unwrap();
         assert!(message.contains(expected), "{path}: {message}");
+    }
+    // A continuation token that is not one this API gave.
+    for path in ["/entities", "/entities/counter", "/instances"] {
+        let request = Request::get(format!("{BASE_PATH}{path}"))
+            .header(CONTINUATION_HEADER, "not.a-token")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body = json(response).await;
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(CONTINUATION_HEADER), "{path}: {message}");
     }
 }
 
