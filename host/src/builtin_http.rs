@@ -7,6 +7,7 @@
 //! the `202 Accepted` polling loop runs in the orchestration on durable
 //! timers. Redirects are followed only to allowed hosts.
 
+use crate::telemetry::{TRACEPARENT, traceparent_of};
 use crate::types::{Failure, Json, failure_types};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -114,6 +115,14 @@ impl HttpActivity {
         let mut builder = self.client.request(method, url);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
+        }
+        // The callee joins the activity's trace, unless the code set its own context.
+        let own_context =
+            (request.headers.keys()).any(|name| name.eq_ignore_ascii_case(TRACEPARENT));
+        if let Some(traceparent) =
+            traceparent_of(&tracing::Span::current()).filter(|_| !own_context)
+        {
+            builder = builder.header(TRACEPARENT, traceparent);
         }
         if let Some(content) = request.content {
             builder = builder.body(content);

@@ -107,6 +107,9 @@ pub struct StartRequest {
     /// Start on the newest deployment labelled with this version (`durable deploy
     /// --version`); `None`: the newest deployment. The instance runs as that version.
     pub version: Option<String>,
+    /// The caller's W3C `traceparent`: the orchestration's span is its child. An invalid
+    /// one is ignored.
+    pub trace: Option<String>,
 }
 
 impl StartRequest {
@@ -117,6 +120,7 @@ impl StartRequest {
             input: "null".into(),
             instance_id: None,
             version: None,
+            trace: None,
         }
     }
 
@@ -129,6 +133,13 @@ impl StartRequest {
     /// Starts the instance under this id instead of a new one.
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance_id = Some(id.into());
+        self
+    }
+
+    /// Traces the orchestration as a child of this W3C `traceparent` (an invalid one is
+    /// ignored).
+    pub fn traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.trace = Some(traceparent.into());
         self
     }
 
@@ -321,6 +332,7 @@ impl Client {
                 parent: None,
                 created_at: self.clock.now(),
                 version: request.version.or(component.version),
+                trace: crate::telemetry::valid_traceparent(request.trace),
             })
             .await;
         // Also when refused (a duplicate id): see `notify_work`.

@@ -34,5 +34,6 @@ pub mod plan;
 pub mod replay;
 pub mod resolve;
 pub mod store;
+pub mod telemetry;
 pub mod types;
 pub mod wasm;

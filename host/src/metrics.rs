@@ -62,7 +62,8 @@ impl TurnOutcome {
         }
     }
 
-    fn label(self) -> &'static str {
+    /// Its name in metrics and traces.
+    pub(crate) fn label(self) -> &'static str {
         match self {
             TurnOutcome::Continued => "continued",
             TurnOutcome::Completed => "completed",
@@ -90,7 +91,8 @@ pub enum WorkOutcome {
 }
 
 impl WorkOutcome {
-    fn label(self) -> &'static str {
+    /// Its name in metrics and traces.
+    pub(crate) fn label(self) -> &'static str {
         match self {
             WorkOutcome::Completed => "completed",
             WorkOutcome::Failed => "failed",

@@ -250,6 +250,9 @@ pub struct TurnPlan {
     /// The execution's version (from its `ExecutionStarted`): its sub-orchestrations and its
     /// next execution after a continue-as-new run as it too.
     pub version: Option<String>,
+    /// The execution's trace (its caller's `traceparent`, from its `ExecutionStarted`): its
+    /// activities and sub-orchestrations are traced as its children.
+    pub trace: Option<String>,
 }
 
 /// What the host remembers about an execution's history between turns.
@@ -265,6 +268,9 @@ pub struct ReplayState {
     decided: u32,
     finished: bool,
     version: Option<String>,
+    trace: Option<String>,
+    /// When the execution's `ExecutionStarted` was recorded, ms since the epoch.
+    started_at: Timestamp,
 }
 
 impl ReplayState {
@@ -302,6 +308,16 @@ impl ReplayState {
         self.open_timers.keys().copied()
     }
 
+    /// The execution's caller's `traceparent`, from its `ExecutionStarted`.
+    pub fn trace(&self) -> Option<&str> {
+        self.trace.as_deref()
+    }
+
+    /// When the execution started: its `ExecutionStarted`'s time, ms since the epoch.
+    pub fn started_at(&self) -> Timestamp {
+        self.started_at
+    }
+
     /// The entities the execution holds in a critical section: requested with
     /// `EntityLockRequested` and not yet released with `EntityUnlocked`.
     pub fn held_locks(&self) -> Option<&[EntityId]> {
@@ -330,7 +346,11 @@ impl ReplayState {
                 self.held_locks = Some(entities.clone());
             }
             EventKind::EntityUnlocked { .. } => self.held_locks = None,
-            EventKind::ExecutionStarted { version, .. } => self.version = version.clone(),
+            EventKind::ExecutionStarted { version, trace, .. } => {
+                self.version = version.clone();
+                self.trace = trace.clone();
+                self.started_at = event.timestamp;
+            }
             EventKind::ExecutionCompleted { .. }
             | EventKind::ContinuedAsNew { .. }
             | EventKind::ExecutionTerminated { .. } => self.finished = true,
@@ -405,6 +425,7 @@ impl ReplayState {
             plan.new_history.push(event);
         }
         plan.version = self.version.clone();
+        plan.trace = self.trace.clone();
         for action in actions {
             if plan.outcome.is_some() {
                 break; // nothing after completion counts
@@ -636,6 +657,7 @@ mod tests {
             input: "null".into(),
             parent: None,
             version: None,
+            trace: None,
         }
     }
 

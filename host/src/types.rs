@@ -275,6 +275,10 @@ pub enum EventKind {
         /// started, the one its client asked for, or its parent's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         version: Option<String>,
+        /// The caller's W3C `traceparent` (an HTTP start request's, or the parent
+        /// orchestration's): the execution's span is its child. A continue-as-new keeps it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<String>,
     },
     /// A turn begins; its timestamp is the turn's replay-safe "now".
     OrchestratorStarted,

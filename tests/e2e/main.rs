@@ -28,5 +28,6 @@ mod orchestration;
 mod polyglot;
 mod properties;
 mod sandbox;
+mod traces;
 mod transfer;
 mod versions;

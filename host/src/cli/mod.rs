@@ -22,6 +22,7 @@ use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::host::{Host, HostConfig};
 use durable_host::store::{ComponentRecord, Durability, Migration, SqliteStore, Store};
+use durable_host::telemetry;
 use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,11 @@ pub struct Cli {
     /// with the instance id as a field) for log shippers.
     #[arg(long, global = true, env = "DURABLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+
+    /// Export traces (a span per orchestration, turn, activity attempt and entity batch) to
+    /// this OpenTelemetry collector over OTLP/HTTP, e.g. `http://localhost:4318`.
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -312,7 +318,12 @@ impl HostArgs {
     }
 }
 
-pub fn init_tracing(cli: &Cli) {
+/// Sets up the log output and, with `--otlp-endpoint`, the trace exporter; the guard sends
+/// the buffered spans when dropped.
+pub fn init_tracing(cli: &Cli) -> anyhow::Result<Option<telemetry::Guard>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let default = match (cli.verbose, &cli.command) {
         (0, Command::Serve { .. }) => "info",
         (0, _) => "warn",
@@ -320,14 +331,26 @@ pub fn init_tracing(cli: &Cli) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => subscriber.init(),
-        LogFormat::Json => subscriber.json().init(),
-    }
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        // The spans traces are made of are not log lines.
+        .add_directive(format!("{}=off", telemetry::TARGET).parse()?);
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match cli.log_format {
+        LogFormat::Text => logs.boxed(),
+        LogFormat::Json => logs.json().boxed(),
+    };
+    let (guard, traces) = match &cli.otlp_endpoint {
+        Some(endpoint) => {
+            let (guard, layer) = telemetry::install(endpoint)?;
+            (Some(guard), Some(layer))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(traces)
+        .init();
+    Ok(guard)
 }
 
 /// The PostgreSQL URL `--db` names, if it names one rather than a SQLite file.

@@ -7,10 +7,12 @@ use crate::builtin_http::HTTP_ACTIVITY;
 use crate::metrics::{self, WorkOutcome};
 use crate::resolve::{FunctionKind, resolve_deployed};
 use crate::store::{ActivityWorkItem, StoreError};
+use crate::telemetry::{self, ExecutionTrace};
 use crate::types::{EventKind, Failure, payload_too_large};
 use crate::wasm::{ActivityRun, LoadedComponent};
 use std::sync::Arc;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 impl Engine {
     pub(super) async fn activity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
@@ -146,9 +148,21 @@ fn run_or_leave(engine: Arc<Engine>, task: ActivityWorkItem) -> Boxed<'static, (
     Box::pin(async move {
         let started = std::time::Instant::now();
         metrics::activity_started();
-        let ran = engine.run_activity(&task).await;
+        let span = tracing::info_span!(target: telemetry::TARGET, "activity",
+            otel.name = %format_args!("activity {}", task.name),
+            durable.instance_id = %task.instance_id, durable.activity = %task.name,
+            durable.task_id = task.task_id, durable.attempt = task.attempt,
+            durable.outcome = tracing::field::Empty, otel.status_code = tracing::field::Empty);
+        let execution = ExecutionTrace {
+            instance_id: &task.instance_id,
+            execution_id: &task.execution_id,
+            caller: task.trace.as_deref(),
+        };
+        execution.adopt(&span);
+        let ran = engine.run_activity(&task).instrument(span.clone()).await;
         let outcome = *ran.as_ref().unwrap_or(&WorkOutcome::Retried);
         metrics::activity_finished(outcome, started.elapsed());
+        telemetry::record_outcome(&span, outcome.label(), outcome != WorkOutcome::Completed);
         if let Err(e) = ran {
             tracing::error!(activity = %task.name, instance = %task.instance_id,
                 "activity could not run, will retry after its lease: {e:#}");

@@ -26,8 +26,8 @@ pub enum ColdReplayError {
     Failed {
         /// The failure the instance ends with.
         failure: Failure,
-        /// The replay state of the whole history.
-        state: ReplayState,
+        /// The replay state of the whole history (boxed: the error stays small).
+        state: Box<ReplayState>,
     },
     /// The engine failed outside the guest.
     Engine(EngineError),
@@ -74,7 +74,12 @@ pub async fn cold_replay(
         .map_err(|e| ColdReplayError::Engine(EngineError::Runtime(e)))?;
     let mut guest = match started {
         Ok(guest) => guest,
-        Err(failure) => return Err(ColdReplayError::Failed { failure, state }),
+        Err(failure) => {
+            return Err(ColdReplayError::Failed {
+                failure,
+                state: Box::new(state),
+            });
+        }
     };
     for turn in split_turns(history) {
         let checked = match guest.step(turn, true, turn_time(turn)).await {
@@ -87,12 +92,18 @@ pub async fn cold_replay(
             Err(failure) => Err(failure),
         };
         if let Err(failure) = checked {
-            return Err(ColdReplayError::Failed { failure, state });
+            return Err(ColdReplayError::Failed {
+                failure,
+                state: Box::new(state),
+            });
         }
     }
     if let Err(nd) = state.finish_replay() {
         let failure = nd.into_failure();
-        return Err(ColdReplayError::Failed { failure, state });
+        return Err(ColdReplayError::Failed {
+            failure,
+            state: Box::new(state),
+        });
     }
     Ok(ColdReplay { guest, state })
 }

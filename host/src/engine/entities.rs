@@ -12,6 +12,7 @@ use crate::metrics::{self, WorkOutcome};
 use crate::plan::entity::{Dropped, batch_seed, plan_entity_commit, sort_entity_inbox};
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{EntityInboxMessage, EntityWorkItem, LogLine, StoreError};
+use crate::telemetry;
 use crate::types::{
     EntityEffect, EntityId, EntityOperationOutcome, EntityOperationRequest, Failure, Json,
     Timestamp, failure_types, payload_too_large,
@@ -19,6 +20,7 @@ use crate::types::{
 use crate::wasm::{EntityBatchOutput, LoadedComponent};
 use std::sync::Arc;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 /// Operations run in one batch at most.
 const ENTITY_BATCH: usize = 100;
@@ -255,9 +257,16 @@ fn run_or_abandon(engine: Arc<Engine>, item: EntityWorkItem) -> Boxed<'static, (
         let token = item.lock_token.clone();
         let started = std::time::Instant::now();
         metrics::entity_batch_started(item.messages.len());
-        let ran = engine.run_entity_batch(item).await;
+        // Its own trace: a batch serves many callers.
+        let span = tracing::info_span!(target: telemetry::TARGET, "entity batch",
+            otel.name = %format_args!("entity {}", entity.name),
+            durable.entity = %entity.name, durable.entity_key = %entity.key,
+            durable.operations = item.messages.len(),
+            durable.outcome = tracing::field::Empty, otel.status_code = tracing::field::Empty);
+        let ran = engine.run_entity_batch(item).instrument(span.clone()).await;
         let outcome = *ran.as_ref().unwrap_or(&WorkOutcome::Retried);
         metrics::entity_batch_finished(outcome, started.elapsed());
+        telemetry::record_outcome(&span, outcome.label(), outcome != WorkOutcome::Completed);
         if let Err(e) = ran {
             tracing::error!(entity = %entity.name, key = %entity.key,
                 "entity batch failed, will retry: {e:#}");

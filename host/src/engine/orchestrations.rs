@@ -13,9 +13,11 @@ use crate::resolve::Callees;
 use crate::store::{
     ComponentRecord, InstanceRecord, OrchestrationCommit, OrchestrationWorkItem, StoreError,
 };
-use crate::types::RuntimeStatus;
+use crate::telemetry::{self, ExecutionTrace};
+use crate::types::{EventKind, RuntimeStatus, Timestamp};
 use std::sync::Arc;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 /// Delay before a turn that failed outside the guest (storage, the runtime) is tried again.
 const RETRY_MS: u64 = 1_000;
@@ -76,9 +78,10 @@ impl Engine {
                 None => ReplayState::from_history(&self.store.history(id).await?),
             };
             let events = replay.begin_turn(now, inbox.deliver);
+            let traced = Traced::of(instance, &replay, &events);
             let ending = Ending::Terminated(reason);
             let commit = ending_commit(locked, &replay, events, inbox.consumed, ending, now);
-            return self.end(instance, commit).await;
+            return self.end(instance, commit, traced).await;
         }
         let mut live = match cached {
             Some(live) => {
@@ -89,9 +92,10 @@ impl Engine {
                 Ok(live) => live,
                 Err(ColdReplayError::Failed { failure, state }) => {
                     let events = state.begin_turn(now, inbox.deliver);
+                    let traced = Traced::of(instance, &state, &events);
                     let ending = Ending::Failed(failure);
                     let commit = ending_commit(locked, &state, events, inbox.consumed, ending, now);
-                    return self.end(instance, commit).await;
+                    return self.end(instance, commit, traced).await;
                 }
                 Err(ColdReplayError::Engine(e)) => return Err(e),
             },
@@ -100,13 +104,14 @@ impl Engine {
         // Decide: the guest steps through the new events; its actions are checked against
         // history and planned.
         let events = live.replay.begin_turn(now, inbox.deliver);
+        let traced = Traced::of(instance, &live.replay, &events);
         let output = match live.guest.step(&events, false, now).await {
             Ok(output) => output,
             Err(failure) => {
                 let ending = Ending::Failed(failure);
                 let commit =
                     ending_commit(locked, &live.replay, events, inbox.consumed, ending, now);
-                return self.end(instance, commit).await;
+                return self.end(instance, commit, traced).await;
             }
         };
         let max_payload = self.config.max_payload;
@@ -124,7 +129,7 @@ impl Engine {
                 let ending = Ending::Failed(*failure);
                 let commit =
                     ending_commit(locked, &live.replay, events, inbox.consumed, ending, now);
-                return self.end(instance, commit).await;
+                return self.end(instance, commit, traced).await;
             }
         };
         let finished = plan.outcome.is_some();
@@ -143,7 +148,7 @@ impl Engine {
 
         // Commit; the live guest goes back to the cache unless the execution ended.
         let keep = (!finished).then(|| (id.clone(), live));
-        self.commit(commit, keep).await
+        self.commit(commit, keep, traced).await
     }
 
     /// Loads the instance's component and history and replays the history into a fresh
@@ -205,19 +210,22 @@ impl Engine {
         &self,
         instance: &InstanceRecord,
         commit: OrchestrationCommit,
+        traced: Traced,
     ) -> Result<TurnOutcome, EngineError> {
         if let Some(failure) = &commit.failure {
             tracing::info!(instance = %instance.instance_id, "orchestration failed: {failure}");
         }
-        self.commit(commit, None).await
+        self.commit(commit, None, traced).await
     }
 
-    /// Commits a turn and returns the live guest to the cache. A lost lease discards the
-    /// turn: another host holds the instance now.
+    /// Commits a turn and returns the live guest to the cache; a commit that ends the
+    /// execution exports its span. A lost lease discards the turn: another host holds the
+    /// instance now.
     async fn commit(
         &self,
         commit: OrchestrationCommit,
         keep: Option<(String, CachedInstance)>,
+        traced: Traced,
     ) -> Result<TurnOutcome, EngineError> {
         let wakes_activities = !commit.activities.is_empty();
         let outcome = TurnOutcome::committed(commit.status);
@@ -235,6 +243,7 @@ impl Engine {
                     self.signals().activities.notify_one();
                 }
                 self.commit_done();
+                traced.committed(&commit);
                 Ok(outcome)
             }
             Err(StoreError::LeaseLost) => {
@@ -254,9 +263,15 @@ fn run_or_abandon(engine: Arc<Engine>, item: OrchestrationWorkItem) -> Boxed<'st
         let token = item.lock_token.clone();
         let started = std::time::Instant::now();
         metrics::turn_started();
-        let ran = engine.run_turn(item).await;
+        let span = tracing::info_span!(target: telemetry::TARGET, "turn",
+            otel.name = %format_args!("turn {}", item.instance.name),
+            durable.instance_id = %id, durable.orchestrator = %item.instance.name,
+            durable.outcome = tracing::field::Empty, otel.status_code = tracing::field::Empty);
+        let ran = engine.run_turn(item).instrument(span.clone()).await;
         let outcome = *ran.as_ref().unwrap_or(&TurnOutcome::Retried);
         metrics::turn_finished(outcome, started.elapsed());
+        let failed = matches!(outcome, TurnOutcome::Failed | TurnOutcome::Retried);
+        telemetry::record_outcome(&span, outcome.label(), failed);
         if let Err(e) = ran {
             tracing::error!(instance = %id, "turn failed, will retry: {e:#}");
             let retry_at = engine.clock.now() + RETRY_MS;
@@ -268,4 +283,68 @@ fn run_or_abandon(engine: Arc<Engine>, item: OrchestrationWorkItem) -> Boxed<'st
                 .await;
         }
     })
+}
+
+/// The trace of the execution a turn runs: the turn's span is made its child as soon as the
+/// turn knows it, and the execution's span is exported by the commit that ends it.
+struct Traced {
+    name: String,
+    caller: Option<String>,
+    /// When the execution started, ms since the epoch.
+    started_at: Timestamp,
+}
+
+impl Traced {
+    /// The execution of `instance` as `replay` knows it, or as this turn's `events` start
+    /// it (its first turn brings its `ExecutionStarted`). Adopts the current (turn) span.
+    fn of(
+        instance: &InstanceRecord,
+        replay: &ReplayState,
+        events: &[crate::types::HistoryEvent],
+    ) -> Traced {
+        let started = events.iter().find_map(|e| match &e.kind {
+            EventKind::ExecutionStarted { trace, .. } => Some((trace.clone(), e.timestamp)),
+            _ => None,
+        });
+        let (caller, started_at) =
+            started.unwrap_or_else(|| (replay.trace().map(str::to_owned), replay.started_at()));
+        let traced = Traced {
+            name: instance.name.clone(),
+            caller,
+            started_at,
+        };
+        traced
+            .execution(&instance.instance_id, &instance.execution_id)
+            .adopt(&tracing::Span::current());
+        traced
+    }
+
+    fn execution<'a>(&'a self, instance_id: &'a str, execution_id: &'a str) -> ExecutionTrace<'a> {
+        ExecutionTrace {
+            instance_id,
+            execution_id,
+            caller: self.caller.as_deref(),
+        }
+    }
+
+    /// Exports the execution's span if `commit` (written) ended it.
+    fn committed(&self, commit: &OrchestrationCommit) {
+        let status = match &commit.new_execution {
+            Some(_) => "ContinuedAsNew",
+            None if commit.status.is_terminal() => commit.status.as_str(),
+            None => return,
+        };
+        self.execution(&commit.instance_id, &commit.execution_id)
+            .end(
+                &self.name,
+                status,
+                commit.failure.as_ref(),
+                // A start time the turn could not learn: the span is as long as the turn.
+                match self.started_at {
+                    0 => commit.now,
+                    at => at,
+                },
+                commit.now,
+            );
+    }
 }

@@ -6,12 +6,13 @@ use super::payload::{self, CheckStatus, StatusOptions};
 use super::request::{ApiBase, LinkBase, Params, json_body};
 use super::{ApiError, ApiState};
 use crate::client::{ClientError, StartRequest};
+use crate::telemetry::TRACEPARENT;
 use crate::types::{Json, RuntimeStatus};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
 use axum::http::header::{LOCATION, RETRY_AFTER};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
@@ -24,10 +25,12 @@ pub async fn start(
     Path(function_name): Path<String>,
     params: Params,
     links: LinkBase,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input = json_body(&state, base, body, INPUT)?;
-    start_instance(state, function_name, None, input, params, links).await
+    let request = start_request(function_name, input, &headers);
+    start_instance(state, request, params, links).await
 }
 
 pub async fn start_with_id(
@@ -36,28 +39,31 @@ pub async fn start_with_id(
     Path((function_name, instance_id)): Path<(String, String)>,
     params: Params,
     links: LinkBase,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input = json_body(&state, base, body, INPUT)?;
-    start_instance(
-        state,
-        function_name,
-        Some(instance_id),
-        input,
-        params,
-        links,
-    )
-    .await
+    let request = start_request(function_name, input, &headers).instance_id(instance_id);
+    start_instance(state, request, params, links).await
 }
 
 /// What a start request's body is, for error messages.
 const INPUT: &str = "the request body (the orchestrator input)";
 
+/// The start of `function_name` with `input`; the orchestration joins the caller's trace
+/// when the request carries a W3C `traceparent` header.
+fn start_request(function_name: String, input: Json, headers: &HeaderMap) -> StartRequest {
+    let mut request = StartRequest::new(function_name).input(input);
+    request.trace = headers
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    request
+}
+
 async fn start_instance(
     state: ApiState,
-    function_name: String,
-    instance_id: Option<String>,
-    input: Json,
+    mut request: StartRequest,
     params: Params,
     links: LinkBase,
 ) -> Result<Response, ApiError> {
@@ -65,8 +71,6 @@ async fn start_instance(
     // Accepted for compatibility; the wait below is woken by the host when
     // the instance finishes, so it needs no polling interval.
     params.u64("pollingInterval")?;
-    let mut request = StartRequest::new(function_name).input(input);
-    request.instance_id = instance_id;
     request.version = params.string("version").map(str::to_owned);
     let id = state.client.start(request).await?;
     if let Some(secs) = timeout {

@@ -270,6 +270,7 @@ mod tests {
                         execution_id: Some("pe".into()),
                     }),
                     version: None,
+                    trace: None,
                 },
             ),
             at(

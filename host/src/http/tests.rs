@@ -331,6 +331,7 @@ async fn deployments_say_what_each_offers_and_how_many_instances_it_runs() {
             parent: None,
             created_at: 2,
             version: None,
+            trace: None,
         };
         store.create_instance(instance).await.unwrap();
     }

@@ -152,6 +152,7 @@ impl Scenario {
             input: self.input.to_string(),
             parent: None,
             version: None,
+            trace: None,
         }
     }
 

@@ -70,6 +70,7 @@ mod tests {
                     input: "1".into(),
                     parent: None,
                     version: None,
+                    trace: None,
                 },
             ),
             at(

@@ -232,6 +232,7 @@ pub fn plan_entity_commit(
                         parent: None,
                         created_at: now,
                         version: component.version.clone(),
+                        trace: None,
                     });
                 }
             }

@@ -127,6 +127,7 @@ async fn run(turns: Vec<Vec<(Option<i64>, ActionKind)>>) -> Result<(), TestCaseE
         parent: None,
         created_at: T0,
         version: None,
+        trace: None,
     };
     store.create_instance(instance).await.unwrap();
     let mut replay = ReplayState::new();

@@ -137,6 +137,10 @@ pub fn plan_rewind(
             _ => {}
         }
     }
+    let trace = kept.iter().find_map(|event| match &event.kind {
+        EventKind::ExecutionStarted { trace, .. } => trace.clone(),
+        _ => None,
+    });
     let activities = rerun
         .iter()
         .filter_map(|task_id| {
@@ -147,6 +151,7 @@ pub fn plan_rewind(
                 input: (*input).clone(),
                 digest: instance.digest.clone(),
                 visible_at: now,
+                trace: trace.clone(),
             })
         })
         .collect();

@@ -10,6 +10,7 @@ use crate::resolve::{Callees, FunctionKind};
 use crate::store::{
     InstanceRecord, NewActivity, NewInstance, OrchestrationCommit, OutboundMessage,
 };
+use crate::telemetry::ExecutionTrace;
 use crate::types::{
     Action, ActionKind, EventKind, Failure, HistoryEvent, ParentInstance, RuntimeStatus, Timestamp,
     failure_types, payload_too_large,
@@ -193,6 +194,7 @@ pub fn plan_commit(
                 input: a.input,
                 digest,
                 visible_at: now,
+                trace: plan.trace.clone(),
             }),
             Err(failure) => commit.messages.push(own(
                 EventKind::TaskFailed {
@@ -226,6 +228,11 @@ pub fn plan_commit(
             timer_id: None,
         }));
     let version = plan.version;
+    let own_trace = ExecutionTrace {
+        instance_id: &instance.instance_id,
+        execution_id: &instance.execution_id,
+        caller: plan.trace.as_deref(),
+    };
     for sub in plan.sub_orchestrations {
         match callees
             .resolve(FunctionKind::Orchestrator, &sub.name)
@@ -244,6 +251,7 @@ pub fn plan_commit(
                 }),
                 created_at: now,
                 version: version.clone(),
+                trace: Some(own_trace.child_traceparent()),
             }),
             Err(failure) => commit.messages.push(own(
                 EventKind::SubOrchestrationFailed {
@@ -305,6 +313,7 @@ pub fn plan_commit(
                 input,
                 parent: instance.parent.clone(),
                 version,
+                trace: plan.trace,
             });
         }
     }
@@ -614,6 +623,57 @@ mod tests {
         );
     }
 
+    /// A traced execution's activity tasks carry its caller's context, its children name its
+    /// own span as theirs, and its next execution keeps the caller.
+    #[test]
+    fn a_trace_passes_to_tasks_children_and_the_next_execution() {
+        const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let running = instance(RuntimeStatus::Running);
+        let own = catalogue(&["work"], &["sub"]);
+        let callees = Callees {
+            caller_digest: &running.digest,
+            caller: Some(&own),
+            deployed: &[],
+        };
+        let plan = TurnPlan {
+            activities: vec![ActivityRequest {
+                task_id: 0,
+                name: "work".into(),
+                input: "1".into(),
+            }],
+            sub_orchestrations: vec![SubOrchestrationRequest {
+                task_id: 1,
+                name: "sub".into(),
+                instance_id: "i:1".into(),
+                input: "null".into(),
+            }],
+            outcome: Some(Outcome::ContinuedAsNew {
+                input: "2".into(),
+                carried_events: Vec::new(),
+            }),
+            trace: Some(CALLER.into()),
+            ..TurnPlan::default()
+        };
+        let locked = Locked {
+            instance: &running,
+            lock_token: "t",
+        };
+        let commit = plan_commit(locked, plan, Vec::new(), &callees, &mut ids(), NOW);
+        assert_eq!(commit.activities[0].trace.as_deref(), Some(CALLER));
+        let own_span = ExecutionTrace {
+            instance_id: &running.instance_id,
+            execution_id: &running.execution_id,
+            caller: Some(CALLER),
+        };
+        let child = commit.new_instances[0].trace.as_deref().expect("a trace");
+        assert_eq!(child, own_span.child_traceparent());
+        assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(matches!(
+            &commit.new_execution,
+            Some(EventKind::ExecutionStarted { trace: Some(t), .. }) if t == CALLER
+        ));
+    }
+
     #[test]
     fn continue_as_new_carries_events_into_the_next_execution() {
         let running = instance(RuntimeStatus::Running);
@@ -667,6 +727,7 @@ mod tests {
                 input: "null".into(),
                 parent: None,
                 version: None,
+                trace: None,
             }],
         );
         let actions = [

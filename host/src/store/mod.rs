@@ -178,6 +178,8 @@ pub struct NewInstance {
     pub created_at: Timestamp,
     /// The version it runs as (its `ExecutionStarted` records it).
     pub version: Option<String>,
+    /// The caller's W3C `traceparent` (its `ExecutionStarted` records it).
+    pub trace: Option<String>,
 }
 
 /// An instance's row, as clients see it.
@@ -328,6 +330,9 @@ pub struct NewActivity {
     pub digest: String,
     /// When a worker may lock it, ms since the epoch.
     pub visible_at: Timestamp,
+    /// The scheduling execution's trace (its caller's `traceparent`): the attempt is traced
+    /// as a child of the execution's span.
+    pub trace: Option<String>,
 }
 
 /// A guest log line, recorded once.
@@ -570,6 +575,8 @@ pub struct ActivityWorkItem {
     /// How many times it has been locked, this time included: 1 on the first attempt, one
     /// more each time an expired lease lets it run again.
     pub attempt: u32,
+    /// See [`NewActivity::trace`].
+    pub trace: Option<String>,
 }
 
 /// Process id, open time and a per-process count: owner names alone repeat

@@ -358,5 +358,6 @@ pub(super) fn execution_started(instance: &NewInstance) -> EventKind {
         input: instance.input.clone(),
         parent: instance.parent.clone(),
         version: instance.version.clone(),
+        trace: instance.trace.clone(),
     }
 }

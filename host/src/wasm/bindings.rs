@@ -119,6 +119,7 @@ pub fn wit_event(e: &HistoryEvent) -> Option<wit::HistoryEvent> {
             input,
             parent,
             version: _,
+            trace: _,
         } => W::ExecutionStarted(wit::ExecutionStarted {
             name,
             instance_id,

@@ -524,6 +524,7 @@ impl Bench {
                 parent: None,
                 created_at: now,
                 version: None,
+                trace: None,
             })
             .await?;
         let items = store.lock_orchestrations("bench", 1, 60_000, now).await?;
@@ -548,6 +549,7 @@ impl Bench {
                 input: "null".into(),
                 parent: None,
                 version: None,
+                trace: None,
             },
             now,
         );
@@ -725,6 +727,7 @@ impl Bench {
                         input: self.args.chain_length.to_string(),
                         parent: None,
                         version: None,
+                        trace: None,
                     },
                 },
             ];

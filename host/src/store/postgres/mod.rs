@@ -536,7 +536,7 @@ impl Store for PostgresStore {
                               WHERE visible_at <= $3 AND lock_expires <= $3 \
                               ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
                  RETURNING id, instance_id, execution_id, task_id, name, input, digest, \
-                 attempt",
+                 attempt, trace",
                 &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
             )
             .await?;
@@ -553,6 +553,7 @@ impl Store for PostgresStore {
                     input: r.try_get(5)?,
                     digest: r.try_get(6)?,
                     attempt: r.try_get::<_, i64>(7)? as u32,
+                    trace: r.try_get(8)?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

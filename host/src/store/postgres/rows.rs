@@ -213,8 +213,8 @@ pub(super) async fn insert_activities(
     for activity in activities {
         tx.execute_prepared(
             "INSERT INTO activities \
-             (instance_id, execution_id, task_id, name, input, digest, visible_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (instance_id, execution_id, task_id, name, input, digest, visible_at, trace) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &instance_id,
                 &execution_id,
@@ -223,6 +223,7 @@ pub(super) async fn insert_activities(
                 &activity.input,
                 &activity.digest,
                 &(activity.visible_at as i64),
+                &activity.trace,
             ],
         )
         .await?;

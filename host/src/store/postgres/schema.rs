@@ -121,7 +121,10 @@ ALTER TABLE instances ADD COLUMN affinity TEXT COLLATE "C";
 const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at BIGINT; \
     ALTER TABLE components ADD COLUMN version TEXT;";
 
-const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS, V3_RETIRED];
+/// The fourth migration: an activity task carries its orchestration's trace context.
+const V4_ACTIVITY_TRACE: &str = "ALTER TABLE activities ADD COLUMN trace TEXT;";
+
+const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS, V3_RETIRED, V4_ACTIVITY_TRACE];
 
 /// The layout this build reads and writes, kept in the `durable_schema` table: the number of
 /// [`MIGRATIONS`]. An older schema is migrated when opened; a newer one is refused.

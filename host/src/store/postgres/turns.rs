@@ -131,6 +131,7 @@ struct TurnColumns<'a> {
     activity_input: Vec<&'a str>,
     activity_digest: Vec<&'a str>,
     activity_visible: Vec<i64>,
+    activity_trace: Vec<Option<&'a str>>,
     message_turn: Vec<i64>,
     message_target: Vec<&'a str>,
     message_execution: Vec<Option<&'a str>>,
@@ -187,6 +188,7 @@ impl<'a> TurnColumns<'a> {
                 c.activity_input.push(&a.input);
                 c.activity_digest.push(&a.digest);
                 c.activity_visible.push(a.visible_at as i64);
+                c.activity_trace.push(a.trace.as_deref());
             }
             for m in &commit.messages {
                 c.message_turn.push(turn);
@@ -254,12 +256,14 @@ impl BatchWrite for PlainTurns {
                      WHERE m.instance_id = done.id AND m.timer_id = c.timer), \
                  queued AS ( \
                      INSERT INTO activities \
-                     (instance_id, execution_id, task_id, name, input, digest, visible_at) \
+                     (instance_id, execution_id, task_id, name, input, digest, visible_at, \
+                         trace) \
                      SELECT done.id, done.execution_id, a.task_id, a.name, a.input, a.digest, \
-                         a.visible_at \
+                         a.visible_at, a.trace \
                      FROM done JOIN unnest($19::BIGINT[], $20::BIGINT[], $21::TEXT[], \
-                         $22::TEXT[], $23::TEXT[], $24::BIGINT[]) WITH ORDINALITY \
-                         AS a(n, task_id, name, input, digest, visible_at, k) ON a.n = done.n \
+                         $22::TEXT[], $23::TEXT[], $24::BIGINT[], $36::TEXT[]) WITH ORDINALITY \
+                         AS a(n, task_id, name, input, digest, visible_at, trace, k) \
+                         ON a.n = done.n \
                      ORDER BY a.k), \
                  sent AS ( \
                      INSERT INTO inbox \
@@ -317,6 +321,7 @@ impl BatchWrite for PlainTurns {
                     &c.log_time,
                     &c.log_level,
                     &c.log_message,
+                    &c.activity_trace,
                 ],
             )
             .await?;

@@ -473,7 +473,8 @@ impl Store for SqliteStore {
                 "UPDATE activities SET lock_token = ?1, lock_expires = ?2, attempt = attempt + 1 \
                  WHERE id IN (SELECT id FROM activities WHERE visible_at <= ?3 AND lock_expires <= ?3 \
                               ORDER BY id LIMIT ?4) \
-                 RETURNING id, instance_id, execution_id, task_id, name, input, digest, attempt",
+                 RETURNING id, instance_id, execution_id, task_id, name, input, digest, attempt, \
+                           trace",
             )?;
             let rows = stmt.query_map(
                 params![token, (now + lease_ms) as i64, now as i64, max as i64],
@@ -488,6 +489,7 @@ impl Store for SqliteStore {
                         input: r.get(5)?,
                         digest: r.get(6)?,
                         attempt: r.get(7)?,
+                        trace: r.get(8)?,
                     })
                 },
             )?;

@@ -161,8 +161,9 @@ pub(super) fn insert_activities(
         return Ok(());
     }
     let mut insert = conn.prepare_cached(
-        "INSERT INTO activities (instance_id, execution_id, task_id, name, input, digest, visible_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO activities \
+             (instance_id, execution_id, task_id, name, input, digest, visible_at, trace) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for activity in activities {
         insert.execute(params![
@@ -172,7 +173,8 @@ pub(super) fn insert_activities(
             activity.name,
             activity.input,
             activity.digest,
-            activity.visible_at as i64
+            activity.visible_at as i64,
+            activity.trace
         ])?;
     }
     Ok(())

@@ -115,7 +115,15 @@ CREATE INDEX activities_instance ON activities(instance_id);
 const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at INTEGER; \
     ALTER TABLE components ADD COLUMN version TEXT;";
 
-const MIGRATIONS: &[&[&str]] = &[&[V1_TABLES, V1_ENTITY_TABLES], &[V2_INDEXES], &[V3_RETIRED]];
+/// The fourth migration: an activity task carries its orchestration's trace context.
+const V4_ACTIVITY_TRACE: &str = "ALTER TABLE activities ADD COLUMN trace TEXT;";
+
+const MIGRATIONS: &[&[&str]] = &[
+    &[V1_TABLES, V1_ENTITY_TABLES],
+    &[V2_INDEXES],
+    &[V3_RETIRED],
+    &[V4_ACTIVITY_TRACE],
+];
 
 /// The layout this build reads and writes, kept in SQLite's `user_version`: the number of
 /// [`MIGRATIONS`]. An older file is migrated when opened; a newer one is refused.

@@ -14,6 +14,26 @@ pub(super) async fn with_scheduled_activity(store: &dyn Store, id: &str) -> Stri
     item.instance.execution_id
 }
 
+/// Each task is handed out with the trace context its turn queued it with, or none.
+pub(super) async fn a_task_keeps_the_trace_it_was_queued_with(store: &dyn Store) {
+    const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    create(store, "a", T0).await;
+    let item = lock_one(store, "w", "a", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    let traced = NewActivity {
+        trace: Some(TRACE.to_owned()),
+        ..activity(0, "work", T0)
+    };
+    commit.activities = vec![traced, activity(1, "work", T0)];
+    store.complete_orchestration(commit).await.unwrap();
+    let tasks = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();
+    let traces: Vec<_> = tasks
+        .iter()
+        .map(|t| (t.task_id, t.trace.as_deref()))
+        .collect();
+    assert_eq!(traces, [(0, Some(TRACE)), (1, None)]);
+}
+
 pub(super) async fn a_completed_activity_is_delivered_once(store: &dyn Store) {
     let execution = with_scheduled_activity(store, "a").await;
     let tasks = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();

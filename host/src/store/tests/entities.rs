@@ -179,6 +179,7 @@ pub(super) async fn responses_reach_running_callers_only(store: &dyn Store) {
         parent: None,
         created_at: T0,
         version: None,
+        trace: None,
     };
     store.create_instance(caller).await.unwrap();
     store

@@ -146,6 +146,7 @@ pub(super) async fn create_instance_enqueues_execution_started(store: &dyn Store
             input: r#"{"n":1}"#.into(),
             parent: None,
             version: None,
+            trace: None,
         }
     );
 }

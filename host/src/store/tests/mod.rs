@@ -41,6 +41,7 @@ fn new_instance(id: &str, name: &str, created_at: Timestamp) -> NewInstance {
         parent: None,
         created_at,
         version: None,
+        trace: None,
     }
 }
 
@@ -97,6 +98,7 @@ fn activity(task_id: u32, name: &str, now: Timestamp) -> NewActivity {
         input: format!("{task_id}"),
         digest: DIGEST.to_owned(),
         visible_at: now,
+        trace: None,
     }
 }
 
@@ -437,6 +439,7 @@ conformance! {
     ],
     activities: [
         a_completed_activity_is_delivered_once,
+        a_task_keeps_the_trace_it_was_queued_with,
         an_activity_runs_on_the_component_its_commit_names,
         an_expired_activity_lease_is_taken_over,
         a_renewed_activity_lease_holds_and_a_lost_one_cannot_be_renewed,

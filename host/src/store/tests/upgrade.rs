@@ -180,6 +180,7 @@ pub(super) async fn check(store: &dyn Store) {
         .unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!((tasks[0].name.as_str(), tasks[0].attempt), ("work", 1));
+    assert_eq!(tasks[0].trace, None, "queued before tasks carried a trace");
     store
         .abandon_orchestration("waiting", &item.lock_token, T0 + 30)
         .await
