@@ -2,7 +2,7 @@
 //! collector in the test: the span tree of a chain started with a `traceparent`, of an
 //! order with sub-orchestrations, of an entity batch and of a `call_http`.
 
-use crate::process::Durable;
+use crate::process::{Durable, count_json};
 use crate::support::{Lang, guest};
 use axum::Router;
 use axum::body::Bytes;
@@ -256,4 +256,81 @@ async fn spans_of_orchestrations_turns_activities_and_entities_form_one_tree() {
                 && b.attr("durable.outcome") == Some("completed"))
     );
     one("orchestration increment_and_read", "count-1");
+}
+
+/// An execution's turns on two processes, one stopped and one started after it, name the same
+/// parent: the span the second exports when the execution ends, in the caller's trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_keeps_its_span_across_a_restart() {
+    let collected = Arc::new(Mutex::new(Collected::default()));
+    let origin = collector(collected.clone()).await;
+    let durable = Durable::new();
+    let approval = Lang::Rust.example("human_interaction");
+    let approval = approval.to_str().unwrap();
+    let args = ["--otlp-endpoint", &origin, "--component", approval];
+    let http = reqwest::Client::new();
+
+    let (mut first, api) = durable.serve_listening("first.log", args);
+    let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let started = http
+        .post(format!(
+            "{api}{BASE_PATH}/orchestrators/approval_workflow/approve-1"
+        ))
+        .header("traceparent", &traceparent)
+        .json(&json!({"timeout_secs": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    durable.history_until("approve-1", |h| count_json(h, "TimerCreated") == 1);
+    first.stop();
+    let before_restart = collected.lock().unwrap().spans.len();
+
+    let (mut second, api) = durable.serve_listening("second.log", args);
+    let raised = http
+        .post(format!(
+            "{api}{BASE_PATH}/instances/approve-1/raiseEvent/Approval"
+        ))
+        .json(&json!(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised.status(), 202);
+    durable.history_until("approve-1", |h| count_json(h, "ExecutionCompleted") == 1);
+    second.stop();
+
+    let collected = collected.lock().unwrap();
+    let (first_spans, second_spans) = collected.spans.split_at(before_restart);
+    let execution: Vec<&Received> = second_spans
+        .iter()
+        .filter(|s| s.name == "orchestration approval_workflow")
+        .collect();
+    let [execution] = execution.as_slice() else {
+        panic!(
+            "one execution span, from the second process: {:#?}",
+            collected.spans
+        );
+    };
+    assert_eq!(
+        (execution.trace_id.as_str(), execution.parent.as_str()),
+        (CALLER_TRACE, CALLER_SPAN)
+    );
+    assert_eq!(execution.attr("durable.status"), Some("Completed"));
+    let under = |spans: &[Received], name: &str| {
+        spans
+            .iter()
+            .filter(|s| s.name == name && s.parent == execution.span_id)
+            .filter(|s| s.trace_id == execution.trace_id)
+            .count()
+    };
+    assert!(
+        under(first_spans, "turn approval_workflow") >= 2,
+        "{first_spans:#?}"
+    );
+    assert_eq!(under(first_spans, "activity request_approval"), 1);
+    assert!(under(second_spans, "turn approval_workflow") >= 1);
+    assert_eq!(under(second_spans, "activity process_approval"), 1);
+    // It spans both processes: it began before the first one's last span ended.
+    let first_stopped = first_spans.iter().map(|s| s.end).max().unwrap();
+    assert!(execution.start < first_stopped && execution.end > first_stopped);
 }
