@@ -7,18 +7,15 @@
 //! the `202 Accepted` polling loop runs in the orchestration on durable
 //! timers. Redirects are followed only to allowed hosts.
 
+use crate::outbound::{HttpAllowList, MAX_RESPONSE_BODY};
 use crate::telemetry::{TRACEPARENT, traceparent_of};
 use crate::types::{Failure, Json, failure_types};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The reserved activity name; components cannot offer it.
 pub const HTTP_ACTIVITY: &str = "durable:http";
-
-/// Largest response body kept.
-const MAX_BODY: usize = 16 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,30 +34,6 @@ struct Response {
     status_code: u16,
     headers: BTreeMap<String, String>,
     content: String,
-}
-
-/// Which hosts `call_http` may reach: `host`, `host:port`, or `*`.
-#[derive(Debug, Clone, Default)]
-pub struct HttpAllowList(Arc<Vec<String>>);
-
-impl HttpAllowList {
-    /// A list of `host`, `host:port` or `*` patterns; empty allows nothing.
-    pub fn new(patterns: Vec<String>) -> Self {
-        HttpAllowList(Arc::new(patterns))
-    }
-
-    /// Whether `url`'s host, alone or with its port (explicit or the scheme's default),
-    /// matches a pattern, ignoring ASCII case.
-    pub fn allows(&self, url: &reqwest::Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let port = url.port_or_known_default().unwrap_or(0);
-        let with_port = format!("{host}:{port}");
-        self.0
-            .iter()
-            .any(|p| p == "*" || p.eq_ignore_ascii_case(host) || p.eq_ignore_ascii_case(&with_port))
-    }
 }
 
 /// Makes HTTP requests for `call_http`.
@@ -101,13 +74,9 @@ impl HttpActivity {
             return Err(invalid(format!("`{}` is not an http(s) URL", request.uri)));
         }
         if !self.allowed.allows(&url) {
-            let host = url.host_str().unwrap_or_default();
             return Err(Failure::fatal(
                 failure_types::HTTP_NOT_ALLOWED,
-                format!(
-                    "outbound HTTP to `{host}` is not allowed; the operator can allow it with \
-                     `--allow-http {host}`"
-                ),
+                HttpAllowList::refusal(&url),
             ));
         }
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
@@ -150,13 +119,13 @@ impl HttpActivity {
             .await
             .map_err(|e| Failure::new(failure_types::HTTP_ERROR, format!("{}: {e}", request.uri)))?
         {
-            if body.len() + chunk.len() > MAX_BODY {
+            if body.len() + chunk.len() > MAX_RESPONSE_BODY {
                 return Err(Failure::fatal(
                     failure_types::RESOURCE_LIMIT,
                     format!(
                         "the response body of {} is larger than the limit of {} MiB",
                         request.uri,
-                        MAX_BODY >> 20
+                        MAX_RESPONSE_BODY >> 20
                     ),
                 ));
             }
@@ -175,18 +144,6 @@ impl HttpActivity {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allow_list_matches_hosts_and_ports() {
-        let list = HttpAllowList::new(vec!["api.example.com".into(), "127.0.0.1:8080".into()]);
-        let url = |s: &str| reqwest::Url::parse(s).unwrap();
-        assert!(list.allows(&url("https://api.example.com/x")));
-        assert!(list.allows(&url("http://127.0.0.1:8080/")));
-        assert!(!list.allows(&url("http://127.0.0.1:9090/")));
-        assert!(!list.allows(&url("https://evil.example.com/")));
-        assert!(HttpAllowList::new(vec!["*".into()]).allows(&url("http://x/")));
-        assert!(!HttpAllowList::default().allows(&url("http://x/")));
-    }
 
     #[tokio::test]
     async fn refused_and_malformed_requests_fail_with_their_type() {
@@ -214,7 +171,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            for size in [MAX_BODY + 1, MAX_BODY] {
+            for size in [MAX_RESPONSE_BODY + 1, MAX_RESPONSE_BODY] {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut request = [0u8; 4096];
                 let _ = socket.read(&mut request).await;
@@ -234,6 +191,9 @@ mod tests {
         assert!(err.message.contains("16 MiB"), "{}", err.message);
         let whole = http.run(&request).await.expect("a body at the cap");
         let response: serde_json::Value = serde_json::from_str(&whole).unwrap();
-        assert_eq!(response["content"].as_str().unwrap().len(), MAX_BODY);
+        assert_eq!(
+            response["content"].as_str().unwrap().len(),
+            MAX_RESPONSE_BODY
+        );
     }
 }

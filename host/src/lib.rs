@@ -30,6 +30,7 @@ pub mod host;
 pub mod http;
 pub mod inspect;
 pub mod metrics;
+pub mod outbound;
 pub mod plan;
 pub mod replay;
 pub mod resolve;

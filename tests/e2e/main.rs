@@ -25,6 +25,7 @@ mod management;
 mod nondeterminism;
 mod observe;
 mod orchestration;
+mod outbound;
 mod polyglot;
 mod properties;
 mod sandbox;

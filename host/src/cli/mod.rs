@@ -223,7 +223,8 @@ pub struct HostArgs {
     /// Let activities open network connections.
     #[arg(long)]
     allow_network: bool,
-    /// Let `call_http` reach this host (`host`, `host:port` or `*`; repeatable).
+    /// Let activities reach this host over HTTP, through `wasi:http` and `call_http`
+    /// (`host`, `*.domain`, either with `:port`, or `*`; repeatable).
     #[arg(long = "allow-http", value_name = "HOST")]
     http_hosts: Vec<String>,
     /// Pass activity stdout/stderr through.

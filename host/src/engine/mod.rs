@@ -33,11 +33,12 @@ pub use config::{HostConfig, default_compile_cache};
 pub use error::{EngineError, ReplayError};
 pub use loops::RunningHost;
 
-use crate::builtin_http::{HttpActivity, HttpAllowList};
+use crate::builtin_http::HttpActivity;
 use crate::client::{Client, WorkSignals};
 use crate::clock::Clock;
 use crate::inspect::upgrade::{Instances, Target, Upgrade, load_stored, upgrade_instances};
 use crate::inspect::verify::{Selection, Verdict, check_instances, instances_to_check};
+use crate::outbound::HttpAllowList;
 use crate::store::{ComponentRecord, InstanceRecord, Store, StoreError};
 use crate::wasm::{LoadedComponent, WasmRuntime};
 use cache::InstanceCache;

@@ -21,6 +21,7 @@ pub mod sandbox;
 pub use entity::EntityBatchOutput;
 pub use logs::{MAX_LOG_LINE, MAX_STEP_LOG};
 
+use crate::outbound::{HttpAllowList, MAX_RESPONSE_BODY, OutboundHttp};
 use crate::store::{Catalogue, LogLine};
 use crate::types::{Action, EventKind, Failure, HistoryEvent, Json, Timestamp, failure_types};
 use anyhow::Context as _;
@@ -80,6 +81,8 @@ pub struct WasmRuntime {
     cache_dir: Option<PathBuf>,
     limits: GuestLimits,
     capabilities: ActivityCapabilities,
+    /// The `wasi:http` policy of activity stores (one client, shared).
+    outbound: OutboundHttp,
     components: Mutex<HashMap<String, Arc<LoadedComponent>>>,
     slots: Arc<SlotWaiter>,
     /// Activity instances kept between calls.
@@ -154,6 +157,10 @@ impl WasmRuntime {
             engine,
             cache_dir,
             limits,
+            outbound: OutboundHttp::new(
+                HttpAllowList::new(capabilities.http_hosts.clone()),
+                MAX_RESPONSE_BODY,
+            )?,
             capabilities,
             components: Mutex::new(HashMap::new()),
             slots,
@@ -199,6 +206,7 @@ impl WasmRuntime {
         sandbox::stub_forbidden_imports(&mut sandbox_linker, &component)?;
         let mut full_linker = Linker::<GuestState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut full_linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut full_linker)?;
         DurableComponent::add_to_linker::<GuestState, HasSelf<GuestState>>(
             &mut full_linker,
             |s| s,
@@ -395,8 +403,11 @@ impl WasmRuntime {
         } = match self.warm.take(&component.digest) {
             Some(warm) => warm,
             None => {
-                let state =
-                    GuestState::for_activity(&self.capabilities, self.limits.activity_memory)?;
+                let state = GuestState::for_activity(
+                    &self.capabilities,
+                    self.limits.activity_memory,
+                    self.outbound.clone(),
+                )?;
                 let mut store = Store::new(&self.engine, state);
                 store.limiter(|s| &mut s.limits);
                 // Instantiation runs guest code too (an interpreter's start-up).

@@ -10,6 +10,7 @@
 
 use super::logs::StepLog;
 use super::meter::StepMeter;
+use crate::outbound::OutboundHttp;
 use crate::store::LogLine;
 use crate::types::Timestamp;
 use rand_chacha::ChaCha20Rng;
@@ -28,6 +29,7 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 use wasmtime_wasi_io::poll::{Pollable, subscribe};
 
 /// Most bytes of stdout/stderr kept per step; the rest is dropped.
@@ -88,6 +90,19 @@ pub struct GuestState {
     pub(crate) meter: StepMeter,
     /// The running orchestration's version (`host.version`), from its `ExecutionStarted`.
     pub(crate) version: Option<String>,
+    /// `wasi:http`: linked for activities only, sending what the operator's policy allows.
+    http: WasiHttpCtx,
+    outbound: Box<dyn WasiHttpHooks>,
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut *self.outbound,
+        }
+    }
 }
 
 impl WasiView for GuestState {
@@ -141,11 +156,18 @@ impl GuestState {
             stderr,
             meter: StepMeter::new(step_cpu),
             version: None,
+            http: WasiHttpCtx::new(),
+            outbound: Box::new(Closed),
         }
     }
 
-    /// State for one activity run with the granted capabilities.
-    pub fn for_activity(caps: &ActivityCapabilities, memory: usize) -> anyhow::Result<Self> {
+    /// State for one activity run with the granted capabilities; its `wasi:http` requests
+    /// go out under `outbound`.
+    pub fn for_activity(
+        caps: &ActivityCapabilities,
+        memory: usize,
+        outbound: OutboundHttp,
+    ) -> anyhow::Result<Self> {
         let stdout = CapturedOutput::default();
         let stderr = CapturedOutput::default();
         let mut builder = WasiCtxBuilder::new();
@@ -174,6 +196,8 @@ impl GuestState {
             // Activities are bounded by their timeout, in wall time.
             meter: StepMeter::new(Duration::MAX),
             version: None,
+            http: WasiHttpCtx::new(),
+            outbound: Box::new(outbound),
         })
     }
 }
@@ -529,6 +553,28 @@ impl tokio::io::AsyncWrite for CapturedOutput {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The `wasi:http` hooks of sandboxed stores, which never link `wasi:http` (the import traps
+/// as forbidden): every request is refused, should one get this far.
+struct Closed;
+
+impl WasiHttpHooks for Closed {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+                )>,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
 

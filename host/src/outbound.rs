@@ -1,0 +1,224 @@
+//! What activity code may reach over HTTP: the operator's one policy for `wasi:http` requests
+//! (an activity's own client: `wstd`, Python's or JavaScript's `fetch`) and for the built-in
+//! `call_http` ([`crate::builtin_http`]).
+//!
+//! The policy is an allow-list of hosts ([`HttpAllowList`], `--allow-http`), a response size
+//! cap and timeouts. `wasi:http` requests are made by the host's own client (reqwest: the
+//! system's root certificates, proxies from the environment), never redirected behind the
+//! guest's back (`wasi:http` hands redirects to the code), and a refused one fails in the
+//! guest with a message naming the host and the flag that would allow it. Orchestrators and
+//! entities never get `wasi:http`: their sandbox traps the import like files and sockets.
+
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+use http_body_util::{BodyExt as _, StreamBody};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Which hosts activity code may reach: `host`, `*.domain` (any host under it), either with
+/// `:port`, or `*` (anywhere).
+#[derive(Debug, Clone, Default)]
+pub struct HttpAllowList(Arc<Vec<String>>);
+
+impl HttpAllowList {
+    /// A list of patterns; empty allows nothing.
+    pub fn new(patterns: Vec<String>) -> Self {
+        HttpAllowList(Arc::new(patterns))
+    }
+
+    /// Whether `url`'s host and port (explicit or the scheme's default) match a pattern,
+    /// ignoring ASCII case.
+    pub fn allows(&self, url: &reqwest::Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let port = url.port_or_known_default().unwrap_or(0);
+        self.0.iter().any(|pattern| {
+            if pattern == "*" {
+                return true;
+            }
+            let (host_pattern, port_pattern) = match pattern.rsplit_once(':') {
+                Some((h, p)) if p.parse::<u16>().is_ok() => (h, Some(p)),
+                _ => (pattern.as_str(), None),
+            };
+            let host_matches = match host_pattern.strip_prefix("*.") {
+                Some(domain) => host.len().checked_sub(domain.len() + 1).is_some_and(|dot| {
+                    host.as_bytes()[dot] == b'.' && host[dot + 1..].eq_ignore_ascii_case(domain)
+                }),
+                None => host_pattern.eq_ignore_ascii_case(host),
+            };
+            host_matches && port_pattern.is_none_or(|p| p == port.to_string())
+        })
+    }
+
+    /// Why a request to `url` is refused: the host and the flag that would allow it.
+    pub fn refusal(url: &reqwest::Url) -> String {
+        let host = url.host_str().unwrap_or_default();
+        format!(
+            "outbound HTTP to `{host}` is not allowed; the operator can allow it with \
+             `--allow-http {host}`"
+        )
+    }
+}
+
+/// Largest response body an activity may receive.
+pub const MAX_RESPONSE_BODY: usize = 16 << 20;
+
+/// How long a request may take to connect, and to send its first response byte, when the
+/// code does not say.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `wasi:http` policy of an activity store: it sends what the allow-list allows.
+#[derive(Debug, Clone)]
+pub struct OutboundHttp {
+    client: reqwest::Client,
+    allowed: HttpAllowList,
+    max_body: usize,
+}
+
+impl OutboundHttp {
+    /// Sends requests to the hosts `allowed` names; response bodies over `max_body` bytes
+    /// fail the read.
+    pub fn new(allowed: HttpAllowList, max_body: usize) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            // The code sees every redirect and decides, as `wasi:http` specifies.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(DEFAULT_TIMEOUT)
+            .build()?;
+        Ok(OutboundHttp {
+            client,
+            allowed,
+            max_body,
+        })
+    }
+
+    async fn send(
+        client: reqwest::Client,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        max_body: usize,
+    ) -> Result<http::Response<WasiBody>, Error> {
+        let options = options.unwrap_or_default();
+        let (parts, body) = request.into_parts();
+        let body = body.collect().await?.to_bytes();
+        let url = reqwest::Url::parse(&parts.uri.to_string())
+            .map_err(|_| Error::HttpRequestUriInvalid)?;
+        let mut headers = parts.headers;
+        // reqwest sets `host` from the URL.
+        headers.remove(http::header::HOST);
+        let request = client
+            .request(parts.method, url)
+            .headers(headers)
+            .body(body);
+        // From sending to the response's head; connecting counts in it unless the code gave
+        // connecting a time of its own (the client gives up connecting after 30 s anyway).
+        let first_byte = options
+            .connect_timeout
+            .unwrap_or_default()
+            .saturating_add(options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT));
+        let response = match tokio::time::timeout(first_byte, request.send()).await {
+            Err(_) => return Err(Error::ConnectionReadTimeout),
+            Ok(Err(e)) if e.is_timeout() => return Err(Error::ConnectionTimeout),
+            Ok(Err(e)) if e.is_connect() => return Err(Error::ConnectionRefused),
+            Ok(Err(e)) => return Err(Error::InternalError(Some(e.to_string()))),
+            Ok(Ok(response)) => response,
+        };
+        // A body announced over the cap is refused with the response, where the code sees
+        // why; one that grows past it fails the read (a stream error, whose reason clients
+        // rarely show).
+        if let Some(length) = response.content_length().filter(|&l| l > max_body as u64) {
+            return Err(Error::HttpResponseBodySize(Some(length)));
+        }
+        let between_bytes = options.between_bytes_timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let mut builder = http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        let chunks = futures_util::stream::try_unfold(
+            (response, 0usize),
+            move |(mut response, read)| async move {
+                let chunk = match tokio::time::timeout(between_bytes, response.chunk()).await {
+                    Err(_) => return Err(Error::ConnectionReadTimeout),
+                    Ok(Err(e)) => return Err(Error::InternalError(Some(e.to_string()))),
+                    Ok(Ok(None)) => return Ok(None),
+                    Ok(Ok(Some(chunk))) => chunk,
+                };
+                let read = read + chunk.len();
+                if read > max_body {
+                    // The body is refused, not cut: the code never takes a prefix for the
+                    // whole.
+                    return Err(Error::HttpResponseBodySize(Some(read as u64)));
+                }
+                Ok(Some((chunk, (response, read))))
+            },
+        );
+        let body = StreamBody::new(chunks.map_ok(http_body::Frame::<Bytes>::data));
+        builder
+            .body(body.boxed_unsync())
+            .map_err(|e| Error::InternalError(Some(e.to_string())))
+    }
+}
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), Error>> + Send>,
+                    ),
+                    Error,
+                >,
+            > + Send,
+    > {
+        let client = self.client.clone();
+        let max_body = self.max_body;
+        let refused = match reqwest::Url::parse(&request.uri().to_string()) {
+            Ok(url) if self.allowed.allows(&url) => None,
+            Ok(url) => Some(Error::InternalError(Some(HttpAllowList::refusal(&url)))),
+            Err(_) => Some(Error::HttpRequestUriInvalid),
+        };
+        Box::new(async move {
+            if let Some(refused) = refused {
+                return Err(refused);
+            }
+            let response = OutboundHttp::send(client, request, options, max_body).await?;
+            let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_matches_hosts_and_ports() {
+        let list = HttpAllowList::new(vec!["api.example.com".into(), "127.0.0.1:8080".into()]);
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(list.allows(&url("https://api.example.com/x")));
+        assert!(list.allows(&url("http://127.0.0.1:8080/")));
+        assert!(!list.allows(&url("http://127.0.0.1:9090/")));
+        assert!(!list.allows(&url("https://evil.example.com/")));
+        assert!(HttpAllowList::new(vec!["*".into()]).allows(&url("http://x/")));
+        assert!(!HttpAllowList::default().allows(&url("http://x/")));
+        let wild = HttpAllowList::new(vec!["*.example.com".into(), "*.internal:8443".into()]);
+        assert!(wild.allows(&url("https://api.example.com/")));
+        assert!(wild.allows(&url("https://a.b.EXAMPLE.com:9000/")));
+        assert!(
+            !wild.allows(&url("https://example.com/")),
+            "the domain itself is not under it"
+        );
+        assert!(!wild.allows(&url("https://badexample.com/")));
+        assert!(wild.allows(&url("https://db.internal:8443/")));
+        assert!(!wild.allows(&url("https://db.internal/")));
+    }
+}
