@@ -322,12 +322,19 @@ async fn a_killed_host_loses_no_signal_and_applies_none_twice() {
     }
 }
 
+per_language!(concurrent_transfers_in_critical_sections_conserve_the_total: rust, python, js);
+
 /// Concurrent transfers between three accounts, each inside a critical section over its two
 /// accounts (half of them locking in the opposite order to the other half): all complete, no
-/// account is overdrawn and the total is conserved.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
-    let mut t = TestHost::running(&["bank-transfer"]).await;
+/// account is overdrawn and the total is conserved. Rust: `examples/bank-transfer`; Python and
+/// JavaScript: the `account` entity and `transfer` orchestrator of their conformance guests
+/// (`context.lock` / `context.df.lock`).
+async fn concurrent_transfers_in_critical_sections_conserve_the_total(lang: Lang) {
+    let component = match lang {
+        Lang::Rust => guest("bank-transfer"),
+        _ => lang.conformance_guest(),
+    };
+    let mut t = TestHost::running_component(&read(&component)).await;
     for key in ["a", "b", "c"] {
         t.client()
             .signal_entity("account", key, "deposit", "100")
@@ -358,6 +365,9 @@ async fn concurrent_transfers_in_critical_sections_conserve_the_total() {
     for id in &ids {
         let record = t.finish(id).await;
         assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+        let history = t.client().history(id).await.unwrap();
+        assert_eq!(count(&history, "EntityLockRequested"), 1, "{history:#?}");
+        assert_eq!(count(&history, "EntityUnlocked"), 1, "{history:#?}");
     }
     let mut total = 0;
     for key in ["a", "b", "c"] {

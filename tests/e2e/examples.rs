@@ -192,6 +192,38 @@ async fn exceptions_are_structured_failures(lang: Lang) {
     t.stop().await;
 }
 
+/// JavaScript activities and entity operations written as `async` functions run through the
+/// host: the value a Promise resolves to is the result (also one that waits on a timer, which
+/// the component's event loop runs on the activity's real clock), a rejection the failure with
+/// its type, message and details, and an async entity operation that rejects rolls back alone.
+/// What cannot work fails: an activity whose Promise can never settle traps, and an entity
+/// operation waiting on a timer breaks the deterministic sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_async_activities_and_entity_operations() {
+    let mut t = TestHost::running_component(&read(&Lang::JavaScript.conformance_guest())).await;
+    let id = t.start("async_functions", r#""k""#).await;
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    let out = output(&record);
+    assert_eq!(out["greeting"], json!("Hello Tokyo!"));
+    assert_eq!(out["waited"], json!({"waitedMs": 20, "attempt": 1}));
+    assert_eq!(out["failure"]["type"], json!("OutOfStock"));
+    assert_eq!(out["failure"]["message"], json!("no socks left"));
+    assert_eq!(out["failure"]["details"], json!({"item": "socks"}));
+    // The engine's own words on a Promise nothing can settle, from the guest's stderr.
+    assert_eq!(out["never"]["type"], json!("Trap"), "{out:#}");
+    let stack = out["never"]["stack"].as_str().unwrap_or_default();
+    assert!(stack.contains("event loop error"), "{stack}");
+    assert_eq!(out["counter"], json!(5), "{out:#}");
+    assert_eq!(out["entityFailure"]["type"], json!("InsufficientFunds"));
+    assert_eq!(out["sleep"]["type"], json!("SandboxViolation"), "{out:#}");
+    let settled = t
+        .entity_until("async_counter", "k", |r| r.pending == 0)
+        .await;
+    assert_eq!(settled.state.as_deref(), Some("5"));
+    t.stop().await;
+}
+
 /// The persisted history of the sequential examples, as a snapshot: a change
 /// in what the engine records shows up as a diff in review. (Fan-out is left
 /// out: its activities finish in any order.)

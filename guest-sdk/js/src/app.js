@@ -18,15 +18,16 @@ class App {
     register(this.orchestrators, 'orchestration', name, handler);
   }
 
-  /** Registers a plain (synchronous) function `(input, context) => value` as the activity
-   * `name`; `handler` may also be given as `{ handler }`. */
+  /** Registers a function `(input, context) => value` as the activity `name`; `handler` may
+   * also be given as `{ handler }`. It may be `async` (return a Promise): the value the Promise
+   * resolves to is the result, a rejection the activity's failure. */
   activity(name, handler) {
     register(this.activities, 'activity', name, handler);
   }
 
-  /** Registers a plain (synchronous) function `(context) => {...}` as the entity `name`: it runs
-   * one operation, dispatching on `context.df.operationName`; `handler` may also be given as
-   * `{ handler }`. */
+  /** Registers a function `(context) => {...}` as the entity `name`: it runs one operation,
+   * dispatching on `context.df.operationName`; `handler` may also be given as `{ handler }`. It
+   * may be `async`: the operation ends when its Promise settles (a rejection is its failure). */
   entity(name, handler) {
     register(this.entities, 'entity', name, handler);
   }

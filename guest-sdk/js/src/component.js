@@ -9,6 +9,7 @@
 
 import { log as hostLog, version as hostVersion } from 'durable:core/host@0.1.0';
 
+import { runActivity } from './activity.js';
 import { app } from './app.js';
 import { installVersionSource } from './context.js';
 import { executeBatch } from './entity.js';
@@ -71,6 +72,9 @@ export function eventFromWit(event) {
     case 'timer-fired':
       data = { timerId: val.timerId };
       break;
+    case 'entity-lock-granted':
+      data = { taskId: val.taskId };
+      break;
     case 'event-raised':
       data = { name: val.name, input: val.input };
       break;
@@ -109,6 +113,12 @@ export function actionToWit(action) {
       break;
     case 'SignalEntity':
       kind = { tag: 'signal-entity', val: entityOperationToWit(d) };
+      break;
+    case 'LockEntities':
+      kind = { tag: 'lock-entities', val: { entities: d.entities.map((e) => ({ name: e.name, key: e.key })) } };
+      break;
+    case 'UnlockEntities':
+      kind = { tag: 'unlock-entities', val: { entities: d.entities.map((e) => ({ name: e.name, key: e.key })) } };
       break;
     case 'SetCustomStatus':
       kind = { tag: 'set-custom-status', val: none(d.status) };
@@ -189,38 +199,47 @@ class Orchestration {
 
 export const orchestrator = { Orchestration };
 
+// An `async` activity (or entity operation) makes its export return a Promise. componentize-js
+// awaits whatever an export returns and drives the component's event loop until it settles (a
+// rejection of a `result<_, failure>` export with a failure record is its `err`), so the export
+// stays synchronous for the host.
 export const activity = {
   run(name, input, context) {
     const handler = app.activities.get(name);
     if (handler === undefined) throw unknown('activity', name);
-    let result;
+    const activityContext = {
+      instanceId: context.instanceId,
+      taskId: context.taskId,
+      attempt: context.attempt,
+      ...logMethods(log),
+    };
+    let output;
     try {
-      result = handler(parseJson(input), {
-        instanceId: context.instanceId,
-        taskId: context.taskId,
-        attempt: context.attempt,
-        ...logMethods(log),
-      });
-      if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-        throw new TypeError(`the activity \`${name}\` returned a Promise: activities must be synchronous functions`);
-      }
-      return toJson(result);
-    } catch (error) {
-      throw failureToWit(Failure.fromException(error));
+      output = runActivity(handler, input, activityContext);
+    } catch (failure) {
+      throw failureToWit(failure);
     }
+    if (typeof output === 'string') return output;
+    return output.then(undefined, (failure) => {
+      throw failureToWit(failure);
+    });
   },
 };
+
+function batchToWit(batch) {
+  return {
+    results: batch.results.map((r) => ({
+      result: r.ok ? { tag: 'ok', val: r.value } : { tag: 'err', val: failureToWit(r.failure) },
+      actions: r.actions.map(entityActionToWit),
+    })),
+    state: none(batch.state),
+  };
+}
 
 export const entity = {
   executeBatch(id, state, operations) {
     const batch = executeBatch(app.entities, { name: id.name, key: id.key }, state ?? null, operations, { log });
-    return {
-      results: batch.results.map((r) => ({
-        result: r.ok ? { tag: 'ok', val: r.value } : { tag: 'err', val: failureToWit(r.failure) },
-        actions: r.actions.map(entityActionToWit),
-      })),
-      state: none(batch.state),
-    };
+    return batch instanceof Promise ? batch.then(batchToWit) : batchToWit(batch);
   },
 };
 

@@ -5,10 +5,11 @@
 // next sequence id) and returns a task the executor resolves when the matching history event
 // arrives. Time, ids and "am I replaying" come from the history, never from a clock.
 
-import { entityIdOf, operationNameOf } from './entity.js';
+import { EntityId, entityIdOf, operationNameOf } from './entity.js';
 import { Failure, TIMEOUT, TaskFailedError } from './failure.js';
 import { httpRequest, runHttp } from './http.js';
 import { toJson } from './json.js';
+import { DurableLock, LOCKING_RULES, LockState, lockingRules, noSubOrchestrationInSection, sortedEntities } from './lock.js';
 import { runWithRetry } from './retry.js';
 import { AnyTask, ExternalEventTask, SequencedTask, Task, TimerTask } from './tasks.js';
 import { DURABLE_NAMESPACE, uuid5 } from './uuid.js';
@@ -98,14 +99,17 @@ export class DurableOrchestrationContext {
 
   /**
    * Starts the orchestrator `name` as a child; with no `instanceId` the host derives one from
-   * this instance's id and the sequence id.
+   * this instance's id and the sequence id. Refused (`LockingRulesViolation`) inside a critical
+   * section.
    */
   callSubOrchestrator(name, input = null, instanceId = undefined) {
+    if (this._state.heldLocks !== null) return noSubOrchestrationInSection();
     const id = this._state.schedule('StartSubOrchestration', { name, instanceId: instanceId ?? '', input: toJson(input) });
     return new SequencedTask(this._state, id);
   }
 
   callSubOrchestratorWithRetry(name, retryOptions, input = null, instanceId = undefined) {
+    if (this._state.heldLocks !== null) return noSubOrchestrationInSection();
     const payload = toJson(input);
     const attempt = () =>
       new SequencedTask(this._state, this._state.schedule('StartSubOrchestration', { name, instanceId: instanceId ?? '', input: payload }));
@@ -156,10 +160,16 @@ export class DurableOrchestrationContext {
   /**
    * Calls `operationName` on the entity `entityId` (a `df.EntityId`): a task with the value the
    * operation passed to `context.df.return` (null when none), or failing with its failure.
+   * Inside a critical section only the locked entities can be called (others fail with
+   * `LockingRulesViolation`).
    */
   callEntity(entityId, operationName, operationInput = null) {
     const entity = entityIdOf(entityId, 'callEntity');
     const data = { entity, operation: operationNameOf(operationName), input: toJson(operationInput), scheduledAt: null };
+    const held = this._state.heldLocks;
+    if (held !== null && !held.some((e) => e.name === entity.name && e.key === entity.key)) {
+      return lockingRules(`inside a critical section only the locked entities can be called, not \`${entity.name}@${entity.key}\``);
+    }
     return new SequencedTask(this._state, this._state.schedule('CallEntity', data));
   }
 
@@ -172,6 +182,44 @@ export class DurableOrchestrationContext {
     const entity = entityIdOf(entityId, 'signalEntity');
     const scheduledAt = scheduledTime === undefined || scheduledTime === null ? null : toMillis(scheduledTime);
     this._state.schedule('SignalEntity', { entity, operation: operationNameOf(operationName), input: toJson(operationInput), scheduledAt });
+  }
+
+  // --- critical sections ---
+
+  /**
+   * Enters a critical section: locks the entities (`lock([a, b])` or `lock(a, b)`), acquired one
+   * at a time in sorted order so two orchestrations locking the same entities never deadlock.
+   * Returns a task; `yield` it to wait until all are held. Its value is a `DurableLock`:
+   * `release()` it to leave the section (ending the orchestration releases it too).
+   *
+   *   const lock = yield context.df.lock([source, target]);
+   *   const balance = yield context.df.callEntity(source, 'balance');
+   *   ...
+   *   lock.release();
+   *
+   * Inside the section only the locked entities can be called, no other lock can be taken and
+   * no sub-orchestration started (each fails with `LockingRulesViolation`); activities, timers,
+   * events and signals are allowed.
+   */
+  lock(first = undefined, ...rest) {
+    const given = Array.isArray(first) ? first : first === undefined ? rest : [first, ...rest];
+    const entities = given.map((entityId) => entityIdOf(entityId, 'lock'));
+    const state = this._state;
+    const refuse = (message) => new DurableLock(state, null, [], new Failure(LOCKING_RULES, message, { nonRetriable: true }));
+    if (state.heldLocks !== null) return refuse('a critical section is already held; unlock it before locking again');
+    const sorted = sortedEntities(entities);
+    if (sorted.length === 0) return refuse('lock_entities needs at least one entity');
+    state.heldLocks = sorted;
+    const section = new DurableLock(state, state.schedule('LockEntities', { entities: sorted }), sorted);
+    state.heldSection = section;
+    return section;
+  }
+
+  /** Whether the orchestration is inside a critical section (from the moment the lock is asked
+   * for) and which entities it holds: a `LockState` `{isLocked, ownedLocks}`. */
+  isLocked() {
+    const held = this._state.heldLocks;
+    return new LockState(held !== null, (held ?? []).map((e) => new EntityId(e.name, e.key)));
   }
 
   // --- durable HTTP ---

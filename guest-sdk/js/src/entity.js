@@ -12,6 +12,7 @@
 
 import { parseJson, toJson } from './json.js';
 import { DurableError, Failure, INVALID_INPUT, UNKNOWN_FUNCTION } from './failure.js';
+import { isThenable } from './activity.js';
 import { logMethods } from './log.js';
 
 /** Failure type of an operation the entity does not handle (`context.df.unknownOperation()`). */
@@ -173,7 +174,8 @@ function unknownEntity(name) {
  * registered in `entities` (a Map). Returns `{results, state}`: one `{ok, value, failure,
  * actions}` per operation (`value` JSON text when ok, else `failure` a `Failure`), and the
  * state after the batch (null when the entity deleted itself). `log(level, message)` receives
- * the operations' log lines.
+ * the operations' log lines. A handler may be `async` (return a Promise): the operation ends when
+ * it settles (a rejection is its failure), and once one does, the batch is returned as a Promise.
  */
 export function executeBatch(entities, id, state, operations, { log = null } = {}) {
   const handler = entities.get(id.name);
@@ -182,20 +184,34 @@ export function executeBatch(entities, id, state, operations, { log = null } = {
     return { results, state };
   }
   const results = [];
-  for (const operation of operations) {
-    const df = new DurableEntityContext(id, operation.name, operation.input, state);
-    const context = { df, ...logMethods(log) };
-    try {
-      const returned = handler(context);
-      if (returned !== null && typeof returned === 'object' && typeof returned.then === 'function') {
-        throw new TypeError(`the entity \`${id.name}\` returned a Promise: entity operations must be synchronous functions`);
+  const succeeded = (df) => {
+    state = df._state;
+    results.push({ ok: true, value: df._result, failure: null, actions: df._actions });
+  };
+  // The state stays what it was before a failed operation; its messages are dropped.
+  const failed = (error) => results.push({ ok: false, value: null, failure: Failure.fromException(error), actions: [] });
+  // Runs the operations from `first` on; an `async` one makes the rest wait for it (a Promise of
+  // the batch is returned), so operations still run one at a time, in order.
+  const runFrom = (first) => {
+    for (let i = first; i < operations.length; i++) {
+      const operation = operations[i];
+      const df = new DurableEntityContext(id, operation.name, operation.input, state);
+      const context = { df, ...logMethods(log) };
+      let returned;
+      try {
+        returned = handler(context);
+      } catch (error) {
+        failed(error);
+        continue;
       }
-      state = df._state;
-      results.push({ ok: true, value: df._result, failure: null, actions: df._actions });
-    } catch (error) {
-      // The state stays what it was before this operation; its messages are dropped.
-      results.push({ ok: false, value: null, failure: Failure.fromException(error), actions: [] });
+      if (isThenable(returned)) {
+        return Promise.resolve(returned)
+          .then(() => succeeded(df), failed)
+          .then(() => runFrom(i + 1));
+      }
+      succeeded(df);
     }
-  }
-  return { results, state };
+    return { results, state };
+  };
+  return runFrom(0);
 }

@@ -22,6 +22,7 @@ import { DurableError } from './failure.js';
 export { app } from './app.js';
 export { EntityId, UnknownOperation } from './entity.js';
 export { Task } from './tasks.js';
+export { DurableLock, LockState } from './lock.js';
 export { RetryOptions } from './retry.js';
 export { DurableError, Failure, FailureCause, TaskFailedError } from './failure.js';
 

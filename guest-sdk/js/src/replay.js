@@ -8,7 +8,8 @@
 // first is always decided by history order, and a fresh executor fed the whole history reaches
 // exactly the state of one fed turn by turn. Every action decided during a step is returned,
 // replayed ones included (the host checks them against the history). When the orchestrator ends,
-// one `Complete`, `Fail` or `ContinueAsNew` action is emitted and later events are ignored.
+// one `Complete`, `Fail` or `ContinueAsNew` action is emitted (after an `UnlockEntities` when it
+// ends inside a critical section) and later events are ignored.
 
 import { DurableOrchestrationContext, parseJson, toJson } from './context.js';
 import { Failure } from './failure.js';
@@ -95,6 +96,9 @@ export class Executor {
       case 'TimerFired':
         state.resolve(data.timerId, true, null);
         break;
+      case 'EntityLockGranted':
+        state.resolve(data.taskId, true, null);
+        break;
       case 'EventRaised':
         state.deliverEvent(data.name, parseJson(data.input));
         break;
@@ -112,8 +116,20 @@ export class Executor {
       this._finish(new Resolved(0, false, null, Failure.fromException(error)));
       return;
     }
-    if (isGenerator(result)) this._runner = new GeneratorRunner(result);
-    else this._finish(new Resolved(0, true, result === undefined ? null : result));
+    if (isGenerator(result)) {
+      this._runner = new GeneratorRunner(result);
+    } else if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      // An `async` function: its awaits would not be replayed. Orchestrators yield tasks.
+      result.then(undefined, () => {}); // its own failure is not the point
+      const failure = new Failure(
+        'TypeError',
+        'the orchestrator returned a Promise: orchestrators are generator functions (`function*`) that `yield` durable tasks, not `async` functions',
+        { nonRetriable: true },
+      );
+      this._finish(new Resolved(0, false, null, failure));
+    } else {
+      this._finish(new Resolved(0, true, result === undefined ? null : result));
+    }
   }
 
   _poll() {
@@ -135,6 +151,8 @@ export class Executor {
     this.finished = true;
     this._background.clear();
     const state = this.state;
+    // Ending inside a critical section releases it.
+    state.releaseLocks();
     if (!done.ok) {
       state.record('Fail', { failure: done.failure });
       return;

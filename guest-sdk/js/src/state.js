@@ -8,6 +8,9 @@
 // pick the first in history order no matter when they look.
 
 export const ENDING_ACTIONS = ['Complete', 'Fail', 'ContinueAsNew'];
+// Actions still recorded after `continueAsNew`: the ending, and releasing a critical section
+// (part of ending).
+const KEPT_WHEN_ENDING = [...ENDING_ACTIONS, 'UnlockEntities'];
 
 /** What the orchestrator decided: `id` is the sequence id of work-starting actions (0 for the
  * others); `data` holds the kind's fields, payloads as JSON text. */
@@ -51,6 +54,10 @@ export class ReplayState {
     this._buffered = new Map(); // name -> [{arrival, value}]
     this._nextArrival = 0;
     this._spawned = new Map();
+    // The entities of the critical section this execution holds (or has asked for), sorted
+    // `{name, key}`s, and the `DurableLock` that asked for them.
+    this.heldLocks = null;
+    this.heldSection = null;
   }
 
   // --- actions ---
@@ -64,9 +71,10 @@ export class ReplayState {
     return id;
   }
 
-  /** Records an action that starts no work. After `continueAsNew` only the final one. */
+  /** Records an action that starts no work. After `continueAsNew` only the final one (and the
+   * release of a critical section, which is part of ending). */
   record(kind, data) {
-    if (this.continueAsNew === null || ENDING_ACTIONS.includes(kind)) {
+    if (this.continueAsNew === null || KEPT_WHEN_ENDING.includes(kind)) {
       this._actions.push(new Action(0, kind, data));
     }
   }
@@ -163,5 +171,16 @@ export class ReplayState {
 
   spawnedOutcome(id) {
     return this._spawned.get(id) ?? null;
+  }
+
+  // --- critical sections ---
+
+  /** Leaves the critical section, if any: records `UnlockEntities` with its entities. */
+  releaseLocks() {
+    if (this.heldLocks === null) return;
+    const entities = this.heldLocks;
+    this.heldLocks = null;
+    this.heldSection = null;
+    this.record('UnlockEntities', { entities });
   }
 }

@@ -13,6 +13,8 @@ export const completed = (taskId, result) => new Event('TaskCompleted', { data: 
 export const failed = (taskId, type, message, extra = {}) => new Event('TaskFailed', { data: { taskId, failure: new Failure(type, message, extra) } });
 export const timerFired = (timerId) => new Event('TimerFired', { data: { timerId } });
 export const raised = (name, input) => new Event('EventRaised', { data: { name, input: JSON.stringify(input) } });
+export const granted = (taskId) => new Event('EntityLockGranted', { data: { taskId } });
+export const responded = (taskId, result) => new Event('EntityResponded', { data: { taskId, result: JSON.stringify(result), failure: null } });
 
 /** Short descriptions of actions: `ScheduleActivity#0 step(1)`. */
 export function describe(actions) {
@@ -31,6 +33,10 @@ export function describe(actions) {
         return `CallEntity#${a.id} ${d.entity.name}@${d.entity.key}.${d.operation}(${d.input})`;
       case 'SignalEntity':
         return `SignalEntity#${a.id} ${d.entity.name}@${d.entity.key}.${d.operation}(${d.input})${d.scheduledAt === null ? '' : ` at ${d.scheduledAt}`}`;
+      case 'LockEntities':
+        return `LockEntities#${a.id} ${d.entities.map((e) => `${e.name}@${e.key}`).join(',')}`;
+      case 'UnlockEntities':
+        return `UnlockEntities ${d.entities.map((e) => `${e.name}@${e.key}`).join(',')}`;
       case 'SetCustomStatus':
         return `SetCustomStatus ${d.status}`;
       case 'Complete':

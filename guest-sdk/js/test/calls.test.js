@@ -43,6 +43,20 @@ test('a failed entity call throws a TaskFailedError with the failure, or fails t
   ]);
 });
 
+test('sendEvent raises an event on another instance and takes a sequence id', () => {
+  function* ping(context) {
+    context.df.sendEvent('other', 'ping', { from: context.df.instanceId });
+    return yield context.df.callActivity('work');
+  }
+  assert.deepEqual(
+    run(ping, [turn(1000, started())]).map((a) => a.split(' ')[0]),
+    ['SendEvent', 'ScheduleActivity#1'],
+  );
+  const executor = new Executor(ping, 'me');
+  const [sent] = executor.step(turn(1000, started()), false);
+  assert.deepEqual([sent.id, sent.kind, sent.data], [0, 'SendEvent', { instanceId: 'other', name: 'ping', input: '{"from":"me"}' }]);
+});
+
 test('entity calls race with other tasks by history order; a scheduled signal carries its time', () => {
   function* race(context) {
     const a = new EntityId('counter', 'a');

@@ -15,7 +15,7 @@ from ._context import DurableOrchestrationContext
 from ._entity import DurableEntityContext, EntityId, UnknownOperation
 from ._failure import DurableError, Failure, FailureCause, TaskFailedError
 from ._retry import RetryOptions
-from ._tasks import Task, TimerTask
+from ._tasks import EntityLock, Task, TimerTask
 
 __all__ = [
     "ActivityContext",
@@ -24,6 +24,7 @@ __all__ = [
     "DurableEntityContext",
     "DurableOrchestrationContext",
     "EntityId",
+    "EntityLock",
     "Failure",
     "FailureCause",
     "RetryOptions",

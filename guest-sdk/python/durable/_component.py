@@ -81,6 +81,8 @@ def event_from_wit(event: ot.HistoryEvent) -> Event:
             data = {"task_id": kind.value.task_id, "failure": failure_from_wit(outcome.value)}
     elif isinstance(kind, ot.EventKind_TimerFired):
         data = {"timer_id": kind.value.timer_id}
+    elif isinstance(kind, ot.EventKind_EntityLockGranted):
+        data = {"task_id": kind.value.task_id}
     elif isinstance(kind, ot.EventKind_EventRaised):
         data = {"name": kind.value.name, "input": kind.value.input}
     return Event(name, event.timestamp, event.event_id, data)
@@ -105,6 +107,9 @@ def action_to_wit(action: Action) -> ot.Action:
     elif kind in ("CallEntity", "SignalEntity"):
         operation = ot.EntityOperation(entity_to_wit(d["entity"]), d["operation"], d["input"], d["scheduled_at"])
         wit = ot.ActionKind_CallEntity(operation) if kind == "CallEntity" else ot.ActionKind_SignalEntity(operation)
+    elif kind in ("LockEntities", "UnlockEntities"):
+        lock = ot.EntityLock([entity_to_wit(e) for e in d["entities"]])
+        wit = ot.ActionKind_LockEntities(lock) if kind == "LockEntities" else ot.ActionKind_UnlockEntities(lock)
     elif kind == "SetCustomStatus":
         wit = ot.ActionKind_SetCustomStatus(d["status"])
     elif kind == "Complete":

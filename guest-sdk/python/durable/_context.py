@@ -16,7 +16,17 @@ from ._entity import EntityId, operation_name_of
 from ._failure import INVALID_INPUT, TIMEOUT, Failure, TaskFailedError
 from ._retry import RetryOptions, run_with_retry
 from ._state import ReplayState, Resolved
-from ._tasks import AllTask, AnyTask, Background, ExternalEventTask, ReadyTask, SequencedTask, Task, TimerTask
+from ._tasks import (
+    AllTask,
+    AnyTask,
+    Background,
+    EntityLock,
+    ExternalEventTask,
+    ReadyTask,
+    SequencedTask,
+    Task,
+    TimerTask,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Durable Functions derives its `new_uuid` namespace from this name in the OID namespace.
@@ -31,6 +41,21 @@ _version_source: Callable[[], Optional[str]] = lambda: None
 def install_version_source(source: Callable[[], Optional[str]]) -> None:
     global _version_source
     _version_source = source
+
+
+LOCKING_RULES = "LockingRulesViolation"
+"""Failure type of a call that breaks the rules of critical sections (as in the Rust SDK)."""
+
+
+def locking_rules(message: str) -> ReadyTask:
+    """A task that has already failed with `LockingRulesViolation` (nothing was scheduled)."""
+    return ReadyTask(Resolved(0, False, failure=Failure(LOCKING_RULES, message, non_retriable=True)))
+
+
+def no_sub_orchestration_in_section() -> ReadyTask:
+    """Inside a critical section a sub-orchestration could wait on the entities the section
+    holds, and the section on it: a deadlock. It is refused instead."""
+    return locking_rules("a critical section cannot call a sub-orchestration; unlock its entities first")
 
 
 def to_millis(moment: datetime) -> int:
@@ -102,7 +127,10 @@ class DurableOrchestrationContext:
 
     def call_sub_orchestrator(self, name: str, input_: Any = None, instance_id: Optional[str] = None) -> Task:
         """Starts the orchestrator `name` as a child; with no `instance_id` the host derives
-        one from this instance's id and the sequence id."""
+        one from this instance's id and the sequence id. Refused (`LockingRulesViolation`)
+        inside a critical section."""
+        if self.is_locked:
+            return no_sub_orchestration_in_section()
         sequence_id = self._state.schedule(
             "StartSubOrchestration", name=name, instance_id=instance_id or "", input=to_json(input_)
         )
@@ -111,6 +139,8 @@ class DurableOrchestrationContext:
     def call_sub_orchestrator_with_retry(
         self, name: str, retry_options: RetryOptions, input_: Any = None, instance_id: Optional[str] = None
     ) -> Task:
+        if self.is_locked:
+            return no_sub_orchestration_in_section()
         payload = to_json(input_)
 
         def attempt() -> Task:
@@ -152,8 +182,18 @@ class DurableOrchestrationContext:
 
     def call_entity(self, entity_id: EntityId, operation_name: str, operation_input: Any = None) -> Task:
         """Calls `operation_name` on an entity; the task's value is the operation's result, or
-        its failure (type kept) is raised at the `yield`."""
-        return SequencedTask(self._state, self._entity_operation("CallEntity", entity_id, operation_name, operation_input))
+        its failure (type kept) is raised at the `yield`. Inside a critical section only the
+        locked entities can be called (others fail with `LockingRulesViolation`)."""
+        entity_id, operation, payload = _entity_request(entity_id, operation_name, operation_input)
+        held = self._state.held_locks
+        if held is not None and entity_id not in held:
+            return locking_rules(
+                f"inside a critical section only the locked entities can be called, not `{entity_id.name}@{entity_id.key}`"
+            )
+        sequence_id = self._state.schedule(
+            "CallEntity", entity=entity_id, operation=operation, input=payload, scheduled_at=None
+        )
+        return SequencedTask(self._state, sequence_id)
 
     def signal_entity(
         self, entity_id: EntityId, operation_name: str, operation_input: Any = None, scheduled_time: Optional[datetime] = None
@@ -161,17 +201,56 @@ class DurableOrchestrationContext:
         """Signals `operation_name` on an entity without waiting for it; with
         `scheduled_time` the operation runs at that time."""
         at = None if scheduled_time is None else to_millis(scheduled_time)
-        self._entity_operation("SignalEntity", entity_id, operation_name, operation_input, at)
+        entity_id, operation, payload = _entity_request(entity_id, operation_name, operation_input)
+        self._state.schedule("SignalEntity", entity=entity_id, operation=operation, input=payload, scheduled_at=at)
 
-    def _entity_operation(
-        self, kind: str, entity_id: EntityId, operation: str, input_: Any, scheduled_at: Optional[int] = None
-    ) -> int:
-        if not isinstance(entity_id, EntityId):
-            raise TypeError(f"an entity is addressed by durable.EntityId(name, key), not {type(entity_id).__name__}")
-        operation = operation_name_of(operation)
-        return self._state.schedule(
-            kind, entity=entity_id, operation=operation, input=to_json(input_), scheduled_at=scheduled_at
-        )
+    # --- critical sections -----------------------------------------------------------------
+
+    def lock(self, *entities: Any) -> EntityLock:
+        """Enters a critical section: locks the entities (`context.lock([a, b])` or
+        `context.lock(a, b)`), acquired one at a time in sorted order so two orchestrations
+        locking the same entities never deadlock. The returned `EntityLock` is a task: `yield`
+        it to wait until all are held; its value is the lock itself, a context manager that
+        releases them when its block exits:
+
+            with (yield context.lock([source, target])):
+                balance = yield context.call_entity(source, "balance")
+
+        Inside the section only the locked entities can be called, no other lock can be taken
+        and no sub-orchestration started (each fails with `LockingRulesViolation`); activities,
+        timers, events and signals are allowed. Ending the orchestration releases the section
+        too."""
+        if len(entities) == 1 and not isinstance(entities[0], EntityId):
+            entities = tuple(entities[0])
+        for entity in entities:
+            if not isinstance(entity, EntityId):
+                raise TypeError(f"an entity is addressed by durable.EntityId(name, key), not {type(entity).__name__}")
+        state = self._state
+        if state.held_locks is not None:
+            failure = Failure(LOCKING_RULES, "a critical section is already held; unlock it before locking again", non_retriable=True)
+            return EntityLock(state, None, [], refused=failure)
+        ordered = sorted(set(entities))
+        if not ordered:
+            failure = Failure(LOCKING_RULES, "lock_entities needs at least one entity", non_retriable=True)
+            return EntityLock(state, None, [], refused=failure)
+        state.held_locks = ordered
+        section = EntityLock(state, state.schedule("LockEntities", entities=ordered), ordered)
+        state.held_section = section
+        return section
+
+    def lock_entities(self, *entities: Any) -> EntityLock:
+        """`lock`, under the Rust SDK's name."""
+        return self.lock(*entities)
+
+    @property
+    def is_locked(self) -> bool:
+        """True inside a critical section (from the moment the lock is asked for)."""
+        return self._state.held_locks is not None
+
+    @property
+    def owned_locks(self) -> List[EntityId]:
+        """The entities of the critical section held (sorted), or [] outside one."""
+        return list(self._state.held_locks or [])
 
     def call_http(
         self,
@@ -244,6 +323,14 @@ class DurableOrchestrationContext:
         value is then ignored). With `preserve_unprocessed_events`, events that arrived and were
         not consumed are carried into the new execution."""
         self._state.continue_as_new = (to_json(input_), preserve_unprocessed_events)
+
+
+def _entity_request(entity_id: Any, operation_name: Any, operation_input: Any):
+    """Checks an entity request: the address, the operation name (`$...` is reserved) and the
+    input as JSON text."""
+    if not isinstance(entity_id, EntityId):
+        raise TypeError(f"an entity is addressed by durable.EntityId(name, key), not {type(entity_id).__name__}")
+    return entity_id, operation_name_of(operation_name), to_json(operation_input)
 
 
 HTTP_ACTIVITY = "durable:http"

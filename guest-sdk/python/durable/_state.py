@@ -17,6 +17,9 @@ from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 from ._failure import Failure
 
 ENDING_ACTIONS = ("Complete", "Fail", "ContinueAsNew")
+# Actions still recorded after `continue_as_new`: the ending, and releasing a critical section
+# (part of ending).
+KEPT_WHEN_ENDING = (*ENDING_ACTIONS, "UnlockEntities")
 
 
 @dataclass
@@ -61,6 +64,10 @@ class ReplayState:
         self._buffered: Dict[str, Deque[Tuple[int, Any]]] = {}
         self._next_arrival = 0
         self._spawned: Dict[int, Resolved] = {}
+        # The entities of the critical section this execution holds (or has asked for), sorted,
+        # and the `EntityLock` that asked for them.
+        self.held_locks: Optional[List[Any]] = None
+        self.held_section: Any = None
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -75,8 +82,9 @@ class ReplayState:
         return sequence_id
 
     def record(self, kind: str, **data: Any) -> None:
-        """Records an action that starts no work. After `continue_as_new` only the final one."""
-        if self.continue_as_new is None or kind in ENDING_ACTIONS:
+        """Records an action that starts no work. After `continue_as_new` only the final one (and
+        the release of a critical section, which is part of ending)."""
+        if self.continue_as_new is None or kind in KEPT_WHEN_ENDING:
             self._actions.append(Action(0, kind, data))
 
     def take_actions(self) -> List[Action]:
@@ -158,3 +166,11 @@ class ReplayState:
 
     def spawned_outcome(self, spawn_id: int) -> Optional[Resolved]:
         return self._spawned.get(spawn_id)
+
+    # --- critical sections -----------------------------------------------------------------
+
+    def release_locks(self) -> None:
+        """Leaves the critical section, if any: records `UnlockEntities` with its entities."""
+        if self.held_locks is not None:
+            entities, self.held_locks, self.held_section = self.held_locks, None, None
+            self.record("UnlockEntities", entities=entities)

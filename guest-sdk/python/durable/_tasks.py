@@ -68,6 +68,59 @@ class TimerTask(SequencedTask):
             self._state.record("CancelTimer", timer_id=self.id)
 
 
+class EntityLock(Task):
+    """A critical section over entities (`context.lock`), and the task of acquiring it.
+
+    `yield` it to wait until every entity is locked; its value is the lock itself, a context
+    manager that releases the entities when the block exits (normally or by an exception):
+
+        with (yield context.lock([source, target])):
+            ...
+
+    `release()` releases them explicitly. Until then (or until the orchestration ends) only the
+    locked entities can be called. A lock that breaks the locking rules (a second section while
+    one is held, no entities) fails at its `yield` with `LockingRulesViolation` and holds
+    nothing."""
+
+    def __init__(self, state: ReplayState, sequence_id: Optional[int], entities: List[Any], refused: Optional[Failure] = None):
+        self._state = state
+        self.id = sequence_id
+        self._entities = entities
+        self._refused = refused
+
+    def _resolved(self) -> Optional[Resolved]:
+        if self._refused is not None:
+            return Resolved(0, False, failure=self._refused)
+        assert self.id is not None
+        resolved = self._state.outcome(self.id)
+        if resolved is None or not resolved.ok:
+            return resolved
+        return Resolved(resolved.order, True, self)
+
+    @property
+    def entities(self) -> List[Any]:
+        """The locked entities, sorted (empty for a refused lock)."""
+        return list(self._entities)
+
+    @property
+    def is_held(self) -> bool:
+        """True until the section is released (or when it was refused: False)."""
+        return self._refused is None and self._state.held_section is self
+
+    def release(self) -> None:
+        """Leaves the critical section, releasing its entities; does nothing once released,
+        or for a refused lock."""
+        if self.is_held:
+            self._state.release_locks()
+
+    def __enter__(self) -> "EntityLock":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        self.release()
+        return False
+
+
 class ExternalEventTask(Task):
     def __init__(self, state: ReplayState, waiter: int):
         self._state = state

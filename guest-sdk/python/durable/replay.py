@@ -8,7 +8,8 @@ retries, timed waits) until nothing more can progress, so which task finishes fi
 decided by history order, and a fresh executor fed the whole history reaches exactly the state
 of one fed turn by turn. Every action decided during a step is returned, replayed ones included
 (the host checks them against the history). When the orchestrator ends, one `Complete`, `Fail`
-or `ContinueAsNew` action is emitted and later events are ignored.
+or `ContinueAsNew` action is emitted (after an `UnlockEntities` when it ends inside a critical
+section) and later events are ignored.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ class Executor:
                 state.resolve(data["task_id"], True, parse_json(data["result"]))
         elif kind == "TimerFired":
             state.resolve(data["timer_id"], True, None)
+        elif kind == "EntityLockGranted":
+            state.resolve(data["task_id"], True, None)
         elif kind == "EventRaised":
             state.deliver_event(data["name"], parse_json(data["input"]))
         # Scheduling events echo actions (the host checks those); suspension, termination and
@@ -129,6 +132,8 @@ class Executor:
         self.finished = True
         self._background.clear()
         state = self.state
+        # Ending inside a critical section releases it.
+        state.release_locks()
         if not done.ok:
             state.record("Fail", failure=done.failure)
             return

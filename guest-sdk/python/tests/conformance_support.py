@@ -388,6 +388,8 @@ def sdk_event(event: dict) -> Event:
             data = {"task_id": event["taskId"], "failure": sdk_failure(outcome["Err"])}
     elif kind == "TimerFired":
         data = {"timer_id": event["timerId"]}
+    elif kind == "EntityLockGranted":
+        data = {"task_id": event["taskId"]}
     elif kind == "EventRaised":
         data = {"name": event["name"], "input": event["input"]}
     return Event(kind, event["timestamp"], event["eventId"], data)
@@ -411,6 +413,8 @@ def engine_action(action) -> dict:
         fields = {"entity": entity, "operation": d["operation"], "input": d["input"]}
         if d["scheduled_at"] is not None:
             fields["scheduledAt"] = d["scheduled_at"]
+    elif kind in ("LockEntities", "UnlockEntities"):
+        fields = {"entities": [{"name": e.name, "key": e.key} for e in d["entities"]]}
     elif kind == "SetCustomStatus":
         fields = {"status": d["status"]}
     elif kind == "Complete":

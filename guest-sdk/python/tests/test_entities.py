@@ -1,5 +1,6 @@
 """Unit tests of entity batches and of calling entities from orchestrators (no WebAssembly)."""
 
+import datetime
 import os
 import sys
 import unittest
@@ -140,6 +141,22 @@ class CallingEntities(unittest.TestCase):
         failure = Failure("Overdrawn", "over 100")
         actions = run(entity_counter, [started('"k"'), turn(T0 + 1000, responded(1, failure=failure))])
         self.assertEqual(actions[-1], (0, "Fail", {"failure": ("Overdrawn", "over 100")}))
+
+    def test_a_scheduled_signal_carries_its_time_and_send_event_takes_a_sequence_id(self):
+        def later(context):
+            at = context.current_utc_datetime + datetime.timedelta(minutes=1)
+            context.signal_entity(COUNTER, "add", 5, scheduled_time=at)
+            context.send_event("other", "ping", {"from": context.instance_id})
+            return None
+
+        actions = run(later, [started()])
+        self.assertEqual(
+            actions[:2],
+            [
+                (0, "SignalEntity", {"entity": COUNTER, "operation": "add", "input": "5", "scheduled_at": T0 + 60000}),
+                (1, "SendEvent", {"instance_id": "other", "name": "ping", "input": '{"from":"test"}'}),
+            ],
+        )
 
     def test_entities_are_addressed_by_entity_id(self):
         def wrong(context):

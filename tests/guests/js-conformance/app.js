@@ -246,6 +246,47 @@ orchestration('entity_counter', function* (context) {
   return yield context.df.callEntity(counter, 'get');
 });
 
+// --- Critical sections ---
+
+const account = (key) => new df.EntityId('account', key);
+
+orchestration('lock_transfer', function* (context) {
+  const n = context.df.getInput();
+  const [a, b] = [account('a'), account('b')];
+  const lock = yield context.df.lock([b, a, b]);
+  const balance = yield context.df.callEntity(a, 'balance');
+  if (balance < n) throw new InsufficientFunds(`balance is ${balance}, needed ${n}`);
+  yield context.df.Task.all([context.df.callEntity(a, 'add', -n), context.df.callEntity(b, 'add', n)]);
+  lock.release();
+  return { transferred: n, locked: context.df.isLocked().isLocked };
+});
+
+orchestration('lock_rules', function* (context) {
+  const [a, c] = [account('a'), account('c')];
+  yield context.df.lock([a]);
+  const attempts = [
+    () => context.df.callEntity(c, 'balance'),
+    () => context.df.lock([c]),
+    () => context.df.callSubOrchestrator('child'),
+    () => context.df.callSubOrchestratorWithRetry('child', THREE_ATTEMPTS),
+  ];
+  const refused = [];
+  for (const attempt of attempts) {
+    try {
+      yield attempt();
+    } catch (error) {
+      if (!(error instanceof TaskFailedError)) throw error;
+      refused.push({ type: error.type, message: error.message });
+    }
+  }
+  context.df.signalEntity(c, 'ping');
+  return { refused, locked: context.df.isLocked().isLocked };
+});
+
+orchestration('lock_none', function* (context) {
+  yield context.df.lock([]);
+});
+
 // --- Retries, timed waits, carried events ---
 
 const THREE_ATTEMPTS = new RetryOptions(5000, 3);
@@ -305,4 +346,116 @@ orchestration('reserve_or_report', function* (context) {
 orchestration('fetch', function* (context) {
   const response = yield context.df.callHttp({ method: 'POST', url: context.df.getInput(), body: '{"job":1}' });
   return { status: response.statusCode, content: response.content };
+});
+
+// --- Async activities and entity operations (`tests/e2e/examples.rs`) ---
+
+// Settles on microtasks only.
+df.app.activity('async_greet', async (city) => {
+  await null;
+  return `Hello ${city}!`;
+});
+
+// Settles on a timer: the component's event loop waits on the real clock (activities have one).
+df.app.activity('async_wait', {
+  handler: (ms, context) =>
+    new Promise((resolve) => {
+      setTimeout(() => resolve({ waitedMs: ms, attempt: context.attempt }), ms);
+    }),
+});
+
+df.app.activity('async_out_of_stock', async (item) => {
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  throw new OutOfStock(`no ${item} left`, { details: { item } });
+});
+
+// Never settles: nothing is left for the event loop to wait on, so the activity traps.
+df.app.activity('async_never', () => new Promise(() => {}));
+
+// An entity whose operations are async: `add` awaits before changing the state, `fail` rejects,
+// `sleep` waits on a timer, which the deterministic sandbox refuses.
+df.app.entity('async_counter', async (context) => {
+  const value = context.df.getState(() => 0);
+  await null;
+  switch (context.df.operationName) {
+    case 'sleep':
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      break;
+    case 'add':
+      context.df.setState(value + context.df.getInput());
+      break;
+    case 'get':
+      context.df.return(value);
+      break;
+    case 'fail':
+      context.df.setState(-1);
+      throw new InsufficientFunds('async operations roll back too');
+    default:
+      throw context.df.unknownOperation();
+  }
+});
+
+// The failure `task` ends with, `{type, message, details, stack}` (null when it succeeds).
+function* failureOf(task) {
+  try {
+    yield task;
+    return null;
+  } catch (error) {
+    const { type, message, details, stack } = error.failure;
+    return { type, message, details, stack };
+  }
+}
+
+// Calls the async activities and the async entity (key: the input): `{greeting, waited,
+// failure, never, counter, entityFailure, sleep}`, failures as `{type, message, details}`.
+orchestration('async_functions', function* (context) {
+  const greeting = yield context.df.callActivity('async_greet', 'Tokyo');
+  const waited = yield context.df.callActivity('async_wait', 20);
+  const failure = yield* failureOf(context.df.callActivity('async_out_of_stock', 'socks'));
+  const never = yield* failureOf(context.df.callActivity('async_never'));
+  const counter = new df.EntityId('async_counter', context.df.getInput());
+  yield context.df.callEntity(counter, 'add', 2);
+  const entityFailure = yield* failureOf(context.df.callEntity(counter, 'fail'));
+  const sleep = yield* failureOf(context.df.callEntity(counter, 'sleep'));
+  yield context.df.callEntity(counter, 'add', 3);
+  return { greeting, waited, failure, never, counter: yield context.df.callEntity(counter, 'get'), entityFailure, sleep };
+});
+
+// --- A critical section through the host (`tests/e2e/entities.rs`, as `examples/bank-transfer`) ---
+
+// State `{balance}`: `deposit` and `withdraw` return the new balance, `balance` reads it.
+df.app.entity('account', (context) => {
+  const { balance } = context.df.getState(() => ({ balance: 0 }));
+  const amount = context.df.getInput();
+  switch (context.df.operationName) {
+    case 'deposit':
+      context.df.setState({ balance: balance + amount });
+      context.df.return(balance + amount);
+      break;
+    case 'withdraw':
+      if (amount > balance) throw new InsufficientFunds(`balance is ${balance}, needed ${amount}`);
+      context.df.setState({ balance: balance - amount });
+      context.df.return(balance - amount);
+      break;
+    case 'balance':
+      context.df.return(balance);
+      break;
+    default:
+      throw context.df.unknownOperation();
+  }
+});
+
+// Input `{from, to, amount}`: locks both accounts, moves the amount if the source has it, and
+// returns whether it moved.
+orchestration('transfer', function* (context) {
+  const { from, to, amount } = context.df.getInput();
+  const [source, target] = [account(from), account(to)];
+  const lock = yield context.df.lock([source, target]);
+  const balance = yield context.df.callEntity(source, 'balance');
+  const moved = balance >= amount;
+  if (moved) {
+    yield context.df.Task.all([context.df.callEntity(source, 'withdraw', amount), context.df.callEntity(target, 'deposit', amount)]);
+  }
+  lock.release();
+  return moved;
 });

@@ -319,6 +319,50 @@ def entity_counter(context):
     return (yield context.call_entity(counter, "get"))
 
 
+# --- Critical sections -----------------------------------------------------------------------
+
+
+def account_id(key):
+    return durable.EntityId("account", key)
+
+
+@app.orchestrator
+def lock_transfer(context):
+    n = context.get_input()
+    a, b = account_id("a"), account_id("b")
+    with (yield context.lock([b, a, b])):
+        balance = yield context.call_entity(a, "balance")
+        if balance < n:
+            raise InsufficientFunds(f"balance is {balance}, needed {n}")
+        yield context.task_all([context.call_entity(a, "add", -n), context.call_entity(b, "add", n)])
+    return {"transferred": n, "locked": context.is_locked}
+
+
+@app.orchestrator
+def lock_rules(context):
+    a, c = account_id("a"), account_id("c")
+    yield context.lock([a])
+    attempts = [
+        lambda: context.call_entity(c, "balance"),
+        lambda: context.lock([c]),
+        lambda: context.call_sub_orchestrator("child"),
+        lambda: context.call_sub_orchestrator_with_retry("child", THREE_ATTEMPTS),
+    ]
+    refused = []
+    for attempt in attempts:
+        try:
+            yield attempt()
+        except TaskFailedError as error:
+            refused.append({"type": error.type, "message": error.message})
+    context.signal_entity(c, "ping")
+    return {"refused": refused, "locked": context.is_locked}
+
+
+@app.orchestrator
+def lock_none(context):
+    yield context.lock([])
+
+
 # --- Retries, timed waits, carried events ----------------------------------------------------
 
 THREE_ATTEMPTS = RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
@@ -358,6 +402,39 @@ def carry_events(context):
 
 
 # --- For the end-to-end tests (not conformance scenarios) ------------------------------------
+
+
+@app.entity
+def account(context: durable.DurableEntityContext):
+    """State `{"balance": b}`: `deposit` and `withdraw` return the new balance, `balance` reads
+    it (as `examples/bank-transfer`, for `tests/e2e/entities.rs`)."""
+    balance = context.get_state(lambda: {"balance": 0})["balance"]
+    amount = context.get_input()
+    if context.operation_name == "deposit":
+        balance += amount
+    elif context.operation_name == "withdraw":
+        if amount > balance:
+            raise InsufficientFunds(f"balance is {balance}, needed {amount}", non_retriable=True)
+        balance -= amount
+    elif context.operation_name != "balance":
+        raise context.unknown_operation()
+    context.set_state({"balance": balance})
+    return balance
+
+
+@app.orchestrator
+def transfer(context):
+    """Input `{from, to, amount}`: locks both accounts, moves the amount if the source has it,
+    and returns whether it moved."""
+    data = context.get_input()
+    source, target = account_id(data["from"]), account_id(data["to"])
+    with (yield context.lock([source, target])):
+        moved = (yield context.call_entity(source, "balance")) >= data["amount"]
+        if moved:
+            yield context.task_all(
+                [context.call_entity(source, "withdraw", data["amount"]), context.call_entity(target, "deposit", data["amount"])]
+            )
+    return moved
 
 
 class OutOfStock(durable.DurableError):

@@ -369,6 +369,82 @@ async fn entity_counter(ctx: OrchestrationContext, key: String) -> Result<Value,
     ctx.call_entity(&counter, "get", ()).await
 }
 
+// --- Critical sections ------------------------------------------------------------------------
+
+/// `account@<key>`, the entity the critical-section orchestrators lock.
+fn account(key: &str) -> EntityId {
+    EntityId::new("account", key)
+}
+
+/// A refused call's failure as `{"type": type, "message": message}`.
+fn refused(failure: Failure) -> Value {
+    json!({ "type": failure.error_type, "message": failure.message })
+}
+
+/// Input: an amount n. Locks `account@a` and `account@b` (asked for as b, a, b: the request is
+/// sorted and duplicate-free) and, once granted, calls `balance` on `a`. Below n it fails with
+/// `InsufficientFunds` (message `balance is B, needed N`) still inside the section (ending
+/// releases it). Otherwise it calls `add` with -n on `a` and `add` with n on `b` together,
+/// unlocks, and returns `{"transferred": n, "locked": false}` (whether it is still locked).
+#[durable_sdk::orchestrator]
+async fn lock_transfer(ctx: OrchestrationContext, n: i64) -> Result<Value, Failure> {
+    let (a, b) = (account("a"), account("b"));
+    ctx.lock_entities(&[b.clone(), a.clone(), b.clone()])
+        .await?;
+    let balance: i64 = ctx.call_entity(&a, "balance", ()).await?;
+    if balance < n {
+        return Err(Failure::new(
+            "InsufficientFunds",
+            format!("balance is {balance}, needed {n}"),
+        ));
+    }
+    task_all(vec![
+        ctx.call_entity::<Value>(&a, "add", -n),
+        ctx.call_entity(&b, "add", n),
+    ])
+    .await?;
+    ctx.unlock_entities();
+    Ok(json!({ "transferred": n, "locked": ctx.is_locked() }))
+}
+
+/// Locks `account@a` and, once granted, tries what a critical section refuses, each failing
+/// with `LockingRulesViolation` (caught, and scheduling nothing, so no sequence id is taken):
+/// calling `balance` on `account@c` (not locked), locking `account@c` (a second section),
+/// starting the sub-orchestration `child`, and starting it with retries (3 attempts 5 s apart).
+/// Then signals `ping` to `account@c` (signals are allowed) and returns
+/// `{"refused": [{"type", "message"}, ...], "locked": true}` without unlocking: ending releases
+/// the section.
+#[durable_sdk::orchestrator]
+async fn lock_rules(ctx: OrchestrationContext) -> Result<Value, Failure> {
+    let (a, c) = (account("a"), account("c"));
+    ctx.lock_entities(std::slice::from_ref(&a)).await?;
+    let mut refusals = Vec::new();
+    if let Err(failure) = ctx.call_entity::<Value>(&c, "balance", ()).await {
+        refusals.push(refused(failure));
+    }
+    if let Err(failure) = ctx.lock_entities(std::slice::from_ref(&c)).await {
+        refusals.push(refused(failure));
+    }
+    if let Err(failure) = ctx.call_sub_orchestrator::<Value>("child", None, ()).await {
+        refusals.push(refused(failure));
+    }
+    let retried =
+        ctx.call_sub_orchestrator_with_retry::<Value>("child", None, &three_attempts(), ());
+    if let Err(failure) = retried.await {
+        refusals.push(refused(failure));
+    }
+    ctx.signal_entity(&c, "ping", ());
+    Ok(json!({ "refused": refusals, "locked": ctx.is_locked() }))
+}
+
+/// Locks no entities: the lock fails with `LockingRulesViolation`, which ends the
+/// orchestration.
+#[durable_sdk::orchestrator]
+async fn lock_none(ctx: OrchestrationContext) -> Result<Value, Failure> {
+    ctx.lock_entities(&[]).await?;
+    Ok(Value::Null)
+}
+
 // --- Retries, timed waits, carried events -----------------------------------------------------
 
 /// The policy of the retry orchestrators: 3 attempts, 5 s apart.
@@ -463,6 +539,9 @@ durable_sdk::component! {
         continue_as_new,
         sub_orchestration,
         entity_counter,
+        lock_transfer,
+        lock_rules,
+        lock_none,
         retry_activity,
         retry_parallel,
         event_timeout,
