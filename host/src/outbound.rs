@@ -181,7 +181,13 @@ impl WasiHttpHooks for OutboundHttp {
         let max_body = self.max_body;
         let refused = match reqwest::Url::parse(&request.uri().to_string()) {
             Ok(url) if self.allowed.allows(&url) => None,
-            Ok(url) => Some(Error::InternalError(Some(HttpAllowList::refusal(&url)))),
+            Ok(url) => {
+                // Some clients (JavaScript's `fetch`) hide the reason from the code: the
+                // operator sees it here.
+                let refusal = HttpAllowList::refusal(&url);
+                tracing::warn!("an activity's request was refused: {refusal}");
+                Some(Error::InternalError(Some(refusal)))
+            }
             Err(_) => Some(Error::HttpRequestUriInvalid),
         };
         Box::new(async move {

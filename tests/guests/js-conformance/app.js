@@ -348,6 +348,18 @@ orchestration('fetch', function* (context) {
   return { status: response.statusCode, content: response.content };
 });
 
+// GETs the input URL from an activity with `fetch` (wasi:http, under the host's `--allow-http`)
+// and returns the status and body, as `fetch_via_activity` of the Rust outbound guest
+// (`tests/e2e/outbound.rs`).
+df.app.activity('fetch_url', async (url) => {
+  const response = await fetch(url);
+  return { status: response.status, body: await response.text() };
+});
+
+orchestration('fetch_via_activity', function* (context) {
+  return yield context.df.callActivity('fetch_url', context.df.getInput());
+});
+
 // --- Async activities and entity operations (`tests/e2e/examples.rs`) ---
 
 // Settles on microtasks only.

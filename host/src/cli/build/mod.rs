@@ -72,7 +72,7 @@ impl Language {
         match self {
             Language::Python => format!("componentize-py {COMPONENTIZE_PY}"),
             Language::JavaScript => {
-                format!("componentize-js {COMPONENTIZE_JS}, rolldown {ROLLDOWN}")
+                format!("componentize-js {COMPONENTIZE_JS} with fetch, rolldown {ROLLDOWN}")
             }
             Language::Rust => "cargo".into(),
         }
@@ -298,8 +298,8 @@ fn build_js(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()> {
         "node",
         &format!("{} does not bundle", app.display()),
     )?;
-    // Orchestrators must not reach the network and the host does not link
-    // wasi:http: leave out componentize-js' HTTP and fetch-event support.
+    // `fetch` goes out through wasi:http (activities only: orchestrators' sandbox traps it);
+    // a component serves no incoming requests: leave out fetch-event.
     let mut cmd = Command::new(
         prefix
             .join("node_modules")
@@ -308,7 +308,7 @@ fn build_js(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()> {
     );
     cmd.current_dir(scratch.work())
         .args(["app.bundle.js", "--wit", "wit", "--world-name", WORLD])
-        .args(["-d", "http", "fetch-event", "-o"])
+        .args(["-d", "fetch-event", "-o"])
         .arg(out);
     run_step(
         cmd,
