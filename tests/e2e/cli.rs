@@ -465,8 +465,23 @@ fn build_says_what_is_wrong_with_the_app_dir() {
     let empty = build(&app);
     assert_readable_error(
         empty.err(),
-        "holds no app: put `app.py` (Python, or a Durable Functions project's `function_app.py`), `app.js` (JavaScript, or a Durable Functions project's `package.json`) or a `Cargo.toml` (Rust) in it",
+        "holds no app: put `app.py` (Python, or a Durable Functions project's `function_app.py` or function folders), `app.js` (JavaScript, or a Durable Functions project's `package.json` or function folders) or a `Cargo.toml` (Rust) in it",
     );
+
+    // Function folders (Durable Functions' older programming models) with no durable function.
+    let starter = app.join("HttpStart");
+    std::fs::create_dir(&starter).unwrap();
+    std::fs::write(
+        starter.join("function.json"),
+        r#"{"bindings": [{"type": "httpTrigger", "name": "req"}, {"type": "durableClient", "name": "starter"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(starter.join("__init__.py"), "").unwrap();
+    assert_readable_error(
+        build(&app).err(),
+        "holds function folders but no orchestrator, activity or entity",
+    );
+    std::fs::remove_dir_all(&starter).unwrap();
 
     std::fs::write(app.join("app.py"), "import durable\n").unwrap();
     std::fs::write(app.join("app.js"), "import * as df from 'durable';\n").unwrap();

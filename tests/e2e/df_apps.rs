@@ -4,8 +4,14 @@
 //! `require`s of `durable-functions` and `@azure/functions`) and a Python one
 //! (`examples/python/df_app/function_app.py`: `df.DFApp` and its trigger decorators), each with
 //! an HTTP starter (left out), chaining, an entity, fan-out/fan-in, an approval raced against a
-//! timer, a monitor, retry and sub-orchestrations. Also: the real `azure-functions-durable`
-//! package's names against ours.
+//! timer, a monitor, retry and sub-orchestrations. The older programming models too, made of
+//! function folders with a `function.json` each: Python v1 (`examples/python/df_v1_app`:
+//! `df.Orchestrator.create`, `df.Entity.create`, activities taking their binding) and JavaScript
+//! v3 (`examples/js/df_v3_app`: `df.orchestrator(function* ...)`, `df.entity(...)`, activities
+//! reading `context.bindings`), each with chaining, fan-out/fan-in, a counter entity and an
+//! HTTP starter folder (left out, with a note); and a v4 project written as ES modules (`import *
+//! as df from 'durable-functions'`). Also: the real `azure-functions-durable` package's names
+//! against ours.
 
 use crate::process::{Durable, Serve};
 use crate::support::Lang;
@@ -173,6 +179,148 @@ async fn a_durable_functions_python_app_builds_and_runs_unchanged() {
     ];
     let (_durable, mut serve, origin) = serve_and_run(&component, &runs, offered).await;
     approve(&origin, "approval_orchestrator").await;
+    serve.assert_running();
+}
+
+/// What the function-folder examples (Python v1, JavaScript v3) run: chaining, fan-out/fan-in
+/// (squares of 1..=5) and an orchestration signalling and calling the counter entity; and what
+/// they offer: every orchestrator, activity and entity under its folder's name, sorted.
+fn function_folder_runs() -> (
+    [(&'static str, serde_json::Value); 3],
+    [serde_json::Value; 3],
+) {
+    let runs = [
+        (
+            "HelloSequence",
+            json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"]),
+        ),
+        ("FanOutFanIn", json!(55)),
+        ("CounterOrchestrator", json!(7)),
+    ];
+    let offered = [
+        json!(["CounterOrchestrator", "FanOutFanIn", "HelloSequence"]),
+        json!(["GetWorkItems", "ProcessItem", "SayHello"]),
+        json!(["Counter"]),
+    ];
+    (runs, offered)
+}
+
+/// Builds `app_dir` again (the build cache answers) and checks `durable build` says it leaves
+/// the HTTP starter folder out.
+fn assert_starter_left_out(app_dir: &str) {
+    let out = tempfile::tempdir().unwrap();
+    let built = crate::process::Outcome::of(
+        crate::process::durable_build()
+            .arg(crate::support::workspace_root().join(app_dir))
+            .arg("-o")
+            .arg(out.path().join("app.wasm")),
+    );
+    built.ok();
+    assert!(
+        built.stderr.contains(
+            "note: function `HttpStart` (httpTrigger, http, durableClient) is left out: \
+             `durable serve` answers Durable Functions' HTTP API itself"
+        ),
+        "{}",
+        built.stderr
+    );
+}
+
+/// The custom status instance `id` reports through the API at `origin`.
+async fn custom_status(origin: &str, id: &str) -> serde_json::Value {
+    let status: serde_json::Value = reqwest::get(format!("{origin}{BASE_PATH}/instances/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["customStatus"].clone()
+}
+
+/// Builds the function-folder app in `dir` (`examples/...`), serves it and runs it.
+async fn function_folder_app_runs(lang: Lang, dir: &str, name: &str) {
+    let component = lang.app(dir, name);
+    let (runs, offered) = function_folder_runs();
+    let (_durable, mut serve, origin) = serve_and_run(&component, &runs, offered).await;
+    assert_eq!(
+        custom_status(&origin, "run-1").await,
+        json!({"processed": 5})
+    );
+    serve.assert_running();
+    assert_starter_left_out(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_functions_python_v1_app_of_function_folders_builds_and_runs_unchanged() {
+    function_folder_app_runs(Lang::Python, "examples/python/df_v1_app", "df_v1_app").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_functions_javascript_v3_app_of_function_folders_builds_and_runs_unchanged() {
+    function_folder_app_runs(Lang::JavaScript, "examples/js/df_v3_app", "df_v3_app").await;
+}
+
+/// A v4 project written as ES modules (`"type": "module"`): `import * as df from
+/// 'durable-functions'` and `import { app } from '@azure/functions'` resolve as `require` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_functions_javascript_v4_app_in_es_modules_builds_and_runs_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("df_esm_app");
+    std::fs::create_dir_all(project.join("src/functions")).unwrap();
+    std::fs::write(
+        project.join("package.json"),
+        r#"{
+  "name": "df-esm-app",
+  "version": "1.0.0",
+  "type": "module",
+  "main": "src/functions/*.js",
+  "dependencies": { "@azure/functions": "^4.0.0", "durable-functions": "^3.0.0" }
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("src/functions/hello.js"),
+        r#"import { app } from '@azure/functions';
+import * as df from 'durable-functions';
+import { RetryOptions } from 'durable-functions';
+
+df.app.orchestration('esmOrchestrator', function* (context) {
+    const retry = new RetryOptions(100, 2);
+    const first = yield context.df.callActivityWithRetry('esmHello', retry, 'Tokyo');
+    const counter = new df.EntityId('esmCounter', context.df.instanceId);
+    yield context.df.callEntity(counter, 'add', 2);
+    return [first, yield context.df.callEntity(counter, 'get')];
+});
+
+df.app.activity('esmHello', { handler: (city) => `Hello, ${city}` });
+
+df.app.entity('esmCounter', (context) => {
+    const value = context.df.getState(() => 0);
+    if (context.df.operationName === 'add') context.df.setState(value + context.df.getInput());
+    else context.df.return(value);
+});
+
+app.http('esmStart', {
+    route: 'orchestrators/{orchestratorName}',
+    extraInputs: [df.input.durableClient()],
+    handler: async (request, context) => {
+        const client = df.getClient(context);
+        const instanceId = await client.startNew(request.params.orchestratorName);
+        return client.createCheckStatusResponse(request, instanceId);
+    },
+});
+"#,
+    )
+    .unwrap();
+    let component = Lang::JavaScript.app(project.to_str().unwrap(), "df_esm_app");
+    let runs = [("esmOrchestrator", json!(["Hello, Tokyo", 2]))];
+    let offered = [
+        json!(["esmOrchestrator"]),
+        json!(["esmHello"]),
+        json!(["esmCounter"]),
+    ];
+    let (_durable, mut serve, _origin) = serve_and_run(&component, &runs, offered).await;
     serve.assert_running();
 }
 

@@ -1,6 +1,8 @@
 """The module componentize-py builds a durable Python component from (see `durable build`,
 `host/src/cli/build/`): imports the user's module, `app` (or `function_app`, as a Durable
-Functions project names it), whose decorators fill the `durable.App`, and exposes the WIT
+Functions project names it in programming model v2), whose decorators fill the `durable.App`,
+or else registers a Durable Functions project's function folders (programming model v1: folders
+with a `function.json`, see `azure.durable_functions._function_folders`), and exposes the WIT
 exports the generated bindings look for here."""
 
 try:
@@ -8,6 +10,14 @@ try:
 except ModuleNotFoundError as missing:
     if missing.name != "app":
         raise
-    import function_app  # noqa: F401 - a Durable Functions project's module
+    try:
+        import function_app  # noqa: F401 - a Durable Functions project's module
+    except ModuleNotFoundError as missing_v2:
+        if missing_v2.name != "function_app":
+            raise
+        # A Durable Functions project in programming model v1: function folders.
+        from azure.durable_functions._function_folders import register_function_folders
+
+        register_function_folders()
 
 from durable._component import Activity, Catalogue, Entity, Orchestrator  # noqa: F401

@@ -76,11 +76,27 @@ class DurableFunctionsSourceTest(unittest.TestCase):
         self.assertEqual(list(app.activities), ["named_activity"])
         self.assertEqual(_app._APPS[len(self.before):], [app], "a blueprint is not a second app")
 
+    def test_v1_create_returns_the_handler_carrying_the_function(self):
+        def orchestrator_function(context):
+            yield context.call_activity("hello", "Tokyo")
+
+        def entity_function(context):
+            context.set_result(1)
+
+        main = df.Orchestrator.create(orchestrator_function)
+        self.assertIs(main.orchestrator_function, orchestrator_function)
+        entity = df.Entity.create(entity_function)
+        self.assertIs(entity.entity_function, entity_function)
+        self.assertIs(df.Orchestrator(orchestrator_function).fn, orchestrator_function)
+        # Only the host runs them: calling the handler says so.
+        with self.assertRaisesRegex(durable.DurableError, "run by durable's host"):
+            main(None)
+        with self.assertRaisesRegex(durable.DurableError, "run by durable's host"):
+            entity(None)
+        with self.assertRaises(TypeError):
+            df.Orchestrator.create(None)
+
     def test_what_is_not_supported_names_the_feature(self):
-        with self.assertRaisesRegex(durable.DurableError, "Orchestrator.create.*v1"):
-            df.Orchestrator.create(lambda context: None)
-        with self.assertRaisesRegex(durable.DurableError, "Entity.create"):
-            df.Entity.create(lambda context: None)
         with self.assertRaisesRegex(durable.DurableError, "HTTP API of `durable serve`"):
             df.DurableOrchestrationClient("{}")
         app = df.DFApp()

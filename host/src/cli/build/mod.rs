@@ -3,7 +3,10 @@
 //!
 //! `app.py` is built by componentize-py, `app.js` is bundled with the SDK
 //! by rolldown and built by componentize-js, a `Cargo.toml` is built by cargo
-//! for `wasm32-wasip2`. The WIT package and the Python and JavaScript SDKs
+//! for `wasm32-wasip2`. Durable Functions projects build unchanged: Python's
+//! `function_app.py` (programming model v2), JavaScript's `package.json` `main`
+//! files (v4), and function folders with a `function.json` each (Python v1,
+//! JavaScript v3: [`folders`]). The WIT package and the Python and JavaScript SDKs
 //! come from the binary ([`durable_host::guest_sources`]) and are written to
 //! a temporary directory for each build, so an installed `durable` needs no
 //! checkout. componentize-py and componentize-js are installed once, at
@@ -13,6 +16,7 @@
 //! gives the same component (the same digest) at once.
 
 mod cache;
+mod folders;
 mod tools;
 
 use cache::BuildCache;
@@ -34,7 +38,9 @@ const WORLD: &str = "durable-component";
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// The app directory: it holds `app.py` (Python), `app.js`
-    /// (JavaScript) or `Cargo.toml` (Rust).
+    /// (JavaScript) or `Cargo.toml` (Rust), or a Durable Functions project
+    /// (`function_app.py`, `package.json`, or function folders with a
+    /// `function.json` each).
     app_dir: PathBuf,
     /// The component to write (default: `<app dir name>.wasm` in the
     /// current directory).
@@ -87,8 +93,9 @@ impl Language {
         }
     }
 
-    /// The language of the app in `dir`, from the file that marks it.
-    fn detect(dir: &Path) -> anyhow::Result<Language> {
+    /// The language of the app in `dir`, from the file that marks it, and the function folders
+    /// when it is a Durable Functions project made of them (Python v1, JavaScript v3).
+    fn detect(dir: &Path) -> anyhow::Result<(Language, Vec<folders::FunctionFolder>)> {
         if !dir.is_dir() {
             bail!("{} is not a directory", dir.display());
         }
@@ -106,6 +113,15 @@ impl Language {
         if dir.join(DF_PYTHON.0).is_file() && !found.iter().any(|(_, l)| *l == Language::Python) {
             found.push(&DF_PYTHON);
         }
+        // A Durable Functions project in the older programming models is function folders,
+        // each with a `function.json`: `__init__.py`s (Python v1) or `index.js`s (JavaScript
+        // v3, beside a `package.json` without the v4 `main` files).
+        if found.is_empty() {
+            let folders = folders::function_folders(dir)?;
+            if let Some(language) = folders::language(dir, &folders)? {
+                return Ok((language, folders));
+            }
+        }
         // A Durable Functions JavaScript project has no `app.js`: its `package.json` names the
         // files (`"main": "src/functions/*.js"`).
         const DF_JS: (&str, Language) = ("package.json", Language::JavaScript);
@@ -113,11 +129,12 @@ impl Language {
             found.push(&DF_JS);
         }
         match found.as_slice() {
-            [(_, language)] => Ok(*language),
+            [(_, language)] => Ok((*language, Vec::new())),
             [] => bail!(
                 "{} holds no app: put `app.py` (Python, or a Durable Functions project's \
-                 `function_app.py`), `app.js` (JavaScript, or a Durable Functions project's \
-                 `package.json`) or a `Cargo.toml` (Rust) in it",
+                 `function_app.py` or function folders), `app.js` (JavaScript, or a Durable \
+                 Functions project's `package.json` or function folders) or a `Cargo.toml` \
+                 (Rust) in it",
                 dir.display()
             ),
             many => bail!(
@@ -134,7 +151,14 @@ impl Language {
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let language = Language::detect(&args.app_dir)?;
+    let (language, function_folders) = Language::detect(&args.app_dir)?;
+    // A project of function folders: what is left out of the component, and why.
+    for note in function_folders
+        .iter()
+        .filter_map(folders::FunctionFolder::left_out_because)
+    {
+        eprintln!("note: {note}");
+    }
     let app_dir = args
         .app_dir
         .canonicalize()
@@ -263,9 +287,11 @@ fn build_python(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()>
         .arg(app_dir)
         .arg("-o")
         .arg(out);
-    let module = match app_dir.join("app.py") {
-        app if app.is_file() => app,
-        _ => app_dir.join("function_app.py"),
+    let module = match (app_dir.join("app.py"), app_dir.join("function_app.py")) {
+        (app, _) if app.is_file() => app,
+        (_, function_app) if function_app.is_file() => function_app,
+        // Function folders (programming model v1).
+        _ => app_dir.to_path_buf(),
     };
     run_step(
         cmd,
@@ -282,9 +308,11 @@ fn build_js(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()> {
     // sees the working directory: both go there.
     guest_sources::write(guest_sources::WIT, &scratch.work().join("wit"))
         .context("cannot write the WIT package to a temporary directory")?;
-    // `app.js`, or the files `package.json`'s `main` names (a Durable Functions project).
+    // `app.js`, or a Durable Functions project: function folders (programming model v3) or the
+    // files `package.json`'s `main` names (v4).
     let app = match app_dir.join("app.js") {
         app if app.is_file() => app,
+        _ if !folders::function_folders(app_dir)?.is_empty() => app_dir.to_path_buf(),
         _ => app_dir.join("package.json"),
     };
     let mut bundle = Command::new("node");

@@ -12,8 +12,12 @@ unchanged (`function_app.py`, programming model v2).
   left out of the component: `durable serve` answers Durable Functions' HTTP API itself.
 - The contexts, `RetryOptions`, `EntityId` and the failures are `durable`'s, which use the same
   method and property names.
-- What is not there fails when the app is built, naming the feature: `Orchestrator.create` and
-  `Entity.create` (programming model v1), `DurableOrchestrationClient`.
+- Programming model v1 (function folders, each with a `function.json` and an `__init__.py`):
+  `main = Orchestrator.create(fn)` and `main = Entity.create(fn)` return the handler the real
+  package returns, carrying `fn` (`.orchestrator_function`, `.entity_function`);
+  `_function_folders` registers every folder's orchestrator, activity and entity under the
+  folder's name (`durable build` detects the layout).
+- What is not there fails when the app is built, naming the feature: `DurableOrchestrationClient`.
 """
 
 from __future__ import annotations
@@ -199,26 +203,62 @@ def _not_supported(feature: str, instead: str) -> DurableError:
     return DurableError(f"azure.durable_functions: {feature} is not supported by durable yet; {instead}")
 
 
-class Orchestrator:
-    """Programming model v1 (`main = df.Orchestrator.create(fn)` in a function folder)."""
+def _handled_by_the_host(what: str) -> DurableError:
+    return DurableError(
+        f"azure.durable_functions: {what} is run by durable's host, not called: `durable build` "
+        "registers it under its function folder's name"
+    )
 
-    @staticmethod
-    def create(function: Callable) -> Callable:
-        raise _not_supported(
-            "Orchestrator.create (programming model v1, function folders)",
-            "register the orchestrator with @app.orchestration_trigger on a df.DFApp in function_app.py",
-        )
+
+class Orchestrator:
+    """Programming model v1: `main = df.Orchestrator.create(orchestrator_function)` in a function
+    folder's `__init__.py`. As in the real package, `create` returns the handler the Functions
+    worker would call, with the generator function as its `orchestrator_function`; `durable
+    build` registers that function as the orchestrator named after the folder."""
+
+    def __init__(self, activity_func: Callable) -> None:
+        self.fn = activity_func
+
+    def handle(self, context: Any) -> str:
+        raise _handled_by_the_host("an Orchestrator")
+
+    @classmethod
+    def create(cls, fn: Callable) -> Callable[[Any], str]:
+        if not callable(fn):
+            raise TypeError("Orchestrator.create takes the orchestrator function (a generator function of the context)")
+
+        def handle(context: Any) -> str:
+            raise _handled_by_the_host("an orchestrator made by Orchestrator.create")
+
+        handle.orchestrator_function = fn  # type: ignore[attr-defined]
+        handle.__name__ = getattr(fn, "__name__", "handle")
+        handle.__qualname__ = getattr(fn, "__qualname__", "handle")
+        return handle
 
 
 class Entity:
-    """Programming model v1 (`main = df.Entity.create(fn)` in a function folder)."""
+    """Programming model v1: `main = df.Entity.create(entity_function)` in a function folder's
+    `__init__.py`. `create` returns the handler with the function as its `entity_function`;
+    `durable build` registers that function as the entity named after the folder."""
 
-    @staticmethod
-    def create(function: Callable) -> Callable:
-        raise _not_supported(
-            "Entity.create (programming model v1, function folders)",
-            "register the entity with @app.entity_trigger on a df.DFApp in function_app.py",
-        )
+    def __init__(self, entity_func: Callable) -> None:
+        self.fn = entity_func
+
+    def handle(self, context: Any, batch: List[Dict[str, Any]]) -> str:
+        raise _handled_by_the_host("an Entity")
+
+    @classmethod
+    def create(cls, fn: Callable) -> Callable[[Any], str]:
+        if not callable(fn):
+            raise TypeError("Entity.create takes the entity function (a function of the entity context)")
+
+        def handle(context: Any) -> str:
+            raise _handled_by_the_host("an entity made by Entity.create")
+
+        handle.entity_function = fn  # type: ignore[attr-defined]
+        handle.__name__ = getattr(fn, "__name__", "handle")
+        handle.__qualname__ = getattr(fn, "__qualname__", "handle")
+        return handle
 
 
 class DurableOrchestrationClient:

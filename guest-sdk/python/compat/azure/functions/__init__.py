@@ -77,7 +77,17 @@ class Out:
 
 
 class Context:
-    """The invocation context a trigger receives; never received in a component."""
+    """The invocation context a function receives. In a component only a programming model v1
+    activity with a `context` parameter receives one: its function (folder) name and an id of
+    the attempt (`<instance id>:<task id>:<attempt>`)."""
+
+    def __init__(self, invocation_id: str = "", function_name: str = "", function_directory: str = "",
+                 **_: Any) -> None:
+        self.invocation_id = invocation_id
+        self.function_name = function_name
+        self.function_directory = function_directory
+        self.trace_context = None
+        self.retry_context = None
 
 
 __all__ = ["AuthLevel", "Context", "HttpMethod", "HttpRequest", "HttpResponse", "Out"]

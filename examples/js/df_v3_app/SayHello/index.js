@@ -1,0 +1,6 @@
+// An activity: its input arrives as the binding named in function.json (`city`).
+const { greet } = require("../shared/greeting");
+
+module.exports = async function (context) {
+    return greet(context.bindings.city);
+};
