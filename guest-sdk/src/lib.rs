@@ -34,6 +34,7 @@ extern crate self as durable_sdk;
 mod activity;
 #[doc(hidden)]
 pub mod bindings;
+pub mod config;
 mod entity;
 mod export;
 mod failure;

@@ -1,14 +1,18 @@
-//! Activities reaching the world through `wasi:http` (a Rust activity using `wstd`) against a
-//! local server: allowed and refused hosts, a response over the cap, a server slower than the
-//! code's timeout, and an orchestrator that tries, refused by its sandbox.
+//! Activities reaching the world through `wasi:http` (a Rust activity using `wstd`, a
+//! JavaScript one using `fetch`) against a local server: allowed and refused hosts, a response
+//! over the cap, a server slower than the code's timeout, a secret from `wasi:config`, and
+//! orchestrators that try, refused by their sandbox.
 
+use crate::backend::{Backend, backend};
 use crate::support::*;
 use axum::Router;
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{get, post};
 use durable_host::outbound::MAX_RESPONSE_BODY;
 use durable_host::types::RuntimeStatus;
+use durable_host::wasm::sandbox::ActivityConfig;
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `/hello` answers with the `host` the request named; `/big` sends a body one byte over the
@@ -165,16 +169,82 @@ async fn an_orchestrator_cannot_use_wasi_http() {
             json!(format!("{origin}/hello")).to_string(),
         )
         .await;
-    let record = t.finish(&id).await;
+    refused_by_the_sandbox(&t, &id, "wasi:http/types").await;
+    t.stop().await;
+}
+
+/// `id` failed: its orchestrator called `interface`, which its sandbox does not provide.
+async fn refused_by_the_sandbox(t: &TestHost, id: &str, interface: &str) {
+    let record = t.finish(id).await;
     assert_eq!(record.status, RuntimeStatus::Failed, "{record:#?}");
     let failure = record.failure.expect("a failure");
     assert!(
-        failure.message.contains("`wasi:http/types")
+        failure.message.contains(&format!("`{interface}"))
             && failure
                 .message
                 .contains("which the sandbox does not provide"),
         "{}",
         failure.message
     );
+}
+
+const SECRET: &str = "sk-live-4f9c2e7a1b";
+
+/// An activity reads the operator's `api_key` through `wasi:config` and sends it; the key is
+/// in no stored byte (history, results, logs: the whole SQLite file), and an orchestrator
+/// cannot read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_reaches_the_activity_and_no_stored_byte() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let keys = seen.clone();
+    let app = Router::new().route(
+        "/charge",
+        post(move |headers: HeaderMap| {
+            let keys = keys.clone();
+            async move {
+                let key = headers
+                    .get("x-api-key")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                keys.lock().unwrap().push(key);
+                "charged"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut t = TestHost::with_config(|c| {
+        c.capabilities.http_hosts = vec!["127.0.0.1".into()];
+        c.capabilities.config = ActivityConfig::new([("api_key".into(), SECRET.into())]);
+    });
+    t.deploy_component(&read(&guest("outbound"))).await;
+    t.run();
+    let id = t
+        .start(
+            "call_with_key_via_activity",
+            json!(format!("{origin}/charge")).to_string(),
+        )
+        .await;
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!(200));
+    assert_eq!(*seen.lock().unwrap(), [Some(SECRET.to_owned())]);
+
+    let refused = t.start("config_in_orchestrator", "null").await;
+    refused_by_the_sandbox(&t, &refused, "wasi:config/store").await;
     t.stop().await;
+
+    if let Backend::Sqlite = backend() {
+        let path = t.db_path().to_owned();
+        let mut stored = std::fs::read(&path).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            stored.extend(std::fs::read(side).unwrap_or_default());
+        }
+        assert!(
+            !stored.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the secret is in the database file"
+        );
+    }
 }

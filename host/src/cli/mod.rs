@@ -23,7 +23,7 @@ use durable_host::clock::{Clock, SystemClock};
 use durable_host::host::{Host, HostConfig};
 use durable_host::store::{ComponentRecord, Durability, Migration, SqliteStore, Store};
 use durable_host::telemetry;
-use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use durable_host::wasm::sandbox::{ActivityCapabilities, ActivityConfig, GuestLimits};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -227,6 +227,15 @@ pub struct HostArgs {
     /// (`host`, `*.domain`, either with `:port`, or `*`; repeatable).
     #[arg(long = "allow-http", value_name = "HOST")]
     http_hosts: Vec<String>,
+    /// Give activities a configuration value or secret, read through `wasi:config/store`:
+    /// KEY=VALUE, or KEY alone to take the value of the host's environment variable KEY
+    /// (repeatable). Never stored or logged.
+    #[arg(long = "config", value_name = "KEY[=VALUE]")]
+    config: Vec<String>,
+    /// Read activities' configuration values from a file of KEY=VALUE lines (`#` comments);
+    /// `--config` wins over it.
+    #[arg(long, value_name = "FILE")]
+    config_file: Option<PathBuf>,
     /// Pass activity stdout/stderr through.
     #[arg(long)]
     activity_stdio: bool,
@@ -265,6 +274,37 @@ pub struct HostArgs {
 }
 
 impl HostArgs {
+    /// The `--config-file` values, then the `--config` ones (a later key wins).
+    fn config_values(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut values = Vec::new();
+        if let Some(file) = &self.config_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read --config-file {}", file.display()))?;
+            for (n, line) in (1..).zip(text.lines()) {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (key, value) = line
+                    .split_once('=')
+                    .with_context(|| format!("{} line {n} is not KEY=VALUE", file.display()))?;
+                values.push((key.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+        for item in &self.config {
+            values.push(match item.split_once('=') {
+                Some((key, value)) => (key.to_owned(), value.to_owned()),
+                None => {
+                    let value = std::env::var(item).with_context(|| {
+                        format!("--config {item}: the environment variable {item} is not set")
+                    })?;
+                    (item.clone(), value)
+                }
+            });
+        }
+        Ok(values)
+    }
+
     /// The engine's settings for the database `db`.
     fn config(&self, db: &std::path::Path) -> anyhow::Result<HostConfig> {
         let default_poll = if postgres_url(db).is_some() {
@@ -292,6 +332,7 @@ impl HostArgs {
                 .with_context(|| format!("--env `{pair}` must look like KEY=VALUE"))?;
             capabilities.env.push((k.to_owned(), v.to_owned()));
         }
+        capabilities.config = ActivityConfig::new(self.config_values()?);
         let defaults = HostConfig::default();
         Ok(HostConfig {
             orchestration_concurrency: self.orchestration_concurrency.max(1),
@@ -614,4 +655,63 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_args(args: &[&str]) -> HostArgs {
+        let cli = Cli::try_parse_from(["durable", "serve"].iter().chain(args)).expect("parses");
+        match cli.command {
+            Command::Serve { host, .. } => host,
+            _ => unreachable!("serve"),
+        }
+    }
+
+    /// `--config-file` lines, then `--config` (a later key wins); `--config KEY` alone takes
+    /// the host's environment variable; a malformed line names its file and line.
+    #[test]
+    fn config_values_come_from_the_file_the_flags_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secrets.env");
+        std::fs::write(&file, "# payments\napi_key = from-file\n\nregion=eu\n").unwrap();
+        let file = file.to_str().unwrap();
+        let path = std::env::var("PATH").expect("PATH is set");
+        let args = host_args(&[
+            "--config-file",
+            file,
+            "--config",
+            "api_key=flag",
+            "--config",
+            "PATH",
+        ]);
+        let values = args.config_values().unwrap();
+        assert_eq!(
+            values,
+            [
+                ("api_key".to_owned(), "from-file".to_owned()),
+                ("region".to_owned(), "eu".to_owned()),
+                ("api_key".to_owned(), "flag".to_owned()),
+                ("PATH".to_owned(), path),
+            ]
+        );
+        let config = ActivityConfig::new(values);
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("api_key") && !shown.contains("flag"),
+            "{shown}"
+        );
+
+        std::fs::write(dir.path().join("bad.env"), "ok=1\nnot a pair\n").unwrap();
+        let bad = dir.path().join("bad.env");
+        let err = host_args(&["--config-file", bad.to_str().unwrap()])
+            .config_values()
+            .unwrap_err();
+        assert!(err.to_string().contains("line 2 is not KEY=VALUE"), "{err}");
+        let err = host_args(&["--config", "DURABLE_SURELY_UNSET_VARIABLE"])
+            .config_values()
+            .unwrap_err();
+        assert!(err.to_string().contains("is not set"), "{err}");
+    }
 }

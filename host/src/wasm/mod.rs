@@ -207,6 +207,9 @@ impl WasmRuntime {
         let mut full_linker = Linker::<GuestState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut full_linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut full_linker)?;
+        wasmtime_wasi_config::add_to_linker(&mut full_linker, |s| {
+            wasmtime_wasi_config::WasiConfig::from(&*s.config)
+        })?;
         DurableComponent::add_to_linker::<GuestState, HasSelf<GuestState>>(
             &mut full_linker,
             |s| s,

@@ -29,6 +29,7 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
+use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 use wasmtime_wasi_io::poll::{Pollable, subscribe};
 
@@ -46,9 +47,33 @@ pub struct ActivityCapabilities {
     pub network: bool,
     /// Pass activity stdout/stderr through to the host's.
     pub inherit_stdio: bool,
-    /// Hosts the built-in `call_http` activity may reach (`host`,
-    /// `host:port`, or `*`).
+    /// Hosts activities may reach over HTTP, through `wasi:http` and `call_http`
+    /// ([`crate::outbound::HttpAllowList`]).
     pub http_hosts: Vec<String>,
+    /// What activities read through `wasi:config/store`.
+    pub config: ActivityConfig,
+}
+
+/// Configuration and secrets activities read through `wasi:config/store` (`--config`): held in
+/// memory only, never written to history, logs or the dashboard. `Debug` shows the keys alone.
+#[derive(Clone, Default)]
+pub struct ActivityConfig(Arc<WasiConfigVariables>, Arc<Vec<String>>);
+
+impl ActivityConfig {
+    /// The values `pairs` (key, value) give; a later pair of the same key wins.
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let pairs: std::collections::BTreeMap<String, String> = pairs.into_iter().collect();
+        let keys = pairs.keys().cloned().collect();
+        ActivityConfig(Arc::new(pairs.into_iter().collect()), Arc::new(keys))
+    }
+}
+
+impl std::fmt::Debug for ActivityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityConfig")
+            .field("keys", &self.1)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Resource limits for guest code.
@@ -93,6 +118,8 @@ pub struct GuestState {
     /// `wasi:http`: linked for activities only, sending what the operator's policy allows.
     http: WasiHttpCtx,
     outbound: Box<dyn WasiHttpHooks>,
+    /// `wasi:config/store`: linked for activities only.
+    pub(crate) config: Arc<WasiConfigVariables>,
 }
 
 impl WasiHttpView for GuestState {
@@ -158,6 +185,7 @@ impl GuestState {
             version: None,
             http: WasiHttpCtx::new(),
             outbound: Box::new(Closed),
+            config: Arc::default(),
         }
     }
 
@@ -198,6 +226,7 @@ impl GuestState {
             version: None,
             http: WasiHttpCtx::new(),
             outbound: Box::new(outbound),
+            config: caps.config.0.clone(),
         })
     }
 }

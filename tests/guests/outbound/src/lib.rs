@@ -1,6 +1,6 @@
-//! Test-only component: an activity that makes HTTP requests with `wstd` (`wasi:http`, under
-//! the host's outbound policy), and an orchestrator that tries the same, which its sandbox
-//! refuses.
+//! Test-only component: activities that make HTTP requests with `wstd` (`wasi:http`, under
+//! the host's outbound policy) and read a secret (`wasi:config`), and orchestrators that try
+//! the same, which their sandbox refuses.
 
 use durable_sdk::{Failure, OrchestrationContext};
 use serde_json::{Value, json};
@@ -54,6 +54,38 @@ async fn fetch_via_activity(ctx: OrchestrationContext, request: Value) -> Result
     }
 }
 
+/// POSTs to `url` with the operator's `api_key` (`wasi:config`, `durable serve --config`) in
+/// the `x-api-key` header and returns the status alone: the key never enters a result.
+#[durable_sdk::activity]
+fn call_with_key(url: String) -> Result<u16, Failure> {
+    let key = durable_sdk::config::get("api_key")?
+        .ok_or_else(|| Failure::new("Misconfigured", "no api_key is configured"))?;
+    wstd::runtime::block_on(async {
+        let failed = |e: &dyn std::fmt::Display| Failure::new("HttpError", e.to_string());
+        let request = Request::post(&url)
+            .header("x-api-key", key)
+            .body(Body::empty())
+            .map_err(|e| failed(&e))?;
+        let response = Client::new().send(request).await.map_err(|e| failed(&e))?;
+        Ok(response.status().as_u16())
+    })
+}
+
+/// Calls `url` with the configured key through `call_with_key`.
+#[durable_sdk::orchestrator]
+async fn call_with_key_via_activity(
+    ctx: OrchestrationContext,
+    url: String,
+) -> Result<u16, Failure> {
+    ctx.call_activity("call_with_key", url).await
+}
+
+/// Reads the configured `api_key` from the orchestrator itself: the sandbox must refuse.
+#[durable_sdk::orchestrator]
+async fn config_in_orchestrator(_ctx: OrchestrationContext) -> Result<Option<String>, Failure> {
+    durable_sdk::config::get("api_key")
+}
+
 /// Fetches `url` from the orchestrator itself: the sandbox must refuse.
 #[durable_sdk::orchestrator]
 async fn fetch_in_orchestrator(_ctx: OrchestrationContext, url: String) -> Result<Value, Failure> {
@@ -61,7 +93,12 @@ async fn fetch_in_orchestrator(_ctx: OrchestrationContext, url: String) -> Resul
 }
 
 durable_sdk::component! {
-    orchestrators: [fetch_via_activity, fetch_in_orchestrator],
-    activities: [fetch, fetch_within],
+    orchestrators: [
+        fetch_via_activity,
+        fetch_in_orchestrator,
+        call_with_key_via_activity,
+        config_in_orchestrator,
+    ],
+    activities: [fetch, fetch_within, call_with_key],
     entities: [],
 }
