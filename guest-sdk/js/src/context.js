@@ -11,7 +11,7 @@ import { httpRequest, runHttp } from './http.js';
 import { toJson } from './json.js';
 import { DurableLock, LOCKING_RULES, LockState, lockingRules, noSubOrchestrationInSection, sortedEntities } from './lock.js';
 import { runWithRetry } from './retry.js';
-import { AnyTask, ExternalEventTask, SequencedTask, Task, TimerTask } from './tasks.js';
+import { AnyTask, ExternalEventTask, SequencedTask, Task, TimerTask, isGenerator } from './tasks.js';
 import { DURABLE_NAMESPACE, uuid5 } from './uuid.js';
 
 export { parseJson, toJson } from './json.js';
@@ -148,6 +148,25 @@ export class DurableOrchestrationContext {
       throw new TaskFailedError(new Failure(TIMEOUT, `the external event \`${name}\` did not arrive within ${timeoutMs} ms`));
     }
     return this._background.spawn(wait());
+  }
+
+  /**
+   * Runs `flow`, a generator object (the call of a `function*`: `context.df.spawn(step(context,
+   * x))`), beside the orchestrator as a task of its own: a sub-flow (a chain of `yield`s) the
+   * orchestrator can `yield`, or put in `Task.all` / `Task.any`. Its value is the generator's
+   * return value; its failure is the error it threw (a failed task it did not catch keeps its
+   * failure). The generator runs at once up to its first pending task, so the work it starts
+   * first is scheduled now, like `callActivity`; afterwards it runs after every history event,
+   * after the orchestrator and before spawned flows created later, exactly as the Rust SDK's
+   * `ctx.spawn`. It stops (is closed with `return()`) when the orchestration ends; its `finally`
+   * blocks then start no work. Only replay-safe code belongs in it, as in the orchestrator.
+   */
+  spawn(flow) {
+    if (!isGenerator(flow)) {
+      const what = flow === null ? 'null' : typeof flow === 'function' ? 'a function (call the generator function)' : typeof flow;
+      throw new TypeError(`spawn takes a generator object, not ${what}`);
+    }
+    return this._background.spawn(flow);
   }
 
   /** Raises the event `name` on another instance. */

@@ -149,6 +149,7 @@ export class Executor {
 
   _finish(done) {
     this.finished = true;
+    this.state.ended = true;
     this._background.clear();
     const state = this.state;
     // Ending inside a critical section releases it.

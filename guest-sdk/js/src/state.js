@@ -43,6 +43,9 @@ export class ReplayState {
     this.uuidCounter = 0;
     // {input: JSON text, preserve: bool} once `continueAsNew` was called.
     this.continueAsNew = null;
+    // Set once the orchestrator ended: spawned generators closed afterwards (their `finally`
+    // blocks) decide nothing but the release of a critical section.
+    this.ended = false;
     this._nextSequence = 0;
     this._nextOrder = 0;
     this._actions = [];
@@ -67,14 +70,14 @@ export class ReplayState {
    * dropped: the execution is ending and must not start new work. */
   schedule(kind, data) {
     const id = this._nextSequence++;
-    if (this.continueAsNew === null) this._actions.push(new Action(id, kind, data));
+    if (this.continueAsNew === null && !this.ended) this._actions.push(new Action(id, kind, data));
     return id;
   }
 
   /** Records an action that starts no work. After `continueAsNew` only the final one (and the
    * release of a critical section, which is part of ending). */
   record(kind, data) {
-    if (this.continueAsNew === null || KEPT_WHEN_ENDING.includes(kind)) {
+    if ((this.continueAsNew === null && !this.ended) || KEPT_WHEN_ENDING.includes(kind)) {
       this._actions.push(new Action(0, kind, data));
     }
   }

@@ -1,8 +1,8 @@
 // Durable tasks: what an orchestrator `yield`s.
 //
 // A task reads its outcome from the shared `ReplayState`: by sequence id (activities, timers,
-// sub-orchestrations), by waiter id (external events) or by spawn id (composite tasks run as
-// generators of their own: retries, waits with a timeout). `Task.all` / `Task.any` compose
+// sub-orchestrations), by waiter id (external events) or by spawn id (generators run as tasks of
+// their own: `context.df.spawn`, retries, waits with a timeout). `Task.all` / `Task.any` compose
 // other tasks and decide from the arrival order of their outcomes, never from when they are
 // looked at, so a cold replay agrees with a live run. The action behind a task is recorded when
 // the task is created, so tasks that are never yielded still run.
@@ -251,9 +251,10 @@ function outcome(r) {
 }
 
 /**
- * Generators the SDK runs beside the orchestrator (retries, timed waits). Each is polled once
- * when spawned, so the work it starts first is scheduled at once; afterwards after every history
- * event, in creation order. A finished one records its outcome in the state at that moment, so
+ * Generators run beside the orchestrator (`context.df.spawn`, and the SDK's own: retries, timed
+ * waits, durable HTTP). Each is polled once when spawned, so the work it starts first is scheduled
+ * at once; afterwards after every history event, after the orchestrator, in creation order (as
+ * the Rust SDK's executor). A finished one records its outcome in the state at that moment, so
  * it takes its place in history order.
  */
 export class Background {

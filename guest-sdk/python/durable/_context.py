@@ -7,6 +7,7 @@ arrives. Time, ids and "am I replaying" come from the history, never from a cloc
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Optional
@@ -278,6 +279,22 @@ class DurableOrchestrationContext:
             "asynchronousPatternEnabled": asynchronous_pattern_enabled,
         }
         return self._background.spawn(poll_http(self, request))
+
+    def spawn(self, flow: Any) -> Task:
+        """Runs `flow`, a generator (the call of a generator function, `context.spawn(step(context,
+        x))`), beside the orchestrator as a task of its own: a sub-flow (a chain of `yield`s)
+        the orchestrator can `yield`, or put in `task_all` / `task_any`. Its value is the
+        generator's return value; its failure is the exception it raised (a failed task it did
+        not catch keeps its failure). The generator runs at once up to its first pending task,
+        so the work it starts first is scheduled now, like `call_activity`; afterwards it runs
+        after every history event, after the orchestrator and before spawned flows created
+        later, exactly as the Rust SDK's `ctx.spawn`. It stops (is closed) when the
+        orchestration ends; its `finally` blocks then start no work. Only replay-safe code
+        belongs in it, as in the orchestrator itself."""
+        if not inspect.isgenerator(flow):
+            hint = " (call the generator function)" if inspect.isgeneratorfunction(flow) else ""
+            raise TypeError(f"spawn takes a generator{hint}, not {type(flow).__name__}")
+        return self._background.spawn(flow)
 
     def send_event(self, instance_id: str, name: str, input_: Any = None) -> None:
         """Raises the event `name` on another instance."""

@@ -53,6 +53,9 @@ class ReplayState:
         self.uuid_counter = 0
         # (input JSON text, preserve unprocessed events) once `continue_as_new` was called.
         self.continue_as_new: Optional[Tuple[str, bool]] = None
+        # Set once the orchestrator ended: spawned generators closed afterwards (their `finally`
+        # blocks) decide nothing but the release of a critical section.
+        self.ended = False
         self._next_sequence = 0
         self._next_order = 0
         self._actions: List[Action] = []
@@ -77,14 +80,14 @@ class ReplayState:
         dropped: the execution is ending and must not start new work."""
         sequence_id = self._next_sequence
         self._next_sequence += 1
-        if self.continue_as_new is None:
+        if self.continue_as_new is None and not self.ended:
             self._actions.append(Action(sequence_id, kind, data))
         return sequence_id
 
     def record(self, kind: str, **data: Any) -> None:
         """Records an action that starts no work. After `continue_as_new` only the final one (and
         the release of a critical section, which is part of ending)."""
-        if self.continue_as_new is None or kind in KEPT_WHEN_ENDING:
+        if (self.continue_as_new is None and not self.ended) or kind in KEPT_WHEN_ENDING:
             self._actions.append(Action(0, kind, data))
 
     def take_actions(self) -> List[Action]:

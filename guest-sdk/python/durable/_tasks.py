@@ -1,10 +1,10 @@
 """Durable tasks: what an orchestrator `yield`s.
 
 A task reads its outcome from the shared `ReplayState`: by sequence id (activities, timers,
-sub-orchestrations), by waiter id (external events) or by spawn id (composite tasks run as
-generators of their own: retries, waits with a timeout). `task_all` / `task_any` compose other
-tasks and decide from the arrival order of their outcomes, never from when they are looked at,
-so a cold replay agrees with a live run. The action behind a task is recorded when the task is
+sub-orchestrations), by waiter id (external events) or by spawn id (generators run as tasks of
+their own: `context.spawn`, retries, waits with a timeout). `task_all` / `task_any` compose
+other tasks and decide from the arrival order of their outcomes, never from when they are
+looked at, so a cold replay agrees with a live run. The action behind a task is recorded when the task is
 created, so tasks that are never yielded still run.
 """
 
@@ -230,7 +230,10 @@ class GeneratorRunner:
             send, throw = _outcome(resolved)
 
     def close(self) -> None:
-        self._generator.close()
+        try:
+            self._generator.close()
+        except Exception:  # noqa: BLE001 - a generator failing as it closes is finished anyway
+            pass
 
 
 def _outcome(resolved: Resolved):
@@ -241,9 +244,10 @@ def _outcome(resolved: Resolved):
 
 
 class Background:
-    """Generators the SDK runs beside the orchestrator (retries, timed waits). Each is polled
-    once when spawned, so the work it starts first is scheduled at once; afterwards after
-    every history event, in creation order. A finished one records its outcome in the state at
+    """Generators run beside the orchestrator (`context.spawn`, and the SDK's own: retries,
+    timed waits, durable HTTP). Each is polled once when spawned, so the work it starts first is
+    scheduled at once; afterwards after every history event, after the orchestrator, in creation
+    order (as the Rust SDK's executor). A finished one records its outcome in the state at
     that moment, so it takes its place in history order."""
 
     def __init__(self, state: ReplayState):

@@ -130,6 +130,7 @@ class Executor:
 
     def _finish(self, done: Resolved) -> None:
         self.finished = True
+        self.state.ended = True
         self._background.clear()
         state = self.state
         # Ending inside a critical section releases it.

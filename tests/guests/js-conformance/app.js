@@ -321,6 +321,83 @@ orchestration('carry_events', function* (context) {
   return item;
 });
 
+// --- Spawned sub-flows ---
+
+orchestration('spawn_chain', function* (context) {
+  const flow = context.df.spawn(
+    (function* () {
+      const a = yield context.df.callActivity('a');
+      const b = yield context.df.callActivity('b', a);
+      return [a, b];
+    })(),
+  );
+  const other = context.df.callActivity('c');
+  const chain = yield flow;
+  return { chain, other: yield other };
+});
+
+orchestration('spawn_poll_order', function* (context) {
+  const gate = context.df.callActivity('gate');
+  const first = context.df.spawn(
+    (function* () {
+      return yield gate;
+    })(),
+  );
+  const second = context.df.spawn(
+    (function* () {
+      yield gate;
+      return yield context.df.callActivity('second');
+    })(),
+  );
+  yield gate;
+  const afterGate = context.df.callActivity('main_after_gate');
+  yield first;
+  const afterFirst = context.df.callActivity('main_after_first');
+  return [yield afterGate, yield second, yield afterFirst];
+});
+
+class Negative extends DurableError {}
+
+orchestration('spawn_failure', function* (context) {
+  const flow = context.df.spawn(
+    (function* () {
+      const v = yield context.df.callActivity('check');
+      if (v < 0) throw new Negative(`${v} is negative`);
+      return v;
+    })(),
+  );
+  const side = context.df.callActivity('side');
+  return yield context.df.Task.all([flow, side]);
+});
+
+orchestration('spawn_vs_timer', function* (context) {
+  const flow = context.df.spawn(
+    (function* () {
+      const a = yield context.df.callActivity('a');
+      return yield context.df.callActivity('b', a);
+    })(),
+  );
+  const timer = context.df.createTimer(new Date(millis(context) + 60000));
+  const tasks = [flow, timer];
+  const winner = yield context.df.Task.any(tasks);
+  if (winner === flow) timer.cancel();
+  return raceResult(tasks, winner);
+});
+
+orchestration('spawn_nested', function* (context) {
+  function* inner() {
+    return yield context.df.callActivity('inner');
+  }
+  function* outer() {
+    const innerFlow = context.df.spawn(inner());
+    const mine = yield context.df.callActivity('outer');
+    return [mine, yield innerFlow];
+  }
+  const outerFlow = context.df.spawn(outer());
+  const last = yield context.df.callActivity('main');
+  return [...(yield outerFlow), last];
+});
+
 // --- For the end-to-end tests (not conformance scenarios) ---
 
 class OutOfStock extends DurableError {}

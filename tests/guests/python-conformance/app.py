@@ -401,6 +401,89 @@ def carry_events(context):
     return item
 
 
+# --- Spawned sub-flows -----------------------------------------------------------------------
+
+
+@app.orchestrator
+def spawn_chain(context):
+    def chain():
+        a = yield context.call_activity("a")
+        b = yield context.call_activity("b", a)
+        return [a, b]
+
+    flow = context.spawn(chain())
+    other = context.call_activity("c")
+    chained = yield flow
+    return {"chain": chained, "other": (yield other)}
+
+
+@app.orchestrator
+def spawn_poll_order(context):
+    gate = context.call_activity("gate")
+
+    def first():
+        return (yield gate)
+
+    def second():
+        yield gate
+        return (yield context.call_activity("second"))
+
+    first_flow = context.spawn(first())
+    second_flow = context.spawn(second())
+    yield gate
+    after_gate = context.call_activity("main_after_gate")
+    yield first_flow
+    after_first = context.call_activity("main_after_first")
+    return [(yield after_gate), (yield second_flow), (yield after_first)]
+
+
+class Negative(durable.DurableError):
+    pass
+
+
+@app.orchestrator
+def spawn_failure(context):
+    def flow():
+        v = yield context.call_activity("check")
+        if v < 0:
+            raise Negative(f"{v} is negative")
+        return v
+
+    spawned = context.spawn(flow())
+    side = context.call_activity("side")
+    return (yield context.task_all([spawned, side]))
+
+
+@app.orchestrator
+def spawn_vs_timer(context):
+    def flow():
+        a = yield context.call_activity("a")
+        return (yield context.call_activity("b", a))
+
+    spawned = context.spawn(flow())
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=60))
+    tasks = [spawned, timer]
+    winner = yield context.task_any(tasks)
+    if winner is spawned:
+        timer.cancel()
+    return race_result(tasks, winner)
+
+
+@app.orchestrator
+def spawn_nested(context):
+    def inner():
+        return (yield context.call_activity("inner"))
+
+    def outer():
+        inner_flow = context.spawn(inner())
+        mine = yield context.call_activity("outer")
+        return [mine, (yield inner_flow)]
+
+    outer_flow = context.spawn(outer())
+    last = yield context.call_activity("main")
+    return [*(yield outer_flow), last]
+
+
 # --- For the end-to-end tests (not conformance scenarios) ------------------------------------
 
 

@@ -506,6 +506,105 @@ async fn carry_events(ctx: OrchestrationContext, input: Value) -> Result<Value, 
     Ok(item)
 }
 
+// --- Spawned sub-flows ------------------------------------------------------------------------
+
+/// Spawns the chain `a` then `b` (with `a`'s result as input) and calls `c` directly beside it:
+/// `{"chain": [a, b], "other": c}`. `a` is scheduled when the flow is spawned, before `c`.
+#[durable_sdk::orchestrator]
+async fn spawn_chain(ctx: OrchestrationContext) -> Result<Value, Failure> {
+    let c = ctx.clone();
+    let chain: Task<Vec<Value>> = ctx.spawn(async move {
+        let a: Value = c.call_activity("a", ()).await?;
+        let b: Value = c.call_activity("b", &a).await?;
+        Ok(vec![a, b])
+    });
+    let other: Task<Value> = ctx.call_activity("c", ());
+    let chain = chain.await?;
+    Ok(json!({ "chain": chain, "other": other.await? }))
+}
+
+/// Calls `gate`, then spawns `first` (which waits for `gate` and returns its result) and
+/// `second` (which waits for `gate`, then calls `second`). The orchestrator waits for `gate`,
+/// calls `main_after_gate`, waits for `first`, calls `main_after_first`, and returns
+/// `[main_after_gate, second, main_after_first]`. When `gate` completes, the orchestrator runs
+/// before the spawned flows (`main_after_gate` comes first), and it sees `first` finish only
+/// after every spawned flow had its turn (`second` comes before `main_after_first`).
+#[durable_sdk::orchestrator]
+async fn spawn_poll_order(ctx: OrchestrationContext) -> Result<Value, Failure> {
+    let gate: Task<Value> = ctx.call_activity("gate", ());
+    let waits = gate.clone();
+    let first: Task<Value> = ctx.spawn(async move { waits.await });
+    let waits = gate.clone();
+    let c = ctx.clone();
+    let second: Task<Value> = ctx.spawn(async move {
+        waits.await?;
+        c.call_activity("second", ()).await
+    });
+    gate.await?;
+    let after_gate: Task<Value> = ctx.call_activity("main_after_gate", ());
+    first.await?;
+    let after_first: Task<Value> = ctx.call_activity("main_after_first", ());
+    Ok(json!([
+        after_gate.await?,
+        second.await?,
+        after_first.await?
+    ]))
+}
+
+/// Spawns a flow that calls `check` and fails with its own `Negative` failure (message
+/// `"{v} is negative"`) when the result is below 0, else returns it; calls `side` beside it and
+/// returns `task_all([flow, side])`. A failure of the flow (its own or `check`'s) fails the
+/// orchestration without waiting for `side`.
+#[durable_sdk::orchestrator]
+async fn spawn_failure(ctx: OrchestrationContext) -> Result<Vec<Value>, Failure> {
+    let c = ctx.clone();
+    let flow: Task<Value> = ctx.spawn(async move {
+        let v: i64 = c.call_activity("check", ()).await?;
+        if v < 0 {
+            return Err(Failure::new("Negative", format!("{v} is negative")));
+        }
+        Ok(json!(v))
+    });
+    let side: Task<Value> = ctx.call_activity("side", ());
+    task_all(vec![flow, side]).await
+}
+
+/// Spawns the chain `a` then `b` (with `a`'s result as input, returning `b`'s result), starts
+/// a 60 s timer and races them: `{"winner": 0, "value": b}` (and the timer is cancelled) or
+/// `{"winner": 1, "value": null}` when the timer fires first.
+#[durable_sdk::orchestrator]
+async fn spawn_vs_timer(ctx: OrchestrationContext) -> Result<Value, Failure> {
+    let c = ctx.clone();
+    let flow: Task<Value> = ctx.spawn(async move {
+        let a: Value = c.call_activity("a", ()).await?;
+        c.call_activity("b", &a).await
+    });
+    let timer = ctx.create_timer_after(Duration::from_secs(60));
+    let (winner, outcome) = task_any(vec![flow, timer.untyped()]).await?;
+    if winner == 0 {
+        timer.cancel();
+    }
+    Ok(race_result(winner, outcome))
+}
+
+/// Spawns an outer flow that spawns an inner flow (calling `inner`) and then calls `outer`;
+/// the orchestrator then calls `main`. Returns `[outer, inner, main]`. The first turn schedules
+/// `inner`, `outer`, `main`, in that order.
+#[durable_sdk::orchestrator]
+async fn spawn_nested(ctx: OrchestrationContext) -> Result<Vec<Value>, Failure> {
+    let c = ctx.clone();
+    let outer: Task<Vec<Value>> = ctx.spawn(async move {
+        let c2 = c.clone();
+        let inner: Task<Value> = c.spawn(async move { c2.call_activity("inner", ()).await });
+        let mine: Value = c.call_activity("outer", ()).await?;
+        Ok(vec![mine, inner.await?])
+    });
+    let last: Value = ctx.call_activity("main", ()).await?;
+    let mut all = outer.await?;
+    all.push(last);
+    Ok(all)
+}
+
 durable_sdk::component! {
     orchestrators: [
         report_version,
@@ -546,6 +645,11 @@ durable_sdk::component! {
         retry_parallel,
         event_timeout,
         carry_events,
+        spawn_chain,
+        spawn_poll_order,
+        spawn_failure,
+        spawn_vs_timer,
+        spawn_nested,
     ],
     activities: [],
     entities: [],
