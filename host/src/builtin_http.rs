@@ -7,7 +7,7 @@
 //! the `202 Accepted` polling loop runs in the orchestration on durable
 //! timers. Redirects are followed only to allowed hosts.
 
-use crate::outbound::{HttpAllowList, MAX_RESPONSE_BODY};
+use crate::outbound::{HttpAllowList, MAX_RESPONSE_BODY, client_builder};
 use crate::telemetry::{TRACEPARENT, traceparent_of};
 use crate::types::{Failure, Json, failure_types};
 use serde::{Deserialize, Serialize};
@@ -45,10 +45,14 @@ pub struct HttpActivity {
 
 impl HttpActivity {
     /// Makes requests only to hosts `allowed` names (redirects too, at most 10), each given
-    /// `timeout` to complete.
-    pub fn new(allowed: HttpAllowList, timeout: Duration) -> anyhow::Result<Self> {
+    /// `timeout` to complete, trusting `extra_roots` besides the system's certificates.
+    pub fn new(
+        allowed: HttpAllowList,
+        extra_roots: &[Vec<u8>],
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let for_redirects = allowed.clone();
-        let client = reqwest::Client::builder()
+        let client = client_builder(extra_roots)?
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= 10 {
@@ -147,7 +151,8 @@ mod tests {
 
     #[tokio::test]
     async fn refused_and_malformed_requests_fail_with_their_type() {
-        let http = HttpActivity::new(HttpAllowList::default(), Duration::from_secs(5)).unwrap();
+        let http =
+            HttpActivity::new(HttpAllowList::default(), &[], Duration::from_secs(5)).unwrap();
         let err = http
             .run(r#"{"method":"GET","uri":"http://example.com/"}"#)
             .await
@@ -182,6 +187,7 @@ mod tests {
         });
         let http = HttpActivity::new(
             HttpAllowList::new(vec!["*".into()]),
+            &[],
             Duration::from_secs(30),
         )
         .unwrap();

@@ -62,6 +62,28 @@ impl HttpAllowList {
     }
 }
 
+/// A client builder that trusts the system's root certificates and `extra_roots` (PEM: a
+/// private CA the operator names with `--ca-cert`).
+pub fn client_builder(extra_roots: &[Vec<u8>]) -> anyhow::Result<reqwest::ClientBuilder> {
+    let mut builder = reqwest::Client::builder();
+    for pem in extra_roots {
+        for certificate in certificates(pem)? {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    Ok(builder)
+}
+
+/// The certificates of a PEM file: at least one, or an error saying there is none.
+pub fn certificates(pem: &[u8]) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| anyhow::anyhow!("not PEM certificates: {e}"))?;
+    if certificates.is_empty() {
+        anyhow::bail!("holds no PEM certificate");
+    }
+    Ok(certificates)
+}
+
 /// Largest response body an activity may receive.
 pub const MAX_RESPONSE_BODY: usize = 16 << 20;
 
@@ -78,10 +100,14 @@ pub struct OutboundHttp {
 }
 
 impl OutboundHttp {
-    /// Sends requests to the hosts `allowed` names; response bodies over `max_body` bytes
-    /// fail the read.
-    pub fn new(allowed: HttpAllowList, max_body: usize) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+    /// Sends requests to the hosts `allowed` names, trusting `extra_roots` besides the
+    /// system's certificates; response bodies over `max_body` bytes fail the read.
+    pub fn new(
+        allowed: HttpAllowList,
+        extra_roots: &[Vec<u8>],
+        max_body: usize,
+    ) -> anyhow::Result<Self> {
+        let client = client_builder(extra_roots)?
             // The code sees every redirect and decides, as `wasi:http` specifies.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(DEFAULT_TIMEOUT)

@@ -248,3 +248,125 @@ async fn a_secret_reaches_the_activity_and_no_stored_byte() {
         );
     }
 }
+
+/// A CA made for the test and an HTTPS server on `localhost` whose certificate it signed:
+/// (the CA's PEM, the server's origin). The server answers every request with `hello over
+/// TLS`.
+async fn https_server() -> (Vec<u8>, String) {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    use openssl::x509::{X509, X509NameBuilder};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let key = || {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
+    };
+    let name = |cn: &str| {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        name.build()
+    };
+    let certificate = |subject: &str, key: &PKey<_>, issuer: &str, signer: &PKey<_>, ca: bool| {
+        let mut cert = X509::builder().unwrap();
+        cert.set_version(2).unwrap();
+        let mut serial = BigNum::new().unwrap();
+        serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+        cert.set_serial_number(&serial.to_asn1_integer().unwrap())
+            .unwrap();
+        cert.set_subject_name(&name(subject)).unwrap();
+        cert.set_issuer_name(&name(issuer)).unwrap();
+        cert.set_pubkey(key).unwrap();
+        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        if ca {
+            let constraints = BasicConstraints::new().critical().ca().build().unwrap();
+            cert.append_extension(constraints).unwrap();
+        } else {
+            let names = SubjectAlternativeName::new()
+                .dns("localhost")
+                .build(&cert.x509v3_context(None, None))
+                .unwrap();
+            cert.append_extension(names).unwrap();
+        }
+        cert.sign(signer, MessageDigest::sha256()).unwrap();
+        cert.build()
+    };
+    let ca_key = key();
+    let ca = certificate("durable test CA", &ca_key, "durable test CA", &ca_key, true);
+    let server_key = key();
+    let server = certificate("localhost", &server_key, "durable test CA", &ca_key, false);
+    let identity = native_tls::Identity::from_pkcs8(
+        &server.to_pem().unwrap(),
+        &server_key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_native_tls::TlsAcceptor::from(
+        native_tls::TlsAcceptor::builder(identity).build().unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that does not trust the CA hangs up during the handshake.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut head = [0u8; 4096];
+                let _ = tls.read(&mut head).await;
+                let body = "hello over TLS";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (ca.to_pem().unwrap(), format!("https://localhost:{port}"))
+}
+
+/// HTTPS to a server whose certificate a private CA signed: refused until the operator trusts
+/// the CA (`--ca-cert`), then answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_trusts_the_system_roots_and_the_ca_the_operator_adds() {
+    let (ca, origin) = https_server().await;
+    for trusted in [false, true] {
+        let mut t = TestHost::with_config(|c| {
+            c.capabilities.http_hosts = vec!["localhost".into()];
+            if trusted {
+                c.capabilities.ca_certs = vec![ca.clone()];
+            }
+        });
+        t.deploy_component(&read(&guest("outbound"))).await;
+        t.run();
+        let id = t
+            .start(
+                "fetch_via_activity",
+                json!(format!("{origin}/")).to_string(),
+            )
+            .await;
+        let record = t.finish(&id).await;
+        if trusted {
+            assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+            assert_eq!(
+                output(&record),
+                json!({"status": 200, "body": "hello over TLS"})
+            );
+        } else {
+            assert_eq!(record.status, RuntimeStatus::Failed, "{record:#?}");
+        }
+        t.stop().await;
+    }
+}

@@ -236,6 +236,10 @@ pub struct HostArgs {
     /// `--config` wins over it.
     #[arg(long, value_name = "FILE")]
     config_file: Option<PathBuf>,
+    /// Trust this CA certificate (PEM file) for activities' HTTPS requests, besides the
+    /// system's roots (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
     /// Pass activity stdout/stderr through.
     #[arg(long)]
     activity_stdio: bool,
@@ -333,6 +337,13 @@ impl HostArgs {
             capabilities.env.push((k.to_owned(), v.to_owned()));
         }
         capabilities.config = ActivityConfig::new(self.config_values()?);
+        for file in &self.ca_certs {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("cannot read --ca-cert {}", file.display()))?;
+            durable_host::outbound::certificates(&pem)
+                .with_context(|| format!("--ca-cert {}", file.display()))?;
+            capabilities.ca_certs.push(pem);
+        }
         let defaults = HostConfig::default();
         Ok(HostConfig {
             orchestration_concurrency: self.orchestration_concurrency.max(1),

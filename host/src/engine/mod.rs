@@ -93,6 +93,7 @@ impl Engine {
         let client = Client::new(store.clone(), clock.clone()).with_max_payload(config.max_payload);
         let http = HttpActivity::new(
             HttpAllowList::new(config.capabilities.http_hosts.clone()),
+            &config.capabilities.ca_certs,
             config.limits.activity_timeout,
         )
         .map_err(|e| EngineError::Setup(format!("{e:#}")))?;

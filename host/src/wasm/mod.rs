@@ -159,6 +159,7 @@ impl WasmRuntime {
             limits,
             outbound: OutboundHttp::new(
                 HttpAllowList::new(capabilities.http_hosts.clone()),
+                &capabilities.ca_certs,
                 MAX_RESPONSE_BODY,
             )?,
             capabilities,

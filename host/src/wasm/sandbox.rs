@@ -52,6 +52,8 @@ pub struct ActivityCapabilities {
     pub http_hosts: Vec<String>,
     /// What activities read through `wasi:config/store`.
     pub config: ActivityConfig,
+    /// Root certificates (PEM) activities' HTTPS requests trust besides the system's.
+    pub ca_certs: Vec<Vec<u8>>,
 }
 
 /// Configuration and secrets activities read through `wasi:config/store` (`--config`): held in
