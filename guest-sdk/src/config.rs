@@ -7,14 +7,12 @@
 //! value that changes between replays would change their decisions.
 //!
 //! ```no_run
-//! # use durable_sdk::Failure;
-//! #[durable_sdk::activity]
-//! fn charge(amount: u64) -> Result<String, Failure> {
-//!     let key = durable_sdk::config::get("payments_api_key")?
-//!         .ok_or_else(|| Failure::new("Misconfigured", "no payments_api_key"))?;
-//!     // ... call the payments API with `key` ...
-//! #   let _ = (key, amount);
-//!     Ok("charged".into())
+//! use durable_sdk::Failure;
+//!
+//! /// The payments API key, for an activity to call the API with.
+//! fn payments_key() -> Result<String, Failure> {
+//!     durable_sdk::config::get("payments_api_key")?
+//!         .ok_or_else(|| Failure::new("Misconfigured", "no payments_api_key is configured"))
 //! }
 //! ```
 
