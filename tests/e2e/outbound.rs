@@ -370,3 +370,32 @@ async fn https_trusts_the_system_roots_and_the_ca_the_operator_adds() {
         t.stop().await;
     }
 }
+
+per_language!(the_check_sites_example_reports_each_site: rust, js);
+
+/// `examples/check-sites` (Rust, wstd) and `examples/js/check_sites` (fetch): a site that
+/// answers, one that answers 404, and one the operator did not allow, in one fan-out.
+async fn the_check_sites_example_reports_each_site(lang: Lang) {
+    let origin = server().await;
+    let mut t = TestHost::with_config(|c| c.capabilities.http_hosts = vec!["127.0.0.1".into()]);
+    t.deploy_component(&read(&lang.example("check_sites")))
+        .await;
+    t.run();
+    let refused = origin.replace("127.0.0.1", "localhost");
+    let urls = json!([
+        format!("{origin}/hello"),
+        format!("{origin}/missing"),
+        format!("{refused}/hello"),
+    ]);
+    let id = t.start("check_sites", urls.to_string()).await;
+    let record = t.finish(&id).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    let reports = output(&record);
+    let answered = |i: usize| (reports[i]["status"].clone(), reports[i]["bytes"].clone());
+    let hello = format!("hello from {}", origin.trim_start_matches("http://"));
+    assert_eq!(answered(0), (json!(200), json!(hello.len())), "{reports}");
+    assert_eq!(answered(1).0, json!(404), "{reports}");
+    assert_eq!(answered(2), (json!(null), json!(null)), "{reports}");
+    assert!(reports[2]["error"].is_string(), "{reports}");
+    t.stop().await;
+}
