@@ -145,9 +145,7 @@ impl OutboundHttp {
             .saturating_add(options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT));
         let response = match tokio::time::timeout(first_byte, request.send()).await {
             Err(_) => return Err(Error::ConnectionReadTimeout),
-            Ok(Err(e)) if e.is_timeout() => return Err(Error::ConnectionTimeout),
-            Ok(Err(e)) if e.is_connect() => return Err(Error::ConnectionRefused),
-            Ok(Err(e)) => return Err(Error::InternalError(Some(e.to_string()))),
+            Ok(Err(e)) => return Err(transport_error(&e)),
             Ok(Ok(response)) => response,
         };
         // A body announced over the cap is refused with the response, where the code sees
@@ -184,6 +182,30 @@ impl OutboundHttp {
             .body(body.boxed_unsync())
             .map_err(|e| Error::InternalError(Some(e.to_string())))
     }
+}
+
+/// The `wasi:http` error code of a request that failed in transport: refused connections and
+/// untrusted certificates by their codes, anything else with the client's whole explanation
+/// (a name that does not resolve, a reset).
+fn transport_error(e: &reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return Error::ConnectionTimeout;
+    }
+    let mut explanation = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return Error::ConnectionRefused;
+        }
+        explanation = format!("{explanation}: {cause}");
+        source = cause.source();
+    }
+    if explanation.to_ascii_lowercase().contains("certificate") {
+        return Error::TlsCertificateError;
+    }
+    Error::InternalError(Some(explanation))
 }
 
 impl WasiHttpHooks for OutboundHttp {
