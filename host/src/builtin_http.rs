@@ -7,7 +7,7 @@
 //! the `202 Accepted` polling loop runs in the orchestration on durable
 //! timers. Redirects are followed only to allowed hosts.
 
-use crate::outbound::{HttpAllowList, MAX_RESPONSE_BODY, client_builder};
+use crate::outbound::{AllowList, MAX_RESPONSE_BODY, client_builder};
 use crate::telemetry::{TRACEPARENT, traceparent_of};
 use crate::types::{Failure, Json, failure_types};
 use serde::{Deserialize, Serialize};
@@ -40,14 +40,14 @@ struct Response {
 #[derive(Debug, Clone)]
 pub struct HttpActivity {
     client: reqwest::Client,
-    allowed: HttpAllowList,
+    allowed: AllowList,
 }
 
 impl HttpActivity {
     /// Makes requests only to hosts `allowed` names (redirects too, at most 10), each given
     /// `timeout` to complete, trusting `extra_roots` besides the system's certificates.
     pub fn new(
-        allowed: HttpAllowList,
+        allowed: AllowList,
         extra_roots: &[Vec<u8>],
         timeout: Duration,
     ) -> anyhow::Result<Self> {
@@ -67,8 +67,8 @@ impl HttpActivity {
         Ok(HttpActivity { client, allowed })
     }
 
-    /// Runs one request; the error is the activity's failure.
-    pub async fn run(&self, input: &str) -> Result<Json, Failure> {
+    /// Runs one request for an orchestration of `app`; the error is the activity's failure.
+    pub async fn run(&self, input: &str, app: Option<&str>) -> Result<Json, Failure> {
         let invalid = |message: String| Failure::fatal(failure_types::INVALID_INPUT, message);
         let request: Request = serde_json::from_str(input)
             .map_err(|e| invalid(format!("not a durable HTTP request: {e}")))?;
@@ -80,7 +80,7 @@ impl HttpActivity {
         if !self.allowed.allows(&url) {
             return Err(Failure::fatal(
                 failure_types::HTTP_NOT_ALLOWED,
-                HttpAllowList::refusal(&url),
+                AllowList::refusal(url.host_str().unwrap_or_default(), app),
             ));
         }
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
@@ -151,18 +151,32 @@ mod tests {
 
     #[tokio::test]
     async fn refused_and_malformed_requests_fail_with_their_type() {
-        let http =
-            HttpActivity::new(HttpAllowList::default(), &[], Duration::from_secs(5)).unwrap();
+        let http = HttpActivity::new(AllowList::default(), &[], Duration::from_secs(5)).unwrap();
         let err = http
-            .run(r#"{"method":"GET","uri":"http://example.com/"}"#)
+            .run(r#"{"method":"GET","uri":"http://example.com/"}"#, None)
             .await
             .unwrap_err();
         assert_eq!(err.error_type, "HttpNotAllowed");
         assert!(err.non_retriable);
-        let err = http.run("{").await.unwrap_err();
+        let err = http
+            .run(
+                r#"{"method":"GET","uri":"http://example.com/"}"#,
+                Some("billing"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("not allowed for app `billing`")
+                && err
+                    .message
+                    .contains("under `[apps.billing]` in the grants file"),
+            "{}",
+            err.message
+        );
+        let err = http.run("{", None).await.unwrap_err();
         assert_eq!(err.error_type, failure_types::INVALID_INPUT);
         let err = http
-            .run(r#"{"method":"GET","uri":"ftp://example.com/"}"#)
+            .run(r#"{"method":"GET","uri":"ftp://example.com/"}"#, None)
             .await
             .unwrap_err();
         assert_eq!(err.error_type, failure_types::INVALID_INPUT);
@@ -186,16 +200,16 @@ mod tests {
             }
         });
         let http = HttpActivity::new(
-            HttpAllowList::new(vec!["*".into()]),
+            AllowList::new(vec!["*".into()]),
             &[],
             Duration::from_secs(30),
         )
         .unwrap();
         let request = format!(r#"{{"method":"GET","uri":"http://{addr}/"}}"#);
-        let err = http.run(&request).await.unwrap_err();
+        let err = http.run(&request, None).await.unwrap_err();
         assert_eq!(err.error_type, failure_types::RESOURCE_LIMIT, "{err:?}");
         assert!(err.message.contains("16 MiB"), "{}", err.message);
-        let whole = http.run(&request).await.expect("a body at the cap");
+        let whole = http.run(&request, None).await.expect("a body at the cap");
         let response: serde_json::Value = serde_json::from_str(&whole).unwrap();
         assert_eq!(
             response["content"].as_str().unwrap().len(),

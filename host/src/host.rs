@@ -26,7 +26,7 @@ use crate::engine::{ColdReplayError, Engine, Execution, cold_replay};
 use crate::inspect::upgrade::{Instances, Target, Upgrade};
 use crate::inspect::verify::{Selection, Verdict};
 use crate::replay::execution_ids;
-use crate::store::{ComponentRecord, InstanceRecord, SqliteStore, Store};
+use crate::store::{ComponentRecord, InstanceRecord, Labels, SqliteStore, Store};
 use crate::types::{Action, HistoryEvent};
 use std::path::Path;
 use std::sync::Arc;
@@ -84,7 +84,7 @@ impl Host {
     /// New instances of its orchestrators run on it; running instances stay on the component
     /// they started with.
     pub async fn deploy(&self, bytes: &[u8]) -> Result<ComponentRecord, EngineError> {
-        self.engine.deploy(bytes, None).await
+        self.engine.deploy(bytes, Labels::default()).await
     }
 
     /// [`Host::deploy`], labelling the deployment `version`: the instances started on it run
@@ -95,7 +95,23 @@ impl Host {
         bytes: &[u8],
         version: &str,
     ) -> Result<ComponentRecord, EngineError> {
-        self.engine.deploy(bytes, Some(version)).await
+        let labels = Labels {
+            version: Some(version),
+            ..Labels::default()
+        };
+        self.engine.deploy(bytes, labels).await
+    }
+
+    /// [`Host::deploy`] with labels: a version ([`Host::deploy_version`]), and the app the
+    /// deployment belongs to, whose grants its activities run with
+    /// ([`crate::engine::HostConfig::app_grants`]). A label left out keeps the one the same
+    /// component had. Fails with [`EngineError::InvalidApp`] for a malformed app name.
+    pub async fn deploy_labelled(
+        &self,
+        bytes: &[u8],
+        labels: Labels<'_>,
+    ) -> Result<ComponentRecord, EngineError> {
+        self.engine.deploy(bytes, labels).await
     }
 
     /// Replays the stored histories `selection` chooses against the component `bytes`, without
@@ -176,11 +192,11 @@ pub trait Deployer: Send + Sync {
         selection: &Selection,
     ) -> Result<Vec<(InstanceRecord, Verdict)>, EngineError>;
 
-    /// See [`Host::deploy`] and [`Host::deploy_version`].
+    /// See [`Host::deploy_labelled`].
     async fn deploy(
         &self,
         bytes: &[u8],
-        version: Option<&str>,
+        labels: Labels<'_>,
     ) -> Result<ComponentRecord, EngineError>;
 
     /// See [`Host::upgrade`].
@@ -204,9 +220,9 @@ impl Deployer for Host {
     async fn deploy(
         &self,
         bytes: &[u8],
-        version: Option<&str>,
+        labels: Labels<'_>,
     ) -> Result<ComponentRecord, EngineError> {
-        self.engine.deploy(bytes, version).await
+        self.engine.deploy(bytes, labels).await
     }
 
     async fn upgrade(

@@ -25,6 +25,7 @@ pub mod client;
 pub mod clock;
 pub mod dashboard;
 pub mod engine;
+pub mod grants;
 pub mod guest_sources;
 pub mod host;
 pub mod http;

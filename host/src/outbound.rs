@@ -2,8 +2,9 @@
 //! (an activity's own client: `wstd`, Python's or JavaScript's `fetch`) and for the built-in
 //! `call_http` ([`crate::builtin_http`]).
 //!
-//! The policy is an allow-list of hosts ([`HttpAllowList`], `--allow-http`), a response size
-//! cap and timeouts. `wasi:http` requests are made by the host's own client (reqwest: the
+//! The policy is an allow-list of hosts ([`AllowList`], `--allow-http`; per app in the grants
+//! file, [`crate::grants`]), a response size cap and timeouts. The same list governs the
+//! sockets of activities granted network access (`--allow-network`). `wasi:http` requests are made by the host's own client (reqwest: the
 //! system's root certificates, proxies from the environment), never redirected behind the
 //! guest's back (`wasi:http` hands redirects to the code), and a refused one fails in the
 //! guest with a message naming the host and the flag that would allow it. Orchestrators and
@@ -12,19 +13,33 @@
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
 use http_body_util::{BodyExt as _, StreamBody};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// Which hosts activity code may reach: `host`, `*.domain` (any host under it), either with
 /// `:port`, or `*` (anywhere).
 #[derive(Debug, Clone, Default)]
-pub struct HttpAllowList(Arc<Vec<String>>);
+pub struct AllowList(Arc<Vec<String>>);
 
-impl HttpAllowList {
+/// A pattern split into its host and port parts.
+fn split_pattern(pattern: &str) -> (&str, Option<u16>) {
+    match pattern.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => (
+            h.trim_start_matches('[').trim_end_matches(']'),
+            p.parse().ok(),
+        ),
+        _ => (pattern.trim_start_matches('[').trim_end_matches(']'), None),
+    }
+}
+
+impl AllowList {
     /// A list of patterns; empty allows nothing.
     pub fn new(patterns: Vec<String>) -> Self {
-        HttpAllowList(Arc::new(patterns))
+        AllowList(Arc::new(patterns))
     }
 
     /// Whether `url`'s host and port (explicit or the scheme's default) match a pattern,
@@ -33,32 +48,92 @@ impl HttpAllowList {
         let Some(host) = url.host_str() else {
             return false;
         };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(0);
         self.0.iter().any(|pattern| {
             if pattern == "*" {
                 return true;
             }
-            let (host_pattern, port_pattern) = match pattern.rsplit_once(':') {
-                Some((h, p)) if p.parse::<u16>().is_ok() => (h, Some(p)),
-                _ => (pattern.as_str(), None),
-            };
+            let (host_pattern, port_pattern) = split_pattern(pattern);
             let host_matches = match host_pattern.strip_prefix("*.") {
                 Some(domain) => host.len().checked_sub(domain.len() + 1).is_some_and(|dot| {
                     host.as_bytes()[dot] == b'.' && host[dot + 1..].eq_ignore_ascii_case(domain)
                 }),
                 None => host_pattern.eq_ignore_ascii_case(host),
             };
-            host_matches && port_pattern.is_none_or(|p| p == port.to_string())
+            host_matches && port_pattern.is_none_or(|p| p == port)
         })
     }
 
-    /// Why a request to `url` is refused: the host and the flag that would allow it.
-    pub fn refusal(url: &reqwest::Url) -> String {
-        let host = url.host_str().unwrap_or_default();
-        format!(
-            "outbound HTTP to `{host}` is not allowed; the operator can allow it with \
-             `--allow-http {host}`"
-        )
+    /// Whether an activity granted network access may talk to `addr` over a socket: `*`, an
+    /// IP address pattern naming it, or a host name pattern resolving to it (ports as for
+    /// HTTP). `*.domain` patterns never match a bare address.
+    pub async fn allows_address(&self, addr: SocketAddr) -> bool {
+        for pattern in self.0.iter() {
+            if pattern == "*" {
+                return true;
+            }
+            let (host, port) = split_pattern(pattern);
+            if port.is_some_and(|p| p != addr.port()) || host.starts_with("*.") {
+                continue;
+            }
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                if ip == addr.ip() {
+                    return true;
+                }
+                continue;
+            }
+            let resolved = tokio::net::lookup_host((host, addr.port())).await;
+            if resolved.is_ok_and(|mut found| found.any(|a| a.ip() == addr.ip())) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Why a request to `host` is refused: the host and the settings that would allow it,
+    /// for every app or for `app` alone.
+    pub fn refusal(host: &str, app: Option<&str>) -> String {
+        match app {
+            None => format!(
+                "outbound HTTP to `{host}` is not allowed; the operator can allow it with \
+                 `--allow-http {host}`"
+            ),
+            Some(app) => format!(
+                "outbound HTTP to `{host}` is not allowed for app `{app}`; the operator can \
+                 allow it with `--allow-http {host}`, or for this app alone with \
+                 `allow_http = [\"{host}\"]` under `[apps.{app}]` in the grants file"
+            ),
+        }
+    }
+
+    /// The check of the sockets of an activity of `app`: connections and datagrams only to
+    /// allowed addresses (a refusal is logged with the setting that would allow it); binding
+    /// and listening are local and allowed.
+    pub fn socket_check(
+        &self,
+        app: Option<Arc<str>>,
+    ) -> impl Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>>
+    + Send
+    + Sync
+    + 'static {
+        let allowed = self.clone();
+        move |addr, used| {
+            let (allowed, app) = (allowed.clone(), app.clone());
+            Box::pin(async move {
+                if matches!(
+                    used,
+                    SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::UdpBind
+                ) || allowed.allows_address(addr).await
+                {
+                    return true;
+                }
+                let refusal = AllowList::refusal(&addr.ip().to_string(), app.as_deref())
+                    .replace("outbound HTTP", "a socket");
+                tracing::warn!("an activity's socket was refused ({used:?} {addr}): {refusal}");
+                false
+            })
+        }
     }
 }
 
@@ -95,15 +170,17 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct OutboundHttp {
     client: reqwest::Client,
-    allowed: HttpAllowList,
+    allowed: AllowList,
     max_body: usize,
+    /// The app whose activity sends (named in refusals).
+    app: Option<Arc<str>>,
 }
 
 impl OutboundHttp {
     /// Sends requests to the hosts `allowed` names, trusting `extra_roots` besides the
     /// system's certificates; response bodies over `max_body` bytes fail the read.
     pub fn new(
-        allowed: HttpAllowList,
+        allowed: AllowList,
         extra_roots: &[Vec<u8>],
         max_body: usize,
     ) -> anyhow::Result<Self> {
@@ -116,7 +193,26 @@ impl OutboundHttp {
             client,
             allowed,
             max_body,
+            app: None,
         })
+    }
+
+    /// This policy, for an activity of `app` (named when a request is refused).
+    pub fn for_app(&self, app: Option<&str>) -> OutboundHttp {
+        OutboundHttp {
+            app: app.map(Arc::from),
+            ..self.clone()
+        }
+    }
+
+    /// The hosts it allows.
+    pub fn allowed(&self) -> &AllowList {
+        &self.allowed
+    }
+
+    /// The app it sends for.
+    pub fn app(&self) -> Option<&Arc<str>> {
+        self.app.as_ref()
     }
 
     async fn send(
@@ -232,7 +328,8 @@ impl WasiHttpHooks for OutboundHttp {
             Ok(url) => {
                 // Some clients (JavaScript's `fetch`) hide the reason from the code: the
                 // operator sees it here.
-                let refusal = HttpAllowList::refusal(&url);
+                let refusal =
+                    AllowList::refusal(url.host_str().unwrap_or_default(), self.app.as_deref());
                 tracing::warn!("an activity's request was refused: {refusal}");
                 Some(Error::InternalError(Some(refusal)))
             }
@@ -256,15 +353,15 @@ mod tests {
 
     #[test]
     fn allow_list_matches_hosts_and_ports() {
-        let list = HttpAllowList::new(vec!["api.example.com".into(), "127.0.0.1:8080".into()]);
+        let list = AllowList::new(vec!["api.example.com".into(), "127.0.0.1:8080".into()]);
         let url = |s: &str| reqwest::Url::parse(s).unwrap();
         assert!(list.allows(&url("https://api.example.com/x")));
         assert!(list.allows(&url("http://127.0.0.1:8080/")));
         assert!(!list.allows(&url("http://127.0.0.1:9090/")));
         assert!(!list.allows(&url("https://evil.example.com/")));
-        assert!(HttpAllowList::new(vec!["*".into()]).allows(&url("http://x/")));
-        assert!(!HttpAllowList::default().allows(&url("http://x/")));
-        let wild = HttpAllowList::new(vec!["*.example.com".into(), "*.internal:8443".into()]);
+        assert!(AllowList::new(vec!["*".into()]).allows(&url("http://x/")));
+        assert!(!AllowList::default().allows(&url("http://x/")));
+        let wild = AllowList::new(vec!["*.example.com".into(), "*.internal:8443".into()]);
         assert!(wild.allows(&url("https://api.example.com/")));
         assert!(wild.allows(&url("https://a.b.EXAMPLE.com:9000/")));
         assert!(

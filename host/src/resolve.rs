@@ -238,6 +238,7 @@ mod tests {
             deployed_at: 0,
             retired_at: None,
             version: None,
+            app: None,
         }
     }
 

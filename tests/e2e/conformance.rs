@@ -7,7 +7,7 @@ use crate::process::Durable;
 use crate::support::{Lang, compile_cache, guest, per_language, read, workspace_root};
 use durable_host::inspect::scenario::{self, Scenario};
 use durable_host::wasm::WasmRuntime;
-use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use durable_host::wasm::sandbox::GuestLimits;
 use std::ffi::OsStr;
 
 /// Scenarios an SDK does not pass yet, and why. The test fails when one of them starts
@@ -23,13 +23,8 @@ per_language!(every_scenario_matches: rust, python, js);
 /// Every scenario against one language's conformance guest, in process (the runner behind
 /// `durable replay --scenario`).
 async fn every_scenario_matches(lang: Lang) {
-    let wasm = WasmRuntime::new(
-        Some(compile_cache()),
-        GuestLimits::default(),
-        ActivityCapabilities::default(),
-        0,
-    )
-    .expect("wasm runtime");
+    let wasm =
+        WasmRuntime::new(Some(compile_cache()), GuestLimits::default(), 0).expect("wasm runtime");
     let component = wasm
         .load(&read(&lang.conformance_guest()))
         .await

@@ -6,7 +6,7 @@ use durable_host::client::{ClientError, StartRequest};
 use durable_host::store::{EntityFilter, EntityRecord};
 use durable_host::types::{EntityId, EntityOperationRequest, RuntimeStatus};
 use durable_host::wasm::WasmRuntime;
-use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use durable_host::wasm::sandbox::GuestLimits;
 use serde_json::json;
 use std::time::Duration;
 
@@ -482,13 +482,8 @@ async fn entity_random_values_differ_from_batch_to_batch(lang: Lang) {
     }
     t.stop().await;
 
-    let wasm = WasmRuntime::new(
-        Some(compile_cache()),
-        GuestLimits::default(),
-        ActivityCapabilities::default(),
-        0,
-    )
-    .expect("wasm runtime");
+    let wasm =
+        WasmRuntime::new(Some(compile_cache()), GuestLimits::default(), 0).expect("wasm runtime");
     let loaded = wasm.load(&read(&component)).await.expect("loading");
     let dice = EntityId {
         name: "dice".into(),

@@ -20,6 +20,7 @@ mod dispatch;
 mod durable_http;
 mod entities;
 mod examples;
+mod grants;
 mod http;
 mod management;
 mod nondeterminism;

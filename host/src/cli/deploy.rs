@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use durable_host::client::{Client, Collected, Deployment, Retired};
 use durable_host::inspect::upgrade::{Instances, Target, Upgrade, UpgradeReport};
 use durable_host::inspect::verify::Selection;
-use durable_host::store::Store;
+use durable_host::store::{Labels, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -42,6 +42,11 @@ pub struct DeployArgs {
     /// code reads it with `ctx.version()`), and `durable start --version` can ask for it.
     #[arg(long)]
     version: Option<String>,
+    /// The app the deployment belongs to: its activities (and its orchestrators' `call_http`
+    /// requests) run with what the grants file gives that app (`[apps.NAME]`) besides what
+    /// every app gets. Redeploying without it keeps the app it had.
+    #[arg(long)]
+    app: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,8 +81,11 @@ pub async fn local(client: &Client, args: &DeployArgs) -> anyhow::Result<()> {
         }
     }
     let host = super::offline_host(store.clone())?;
-    let version = args.version.as_deref();
-    let record = super::deploy_version(&host, &args.component, version).await?;
+    let labels = Labels {
+        version: args.version.as_deref(),
+        app: args.app.as_deref(),
+    };
+    let record = super::deploy_labelled(&host, &args.component, labels).await?;
     println!("{}", record.digest);
     if args.upgrade {
         let target = Target::Deployment(&record.digest);
@@ -322,6 +330,9 @@ pub async fn remote(remote: &Remote, args: &DeployArgs) -> anyhow::Result<()> {
     }
     if let Some(version) = &args.version {
         query.push(("version", version.clone()));
+    }
+    if let Some(app) = &args.app {
+        query.push(("app", app.clone()));
     }
     let request = remote
         .request(Method::POST, "/deployments")

@@ -20,10 +20,12 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
+use durable_host::engine::EngineError;
+use durable_host::grants::{ActivityCapabilities, ActivityConfig, FileGrants};
 use durable_host::host::{Host, HostConfig};
-use durable_host::store::{ComponentRecord, Durability, Migration, SqliteStore, Store};
+use durable_host::store::{ComponentRecord, Durability, Labels, Migration, SqliteStore, Store};
 use durable_host::telemetry;
-use durable_host::wasm::sandbox::{ActivityCapabilities, ActivityConfig, GuestLimits};
+use durable_host::wasm::sandbox::GuestLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -93,14 +95,18 @@ enum Command {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// The app the component belongs to (its activities' grants, see `--grants`).
+        #[arg(long)]
+        app: Option<String>,
         #[command(flatten)]
         host: HostArgs,
     },
     /// Run the engine: dispatch orchestrations, activities and timers until Ctrl-C.
     Serve {
-        /// Components to deploy before serving (repeatable).
-        #[arg(long)]
-        component: Vec<PathBuf>,
+        /// Components to deploy before serving (repeatable): PATH, or APP=PATH to deploy it as
+        /// the app APP (its activities' grants, see `--grants`).
+        #[arg(long, value_name = "[APP=]PATH")]
+        component: Vec<String>,
         #[command(flatten)]
         host: HostArgs,
         #[command(flatten)]
@@ -220,11 +226,13 @@ pub struct HostArgs {
     /// Give activities an environment variable: KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
-    /// Let activities open network connections.
+    /// Let activities open TCP and UDP sockets, to the hosts `--allow-http` names (`*` for
+    /// every address).
     #[arg(long)]
     allow_network: bool,
-    /// Let activities reach this host over HTTP, through `wasi:http` and `call_http`
-    /// (`host`, `*.domain`, either with `:port`, or `*`; repeatable).
+    /// Let activities reach this host: over HTTP, through `wasi:http` and `call_http`, and
+    /// with sockets if `--allow-network` (`host`, `*.domain`, either with `:port`, or `*`;
+    /// repeatable).
     #[arg(long = "allow-http", value_name = "HOST")]
     http_hosts: Vec<String>,
     /// Give activities a configuration value or secret, read through `wasi:config/store`:
@@ -236,6 +244,11 @@ pub struct HostArgs {
     /// `--config` wins over it.
     #[arg(long, value_name = "FILE")]
     config_file: Option<PathBuf>,
+    /// Read per-app grants from this TOML file: `[apps.NAME]` sections giving the
+    /// deployments of app NAME (`deploy --app`) hosts, sockets, directories, environment and
+    /// config values besides what the flags give every app (`[apps."*"]`: every app too).
+    #[arg(long, value_name = "FILE")]
+    grants: Option<PathBuf>,
     /// Trust this CA certificate (PEM file) for activities' HTTPS requests, besides the
     /// system's roots (repeatable).
     #[arg(long = "ca-cert", value_name = "FILE")]
@@ -344,6 +357,13 @@ impl HostArgs {
                 .with_context(|| format!("--ca-cert {}", file.display()))?;
             capabilities.ca_certs.push(pem);
         }
+        let mut app_grants = std::collections::BTreeMap::new();
+        if let Some(file) = &self.grants {
+            let read = FileGrants::read(file)?;
+            // The command line wins over the file.
+            capabilities = read.every_app.and(&capabilities);
+            app_grants = read.apps;
+        }
         let defaults = HostConfig::default();
         Ok(HostConfig {
             orchestration_concurrency: self.orchestration_concurrency.max(1),
@@ -366,6 +386,7 @@ impl HostArgs {
                 activity_timeout: Duration::from_secs(self.activity_timeout.max(1)),
             },
             capabilities,
+            app_grants,
             ..defaults
         })
     }
@@ -452,24 +473,36 @@ fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))
 }
 
-async fn deploy(host: &Host, path: &std::path::Path) -> anyhow::Result<ComponentRecord> {
-    deploy_version(host, path, None).await
+/// A `--component [APP=]PATH`: the app, if named, and the path. A path holding `=` is read
+/// as one when no app name comes before it (`./a=b.wasm`) or when the whole is a file.
+fn component_arg(arg: &str) -> (Option<&str>, &std::path::Path) {
+    match arg.split_once('=') {
+        Some((app, path))
+            if durable_host::grants::check_app_name(app).is_ok()
+                && !std::path::Path::new(arg).is_file() =>
+        {
+            (Some(app), std::path::Path::new(path))
+        }
+        _ => (None, std::path::Path::new(arg)),
+    }
 }
 
-/// [`deploy`], labelling the deployment `version` if given.
-async fn deploy_version(
+/// Deploys the component file `path` with `labels`.
+async fn deploy_labelled(
     host: &Host,
     path: &std::path::Path,
-    version: Option<&str>,
+    labels: Labels<'_>,
 ) -> anyhow::Result<ComponentRecord> {
     let bytes = read_component(path)?;
-    let deployed = match version {
-        Some(version) => host.deploy_version(&bytes, version).await,
-        None => host.deploy(&bytes).await,
+    let record = match host.deploy_labelled(&bytes, labels).await {
+        Err(EngineError::InvalidApp(message)) => bail!("{message}"),
+        deployed => {
+            deployed.with_context(|| format!("cannot load component {}", path.display()))?
+        }
     };
-    let record = deployed.with_context(|| format!("cannot load component {}", path.display()))?;
     tracing::info!(
         digest = %record.digest,
+        app = record.app.as_deref().unwrap_or_default(),
         orchestrators = ?record.catalogue.orchestrators,
         activities = ?record.catalogue.activities,
         "deployed {}",
@@ -526,16 +559,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             input,
             id,
             timeout,
+            app,
             host,
         } => {
             let config = host.config(&cli.db)?;
             let store = open_store(&cli.db, host.durability.into()).await?;
             let host = Host::new(store, clock, config)?;
-            let bytes = read_component(&component)?;
-            let record = host
-                .deploy(&bytes)
-                .await
-                .with_context(|| format!("cannot load component {}", component.display()))?;
+            let labels = Labels {
+                app: app.as_deref(),
+                ..Labels::default()
+            };
+            let record = deploy_labelled(&host, &component, labels).await?;
             let orchestrator = match orchestrator {
                 Some(name) => name,
                 None => match record.catalogue.orchestrators.as_slice() {
@@ -567,8 +601,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = host.config(&cli.db)?;
             let store = open_store(&cli.db, host.durability.into()).await?;
             let host = Host::new(store, clock, config)?;
-            for path in &component {
-                deploy(&host, path).await?;
+            for component in &component {
+                let (app, path) = component_arg(component);
+                let labels = Labels {
+                    app,
+                    ..Labels::default()
+                };
+                deploy_labelled(&host, path, labels).await?;
             }
             let api = http
                 .start(host.client().clone(), Arc::new(host.clone()))

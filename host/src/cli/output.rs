@@ -181,6 +181,9 @@ pub fn print_deployments(
             format_time(d.deployed_at),
             d.pinned_instances
         );
+        if let Some(app) = &d.app {
+            println!("  app: {app}");
+        }
         if let Some(version) = &d.version {
             println!("  version: {version}");
         }

@@ -15,7 +15,7 @@ use durable_host::store::{Durability, Store};
 use durable_host::types::{EventKind, HistoryEvent};
 use durable_host::wasm::LoadedComponent;
 use durable_host::wasm::WasmRuntime;
-use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use durable_host::wasm::sandbox::GuestLimits;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,7 +63,6 @@ pub fn offline_runtime() -> anyhow::Result<WasmRuntime> {
     WasmRuntime::new(
         HostConfig::default().compile_cache,
         GuestLimits::default(),
-        ActivityCapabilities::default(),
         0,
     )
 }

@@ -35,6 +35,9 @@ pub struct Deployment {
     /// The version label it was deployed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The app it belongs to: its activities run with that app's grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 /// What [`Client::retire`] did.
@@ -140,6 +143,7 @@ impl Client {
                     .into(),
                     retired_at: component.retired_at,
                     version: component.version.clone(),
+                    app: component.app.clone(),
                     newest_for,
                 }
             })

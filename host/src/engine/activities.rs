@@ -34,9 +34,12 @@ impl Engine {
     /// Runs one attempt and delivers its result (a lost lease drops it: another host runs
     /// the task now).
     async fn run_activity(&self, task: &ActivityWorkItem) -> Result<WorkOutcome, EngineError> {
+        let app = task.app.as_deref();
+        let grants = self.grants.for_app(app);
         let run = async {
             if task.name == HTTP_ACTIVITY {
-                return Ok::<_, EngineError>((self.http.run(&task.input).await, Vec::new()));
+                let result = grants.http.run(&task.input, app).await;
+                return Ok::<_, EngineError>((result, Vec::new()));
             }
             Ok(match self.activity_component(task).await? {
                 Ok(component) => {
@@ -45,9 +48,10 @@ impl Engine {
                         task_id: task.task_id,
                         attempt: task.attempt,
                         now: self.clock.now(),
+                        app,
                     };
                     self.wasm
-                        .run_activity(&component, &task.name, &task.input, run)
+                        .run_activity(&component, grants, &task.name, &task.input, run)
                         .await
                         .map_err(EngineError::Runtime)?
                 }

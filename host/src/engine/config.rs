@@ -1,7 +1,9 @@
 //! The engine's settings.
 
+use crate::grants::ActivityCapabilities;
 use crate::types::DEFAULT_MAX_PAYLOAD;
-use crate::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use crate::wasm::sandbox::GuestLimits;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,8 +30,12 @@ pub struct HostConfig {
     pub compile_cache: Option<PathBuf>,
     /// CPU, memory and time limits of guest code.
     pub limits: GuestLimits,
-    /// What activities may reach (files, environment, network, `call_http` hosts).
+    /// What the activities of every app may reach (files, environment, network, `call_http`
+    /// hosts, config values).
     pub capabilities: ActivityCapabilities,
+    /// What the activities of the deployments of an app (`durable deploy --app`) may reach
+    /// besides `capabilities`, by app name ([`crate::grants`]).
+    pub app_grants: BTreeMap<String, ActivityCapabilities>,
     /// Use wasmtime's pooling allocator (faster instantiation; reserves address space up
     /// front for every slot).
     pub pooling: bool,
@@ -56,6 +62,7 @@ impl Default for HostConfig {
             compile_cache: default_compile_cache(),
             limits: GuestLimits::default(),
             capabilities: ActivityCapabilities::default(),
+            app_grants: BTreeMap::new(),
             pooling: true,
             instance_slots: None,
             max_payload: DEFAULT_MAX_PAYLOAD,

@@ -34,6 +34,9 @@ pub enum EngineError {
     /// A deployment named by digest is not stored, or the prefix given names several.
     #[error("{0}")]
     UnknownDeployment(String),
+    /// A deployment's app name is not one ([`crate::grants::check_app_name`]).
+    #[error("{0}")]
+    InvalidApp(String),
     /// The engine could not be set up (its settings, the HTTP client of `call_http`).
     #[error("cannot set up the engine: {0}")]
     Setup(String),
@@ -48,6 +51,7 @@ impl EngineError {
             EngineError::InvalidComponent(_)
             | EngineError::InvalidHistory(_)
             | EngineError::UnknownDeployment(_)
+            | EngineError::InvalidApp(_)
             | EngineError::Setup(_) => false,
         }
     }

@@ -33,13 +33,12 @@ pub use config::{HostConfig, default_compile_cache};
 pub use error::{EngineError, ReplayError};
 pub use loops::RunningHost;
 
-use crate::builtin_http::HttpActivity;
 use crate::client::{Client, WorkSignals};
 use crate::clock::Clock;
+use crate::grants::{GrantTable, check_app_name};
 use crate::inspect::upgrade::{Instances, Target, Upgrade, load_stored, upgrade_instances};
 use crate::inspect::verify::{Selection, Verdict, check_instances, instances_to_check};
-use crate::outbound::HttpAllowList;
-use crate::store::{ComponentRecord, InstanceRecord, Store, StoreError};
+use crate::store::{ComponentRecord, InstanceRecord, Labels, Store, StoreError};
 use crate::wasm::{LoadedComponent, WasmRuntime};
 use cache::InstanceCache;
 use std::sync::{Arc, Mutex};
@@ -56,7 +55,8 @@ pub(crate) struct Engine {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) wasm: WasmRuntime,
-    http: HttpActivity,
+    /// What each app's activities (and `call_http` requests) may reach.
+    grants: GrantTable,
     config: HostConfig,
     cache: Arc<Mutex<InstanceCache>>,
 }
@@ -72,13 +72,8 @@ impl Engine {
         } else {
             0
         };
-        let wasm = WasmRuntime::new(
-            config.compile_cache.clone(),
-            config.limits.clone(),
-            config.capabilities.clone(),
-            slots,
-        )
-        .map_err(EngineError::Runtime)?;
+        let wasm = WasmRuntime::new(config.compile_cache.clone(), config.limits.clone(), slots)
+            .map_err(EngineError::Runtime)?;
         // When work finds every guest instance slot taken, give back some held only to save
         // replays: the least recently used live orchestrators.
         let cache = Arc::new(Mutex::new(InstanceCache::new(config.cache_capacity)));
@@ -91,9 +86,9 @@ impl Engine {
             }
         });
         let client = Client::new(store.clone(), clock.clone()).with_max_payload(config.max_payload);
-        let http = HttpActivity::new(
-            HttpAllowList::new(config.capabilities.http_hosts.clone()),
-            &config.capabilities.ca_certs,
+        let grants = GrantTable::new(
+            &config.capabilities,
+            &config.app_grants,
             config.limits.activity_timeout,
         )
         .map_err(|e| EngineError::Setup(format!("{e:#}")))?;
@@ -102,19 +97,23 @@ impl Engine {
             store,
             clock,
             wasm,
-            http,
+            grants,
             cache,
             config,
         })
     }
 
     /// Loads a component, learns what it offers, and stores it as the newest deployment,
-    /// labelled `version` if given.
+    /// with the labels given (one left out keeps what the same component had). The record as
+    /// stored.
     pub(crate) async fn deploy(
         &self,
         bytes: &[u8],
-        version: Option<&str>,
+        labels: Labels<'_>,
     ) -> Result<ComponentRecord, EngineError> {
+        if let Some(app) = labels.app {
+            check_app_name(app).map_err(EngineError::InvalidApp)?;
+        }
         let loaded = self
             .wasm
             .load(bytes)
@@ -122,15 +121,18 @@ impl Engine {
             .map_err(EngineError::InvalidComponent)?;
         let now = self.clock.now();
         self.store
-            .put_component(&loaded.digest, bytes, &loaded.catalogue, now, version)
+            .put_component(&loaded.digest, bytes, &loaded.catalogue, now, labels)
             .await?;
-        Ok(ComponentRecord {
+        let stored = self.store.components().await?;
+        let record = stored.into_iter().find(|r| r.digest == loaded.digest);
+        Ok(record.unwrap_or_else(|| ComponentRecord {
             digest: loaded.digest.clone(),
             catalogue: loaded.catalogue.clone(),
             deployed_at: now,
             retired_at: None,
-            version: version.map(str::to_owned),
-        })
+            version: labels.version.map(str::to_owned),
+            app: labels.app.map(str::to_owned),
+        }))
     }
 
     /// A stored component, loaded (compiled, or from the disk cache) on first use.

@@ -4,9 +4,10 @@
 //! - `GET /deployments`: every stored component, newest first, with what it offers, the names
 //!   it is the newest offer of and the unfinished instances pinned to it (as `durable
 //!   deployments --json` prints them);
-//! - `POST /deployments[?verify=true[&requireCompatible=true][&since=MS]]` (body: the
-//!   component's bytes): deploys it to the host the API serves for, used at once by every host
-//!   on the database; with `verify`, first replays the stored histories of the orchestrators
+//! - `POST /deployments[?verify=true[&requireCompatible=true][&since=MS]][&version=V][&app=A]`
+//!   (body: the component's bytes): deploys it to the host the API serves for, used at once by
+//!   every host on the database, labelled with the version and the app (whose grants its
+//!   activities run with, [`crate::grants`]) if given; with `verify`, first replays the stored histories of the orchestrators
 //!   it offers against it ([`crate::inspect::verify`]) and answers with what it found; with
 //!   `requireCompatible`, a component some instance does not replay is refused (409) and
 //!   nothing changes; with `upgrade`, once deployed, every unfinished instance of an
@@ -22,9 +23,10 @@
 use super::request::Params;
 use super::{ApiError, ApiState};
 use crate::engine::EngineError;
+use crate::grants::check_app_name;
 use crate::inspect::upgrade::{Instances, Target, Upgrade, UpgradeReport};
 use crate::inspect::verify::{Selection, Verdict};
-use crate::store::InstanceRecord;
+use crate::store::{InstanceRecord, Labels};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -67,6 +69,13 @@ pub async fn deploy(
             "the request body must be the component's bytes (a .wasm file)".into(),
         ));
     }
+    let labels = Labels {
+        version: params.string("version"),
+        app: params.string("app"),
+    };
+    if let Some(app) = labels.app {
+        check_app_name(app).map_err(ApiError::BadRequest)?;
+    }
     let verify = params.bool("verify", false)?;
     let require_compatible = params.bool("requireCompatible", false)?;
     let upgrade = params.bool("upgrade", false)?;
@@ -103,9 +112,8 @@ pub async fn deploy(
         }
         verification = Some(report.json);
     }
-    let version = params.string("version");
     let record = deployer
-        .deploy(&bytes, version)
+        .deploy(&bytes, labels)
         .await
         .map_err(engine_error)?;
     let deployment = state
@@ -234,6 +242,7 @@ fn engine_error(e: EngineError) -> ApiError {
         }
         EngineError::Store(e) => e.into(),
         EngineError::UnknownDeployment(message) => ApiError::NotFound(message),
+        EngineError::InvalidApp(message) => ApiError::BadRequest(message),
         e => ApiError::internal(&e),
     }
 }

@@ -23,7 +23,13 @@ async fn api() -> Router {
         entities: vec![ENTITY.into()],
     };
     store
-        .put_component("sha256:fuzz", b"not run", &catalogue, 0, None)
+        .put_component(
+            "sha256:fuzz",
+            b"not run",
+            &catalogue,
+            0,
+            crate::store::Labels::default(),
+        )
         .await
         .expect("storing a component");
     let client = Client::new(store, Arc::new(ManualClock::new(1_767_225_600_000)));

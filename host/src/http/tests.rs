@@ -318,7 +318,7 @@ async fn deployments_say_what_each_offers_and_how_many_instances_it_runs() {
     let v1 = offers(&["order"], &["charge", "ship"]);
     let v2 = offers(&["order"], &["charge"]);
     store
-        .put_component("sha256:v1", b"v1", &v1, 1, None)
+        .put_component("sha256:v1", b"v1", &v1, 1, crate::store::Labels::default())
         .await
         .unwrap();
     for id in ["a", "b"] {
@@ -336,7 +336,7 @@ async fn deployments_say_what_each_offers_and_how_many_instances_it_runs() {
         store.create_instance(instance).await.unwrap();
     }
     store
-        .put_component("sha256:v2", b"v2", &v2, 3, None)
+        .put_component("sha256:v2", b"v2", &v2, 3, crate::store::Labels::default())
         .await
         .unwrap();
     let app = router(state);

@@ -488,6 +488,7 @@ mod tests {
             deployed_at: 0,
             retired_at: None,
             version: None,
+            app: None,
         }];
         let outcomes = vec![
             EntityOperationOutcome {

@@ -114,7 +114,13 @@ async fn run(turns: Vec<Vec<(Option<i64>, ActionKind)>>) -> Result<(), TestCaseE
         entities: vec!["counter".into()],
     };
     store
-        .put_component("sha256:d", b"not run", &catalogue, T0, None)
+        .put_component(
+            "sha256:d",
+            b"not run",
+            &catalogue,
+            T0,
+            crate::store::Labels::default(),
+        )
         .await
         .unwrap();
     let deployed = store.components().await.unwrap();

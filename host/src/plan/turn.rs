@@ -496,6 +496,7 @@ mod tests {
             deployed_at: 0,
             retired_at: None,
             version: None,
+            app: None,
         }];
         let callees = Callees {
             caller_digest: &running.digest,

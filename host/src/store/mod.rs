@@ -157,6 +157,19 @@ pub struct ComponentRecord {
     /// The version label it was deployed with (`durable deploy --version`): instances
     /// started on it run as that version, and a start can ask for it.
     pub version: Option<String>,
+    /// The app it belongs to (`durable deploy --app`): its activities run with the grants the
+    /// operator gives that app ([`crate::grants`]).
+    pub app: Option<String>,
+}
+
+/// What a deployment is labelled with ([`Store::put_component`]); a label left out keeps the
+/// one the same component had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Labels<'a> {
+    /// The version label ([`ComponentRecord::version`]).
+    pub version: Option<&'a str>,
+    /// The app ([`ComponentRecord::app`]).
+    pub app: Option<&'a str>,
 }
 
 /// A new orchestration instance.
@@ -577,6 +590,9 @@ pub struct ActivityWorkItem {
     pub attempt: u32,
     /// See [`NewActivity::trace`].
     pub trace: Option<String>,
+    /// The app of the component it was queued on ([`ComponentRecord::app`]), read as the
+    /// task is locked: the grants it runs with.
+    pub app: Option<String>,
 }
 
 /// Process id, open time and a per-process count: owner names alone repeat
@@ -600,14 +616,14 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a component by digest with its catalogue and marks it the
     /// newest deployment. Idempotent: storing the same digest again only
     /// refreshes its deployment time.
-    /// `version` labels it (`None` keeps the label it had, if stored before).
+    /// `labels` label it (a label left out keeps the one it had, if stored before).
     async fn put_component(
         &self,
         digest: &str,
         bytes: &[u8],
         catalogue: &Catalogue,
         now: Timestamp,
-        version: Option<&str>,
+        labels: Labels<'_>,
     ) -> StoreResult<()>;
 
     /// The bytes of a stored component, `None` if unknown.

@@ -5,8 +5,8 @@
 //! digest. A component is compiled once and the machine code cached on disk
 //! by digest, so a restart deserialises instead of recompiling. Each loaded
 //! component keeps two `InstancePre`s: one linked against the deterministic
-//! sandbox (orchestrators) and one against full WASI with the granted
-//! capabilities (activities).
+//! sandbox (orchestrators) and one against full WASI, whose stores get the
+//! capabilities granted to the component's app (activities, [`crate::grants`]).
 //!
 //! A [`LiveOrchestration`] is one store holding one guest instance and one
 //! `orchestration` resource; the dispatcher caches it between turns.
@@ -21,13 +21,13 @@ pub mod sandbox;
 pub use entity::EntityBatchOutput;
 pub use logs::{MAX_LOG_LINE, MAX_STEP_LOG};
 
-use crate::outbound::{HttpAllowList, MAX_RESPONSE_BODY, OutboundHttp};
+use crate::grants::AppGrants;
 use crate::store::{Catalogue, LogLine};
 use crate::types::{Action, EventKind, Failure, HistoryEvent, Json, Timestamp, failure_types};
 use anyhow::Context as _;
 use bindings::{ActivityContext, DurableComponent, DurableComponentPre};
 use pool::{SlotWaiter, waiting_for_a_slot};
-use sandbox::{ActivityCapabilities, GuestLimits, GuestState};
+use sandbox::{GuestLimits, GuestState};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -80,9 +80,6 @@ pub struct WasmRuntime {
     engine: Engine,
     cache_dir: Option<PathBuf>,
     limits: GuestLimits,
-    capabilities: ActivityCapabilities,
-    /// The `wasi:http` policy of activity stores (one client, shared).
-    outbound: OutboundHttp,
     components: Mutex<HashMap<String, Arc<LoadedComponent>>>,
     slots: Arc<SlotWaiter>,
     /// Activity instances kept between calls.
@@ -109,7 +106,6 @@ impl WasmRuntime {
     pub fn new(
         cache_dir: Option<PathBuf>,
         limits: GuestLimits,
-        capabilities: ActivityCapabilities,
         instance_slots: u32,
     ) -> anyhow::Result<Self> {
         let mut config = Config::new();
@@ -157,12 +153,6 @@ impl WasmRuntime {
             engine,
             cache_dir,
             limits,
-            outbound: OutboundHttp::new(
-                HttpAllowList::new(capabilities.http_hosts.clone()),
-                &capabilities.ca_certs,
-                MAX_RESPONSE_BODY,
-            )?,
-            capabilities,
             components: Mutex::new(HashMap::new()),
             slots,
             warm,
@@ -386,12 +376,13 @@ impl WasmRuntime {
         }))
     }
 
-    /// Runs one activity attempt with the granted capabilities and limits.
-    /// `Err` is an infrastructure problem (retry later); the inner result is
+    /// Runs one activity attempt with `grants` (its app's capabilities, [`crate::grants`])
+    /// and the limits. `Err` is an infrastructure problem (retry later); the inner result is
     /// the activity's outcome.
     pub async fn run_activity(
         &self,
         component: &LoadedComponent,
+        grants: &AppGrants,
         name: &str,
         input: &Json,
         context: ActivityRun<'_>,
@@ -400,17 +391,19 @@ impl WasmRuntime {
             step_cpu: self.limits.activity_timeout,
             memory: self.limits.activity_memory,
         };
+        let app = context.app;
         let WarmActivity {
             mut store,
             instance,
             calls,
-        } = match self.warm.take(&component.digest) {
+            app: held,
+        } = match self.warm.take(&component.digest, app) {
             Some(warm) => warm,
             None => {
                 let state = GuestState::for_activity(
-                    &self.capabilities,
+                    &grants.capabilities,
                     self.limits.activity_memory,
-                    self.outbound.clone(),
+                    grants.outbound.for_app(app),
                 )?;
                 let mut store = Store::new(&self.engine, state);
                 store.limiter(|s| &mut s.limits);
@@ -423,6 +416,7 @@ impl WasmRuntime {
                         store,
                         instance,
                         calls: 0,
+                        app: app.map(Arc::from),
                     },
                     Err(e) => return Ok((Err(classify(e, &store, limits)), Vec::new())),
                 }
@@ -466,6 +460,7 @@ impl WasmRuntime {
                 store,
                 instance,
                 calls,
+                app: held,
             };
             self.warm.put(&component.digest, warm);
         }
@@ -486,9 +481,12 @@ struct WarmActivity {
     instance: DurableComponent,
     /// The calls it has served.
     calls: u32,
+    /// The app whose grants its store holds.
+    app: Option<Arc<str>>,
 }
 
-/// Idle activity instances by component digest: an activity call takes one (instantiating
+/// Idle activity instances by component digest (each with its app's grants, which a call
+/// must match): an activity call takes one (instantiating
 /// only when there is none) and gives it back when the call returned, up to
 /// [`WARM_PER_COMPONENT`] per component and [`CALLS_PER_INSTANCE`] calls each. Dropped when
 /// the instance pool is full, as the engine's cached orchestrators are.
@@ -498,9 +496,11 @@ struct WarmActivities {
 }
 
 impl WarmActivities {
-    fn take(&self, digest: &str) -> Option<WarmActivity> {
+    fn take(&self, digest: &str, app: Option<&str>) -> Option<WarmActivity> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.get_mut(digest).and_then(Vec::pop)
+        let kept = idle.get_mut(digest)?;
+        let at = kept.iter().rposition(|warm| warm.app.as_deref() == app)?;
+        Some(kept.swap_remove(at))
     }
 
     fn put(&self, digest: &str, warm: WarmActivity) {
@@ -531,6 +531,8 @@ pub struct ActivityRun<'a> {
     pub attempt: u32,
     /// When the run starts, ms since the epoch; the time of its log lines.
     pub now: Timestamp,
+    /// The app of its deployment (named when its requests are refused).
+    pub app: Option<&'a str>,
 }
 
 /// A sandboxed guest's step starts: its CPU time counts from zero, checked at the next tick.

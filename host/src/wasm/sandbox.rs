@@ -10,13 +10,13 @@
 
 use super::logs::StepLog;
 use super::meter::StepMeter;
+use crate::grants::ActivityCapabilities;
 use crate::outbound::OutboundHttp;
 use crate::store::LogLine;
 use crate::types::Timestamp;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,48 +35,6 @@ use wasmtime_wasi_io::poll::{Pollable, subscribe};
 
 /// Most bytes of stdout/stderr kept per step; the rest is dropped.
 const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
-
-/// What activities may touch. Orchestrators get none of it.
-#[derive(Debug, Clone, Default)]
-pub struct ActivityCapabilities {
-    /// Environment variables visible to activities.
-    pub env: Vec<(String, String)>,
-    /// Host directories mapped into activities: (host path, guest path).
-    pub dirs: Vec<(PathBuf, String)>,
-    /// Allow TCP/UDP sockets and name lookups.
-    pub network: bool,
-    /// Pass activity stdout/stderr through to the host's.
-    pub inherit_stdio: bool,
-    /// Hosts activities may reach over HTTP, through `wasi:http` and `call_http`
-    /// ([`crate::outbound::HttpAllowList`]).
-    pub http_hosts: Vec<String>,
-    /// What activities read through `wasi:config/store`.
-    pub config: ActivityConfig,
-    /// Root certificates (PEM) activities' HTTPS requests trust besides the system's.
-    pub ca_certs: Vec<Vec<u8>>,
-}
-
-/// Configuration and secrets activities read through `wasi:config/store` (`--config`): held in
-/// memory only, never written to history, logs or the dashboard. `Debug` shows the keys alone.
-#[derive(Clone, Default)]
-pub struct ActivityConfig(Arc<WasiConfigVariables>, Arc<Vec<String>>);
-
-impl ActivityConfig {
-    /// The values `pairs` (key, value) give; a later pair of the same key wins.
-    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        let pairs: std::collections::BTreeMap<String, String> = pairs.into_iter().collect();
-        let keys = pairs.keys().cloned().collect();
-        ActivityConfig(Arc::new(pairs.into_iter().collect()), Arc::new(keys))
-    }
-}
-
-impl std::fmt::Debug for ActivityConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActivityConfig")
-            .field("keys", &self.1)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Resource limits for guest code.
 #[derive(Debug, Clone)]
@@ -192,7 +150,7 @@ impl GuestState {
     }
 
     /// State for one activity run with the granted capabilities; its `wasi:http` requests
-    /// go out under `outbound`.
+    /// go out under `outbound`, whose allow-list its sockets (if granted) are held to too.
     pub fn for_activity(
         caps: &ActivityCapabilities,
         memory: usize,
@@ -208,7 +166,13 @@ impl GuestState {
                 .map_err(|e| anyhow::anyhow!("cannot open directory {}: {e}", host.display()))?;
         }
         if caps.network {
-            builder.inherit_network().allow_ip_name_lookup(true);
+            let check = outbound.allowed().socket_check(outbound.app().cloned());
+            // wasmtime-wasi allows neither TCP nor UDP unless told to.
+            builder
+                .allow_tcp(true)
+                .allow_udp(true)
+                .allow_ip_name_lookup(true)
+                .socket_addr_check(check);
         }
         if caps.inherit_stdio {
             builder.inherit_stdout().inherit_stderr();
@@ -228,7 +192,7 @@ impl GuestState {
             version: None,
             http: WasiHttpCtx::new(),
             outbound: Box::new(outbound),
-            config: caps.config.0.clone(),
+            config: caps.config.variables.clone(),
         })
     }
 }

@@ -34,7 +34,7 @@ use durable_host::store::{
 };
 use durable_host::types::{EventKind, HistoryEvent, RuntimeStatus};
 use durable_host::wasm::WasmRuntime;
-use durable_host::wasm::sandbox::{ActivityCapabilities, GuestLimits};
+use durable_host::wasm::sandbox::GuestLimits;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -591,7 +591,6 @@ impl Bench {
                 step_cpu: Duration::from_secs(60),
                 ..GuestLimits::default()
             },
-            ActivityCapabilities::default(),
             0,
         )?;
         let component = wasm.load(&self.rust().bytes).await?;
@@ -672,7 +671,6 @@ impl Bench {
             WasmRuntime::new(
                 Some(cache.clone()),
                 GuestLimits::default(),
-                ActivityCapabilities::default(),
                 if self.args.no_pooling { 0 } else { held + 16 },
             )
         };

@@ -1454,7 +1454,7 @@ function deploymentsView(root, { query }) {
   // Set by the instance page's "deployment" link: that row is marked and scrolled to.
   const selected = query.get('digest');
   const tbody = h('tbody');
-  const columns = ['Digest', 'Version', 'State', 'Deployed', 'Offers', 'Newest for', 'Pinned'];
+  const columns = ['Digest', 'App', 'Version', 'State', 'Deployed', 'Offers', 'Newest for', 'Pinned'];
   root.append(h('div', { class: 'page-head' }, h('h1', {}, 'Deployments')),
     h('div', { class: 'table-wrap' }, h('table', { id: 'deployments', class: 'grid' },
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))), tbody)));
@@ -1489,6 +1489,7 @@ function deploymentRow(d, selected) {
   const digest = d.digest ?? '';
   return h('tr', { dataset: { digest }, class: selected && digest === selected ? 'selected' : null },
     h('td', { class: 'mono nowrap', title: digest }, shortDigest(digest)),
+    h('td', { class: 'mono app' }, d.app ?? ''),
     h('td', { class: 'mono' }, d.version ?? ''),
     h('td', {}, h('span', { class: `badge state-${d.state}`, title: d.retiredAt ? `retired ${fmtTime(d.retiredAt)}` : null }, d.state ?? '')),
     h('td', { class: 'nowrap' }, timeCell(d.deployedAt)),

@@ -246,17 +246,19 @@ impl Store for PostgresStore {
         bytes: &[u8],
         catalogue: &Catalogue,
         now: Timestamp,
-        version: Option<&str>,
+        labels: Labels<'_>,
     ) -> StoreResult<()> {
         let catalogue = serde_json::to_string(catalogue)?;
+        let Labels { version, app } = labels;
         self.write(async |tx| {
             tx.execute_prepared(
                 "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq, \
-                 version) VALUES ($1, $2, $3, $4, nextval('component_deploys'), $5) \
+                 version, app) VALUES ($1, $2, $3, $4, nextval('component_deploys'), $5, $6) \
                  ON CONFLICT (digest) DO UPDATE \
                  SET deployed_at = EXCLUDED.deployed_at, deploy_seq = EXCLUDED.deploy_seq, \
-                 retired_at = NULL, version = COALESCE(EXCLUDED.version, components.version)",
-                &[&digest, &bytes, &catalogue, &(now as i64), &version],
+                 retired_at = NULL, version = COALESCE(EXCLUDED.version, components.version), \
+                 app = COALESCE(EXCLUDED.app, components.app)",
+                &[&digest, &bytes, &catalogue, &(now as i64), &version, &app],
             )
             .await?;
             Ok(())
@@ -276,7 +278,7 @@ impl Store for PostgresStore {
         let client = self.read().await?;
         let rows = client
             .query_prepared(
-                "SELECT digest, catalogue, deployed_at, retired_at, version FROM components \
+                "SELECT digest, catalogue, deployed_at, retired_at, version, app FROM components \
                  ORDER BY deploy_seq DESC",
                 &[],
             )
@@ -290,6 +292,7 @@ impl Store for PostgresStore {
                     deployed_at: r.try_get::<_, i64>(2)? as Timestamp,
                     retired_at: r.try_get::<_, Option<i64>>(3)?.map(|t| t as Timestamp),
                     version: r.try_get(4)?,
+                    app: r.try_get(5)?,
                 })
             })
             .collect()
@@ -536,7 +539,8 @@ impl Store for PostgresStore {
                               WHERE visible_at <= $3 AND lock_expires <= $3 \
                               ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
                  RETURNING id, instance_id, execution_id, task_id, name, input, digest, \
-                 attempt, trace",
+                 attempt, trace, \
+                 (SELECT app FROM components WHERE components.digest = activities.digest)",
                 &[&token, &(now + lease_ms as i64), &now, &(max as i64)],
             )
             .await?;
@@ -554,6 +558,7 @@ impl Store for PostgresStore {
                     digest: r.try_get(6)?,
                     attempt: r.try_get::<_, i64>(7)? as u32,
                     trace: r.try_get(8)?,
+                    app: r.try_get(9)?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

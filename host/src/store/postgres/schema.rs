@@ -124,7 +124,10 @@ const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at BIGINT; \
 /// The fourth migration: an activity task carries its orchestration's trace context.
 const V4_ACTIVITY_TRACE: &str = "ALTER TABLE activities ADD COLUMN trace TEXT;";
 
-const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS, V3_RETIRED, V4_ACTIVITY_TRACE];
+/// The fifth migration: a deployment names the app it belongs to (its activities' grants).
+const V5_APP: &str = "ALTER TABLE components ADD COLUMN app TEXT;";
+
+const MIGRATIONS: &[&str] = &[V1_TABLES, V2_HOSTS, V3_RETIRED, V4_ACTIVITY_TRACE, V5_APP];
 
 /// The layout this build reads and writes, kept in the `durable_schema` table: the number of
 /// [`MIGRATIONS`]. An older schema is migrated when opened; a newer one is refused.

@@ -193,12 +193,13 @@ impl Store for SqliteStore {
         bytes: &[u8],
         catalogue: &Catalogue,
         now: Timestamp,
-        version: Option<&str>,
+        labels: Labels<'_>,
     ) -> StoreResult<()> {
         let digest = digest.to_owned();
         let bytes = bytes.to_vec();
         let catalogue = serde_json::to_string(catalogue)?;
-        let version = version.map(str::to_owned);
+        let version = labels.version.map(str::to_owned);
+        let app = labels.app.map(str::to_owned);
         self.write(move |conn| {
             let seq: i64 = conn.query_row(
                 "SELECT COALESCE(MAX(deploy_seq), 0) + 1 FROM components",
@@ -207,10 +208,10 @@ impl Store for SqliteStore {
             )?;
             conn.execute(
                 "INSERT INTO components (digest, bytes, catalogue, deployed_at, deploy_seq, \
-                 version) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 version, app) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT(digest) DO UPDATE SET deployed_at = ?4, deploy_seq = ?5, \
-                 retired_at = NULL, version = COALESCE(?6, version)",
-                params![digest, bytes, catalogue, now as i64, seq, version],
+                 retired_at = NULL, version = COALESCE(?6, version), app = COALESCE(?7, app)",
+                params![digest, bytes, catalogue, now as i64, seq, version, app],
             )?;
             Ok(())
         })
@@ -234,7 +235,7 @@ impl Store for SqliteStore {
     async fn components(&self) -> StoreResult<Vec<ComponentRecord>> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT digest, catalogue, deployed_at, retired_at, version FROM components \
+                "SELECT digest, catalogue, deployed_at, retired_at, version, app FROM components \
                  ORDER BY deploy_seq DESC",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -244,17 +245,19 @@ impl Store for SqliteStore {
                     r.get::<_, i64>(2)?,
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (digest, catalogue, deployed_at, retired_at, version) = row?;
+                let (digest, catalogue, deployed_at, retired_at, version, app) = row?;
                 out.push(ComponentRecord {
                     digest,
                     catalogue: serde_json::from_str(&catalogue)?,
                     deployed_at: deployed_at as Timestamp,
                     retired_at: retired_at.map(|t| t as Timestamp),
                     version,
+                    app,
                 });
             }
             Ok(out)
@@ -474,7 +477,8 @@ impl Store for SqliteStore {
                  WHERE id IN (SELECT id FROM activities WHERE visible_at <= ?3 AND lock_expires <= ?3 \
                               ORDER BY id LIMIT ?4) \
                  RETURNING id, instance_id, execution_id, task_id, name, input, digest, attempt, \
-                           trace",
+                           trace, \
+                           (SELECT app FROM components WHERE components.digest = activities.digest)",
             )?;
             let rows = stmt.query_map(
                 params![token, (now + lease_ms) as i64, now as i64, max as i64],
@@ -490,6 +494,7 @@ impl Store for SqliteStore {
                         digest: r.get(6)?,
                         attempt: r.get(7)?,
                         trace: r.get(8)?,
+                        app: r.get(9)?,
                     })
                 },
             )?;

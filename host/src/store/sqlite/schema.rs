@@ -118,11 +118,15 @@ const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at INTEGER; 
 /// The fourth migration: an activity task carries its orchestration's trace context.
 const V4_ACTIVITY_TRACE: &str = "ALTER TABLE activities ADD COLUMN trace TEXT;";
 
+/// The fifth migration: a deployment names the app it belongs to (its activities' grants).
+const V5_APP: &str = "ALTER TABLE components ADD COLUMN app TEXT;";
+
 const MIGRATIONS: &[&[&str]] = &[
     &[V1_TABLES, V1_ENTITY_TABLES],
     &[V2_INDEXES],
     &[V3_RETIRED],
     &[V4_ACTIVITY_TRACE],
+    &[V5_APP],
 ];
 
 /// The layout this build reads and writes, kept in SQLite's `user_version`: the number of

@@ -34,6 +34,36 @@ pub(super) async fn a_task_keeps_the_trace_it_was_queued_with(store: &dyn Store)
     assert_eq!(traces, [(0, Some(TRACE)), (1, None)]);
 }
 
+/// Each task is handed out with the app of the component it was queued on, as that component
+/// is labelled when the task is locked: none, then the app a deployment names, kept by a
+/// redeployment that names none.
+pub(super) async fn a_task_carries_the_app_of_its_component(store: &dyn Store) {
+    let catalogue = Catalogue::default();
+    let deploy = async |app| {
+        let labels = Labels {
+            app,
+            ..Labels::default()
+        };
+        (store.put_component(DIGEST, b"bytes", &catalogue, T0, labels))
+            .await
+            .unwrap();
+    };
+    // Each lock comes after the last one's lease ran out.
+    let apps = async |attempt: u64| -> Vec<Option<String>> {
+        let now = T0 + attempt * LEASE;
+        let tasks = store.lock_activities("w", 10, LEASE, now).await.unwrap();
+        tasks.into_iter().map(|t| t.app).collect()
+    };
+    with_scheduled_activity(store, "a").await;
+    assert_eq!(apps(0).await, [None]);
+    deploy(Some("billing")).await;
+    assert_eq!(apps(1).await, [Some("billing".to_owned())]);
+    deploy(None).await;
+    assert_eq!(apps(2).await, [Some("billing".to_owned())]);
+    let listed = store.components().await.unwrap();
+    assert_eq!(listed[0].app.as_deref(), Some("billing"));
+}
+
 pub(super) async fn a_completed_activity_is_delivered_once(store: &dyn Store) {
     let execution = with_scheduled_activity(store, "a").await;
     let tasks = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();

@@ -10,11 +10,17 @@ pub(super) async fn components_are_stored_by_digest_newest_first(store: &dyn Sto
         ..Default::default()
     };
     store
-        .put_component("sha256:a", b"AAA", &catalogue, T0, None)
+        .put_component("sha256:a", b"AAA", &catalogue, T0, Labels::default())
         .await
         .unwrap();
     store
-        .put_component("sha256:b", b"BBB", &Catalogue::default(), T0 + 1, None)
+        .put_component(
+            "sha256:b",
+            b"BBB",
+            &Catalogue::default(),
+            T0 + 1,
+            Labels::default(),
+        )
         .await
         .unwrap();
     let digests = |c: Vec<ComponentRecord>| c.into_iter().map(|c| c.digest).collect::<Vec<_>>();
@@ -24,7 +30,7 @@ pub(super) async fn components_are_stored_by_digest_newest_first(store: &dyn Sto
     );
     // Deploying the same digest again makes it the newest, nothing more.
     store
-        .put_component("sha256:a", b"AAA", &catalogue, T0 + 2, None)
+        .put_component("sha256:a", b"AAA", &catalogue, T0 + 2, Labels::default())
         .await
         .unwrap();
     let components = store.components().await.unwrap();
@@ -45,7 +51,7 @@ pub(super) async fn retired_components_nothing_needs_are_collected(store: &dyn S
     let catalogue = Catalogue::default();
     for digest in [DIGEST, "sha256:idle", "sha256:live", "sha256:late"] {
         store
-            .put_component(digest, b"bytes", &catalogue, T0, None)
+            .put_component(digest, b"bytes", &catalogue, T0, Labels::default())
             .await
             .unwrap();
     }
@@ -102,7 +108,13 @@ pub(super) async fn retired_components_nothing_needs_are_collected(store: &dyn S
 
     // Stored again, a retired component is current again.
     store
-        .put_component("sha256:live", b"bytes", &catalogue, T0 + 6, None)
+        .put_component(
+            "sha256:live",
+            b"bytes",
+            &catalogue,
+            T0 + 6,
+            Labels::default(),
+        )
         .await
         .unwrap();
     let listed = retired(store.components().await.unwrap());

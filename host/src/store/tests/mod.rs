@@ -440,6 +440,7 @@ conformance! {
     activities: [
         a_completed_activity_is_delivered_once,
         a_task_keeps_the_trace_it_was_queued_with,
+        a_task_carries_the_app_of_its_component,
         an_activity_runs_on_the_component_its_commit_names,
         an_expired_activity_lease_is_taken_over,
         a_renewed_activity_lease_holds_and_a_lost_one_cannot_be_renewed,

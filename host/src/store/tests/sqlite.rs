@@ -106,9 +106,9 @@ async fn a_file_of_the_previous_schema_version_opens_migrated_and_intact() {
     );
     std::fs::copy(fixture, &path).expect("copying the fixture");
     let store = SqliteStore::open(&path, Durability::Normal).expect("migrated");
-    assert_eq!(store.migration(), Migration { from: 1, to: 4 });
+    assert_eq!(store.migration(), Migration { from: 1, to: 5 });
     upgrade::check(&store).await;
     drop(store);
     let store = SqliteStore::open(&path, Durability::Normal).expect("reopened");
-    assert_eq!(store.migration(), Migration { from: 4, to: 4 });
+    assert_eq!(store.migration(), Migration { from: 5, to: 5 });
 }

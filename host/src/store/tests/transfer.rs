@@ -65,15 +65,33 @@ async fn fill(store: &dyn Store) {
     };
     let every_byte: Vec<u8> = (0..=255).collect();
     store
-        .put_component("sha256:a", b"\0asm a", &catalogue("a"), T0, None)
+        .put_component(
+            "sha256:a",
+            b"\0asm a",
+            &catalogue("a"),
+            T0,
+            Labels::default(),
+        )
         .await
         .unwrap();
     store
-        .put_component("sha256:b", &every_byte, &catalogue("b"), T0 + 1, None)
+        .put_component(
+            "sha256:b",
+            &every_byte,
+            &catalogue("b"),
+            T0 + 1,
+            Labels::default(),
+        )
         .await
         .unwrap();
     store
-        .put_component("sha256:a", b"\0asm a", &catalogue("a"), T0 + 2, None)
+        .put_component(
+            "sha256:a",
+            b"\0asm a",
+            &catalogue("a"),
+            T0 + 2,
+            Labels::default(),
+        )
         .await
         .unwrap();
 
@@ -297,7 +315,13 @@ pub(super) async fn a_copy_looks_the_same_through_every_read_and_lock(
 
     // Deployments after the import come after the imported ones.
     target
-        .put_component("sha256:c", b"c", &Catalogue::default(), LATE, None)
+        .put_component(
+            "sha256:c",
+            b"c",
+            &Catalogue::default(),
+            LATE,
+            Labels::default(),
+        )
         .await
         .unwrap();
     let order: Vec<_> = target

@@ -20,7 +20,7 @@ pub(super) async fn fill(store: &dyn Store) {
         entities: vec!["counter".into()],
     };
     store
-        .put_component(DIGEST, COMPONENT, &catalogue, T0, None)
+        .put_component(DIGEST, COMPONENT, &catalogue, T0, Labels::default())
         .await
         .unwrap();
 

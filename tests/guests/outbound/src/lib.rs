@@ -1,6 +1,7 @@
 //! Test-only component: activities that make HTTP requests with `wstd` (`wasi:http`, under
-//! the host's outbound policy) and read a secret (`wasi:config`), and orchestrators that try
-//! the same, which their sandbox refuses.
+//! the host's outbound policy), open a TCP connection (`wasi:sockets`, under the same policy)
+//! and read a secret (`wasi:config`); an orchestrator making a durable `call_http`; and
+//! orchestrators that try the rest, which their sandbox refuses.
 
 use durable_sdk::{Failure, OrchestrationContext};
 use serde_json::{Value, json};
@@ -80,6 +81,36 @@ async fn call_with_key_via_activity(
     ctx.call_activity("call_with_key", url).await
 }
 
+/// Connects to `address` (`host:port`) over TCP, sends `ping` and returns what the peer
+/// answers before closing; a refused connection fails with `ConnectError` and the reason.
+#[durable_sdk::activity]
+fn connect(address: String) -> Result<String, Failure> {
+    use std::io::{Read as _, Write as _};
+    let failed = |e: std::io::Error| Failure::new("ConnectError", format!("{address}: {e}"));
+    let mut stream = std::net::TcpStream::connect(&address).map_err(failed)?;
+    stream.write_all(b"ping").map_err(failed)?;
+    stream.shutdown(std::net::Shutdown::Write).map_err(failed)?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(failed)?;
+    Ok(answer)
+}
+
+/// Connects through the `connect` activity.
+#[durable_sdk::orchestrator]
+async fn connect_via_activity(
+    ctx: OrchestrationContext,
+    address: String,
+) -> Result<String, Failure> {
+    ctx.call_activity("connect", address).await
+}
+
+/// GETs `url` with the durable `call_http` and returns the status.
+#[durable_sdk::orchestrator]
+async fn call_http_get(ctx: OrchestrationContext, url: String) -> Result<u16, Failure> {
+    let response = ctx.call_http(durable_sdk::HttpRequest::get(url)).await?;
+    Ok(response.status_code)
+}
+
 /// Reads the configured `api_key` from the orchestrator itself: the sandbox must refuse.
 #[durable_sdk::orchestrator]
 async fn config_in_orchestrator(_ctx: OrchestrationContext) -> Result<Option<String>, Failure> {
@@ -98,7 +129,9 @@ durable_sdk::component! {
         fetch_in_orchestrator,
         call_with_key_via_activity,
         config_in_orchestrator,
+        connect_via_activity,
+        call_http_get,
     ],
-    activities: [fetch, fetch_within, call_with_key],
+    activities: [fetch, fetch_within, call_with_key, connect],
     entities: [],
 }
