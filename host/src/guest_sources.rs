@@ -1,6 +1,8 @@
 //! The guest-side sources `durable build` needs, embedded in the binary so
 //! that an installed `durable` builds Python and JavaScript apps without a
-//! checkout of this repository: the WIT package, the Python SDK (the
+//! checkout of this repository: the WIT packages (`durable:core`, and the
+//! world the Python and JavaScript SDKs build against with the `wasi:config`
+//! package it imports: [`write_sdk_wit`]), the Python SDK (the
 //! `durable` package and the componentize-py entry module) and the
 //! JavaScript SDK (its sources, the bundler script and `package.json`).
 //!
@@ -22,7 +24,10 @@ pub struct Source {
     pub text: &'static str,
 }
 
-// `WIT` (`wit/`: the WIT package every component is built against),
+// `WIT` (`wit/`: the WIT package every component is built against, and in
+// `wit/sdk/` the package of the world Python and JavaScript components are
+// built against), `WASI_CONFIG_WIT`
+// (`guest-sdk/wasi-config/deps/`: `wasi:config`, shared with the Rust SDK),
 // `PYTHON_SDK` (`guest-sdk/python/`: the `durable` package and the
 // `durable_main` module componentize-py builds the component from) and
 // `JS_SDK` (`guest-sdk/js/`: the `durable` ES module package, `package.json`
@@ -32,13 +37,34 @@ include!(concat!(env!("OUT_DIR"), "/guest_sources.rs"));
 /// Writes `sources` under `dir`, creating the folders they need.
 pub fn write(sources: &[Source], dir: &Path) -> io::Result<()> {
     for source in sources {
-        let path = dir.join(source.path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, source.text)?;
+        write_file(&dir.join(source.path), source.text)?;
     }
     Ok(())
+}
+
+/// The world Python and JavaScript components are built against.
+pub const SDK_WORLD: &str = "sdk-component";
+
+/// Writes the package of [`SDK_WORLD`] (`wit/sdk/`: `durable:core`'s world plus `wasi:config`)
+/// as a WIT directory at `dir`, with every package it uses under `dir/deps/`: `durable:core`
+/// (the other files of `wit/`) in `deps/durable-core/`, `wasi:config` in `deps/config/`, and
+/// any package vendored in `wit/sdk/deps/`.
+pub fn write_sdk_wit(dir: &Path) -> io::Result<()> {
+    for source in WIT {
+        let path = match source.path.strip_prefix("sdk/") {
+            Some(sdk) => dir.join(sdk),
+            None => dir.join("deps").join("durable-core").join(source.path),
+        };
+        write_file(&path, source.text)?;
+    }
+    write(WASI_CONFIG_WIT, &dir.join("deps"))
+}
+
+fn write_file(path: &Path, text: &str) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)
 }
 
 #[cfg(test)]
@@ -92,6 +118,37 @@ mod tests {
     #[test]
     fn the_wit_package_is_embedded_whole() {
         assert_embeds_all(WIT, "wit", &[""], &[]);
+    }
+
+    #[test]
+    fn the_wasi_config_package_is_embedded_whole() {
+        assert_embeds_all(
+            WASI_CONFIG_WIT,
+            "guest-sdk/wasi-config/deps",
+            &["config"],
+            &[],
+        );
+    }
+
+    #[test]
+    fn the_sdk_world_is_written_with_every_package_it_uses() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_sdk_wit(dir.path()).expect("writing the WIT");
+        let world = std::fs::read_to_string(dir.path().join("world.wit")).expect("world.wit");
+        assert!(world.contains(&format!("world {SDK_WORLD} {{")), "{world}");
+        let deps = dir.path().join("deps");
+        // Each package it names, by the folder holding it.
+        for (package, file) in [
+            ("durable:core@0.1.0", "durable-core/durable.wit"),
+            ("wasi:config@0.2.0-rc.1", "config/world.wit"),
+        ] {
+            let text = std::fs::read_to_string(deps.join(file)).expect(file);
+            assert!(text.contains(&format!("package {package};")), "{file}");
+        }
+        assert!(
+            !dir.path().join("durable.wit").exists(),
+            "durable:core is a dependency"
+        );
     }
 
     #[test]

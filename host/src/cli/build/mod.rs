@@ -6,7 +6,8 @@
 //! for `wasm32-wasip2`. Durable Functions projects build unchanged: Python's
 //! `function_app.py` (programming model v2), JavaScript's `package.json` `main`
 //! files (v4), and function folders with a `function.json` each (Python v1,
-//! JavaScript v3: [`folders`]). The WIT package and the Python and JavaScript SDKs
+//! JavaScript v3: [`folders`]). Python and JavaScript components are built against the world
+//! `sdk-component` (`wit/sdk/`: the durable component plus `wasi:config` for activities). The WIT packages and the Python and JavaScript SDKs
 //! come from the binary ([`durable_host::guest_sources`]) and are written to
 //! a temporary directory for each build, so an installed `durable` needs no
 //! checkout. componentize-py and componentize-js are installed once, at
@@ -33,7 +34,11 @@ use std::time::Instant;
 const COMPONENTIZE_PY: &str = "0.25.1";
 const COMPONENTIZE_JS: &str = "0.23.0";
 const ROLLDOWN: &str = "1.3.2";
-const WORLD: &str = "durable-component";
+const WORLD: &str = guest_sources::SDK_WORLD;
+/// componentize-py names an imported interface's module after it, qualified when two
+/// interfaces share a name (`wasi:http` has a `types` too): `durable:core`'s stays
+/// `wit_world.imports.types`, which `guest-sdk/python/durable/_component.py` imports.
+const PYTHON_INTERFACE_NAMES: &[&str] = &["durable:core/types@0.1.0=types"];
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -76,20 +81,24 @@ impl Language {
     /// The pinned toolchain that builds it, as part of the build cache's key.
     fn toolchain(self) -> String {
         match self {
-            Language::Python => format!("componentize-py {COMPONENTIZE_PY}"),
-            Language::JavaScript => {
-                format!("componentize-js {COMPONENTIZE_JS} with fetch, rolldown {ROLLDOWN}")
-            }
+            Language::Python => format!(
+                "componentize-py {COMPONENTIZE_PY} for {WORLD}, naming {}",
+                PYTHON_INTERFACE_NAMES.join(" ")
+            ),
+            Language::JavaScript => format!(
+                "componentize-js {COMPONENTIZE_JS} with fetch for {WORLD}, rolldown {ROLLDOWN}"
+            ),
             Language::Rust => "cargo".into(),
         }
     }
 
-    /// The embedded sources a build of it uses: the WIT package and the language's SDK.
-    fn sdk(self) -> [&'static [Source]; 2] {
+    /// The embedded sources a build of it uses: the WIT packages and the language's SDK.
+    fn sdk(self) -> [&'static [Source]; 3] {
+        let wit = [guest_sources::WIT, guest_sources::WASI_CONFIG_WIT];
         match self {
-            Language::Python => [guest_sources::WIT, guest_sources::PYTHON_SDK],
-            Language::JavaScript => [guest_sources::WIT, guest_sources::JS_SDK],
-            Language::Rust => [guest_sources::WIT, &[]],
+            Language::Python => [wit[0], wit[1], guest_sources::PYTHON_SDK],
+            Language::JavaScript => [wit[0], wit[1], guest_sources::JS_SDK],
+            Language::Rust => [wit[0], wit[1], &[]],
         }
     }
 
@@ -227,8 +236,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A fresh temporary directory holding `wit/` and an empty `work/` to run
-/// the componentizer in, plus the SDK sources under `sdk/`.
+/// A fresh temporary directory holding `wit/` (the world [`WORLD`] and the packages it uses)
+/// and an empty `work/` to run the componentizer in, plus the SDK sources under `sdk/`.
 struct Scratch {
     dir: tempfile::TempDir,
 }
@@ -240,7 +249,7 @@ impl Scratch {
             .tempdir()
             .context("cannot create a temporary directory")?;
         let scratch = Scratch { dir };
-        guest_sources::write(guest_sources::WIT, &scratch.wit())
+        guest_sources::write_sdk_wit(&scratch.wit())
             .and_then(|()| guest_sources::write(sdk, &scratch.sdk()))
             .and_then(|()| std::fs::create_dir(scratch.work()))
             .context("cannot write the SDK sources to a temporary directory")?;
@@ -276,7 +285,11 @@ fn build_python(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()>
         .arg("-q")
         .arg("-d")
         .arg(scratch.wit())
-        .args(["-w", WORLD, "componentize", "durable_main", "-p"])
+        .args(["-w", WORLD]);
+    for name in PYTHON_INTERFACE_NAMES {
+        cmd.args(["--import-interface-name", name]);
+    }
+    cmd.args(["componentize", "durable_main", "-p"])
         .arg(sdk.join("componentize"))
         .arg("-p")
         .arg(&sdk)
@@ -306,7 +319,7 @@ fn build_js(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()> {
     let scratch = Scratch::new(guest_sources::JS_SDK)?;
     // componentize-js reads the WIT and the bundle through WASI, which only
     // sees the working directory: both go there.
-    guest_sources::write(guest_sources::WIT, &scratch.work().join("wit"))
+    guest_sources::write_sdk_wit(&scratch.work().join("wit"))
         .context("cannot write the WIT package to a temporary directory")?;
     // `app.js`, or a Durable Functions project: function folders (programming model v3) or the
     // files `package.json`'s `main` names (v4).
@@ -326,8 +339,9 @@ fn build_js(tools: &Tools, app_dir: &Path, out: &Path) -> anyhow::Result<()> {
         "node",
         &format!("{} does not bundle", app.display()),
     )?;
-    // `fetch` goes out through wasi:http (activities only: orchestrators' sandbox traps it);
-    // a component serves no incoming requests: leave out fetch-event.
+    // `fetch` goes out through wasi:http, and the SDK's `config` reads wasi:config (activities
+    // only: orchestrators' sandbox traps both); a component serves no incoming requests: leave
+    // out fetch-event.
     let mut cmd = Command::new(
         prefix
             .join("node_modules")
