@@ -1,4 +1,5 @@
-"""The WIT glue: the exports of world `durable-component`, implemented over the `App`.
+"""The WIT glue: the exports of world `durable-component`, implemented over the `App`, and the
+import of world `sdk-component` that activities use (`config`).
 
 Only importable inside a component build (componentize-py generates `wit_world`). Converts the
 host's records to the replay module's `Event`s and its `Action`s back, and Python exceptions to
@@ -17,9 +18,10 @@ from wit_world.exports import entity as wit_entity
 from wit_world.exports import orchestrator as wit_orchestrator
 from wit_world.imports import host as wit_host
 from wit_world.imports import orchestration_types as ot
+from wit_world.imports import store
 from wit_world.imports import types as wt
 
-from . import _context, _log
+from . import _context, _log, config
 from ._activity import ActivityContext, run_activity
 from ._app import the_app
 from ._context import parse_json, to_json
@@ -209,3 +211,5 @@ _HOST_LEVELS = {
 }
 _log.install(lambda level, message: wit_host.log(_HOST_LEVELS[level], message))
 _context.install_version_source(wit_host.version)
+# wasi:config, for activities (`durable.config`; the world `sdk-component`, `wit/sdk/world.wit`).
+config.install(config.Store(get=store.get, get_all=store.get_all, Err=Err))
