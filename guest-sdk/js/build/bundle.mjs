@@ -11,8 +11,8 @@
 // registers each orchestrator, activity and entity folder under its name, `src/v3.js`; folders
 // of other triggers, such as HTTP starters, are not imported). `durable` resolves to this SDK,
 // `durable-functions` to it with the v3 names (`src/durable-functions.js`), `@azure/functions`
-// to its stand-in (`src/functions.js`: triggers accepted, never run); `durable:*` (the host's WIT
-// interfaces) stays external for componentize-js.
+// to its stand-in (`src/functions.js`: triggers accepted, never run); `durable:*` and `wasi:*` (WIT
+// interfaces the component imports) stay external for componentize-js.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -122,7 +122,7 @@ await build({
       name: 'durable',
       resolveId(source) {
         if (source === entry) return entry;
-        if (source.startsWith('durable:')) return { id: source, external: true };
+        if (source.startsWith('durable:') || source.startsWith('wasi:')) return { id: source, external: true };
         return aliases.get(source) ?? null;
       },
       load(id) {

@@ -1,16 +1,19 @@
 // The WIT glue: the exports of world `durable-component` (catalogue, orchestrator, activity,
-// entity) implemented over `df.app`, for componentize-js.
+// entity) implemented over `df.app`, for componentize-js, and the `wasi:config` import of world
+// `sdk-component` that activities' `config` reads.
 //
-// Only usable inside a component build (it imports the host's `log`): `durable build`
+// Only usable inside a component build (it imports the host's `log` and `wasi:config/store`): `durable build`
 // bundles an app with this module as the entry's exports. Converts the host's records (variants
 // as `{tag, val}`, u64 timestamps as BigInt) into the replay module's `Event`s and its `Action`s
 // back, and JavaScript errors into structured failures. A function returning `result<_, failure>`
 // fails by throwing the failure record (a plain object, as componentize-js expects).
 
 import { log as hostLog, version as hostVersion } from 'durable:core/host@0.1.0';
+import { get as configGet, getAll as configGetAll } from 'wasi:config/store@0.2.0-rc.1';
 
 import { runActivity } from './activity.js';
 import { app } from './app.js';
+import { installConfigStore } from './config.js';
 import { installVersionSource } from './context.js';
 import { executeBatch } from './entity.js';
 import { Failure, FailureCause, UNKNOWN_FUNCTION } from './failure.js';
@@ -19,6 +22,8 @@ import { logMethods } from './log.js';
 import { Event, Executor } from './replay.js';
 
 installVersionSource(() => hostVersion());
+// Activities' `config` (world `sdk-component`: `wit/sdk/world.wit`).
+installConfigStore({ get: configGet, getAll: configGetAll });
 
 // --- failures ---
 

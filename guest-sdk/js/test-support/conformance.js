@@ -470,13 +470,15 @@ function trap(error) {
 
 // How `durable build` resolves imports (build/bundle.mjs): `durable` is this SDK. The host's
 // `durable:core/host@0.1.0` (`log` and `version`, used by component.js) becomes a module that
-// drops lines and has no version.
+// drops lines and has no version, and `wasi:config/store@0.2.0-rc.1` one with no values.
 const HOOKS = `
 const SDK = ${JSON.stringify(pathToFileURL(path.join(SDK_DIR, 'index.js')).href)};
 const HOST = 'data:text/javascript,export function log() {} export function version() {}';
+const CONFIG = 'data:text/javascript,export function get() {} export function getAll() { return []; }';
 export async function resolve(specifier, context, next) {
   if (specifier === 'durable') return { url: SDK, shortCircuit: true };
   if (specifier === 'durable:core/host@0.1.0') return { url: HOST, shortCircuit: true };
+  if (specifier === 'wasi:config/store@0.2.0-rc.1') return { url: CONFIG, shortCircuit: true };
   return next(specifier, context);
 }`;
 
