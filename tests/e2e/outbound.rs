@@ -396,3 +396,71 @@ async fn the_check_sites_example_reports_each_site(lang: Lang) {
     assert!(reports[2]["error"].is_string(), "{reports}");
     t.stop().await;
 }
+
+per_language!(a_configured_secret_reaches_the_activity_not_the_orchestrator: js);
+
+/// A JavaScript activity reads the operator's `api_key` through `wasi:config` (`config.get`) and
+/// sends it to a local server with `fetch`; an orchestrator reading it is refused by its
+/// sandbox.
+async fn a_configured_secret_reaches_the_activity_not_the_orchestrator(lang: Lang) {
+    let (origin, seen) = key_server().await;
+    let mut t = host_with(&lang.conformance_guest(), |c| {
+        c.http_hosts = vec!["127.0.0.1".into()];
+        c.config = ActivityConfig::new([("api_key".into(), SECRET.into())]);
+    })
+    .await;
+    let url = json!(format!("{origin}/charge"));
+    let record = run(&t, "call_with_key_via_activity", url).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!(200));
+    assert_eq!(*seen.lock().unwrap(), [Some(SECRET.to_owned())]);
+    let refused = run(&t, "config_in_orchestrator", json!(null)).await;
+    refused_by_the_sandbox(refused, "wasi:config/store");
+    t.stop().await;
+}
+
+/// A server whose `POST /charge` records the `x-api-key` each request sent: its origin and the
+/// keys seen.
+async fn key_server() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keys = seen.clone();
+    let app = Router::new().route(
+        "/charge",
+        post(move |headers: HeaderMap| {
+            let key = headers
+                .get("x-api-key")
+                .map(|v| v.to_str().unwrap().to_owned());
+            keys.lock().unwrap().push(key);
+            async { "charged" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (origin, seen)
+}
+
+/// A Python activity reads the operator's `api_key` through `wasi:config` (`durable.config`)
+/// and returns its digest and the configured keys; an orchestrator reading it is refused by its
+/// sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_activity_reads_the_configured_secret_and_an_orchestrator_cannot() {
+    use sha2::Digest as _;
+    let mut t = host_with(&Lang::Python.conformance_guest(), |c| {
+        c.config = ActivityConfig::new([("api_key".into(), SECRET.into())]);
+    })
+    .await;
+    let record = run(&t, "config_digest_via_activity", json!(null)).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    let digest: String = sha2::Sha256::digest(SECRET)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        output(&record),
+        json!({"api_key_sha256": digest, "keys": ["api_key"], "missing": null})
+    );
+    let refused = run(&t, "config_in_orchestrator", json!(null)).await;
+    refused_by_the_sandbox(refused, "wasi:config/store");
+    t.stop().await;
+}

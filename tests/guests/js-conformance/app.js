@@ -1,7 +1,8 @@
 // The JavaScript implementation of the orchestrators the language-neutral conformance scenarios
 // (`tests/conformance/`) run against. Each does what the doc comment of the function of the same
 // name in `tests/guests/conformance/src/lib.rs` specifies. The functions at the end are for
-// the end-to-end tests through the real host (`tests/e2e/js.rs`, `tests/e2e/durable_http.rs`).
+// the end-to-end tests through the real host (`tests/e2e/js.rs`, `tests/e2e/durable_http.rs`,
+// `tests/e2e/outbound.rs`).
 import * as df from 'durable';
 
 const { DurableError, RetryOptions, TaskFailedError } = df;
@@ -435,6 +436,27 @@ df.app.activity('fetch_url', async (url) => {
 
 orchestration('fetch_via_activity', function* (context) {
   return yield context.df.callActivity('fetch_url', context.df.getInput());
+});
+
+class Misconfigured extends DurableError {}
+
+// POSTs to the input URL with the operator's `api_key` (`config`, wasi:config: `durable serve
+// --config`) in the `x-api-key` header and returns the status alone, as `call_with_key` of the
+// Rust outbound guest.
+df.app.activity('call_with_key', async (url) => {
+  const key = df.config.get('api_key');
+  if (key === undefined) throw new Misconfigured('no api_key is configured');
+  const response = await fetch(url, { method: 'POST', headers: { 'x-api-key': key } });
+  return response.status;
+});
+
+orchestration('call_with_key_via_activity', function* (context) {
+  return yield context.df.callActivity('call_with_key', context.df.getInput());
+});
+
+// Reads the configured `api_key` from the orchestrator itself: the sandbox must refuse.
+orchestration('config_in_orchestrator', function* () {
+  return df.config.get('api_key');
 });
 
 // --- Async activities and entity operations (`tests/e2e/examples.rs`) ---

@@ -2,9 +2,11 @@
 (`tests/conformance/`) run against. Each does what the doc comment of the function of the same
 name in `tests/guests/conformance/src/lib.rs` specifies. The functions at the end are for the
 end-to-end tests through the real host: structured failures (`tests/e2e/python.rs`) and the
-crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest), and the
-chaos test's workload (`tests/e2e/chaos.rs`, the probe guest's `chaos_*` with a `_py` suffix)."""
+crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest), the
+chaos test's workload (`tests/e2e/chaos.rs`, the probe guest's `chaos_*` with a `_py` suffix), and
+configuration read from activities (`tests/e2e/outbound.rs`)."""
 
+import hashlib
 import logging
 import os
 import random
@@ -654,3 +656,30 @@ def chaos_step_py(n, context: durable.ActivityContext):
         log.write(line)
     time.sleep(int(os.environ.get("CHAOS_STEP_MS", "0")) / 1000)
     return {"value": 2 * n, "attempt": context.attempt}
+
+
+
+# --- Configuration from activities (`tests/e2e/outbound.rs`) ---------------------------------
+
+
+@app.activity
+def config_digest():
+    """Reads the operator's `api_key` with `durable.config` and returns its SHA-256 (hex) and
+    every configured key: the value itself never enters a result."""
+    key = durable.config.get("api_key")
+    return {
+        "api_key_sha256": None if key is None else hashlib.sha256(key.encode()).hexdigest(),
+        "keys": sorted(durable.config.get_all()),
+        "missing": durable.config.get("missing"),
+    }
+
+
+@app.orchestrator
+def config_digest_via_activity(context):
+    return (yield context.call_activity("config_digest"))
+
+
+@app.orchestrator
+def config_in_orchestrator(context):
+    """Reads the configured `api_key` from the orchestrator itself: the sandbox must refuse."""
+    return durable.config.get("api_key")
