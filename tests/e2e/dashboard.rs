@@ -153,7 +153,8 @@ async fn a_person_finds_an_instance_and_raises_its_event_in_the_browser() {
     let durable = Durable::new();
     let approval = Lang::Rust.example("human_interaction");
     let chain = Lang::Rust.example("hello_sequence");
-    let orders = Lang::Rust.example("sub_orchestration");
+    // The orders deployment belongs to the app `shop`.
+    let orders = format!("shop={}", Lang::Rust.example("sub_orchestration").display());
     let (mut serve, origin) = durable.serve_listening(
         "serve.log",
         [
@@ -162,7 +163,7 @@ async fn a_person_finds_an_instance_and_raises_its_event_in_the_browser() {
             "--component",
             chain.to_str().unwrap(),
             "--component",
-            orders.to_str().unwrap(),
+            &orders,
             "--api-key",
             KEY,
         ],
@@ -277,6 +278,13 @@ async fn a_person_finds_an_instance_and_raises_its_event_in_the_browser() {
         .await
         .unwrap();
     assert_eq!(children.len(), 2);
+
+    // The deployments page names each deployment's app.
+    browser
+        .goto(&format!("{origin}/#/deployments"))
+        .await
+        .unwrap();
+    text_until(&browser, "#deployments td.app", |t| t == "shop").await;
 
     // What the page showed is what the API says.
     let status: serde_json::Value = http
