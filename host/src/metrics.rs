@@ -148,6 +148,12 @@ pub(crate) fn store_commit(backend: &'static str, requests: usize, ok: bool, ela
     histogram!("durable_store_commit_duration_seconds", "backend" => backend).record(elapsed);
 }
 
+/// The last commit was made without an fsync (lock writes alone, on a file that syncs every
+/// other commit).
+pub(crate) fn store_commit_unsynced(backend: &'static str) {
+    counter!("durable_store_commits_unsynced_total", "backend" => backend).increment(1);
+}
+
 /// A turn found its live instance in the cache.
 pub(crate) fn cache_hit() {
     counter!("durable_cache_hits_total").increment(1);

@@ -172,9 +172,24 @@ struct BenchDb {
 
 impl BenchDb {
     /// The server's counts for this database: transactions committed, and WAL flushes to
-    /// disk (server-wide); `None` on SQLite or where the server does not say.
+    /// disk (server-wide); on SQLite, this process's group commits and those of them that
+    /// were synced (`durable_store_commits_total`, less `..._unsynced_total`).
     async fn counters(&self) -> Option<(i64, i64)> {
-        let database = self.postgres.as_ref()?;
+        let Some(database) = self.postgres.as_ref() else {
+            let text = durable_host::metrics::exporter().render();
+            let count = |name: &str| -> i64 {
+                let line = format!("{name}{{backend=\"sqlite\"}} ");
+                (text.lines())
+                    .find_map(|l| l.strip_prefix(&line))
+                    .and_then(|n| n.trim().parse::<f64>().ok())
+                    .map_or(0, |n| n as i64)
+            };
+            let commits = count("durable_store_commits_total");
+            return Some((
+                commits,
+                commits - count("durable_store_commits_unsynced_total"),
+            ));
+        };
         let client = postgres_client(database.server()).await.ok()?;
         let commits = client
             .query_one(
@@ -436,10 +451,17 @@ impl Bench {
             Some((commits, flushes)) => {
                 // The server counts a backend's transactions when it goes idle or ends;
                 // this process's connections are gone, the other hosts' are closing.
-                tokio::time::sleep(Duration::from_millis(1500)).await;
+                if db.postgres.is_some() {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                }
+                let synced = if db.postgres.is_some() {
+                    "WAL flushes"
+                } else {
+                    "fsyncs"
+                };
                 match db.counters().await {
                     Some((commits_after, flushes_after)) => format!(
-                        ", {:.1} commits and {:.1} WAL flushes per orchestration",
+                        ", {:.2} commits and {:.2} {synced} per orchestration",
                         (commits_after - commits) as f64 / f64::from(n),
                         (flushes_after - flushes) as f64 / f64::from(n)
                     ),

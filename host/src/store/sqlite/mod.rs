@@ -92,7 +92,14 @@ impl SqliteStore {
         let reader = open()?;
         let (external, external_commits) = watch::channel(0);
         Ok(SqliteStore {
-            writer: spawn_worker("durable-sqlite-writer", writer, Role::Writer { external }),
+            writer: spawn_worker(
+                "durable-sqlite-writer",
+                writer,
+                Role::Writer {
+                    external,
+                    full: durability == Durability::Full,
+                },
+            ),
             reader: spawn_worker("durable-sqlite-reader", reader, Role::Reader),
             lock_counter: AtomicU64::new(0),
             nonce: store_nonce(),
@@ -108,7 +115,11 @@ impl SqliteStore {
         let conn = Connection::open_in_memory()?;
         let migration = migrate(&conn)?;
         let (external, external_commits) = watch::channel(0);
-        let writer = spawn_worker("durable-sqlite-memory", conn, Role::Writer { external });
+        let role = Role::Writer {
+            external,
+            full: false,
+        };
+        let writer = spawn_worker("durable-sqlite-memory", conn, role);
         Ok(SqliteStore {
             reader: writer.clone(),
             writer,
@@ -123,10 +134,11 @@ impl SqliteStore {
 
     async fn run<T: Send + 'static>(
         channel: &mpsc::Sender<Job>,
+        durable: bool,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let run = Box::new(move |conn: &Connection| {
             let result = f(conn);
             Reply {
                 ok: result.is_ok(),
@@ -139,7 +151,7 @@ impl SqliteStore {
             }
         });
         channel
-            .send(job)
+            .send(Job { run, durable })
             .map_err(|_| StoreError::Backend("the SQLite worker has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Backend("the SQLite worker dropped a request".into()))?
@@ -149,14 +161,23 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        Self::run(&self.writer, f).await
+        Self::run(&self.writer, true, f).await
+    }
+
+    /// A write that takes or renews a lease: it need not be synced to disk before it is
+    /// answered ([`worker`]).
+    async fn write_lease<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        Self::run(&self.writer, false, f).await
     }
 
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        Self::run(&self.reader, f).await
+        Self::run(&self.reader, false, f).await
     }
 
     /// A lock token no other holder has: this handle's prefix, then the owner's name and a
@@ -341,7 +362,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Vec<OrchestrationWorkItem>> {
         let tokens: Vec<String> = (0..max).map(|_| self.new_lock_token(owner)).collect();
-        self.write(move |conn| {
+        self.write_lease(move |conn| {
             let now_i = now as i64;
             let ids: Vec<String> = {
                 let mut stmt = conn.prepare_cached(
@@ -471,7 +492,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Vec<ActivityWorkItem>> {
         let token = self.new_lock_token(owner);
-        self.write(move |conn| {
+        self.write_lease(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "UPDATE activities SET lock_token = ?1, lock_expires = ?2, attempt = attempt + 1 \
                  WHERE id IN (SELECT id FROM activities WHERE visible_at <= ?3 AND lock_expires <= ?3 \
@@ -684,7 +705,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Vec<EntityWorkItem>> {
         let tokens: Vec<String> = (0..max).map(|_| self.new_lock_token(owner)).collect();
-        self.write(move |conn| entities::lock_entities(conn, tokens, batch, lease_ms, now))
+        self.write_lease(move |conn| entities::lock_entities(conn, tokens, batch, lease_ms, now))
             .await
     }
 
@@ -760,7 +781,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<()> {
         let (id, token) = (task.id, task.lock_token.clone());
-        self.write(move |conn| {
+        self.write_lease(move |conn| {
             let renewed = conn
                 .prepare_cached(
                     "UPDATE activities SET lock_expires = ?3 WHERE id = ?1 AND lock_token = ?2",

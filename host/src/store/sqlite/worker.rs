@@ -1,11 +1,25 @@
 //! The writer thread and its group commit: every request queued while the previous commit
 //! was syncing runs in its own savepoint (so one failing request rolls back alone), and they
 //! commit together with one fsync. Reads run on a thread of their own.
+//!
+//! A group of **lock writes** only (taking or renewing a lease: [`Job::durable`] false)
+//! commits without an fsync even on a `synchronous=FULL` file. Losing such a commit to a power
+//! cut is as if the lease had never been taken: the work is taken again. It cannot outlive
+//! what follows it: WAL frames are appended in order and every durable commit fsyncs the
+//! whole log, so a power cut loses at most the lock writes made after the last durable
+//! commit. A process crash loses nothing either way (the log is in the operating system's
+//! cache).
 
 use super::*;
 use std::time::{Duration, Instant};
 
-pub(super) type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// One request to a worker.
+pub(super) struct Job {
+    pub(super) run: Box<dyn FnOnce(&Connection) -> Reply + Send>,
+    /// Whether its commit must reach the disk before it is answered (every write but taking
+    /// and renewing leases).
+    pub(super) durable: bool,
+}
 
 /// A request's outcome, held until its transaction commits.
 pub(super) struct Reply {
@@ -29,6 +43,9 @@ pub(super) enum Role {
     Writer {
         /// Bumped on every commit seen from elsewhere.
         external: watch::Sender<u64>,
+        /// The file syncs every commit (`synchronous=FULL`): groups of lock writes alone are
+        /// committed without.
+        full: bool,
     },
 }
 
@@ -38,9 +55,9 @@ pub(super) fn spawn_worker(name: &str, conn: Connection, role: Role) -> mpsc::Se
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            let Role::Writer { external } = role else {
+            let Role::Writer { external, full } = role else {
                 while let Ok(job) = rx.recv() {
-                    (job(&conn).deliver)(None);
+                    ((job.run)(&conn).deliver)(None);
                 }
                 return;
             };
@@ -69,7 +86,7 @@ pub(super) fn spawn_worker(name: &str, conn: Connection, role: Role) -> mpsc::Se
                         Err(_) => break,
                     }
                 }
-                run_group(&conn, jobs);
+                run_group(&conn, jobs, full);
             }
         })
         .expect("spawning the SQLite worker thread");
@@ -81,14 +98,35 @@ fn data_version(conn: &Connection) -> Option<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
 }
 
-pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
+/// Runs `jobs` in one transaction; on a `full` file, one that holds lock writes only commits
+/// without an fsync.
+pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>, full: bool) {
     let started = std::time::Instant::now();
     let requests = jobs.len();
+    let unsynced = full && jobs.iter().all(|job| !job.durable);
+    if unsynced && let Err(e) = conn.execute_batch("PRAGMA synchronous = NORMAL") {
+        tracing::error!("cannot set synchronous=NORMAL for lock writes: {e}");
+    }
+    let committed = run_transaction(conn, jobs);
+    if unsynced && let Err(e) = conn.execute_batch("PRAGMA synchronous = FULL") {
+        // Nothing may commit unsynced by mistake: stop the writer (every later request
+        // fails) rather than go on.
+        panic!("cannot set synchronous=FULL again after lock writes: {e}");
+    }
+    crate::metrics::store_commit("sqlite", requests, committed, started.elapsed());
+    if committed && unsynced {
+        crate::metrics::store_commit_unsynced("sqlite");
+    }
+}
+
+/// Runs `jobs` in one transaction, each in its savepoint, and answers each; whether it
+/// committed.
+fn run_transaction(conn: &Connection, jobs: Vec<Job>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Run nothing: dropping a job drops its reply channel, and its
         // caller gets a backend error.
         tracing::error!("cannot begin a SQLite transaction: {e}");
-        return;
+        return false;
     }
     let mut replies = Vec::with_capacity(jobs.len());
     let mut failed = None;
@@ -99,7 +137,7 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
             failed = Some(format!("cannot open a SQLite savepoint: {e}"));
             break;
         }
-        let reply = job(conn);
+        let reply = (job.run)(conn);
         let end = if reply.ok {
             "RELEASE job"
         } else {
@@ -119,8 +157,57 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
         tracing::error!("SQLite group commit failed: {error}");
         let _ = conn.execute_batch("ROLLBACK");
     }
-    crate::metrics::store_commit("sqlite", requests, outcome.is_none(), started.elapsed());
+    let committed = outcome.is_none();
     for reply in replies {
         (reply.deliver)(outcome.clone());
+    }
+    committed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job reading the connection's `synchronous` setting as it runs: 2 is FULL, 1 NORMAL.
+    fn reading_sync(durable: bool, seen: mpsc::Sender<i64>) -> Job {
+        let run = Box::new(move |conn: &Connection| {
+            let sync: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            seen.send(sync).unwrap();
+            Reply {
+                ok: true,
+                deliver: Box::new(|_| {}),
+            }
+        });
+        Job { run, durable }
+    }
+
+    #[test]
+    fn lock_writes_alone_commit_unsynced_and_anything_else_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("durable.db")).unwrap();
+        configure(&conn, Durability::Full).unwrap();
+        let (tx, seen) = mpsc::channel();
+        let group = |durable: &[bool]| {
+            let jobs = durable
+                .iter()
+                .map(|&d| reading_sync(d, tx.clone()))
+                .collect();
+            run_group(&conn, jobs, true);
+            seen.try_iter().collect::<Vec<_>>()
+        };
+        assert_eq!(group(&[false, false]), [1, 1], "lock writes alone: NORMAL");
+        assert_eq!(
+            group(&[false, true]),
+            [2, 2],
+            "with one durable write: FULL"
+        );
+        assert_eq!(group(&[true]), [2], "FULL again after an unsynced group");
+        // A file opened with `--durability normal` stays NORMAL.
+        let (tx, seen) = mpsc::channel();
+        configure(&conn, Durability::Normal).unwrap();
+        run_group(&conn, vec![reading_sync(true, tx)], false);
+        assert_eq!(seen.try_iter().collect::<Vec<_>>(), [1]);
     }
 }
