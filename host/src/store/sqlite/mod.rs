@@ -257,7 +257,7 @@ impl Store for SqliteStore {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT digest, catalogue, deployed_at, retired_at, version, app FROM components \
-                 ORDER BY deploy_seq DESC",
+                 INDEXED BY components_summary ORDER BY deploy_seq DESC",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -499,7 +499,8 @@ impl Store for SqliteStore {
                               ORDER BY id LIMIT ?4) \
                  RETURNING id, instance_id, execution_id, task_id, name, input, digest, attempt, \
                            trace, \
-                           (SELECT app FROM components WHERE components.digest = activities.digest)",
+                           (SELECT app FROM components INDEXED BY components_summary \
+                            WHERE components.digest = activities.digest)",
             )?;
             let rows = stmt.query_map(
                 params![token, (now + lease_ms) as i64, now as i64, max as i64],

@@ -118,8 +118,14 @@ const V3_RETIRED: &str = "ALTER TABLE components ADD COLUMN retired_at INTEGER; 
 /// The fourth migration: an activity task carries its orchestration's trace context.
 const V4_ACTIVITY_TRACE: &str = "ALTER TABLE activities ADD COLUMN trace TEXT;";
 
-/// The fifth migration: a deployment names the app it belongs to (its activities' grants).
-const V5_APP: &str = "ALTER TABLE components ADD COLUMN app TEXT;";
+/// The fifth migration: a deployment names the app it belongs to (its activities' grants);
+/// and everything but a component's bytes is in an index, read instead of the row (`INDEXED
+/// BY components_summary`). A row's columns after `bytes` are reached by walking its overflow
+/// pages, a thousand for a 4 MB component: 25 us a read with every page cached, read with
+/// every activity task locked (its app) and every start (the deployments).
+const V5_APP: &str = "ALTER TABLE components ADD COLUMN app TEXT; \
+    CREATE INDEX components_summary ON components \
+        (digest, app, deploy_seq, deployed_at, retired_at, version, catalogue);";
 
 const MIGRATIONS: &[&[&str]] = &[
     &[V1_TABLES, V1_ENTITY_TABLES],
