@@ -341,13 +341,15 @@ pub fn stub_forbidden_imports(
         unversioned.starts_with("durable:") || SANDBOX_INTERFACES.contains(&unversioned)
     };
     // Resources of linked interfaces that forbidden ones re-use (streams,
-    // pollables): those are already defined and must not be redefined.
-    let mut linked_resources = std::collections::HashSet::new();
+    // pollables, and `wasi:io/error`'s `error`, which `wasi:http/types`
+    // re-exports as `io-error`): those are already defined and must not be
+    // redefined. They are told by their type, whatever name re-exports them.
+    let mut linked_resources = Vec::new();
     for (name, import) in ty.imports(&engine) {
         if let (true, ComponentItem::ComponentInstance(instance)) = (allowed(name), &import.ty) {
-            for (item, export) in instance.exports(&engine) {
-                if matches!(export.ty, ComponentItem::Resource(_)) {
-                    linked_resources.insert(item.to_owned());
+            for (_, export) in instance.exports(&engine) {
+                if let ComponentItem::Resource(resource) = export.ty {
+                    linked_resources.push(resource);
                 }
             }
         }
@@ -368,7 +370,7 @@ pub fn stub_forbidden_imports(
                         Err(wasmtime::format_err!("forbidden import: `{called}`"))
                     })?;
                 }
-                ComponentItem::Resource(_) if !linked_resources.contains(item) => {
+                ComponentItem::Resource(resource) if !linked_resources.contains(&resource) => {
                     stub.resource(item, ResourceType::host::<()>(), |_, _| Ok(()))?;
                 }
                 _ => {}
