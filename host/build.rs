@@ -1,6 +1,6 @@
 //! Lists the guest-side sources `durable build` embeds (see
-//! `src/guest_sources.rs`): every file of the WIT packages (with
-//! `wasi:config`, which the SDKs' world imports) and of the Python and JavaScript SDKs, found by walking their directories, so a new SDK
+//! `src/guest_sources.rs`): every file of the WIT packages (with the
+//! WASI packages the SDKs' world imports) and of the Python and JavaScript SDKs, found by walking their directories, so a new SDK
 //! file is embedded without anyone having to remember it. Cargo reruns this
 //! when a file in those directories is added, removed or changed.
 

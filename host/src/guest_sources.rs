@@ -1,8 +1,8 @@
 //! The guest-side sources `durable build` needs, embedded in the binary so
 //! that an installed `durable` builds Python and JavaScript apps without a
 //! checkout of this repository: the WIT packages (`durable:core`, and the
-//! world the Python and JavaScript SDKs build against with the `wasi:config`
-//! package it imports: [`write_sdk_wit`]), the Python SDK (the
+//! world the Python and JavaScript SDKs build against with the WASI packages
+//! it imports: [`write_sdk_wit`]), the Python SDK (the
 //! `durable` package and the componentize-py entry module) and the
 //! JavaScript SDK (its sources, the bundler script and `package.json`).
 //!
@@ -26,7 +26,7 @@ pub struct Source {
 
 // `WIT` (`wit/`: the WIT package every component is built against, and in
 // `wit/sdk/` the package of the world Python and JavaScript components are
-// built against), `WASI_CONFIG_WIT`
+// built against, with the WASI packages it imports), `WASI_CONFIG_WIT`
 // (`guest-sdk/wasi-config/deps/`: `wasi:config`, shared with the Rust SDK),
 // `PYTHON_SDK` (`guest-sdk/python/`: the `durable` package and the
 // `durable_main` module componentize-py builds the component from) and
@@ -45,10 +45,10 @@ pub fn write(sources: &[Source], dir: &Path) -> io::Result<()> {
 /// The world Python and JavaScript components are built against.
 pub const SDK_WORLD: &str = "sdk-component";
 
-/// Writes the package of [`SDK_WORLD`] (`wit/sdk/`: `durable:core`'s world plus `wasi:config`)
-/// as a WIT directory at `dir`, with every package it uses under `dir/deps/`: `durable:core`
-/// (the other files of `wit/`) in `deps/durable-core/`, `wasi:config` in `deps/config/`, and
-/// any package vendored in `wit/sdk/deps/`.
+/// Writes the package of [`SDK_WORLD`] (`wit/sdk/`: `durable:core`'s world plus `wasi:http`
+/// and `wasi:config`) as a WIT directory at `dir`, with every package it uses under
+/// `dir/deps/`: the WASI packages vendored in `wit/sdk/deps/`, `durable:core` (the other files
+/// of `wit/`) in `deps/durable-core/` and `wasi:config` in `deps/config/`.
 pub fn write_sdk_wit(dir: &Path) -> io::Result<()> {
     for source in WIT {
         let path = match source.path.strip_prefix("sdk/") {
@@ -140,6 +140,8 @@ mod tests {
         // Each package it names, by the folder holding it.
         for (package, file) in [
             ("durable:core@0.1.0", "durable-core/durable.wit"),
+            ("wasi:http@0.2.12", "http/http.wit"),
+            ("wasi:io@0.2.12", "io/io.wit"),
             ("wasi:config@0.2.0-rc.1", "config/world.wit"),
         ] {
             let text = std::fs::read_to_string(deps.join(file)).expect(file);

@@ -7,7 +7,8 @@
 //! `function_app.py` (programming model v2), JavaScript's `package.json` `main`
 //! files (v4), and function folders with a `function.json` each (Python v1,
 //! JavaScript v3: [`folders`]). Python and JavaScript components are built against the world
-//! `sdk-component` (`wit/sdk/`: the durable component plus `wasi:config` for activities). The WIT packages and the Python and JavaScript SDKs
+//! `sdk-component` (`wit/sdk/`: the durable component plus `wasi:http` and `wasi:config`
+//! for activities). The WIT packages and the Python and JavaScript SDKs
 //! come from the binary ([`durable_host::guest_sources`]) and are written to
 //! a temporary directory for each build, so an installed `durable` needs no
 //! checkout. componentize-py and componentize-js are installed once, at
@@ -36,9 +37,13 @@ const COMPONENTIZE_JS: &str = "0.23.0";
 const ROLLDOWN: &str = "1.3.2";
 const WORLD: &str = guest_sources::SDK_WORLD;
 /// componentize-py names an imported interface's module after it, qualified when two
-/// interfaces share a name (`wasi:http` has a `types` too): `durable:core`'s stays
-/// `wit_world.imports.types`, which `guest-sdk/python/durable/_component.py` imports.
-const PYTHON_INTERFACE_NAMES: &[&str] = &["durable:core/types@0.1.0=types"];
+/// interfaces share a name: `durable:core` and `wasi:http` both have a `types`, so both are
+/// named, `wit_world.imports.types` staying durable's (`guest-sdk/python/durable/_component.py`,
+/// `http.py`).
+const PYTHON_INTERFACE_NAMES: &[&str] = &[
+    "durable:core/types@0.1.0=types",
+    "wasi:http/types@0.2.12=http_types",
+];
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
