@@ -6,11 +6,11 @@ Data flows: the host feeds history events through the WIT interface (`_component
 importable inside a component build); the pure replay executor (`replay.py`) applies them and
 runs the orchestrator generators registered on the `App`; the actions they decide through
 `DurableOrchestrationContext` go back to the host. Entity batches run in `_entity.py`; the
-standard `logging` module reaches the host through `_log.py`. Activities read the operator's
-configuration with `durable.config.get`.
+standard `logging` module reaches the host through `_log.py`. Activities make HTTP requests with
+`durable.http.fetch` and read the operator's configuration with `durable.config.get`.
 """
 
-from . import config
+from . import config, http
 from ._activity import ActivityContext
 from ._app import App
 from ._context import DurableOrchestrationContext
@@ -35,4 +35,5 @@ __all__ = [
     "TimerTask",
     "UnknownOperation",
     "config",
+    "http",
 ]

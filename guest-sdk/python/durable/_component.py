@@ -1,5 +1,5 @@
 """The WIT glue: the exports of world `durable-component`, implemented over the `App`, and the
-import of world `sdk-component` that activities use (`config`).
+imports of world `sdk-component` that activities use (`http`, `config`).
 
 Only importable inside a component build (componentize-py generates `wit_world`). Converts the
 host's records to the replay module's `Event`s and its `Action`s back, and Python exceptions to
@@ -17,11 +17,11 @@ from wit_world.exports import catalogue as wit_catalogue
 from wit_world.exports import entity as wit_entity
 from wit_world.exports import orchestrator as wit_orchestrator
 from wit_world.imports import host as wit_host
+from wit_world.imports import http_types, outgoing_handler, store
 from wit_world.imports import orchestration_types as ot
-from wit_world.imports import store
 from wit_world.imports import types as wt
 
-from . import _context, _log, config
+from . import _context, _log, config, http
 from ._activity import ActivityContext, run_activity
 from ._app import the_app
 from ._context import parse_json, to_json
@@ -211,5 +211,7 @@ _HOST_LEVELS = {
 }
 _log.install(lambda level, message: wit_host.log(_HOST_LEVELS[level], message))
 _context.install_version_source(wit_host.version)
-# wasi:config, for activities (`durable.config`; the world `sdk-component`, `wit/sdk/world.wit`).
+# wasi:http and wasi:config, for activities (`durable.http`, `durable.config`; the world
+# `sdk-component`, `wit/sdk/world.wit`).
+http.install(http.Wasi(handle=outgoing_handler.handle, types=http_types, Err=Err))
 config.install(config.Store(get=store.get, get_all=store.get_all, Err=Err))
