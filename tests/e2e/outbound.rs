@@ -84,7 +84,7 @@ fn failure_of(record: InstanceRecord) -> Failure {
     record.failure.expect("a failure")
 }
 
-per_language!(an_activity_reaches_an_allowed_host_through_wasi_http: rust, js);
+per_language!(an_activity_reaches_an_allowed_host_through_wasi_http: rust, python, js);
 
 async fn an_activity_reaches_an_allowed_host_through_wasi_http(lang: Lang) {
     let origin = server().await;
@@ -99,7 +99,7 @@ async fn an_activity_reaches_an_allowed_host_through_wasi_http(lang: Lang) {
     t.stop().await;
 }
 
-per_language!(a_host_not_allowed_is_refused_with_the_setting_that_allows_it: rust, js);
+per_language!(a_host_not_allowed_is_refused_with_the_setting_that_allows_it: rust, python, js);
 
 async fn a_host_not_allowed_is_refused_with_the_setting_that_allows_it(lang: Lang) {
     let origin = server().await;
@@ -107,8 +107,9 @@ async fn a_host_not_allowed_is_refused_with_the_setting_that_allows_it(lang: Lan
     let mut t = host_allowing(&["127.0.0.1:1"], lang).await;
     let record = run(&t, "fetch_via_activity", json!(format!("{origin}/hello"))).await;
     let failure = failure_of(record);
-    // wstd shows the host's reason; JavaScript's `fetch` rejects with a TypeError of its own.
-    if lang == Lang::Rust {
+    // wstd and `durable.http` show the host's reason; JavaScript's `fetch` rejects with a
+    // TypeError of its own.
+    if lang != Lang::JavaScript {
         assert_eq!(failure.error_type, "HttpError");
         assert!(
             failure
@@ -369,9 +370,10 @@ async fn https_trusts_the_system_roots_and_the_ca_the_operator_adds() {
     }
 }
 
-per_language!(the_check_sites_example_reports_each_site: rust, js);
+per_language!(the_check_sites_example_reports_each_site: rust, python, js);
 
-/// `examples/check-sites` (Rust, wstd) and `examples/js/check_sites` (fetch): a site that
+/// `examples/check-sites` (Rust, wstd), `examples/python/check_sites` (`durable.http.fetch`) and
+/// `examples/js/check_sites` (fetch): a site that
 /// answers, one that answers 404, and one the operator did not allow, in one fan-out.
 async fn the_check_sites_example_reports_each_site(lang: Lang) {
     let origin = server().await;
@@ -397,11 +399,11 @@ async fn the_check_sites_example_reports_each_site(lang: Lang) {
     t.stop().await;
 }
 
-per_language!(a_configured_secret_reaches_the_activity_not_the_orchestrator: js);
+per_language!(a_configured_secret_reaches_the_activity_not_the_orchestrator: python, js);
 
-/// A JavaScript activity reads the operator's `api_key` through `wasi:config` (`config.get`) and
-/// sends it to a local server with `fetch`; an orchestrator reading it is refused by its
-/// sandbox.
+/// A Python (`durable.config.get`, `durable.http.fetch`) or JavaScript (`config.get`, `fetch`)
+/// activity reads the operator's `api_key` through `wasi:config` and sends it to a local
+/// server; an orchestrator reading it is refused by its sandbox.
 async fn a_configured_secret_reaches_the_activity_not_the_orchestrator(lang: Lang) {
     let (origin, seen) = key_server().await;
     let mut t = host_with(&lang.conformance_guest(), |c| {
@@ -462,5 +464,39 @@ async fn a_python_activity_reads_the_configured_secret_and_an_orchestrator_canno
     );
     let refused = run(&t, "config_in_orchestrator", json!(null)).await;
     refused_by_the_sandbox(refused, "wasi:config/store");
+    t.stop().await;
+}
+
+/// A Python activity's `durable.http.fetch` passes its timeout to the host (the server answers
+/// after 30 s; the code waits 200 ms) and gets the host's refusal of a body over the cap, both
+/// as `HttpError`s naming the `wasi:http` error code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_timeout_and_the_cap_fail_the_request_with_the_hosts_code() {
+    let origin = server().await;
+    let mut t = host_allowing(&["*"], Lang::Python).await;
+    let slow = json!({"url": format!("{origin}/slow"), "timeout_ms": 200});
+    let slow = t.start("fetch_via_activity", slow.to_string()).await;
+    let big = json!(format!("{origin}/big")).to_string();
+    let big = t.start("fetch_via_activity", big).await;
+    for (id, code) in [
+        (slow, "connection-read-timeout"),
+        (big, "HTTP-response-body-size"),
+    ] {
+        let failure = failure_of(t.finish(&id).await);
+        assert_eq!(failure.error_type, "HttpError", "{failure:?}");
+        assert!(failure.message.contains(code), "{}", failure.message);
+    }
+    t.stop().await;
+}
+
+/// A Python orchestrator calling `durable.http.fetch` is refused by its sandbox, though the
+/// host allows every destination to activities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_orchestrator_cannot_use_durable_http() {
+    let origin = server().await;
+    let mut t = host_allowing(&["*"], Lang::Python).await;
+    let url = json!(format!("{origin}/hello"));
+    let record = run(&t, "fetch_in_orchestrator", url).await;
+    refused_by_the_sandbox(record, "wasi:http/types");
     t.stop().await;
 }

@@ -4,7 +4,8 @@ name in `tests/guests/conformance/src/lib.rs` specifies. The functions at the en
 end-to-end tests through the real host: structured failures (`tests/e2e/python.rs`) and the
 crash test (`tests/e2e/crash.rs`, the same behaviour as `slow_chain` in the probe guest), the
 chaos test's workload (`tests/e2e/chaos.rs`, the probe guest's `chaos_*` with a `_py` suffix), and
-configuration read from activities (`tests/e2e/outbound.rs`)."""
+outbound HTTP and configuration from activities (`tests/e2e/outbound.rs`, as the Rust outbound
+guest's functions of the same names)."""
 
 import hashlib
 import logging
@@ -659,7 +660,45 @@ def chaos_step_py(n, context: durable.ActivityContext):
 
 
 
-# --- Configuration from activities (`tests/e2e/outbound.rs`) ---------------------------------
+# --- Outbound HTTP and configuration from activities (`tests/e2e/outbound.rs`) ---------------
+
+
+class Misconfigured(durable.DurableError):
+    pass
+
+
+@app.activity
+def fetch_url(request):
+    """GETs the URL (a string, or `{"url", "timeout_ms"}`) with `durable.http.fetch` and returns
+    `{"status", "body"}`; a request that gets no response fails the activity with `HttpError`
+    and the host's message."""
+    if isinstance(request, str):
+        response = durable.http.fetch(request)
+    else:
+        response = durable.http.fetch(request["url"], timeout=request["timeout_ms"] / 1000)
+    return {"status": response.status, "body": response.text()}
+
+
+@app.orchestrator
+def fetch_via_activity(context):
+    return (yield context.call_activity("fetch_url", context.get_input()))
+
+
+@app.activity
+def call_with_key(url):
+    """POSTs to `url` with the operator's `api_key` (`durable.config`, `durable serve --config`)
+    in the `x-api-key` header and returns the status alone: the key never enters a result."""
+    key = durable.config.get("api_key")
+    if key is None:
+        raise Misconfigured("no api_key is configured")
+    return durable.http.fetch(url, method="POST", headers={"x-api-key": key}).status
+
+
+@app.orchestrator
+def call_with_key_via_activity(context):
+    return (yield context.call_activity("call_with_key", context.get_input()))
+
+
 
 
 @app.activity
@@ -683,3 +722,9 @@ def config_digest_via_activity(context):
 def config_in_orchestrator(context):
     """Reads the configured `api_key` from the orchestrator itself: the sandbox must refuse."""
     return durable.config.get("api_key")
+
+
+@app.orchestrator
+def fetch_in_orchestrator(context):
+    """Fetches the input URL from the orchestrator itself: the sandbox must refuse."""
+    return durable.http.fetch(context.get_input()).status
