@@ -112,10 +112,10 @@ impl Engine {
                     Vec::new()
                 }
             };
-            if items.is_empty() {
-                self.idle(wake, now, &mut stopped).await;
-                continue;
-            }
+            // Fewer items than asked for: nothing else is ready now, so wait for a wake-up
+            // (a commit that made work visible while the lock ran has left one) instead of
+            // asking the store again at once.
+            let exhausted = items.len() < free;
             for item in items {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
@@ -125,6 +125,9 @@ impl Engine {
                     work.await;
                     drop(permit);
                 });
+            }
+            if exhausted {
+                self.idle(wake, now, &mut stopped).await;
             }
         }
         while running.join_next().await.is_some() {}
