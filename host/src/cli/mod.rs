@@ -277,6 +277,11 @@ pub struct HostArgs {
     /// Live orchestrator instances kept in memory.
     #[arg(long, default_value_t = 2048)]
     cache_capacity: usize,
+    /// Linear memory (MiB) the live orchestrator instances kept in memory may hold together:
+    /// past it the least recently used are dropped (a Python instance holds about 13 MiB, a
+    /// Rust one about 1).
+    #[arg(long, default_value_t = 2048)]
+    cache_memory_mb: usize,
     /// Guest instances alive at once (default: the cache capacity plus both concurrencies
     /// plus 64). Each reserves address space for its memory limit; when all are taken, work
     /// waits for one.
@@ -372,6 +377,7 @@ impl HostArgs {
             orchestration_lease: Duration::from_secs(self.orchestration_lease.max(1)),
             activity_lease: Duration::from_secs(self.activity_lease.max(1)),
             cache_capacity: self.cache_capacity,
+            cache_memory: self.cache_memory_mb << 20,
             instance_slots: self.instance_slots,
             max_payload: usize::try_from(self.max_payload_mb << 20).unwrap_or(usize::MAX),
             compile_cache: if self.no_compile_cache {

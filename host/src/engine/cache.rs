@@ -13,20 +13,41 @@ pub(crate) struct CachedInstance {
     pub execution_id: String,
 }
 
-/// Live instances by instance id, evicting the least recently returned when full.
-pub(crate) struct InstanceCache {
+/// What an entry counts against the cache's memory budget.
+pub(crate) trait Weighed {
+    fn bytes(&self) -> usize;
+}
+
+impl Weighed for CachedInstance {
+    /// Its guest's linear memory.
+    fn bytes(&self) -> usize {
+        self.guest.linear_memory_bytes()
+    }
+}
+
+/// Live instances by instance id, evicting the least recently returned when more are held than
+/// its capacity, or when their guests' linear memory together passes its memory budget (a
+/// Python instance holds ten times a Rust one's).
+pub(crate) struct InstanceCache<E = CachedInstance> {
     capacity: usize,
-    entries: HashMap<String, (u64, CachedInstance)>,
+    memory_budget: usize,
+    /// The linear memory of the instances held, as each was when returned.
+    memory: usize,
+    entries: HashMap<String, (u64, E)>,
     /// Instance ids in the order they were returned, with the generation they were returned
     /// at (an entry returned again leaves a stale older pair behind).
     order: VecDeque<(String, u64)>,
     generation: u64,
 }
 
-impl InstanceCache {
-    pub fn new(capacity: usize) -> Self {
+impl<E: Weighed> InstanceCache<E> {
+    /// Holds at most `capacity` instances, whose guests' linear memory together stays within
+    /// `memory_budget` bytes.
+    pub fn new(capacity: usize, memory_budget: usize) -> Self {
         InstanceCache {
             capacity,
+            memory_budget,
+            memory: 0,
             entries: HashMap::new(),
             order: VecDeque::new(),
             generation: 0,
@@ -34,21 +55,29 @@ impl InstanceCache {
     }
 
     /// Takes an instance out (a turn owns it while it runs).
-    pub fn take(&mut self, id: &str) -> Option<CachedInstance> {
+    pub fn take(&mut self, id: &str) -> Option<E> {
         let taken = self.entries.remove(id).map(|(_, entry)| entry);
+        if let Some(entry) = &taken {
+            self.memory -= entry.bytes();
+        }
         metrics::cache_size(self.entries.len());
         taken
     }
 
     /// Returns an instance after its turn committed.
-    pub fn put(&mut self, id: String, entry: CachedInstance) {
+    pub fn put(&mut self, id: String, entry: E) {
         if self.capacity == 0 {
             return;
         }
         self.generation += 1;
         self.order.push_back((id.clone(), self.generation));
-        self.entries.insert(id, (self.generation, entry));
-        while self.entries.len() > self.capacity && self.evict_oldest() {}
+        self.memory += entry.bytes();
+        if let Some((_, replaced)) = self.entries.insert(id, (self.generation, entry)) {
+            self.memory -= replaced.bytes();
+        }
+        while (self.entries.len() > self.capacity || self.memory > self.memory_budget)
+            && self.evict_oldest()
+        {}
         // Drop stale order entries so the queue stays bounded.
         if self.order.len() > self.capacity * 4 + 16 {
             let entries = &self.entries;
@@ -75,7 +104,9 @@ impl InstanceCache {
                 .get(&old)
                 .is_some_and(|(g, _)| *g == generation)
             {
-                self.entries.remove(&old);
+                if let Some((_, evicted)) = self.entries.remove(&old) {
+                    self.memory -= evicted.bytes();
+                }
                 metrics::cache_evicted(1);
                 return true;
             }
@@ -87,6 +118,59 @@ impl InstanceCache {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.order.clear();
+        self.memory = 0;
         metrics::cache_size(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry of so many bytes.
+    struct Bytes(usize);
+
+    impl Weighed for Bytes {
+        fn bytes(&self) -> usize {
+            self.0
+        }
+    }
+
+    fn held(cache: &InstanceCache<Bytes>) -> Vec<&str> {
+        let mut ids: Vec<&str> = cache.entries.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn the_least_recently_returned_go_when_count_or_memory_is_over() {
+        let mut cache = InstanceCache::new(3, 100);
+        cache.put("a".into(), Bytes(40));
+        cache.put("b".into(), Bytes(40));
+        assert_eq!(held(&cache), ["a", "b"]);
+        // 120 bytes: over the budget, so the oldest goes.
+        cache.put("c".into(), Bytes(40));
+        assert_eq!(held(&cache), ["b", "c"]);
+        assert_eq!(cache.memory, 80);
+        // Taken out for a turn, it no longer counts; back bigger, it pushes out the oldest.
+        let b = cache.take("b").unwrap();
+        assert_eq!(cache.memory, 40);
+        cache.put("b".into(), Bytes(b.0 + 10));
+        assert_eq!(held(&cache), ["b", "c"]);
+        cache.put("d".into(), Bytes(20));
+        assert_eq!(
+            held(&cache),
+            ["b", "d"],
+            "c was the least recently returned"
+        );
+        assert_eq!(cache.memory, 70);
+        // The count bounds too.
+        cache.put("e".into(), Bytes(1));
+        cache.put("f".into(), Bytes(1));
+        assert_eq!(held(&cache), ["d", "e", "f"]);
+        // One instance over the whole budget is not kept.
+        cache.put("g".into(), Bytes(101));
+        assert_eq!(held(&cache), Vec::<&str>::new());
+        assert_eq!(cache.memory, 0);
     }
 }

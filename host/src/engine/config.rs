@@ -26,6 +26,9 @@ pub struct HostConfig {
     pub poll_interval: Duration,
     /// Live orchestrator instances kept in memory.
     pub cache_capacity: usize,
+    /// Linear memory, in bytes, the live orchestrator instances kept in memory may hold
+    /// together; the least recently used are dropped past it (their next turn replays).
+    pub cache_memory: usize,
     /// Where compiled components are cached (none: no disk cache).
     pub compile_cache: Option<PathBuf>,
     /// CPU, memory and time limits of guest code.
@@ -59,6 +62,7 @@ impl Default for HostConfig {
             activity_lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
             cache_capacity: 2048,
+            cache_memory: 2 << 30,
             compile_cache: default_compile_cache(),
             limits: GuestLimits::default(),
             capabilities: ActivityCapabilities::default(),

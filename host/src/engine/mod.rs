@@ -76,7 +76,10 @@ impl Engine {
             .map_err(EngineError::Runtime)?;
         // When work finds every guest instance slot taken, give back some held only to save
         // replays: the least recently used live orchestrators.
-        let cache = Arc::new(Mutex::new(InstanceCache::new(config.cache_capacity)));
+        let cache = Arc::new(Mutex::new(InstanceCache::new(
+            config.cache_capacity,
+            config.cache_memory,
+        )));
         let relief = Arc::downgrade(&cache);
         wasm.on_pool_full(move || {
             if let Some(cache) = relief.upgrade() {
