@@ -280,7 +280,7 @@ pub struct HostArgs {
     /// Linear memory (MiB) the live orchestrator instances kept in memory may hold together:
     /// past it the least recently used are dropped (a Python instance holds about 13 MiB, a
     /// Rust one about 1).
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 4096)]
     cache_memory_mb: usize,
     /// Guest instances alive at once (default: the cache capacity plus both concurrencies
     /// plus 64). Each reserves address space for its memory limit; when all are taken, work

@@ -62,7 +62,7 @@ impl Default for HostConfig {
             activity_lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
             cache_capacity: 2048,
-            cache_memory: 2 << 30,
+            cache_memory: 4 << 30,
             compile_cache: default_compile_cache(),
             limits: GuestLimits::default(),
             capabilities: ActivityCapabilities::default(),
