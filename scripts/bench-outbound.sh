@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Cost of one outbound call per language: a fan-out of N check_site activities (each a GET to a
-# local server) against a fan-out of N no-op activities, through `durable serve`.
+# Cost of one outbound call per language (Rust with wstd, Python with durable.http, JavaScript
+# with fetch): a fan-out of N check_site activities (each a GET to a local server) against a
+# fan-out of N no-op activities, through `durable serve`.
 #
 #   cargo build --release -p durable-host
 #   cargo build --release --target wasm32-wasip2 --target-dir target/wasm -p check-sites -p fan-out-fan-in
@@ -29,6 +30,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", 8911), H).serve_forever()
 PY
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
+"$D" build $root/examples/python/check_sites -o cs_py.wasm >/dev/null 2>&1
+"$D" build $root/examples/python/fan_out_fan_in -o fo_py.wasm >/dev/null 2>&1
 "$D" build $root/examples/js/check_sites -o cs_js.wasm >/dev/null 2>&1
 "$D" build $root/examples/js/fan_out_fan_in -o fo_js.wasm >/dev/null 2>&1
 run() { # name component orchestrator input
@@ -57,6 +60,9 @@ one='["http://127.0.0.1:8911/x"]'
 run rust-fetch "$W/check_sites.wasm" check_sites "$urls" "$one"
 head -c 120 out.json; echo
 run rust-noop "$W/fan_out_fan_in.wasm" fan_out_fan_in "$N" 1
+run py-fetch cs_py.wasm check_sites "$urls" "$one"
+head -c 120 out.json; echo
+run py-noop fo_py.wasm fan_out_fan_in "$N" 1
 run js-fetch cs_js.wasm check_sites "$urls" "$one"
 head -c 120 out.json; echo
 run js-noop fo_js.wasm fan_out_fan_in "$N" 1
