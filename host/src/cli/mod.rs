@@ -217,6 +217,11 @@ pub struct HostArgs {
     /// Memory (MiB) one activity run may use.
     #[arg(long, default_value_t = 512)]
     activity_memory_mb: usize,
+    /// Memory (MiB) the activities running at once may use together: a run waits until the
+    /// size its component's activity instance last had fits (a Python one about 13 MiB, a Rust
+    /// one about 1).
+    #[arg(long, default_value_t = 1024)]
+    activities_memory_mb: usize,
     /// Seconds an activity may run before it fails with ActivityTimeout.
     #[arg(long, default_value_t = 300)]
     activity_timeout: u64,
@@ -390,6 +395,7 @@ impl HostArgs {
                 orchestrator_memory: self.orchestrator_memory_mb << 20,
                 activity_memory: self.activity_memory_mb << 20,
                 activity_timeout: Duration::from_secs(self.activity_timeout.max(1)),
+                activities_memory: self.activities_memory_mb << 20,
             },
             capabilities,
             app_grants,

@@ -26,7 +26,7 @@ use crate::store::{Catalogue, LogLine};
 use crate::types::{Action, EventKind, Failure, HistoryEvent, Json, Timestamp, failure_types};
 use anyhow::Context as _;
 use bindings::{ActivityContext, DurableComponent, DurableComponentPre};
-use pool::{SlotWaiter, waiting_for_a_slot};
+use pool::{MemoryBudget, SlotWaiter, waiting_for_a_slot};
 use sandbox::{GuestLimits, GuestState};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -84,6 +84,8 @@ pub struct WasmRuntime {
     slots: Arc<SlotWaiter>,
     /// Activity instances kept between calls.
     warm: Arc<WarmActivities>,
+    /// The linear memory running activities may hold together.
+    activities_memory: MemoryBudget,
 }
 
 /// A compiled component, ready to instantiate.
@@ -159,6 +161,7 @@ impl WasmRuntime {
         let slots = Arc::new(SlotWaiter::default());
         let idle = warm.clone();
         slots.on_full_own(Box::new(move || idle.clear()));
+        let activities_memory = MemoryBudget::new(limits.activities_memory);
         Ok(WasmRuntime {
             engine,
             cache_dir,
@@ -166,6 +169,7 @@ impl WasmRuntime {
             components: Mutex::new(HashMap::new()),
             slots,
             warm,
+            activities_memory,
         })
     }
 
@@ -402,6 +406,8 @@ impl WasmRuntime {
             memory: self.limits.activity_memory,
         };
         let app = context.app;
+        // Waiting for memory, like waiting for a slot, is not the activity's time.
+        let _reserved = self.activities_memory.reserve(&component.digest).await;
         let WarmActivity {
             mut store,
             instance,
@@ -464,6 +470,7 @@ impl WasmRuntime {
             Ok(Err(e)) => Err(classify(e, &store, limits)),
         };
         let logs = store.data_mut().take_logs(context.now);
+        (self.activities_memory).observe(&component.digest, store.data().limits.linear_memory);
         if reusable {
             let calls = calls + 1;
             let warm = WarmActivity {

@@ -8,8 +8,10 @@
 //! waits, the host gives back slots it holds by choice (the engine evicts the least recently
 //! used live orchestrators from its cache), and running guests give theirs back as they finish.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// The longest pause between two tries for a slot.
 const MAX_PAUSE: Duration = Duration::from_millis(20);
@@ -70,3 +72,85 @@ macro_rules! waiting_for_a_slot {
     }};
 }
 pub(crate) use waiting_for_a_slot;
+
+/// What an activity run of a component not seen yet reserves: about a Python or JavaScript
+/// instance's linear memory.
+const FIRST_RUN_RESERVE: usize = 16 << 20;
+
+/// The linear memory running activities may hold together. A run reserves what its
+/// component's activity instance held after its last run (a Rust one about 1 MiB, a Python one
+/// about 13), or [`FIRST_RUN_RESERVE`] the first time, and waits while the reservations of the
+/// runs in flight leave too little; a run bigger than the whole budget waits for every other
+/// to end. So 256 Python activities in flight do not each hold their interpreter at once.
+pub(crate) struct MemoryBudget {
+    /// One permit per MiB.
+    permits: Semaphore,
+    total_mib: u32,
+    /// Bytes each component's activity instance held after its last run, by digest.
+    observed: Mutex<HashMap<String, usize>>,
+}
+
+impl MemoryBudget {
+    pub(crate) fn new(bytes: usize) -> Self {
+        let total_mib = u32::try_from(bytes >> 20).unwrap_or(u32::MAX).max(1);
+        MemoryBudget {
+            permits: Semaphore::new(total_mib as usize),
+            total_mib,
+            observed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits until a run of `digest`'s activities fits, and holds its share until dropped.
+    pub(crate) async fn reserve(&self, digest: &str) -> SemaphorePermit<'_> {
+        let bytes = (self.observed.lock().unwrap_or_else(|e| e.into_inner()))
+            .get(digest)
+            .copied()
+            .unwrap_or(FIRST_RUN_RESERVE);
+        let mib = u32::try_from(bytes.div_ceil(1 << 20))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_mib);
+        self.permits
+            .acquire_many(mib)
+            .await
+            .expect("the budget's semaphore is never closed")
+    }
+
+    /// Records what a run of `digest`'s activities held: the next runs reserve that.
+    pub(crate) fn observe(&self, digest: &str, bytes: usize) {
+        let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
+        match observed.get_mut(digest) {
+            Some(held) => *held = bytes,
+            None => {
+                observed.insert(digest.to_owned(), bytes);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_wait_while_their_reservations_do_not_fit() {
+        let budget = MemoryBudget::new(40 << 20);
+        // Unknown components reserve 16 MiB: two fit, a third waits.
+        let a = budget.reserve("py").await;
+        let b = budget.reserve("py").await;
+        assert!(budget.permits.try_acquire_many(16).is_err());
+        drop(a);
+        // Seen at 1 MiB, a component's runs reserve 1 MiB each.
+        budget.observe("rust", 1 << 20);
+        let small: Vec<_> =
+            futures_util::future::join_all((0..24).map(|_| budget.reserve("rust"))).await;
+        assert_eq!(budget.permits.available_permits(), 0);
+        drop(small);
+        drop(b);
+        // Bigger than the whole budget: it takes all of it, once the others are done.
+        budget.observe("huge", 100 << 20);
+        let all = budget.reserve("huge").await;
+        assert_eq!(budget.permits.available_permits(), 0);
+        drop(all);
+        assert_eq!(budget.permits.available_permits(), 40);
+    }
+}

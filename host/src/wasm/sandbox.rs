@@ -47,6 +47,9 @@ pub struct GuestLimits {
     pub activity_memory: usize,
     /// Wall-clock time one activity run may take.
     pub activity_timeout: Duration,
+    /// Linear memory the activities running at once may hold together: a run waits until its
+    /// component's activity instances' last size fits ([`super::pool::MemoryBudget`]).
+    pub activities_memory: usize,
 }
 
 impl Default for GuestLimits {
@@ -56,6 +59,7 @@ impl Default for GuestLimits {
             orchestrator_memory: 64 << 20,
             activity_memory: 512 << 20,
             activity_timeout: Duration::from_secs(300),
+            activities_memory: 1 << 30,
         }
     }
 }
