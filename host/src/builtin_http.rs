@@ -7,7 +7,7 @@
 //! the `202 Accepted` polling loop runs in the orchestration on durable
 //! timers. Redirects are followed only to allowed hosts.
 
-use crate::outbound::{AllowList, MAX_RESPONSE_BODY, client_builder};
+use crate::outbound::{AllowList, HTTP, MAX_RESPONSE_BODY, client_builder};
 use crate::telemetry::{TRACEPARENT, traceparent_of};
 use crate::types::{Failure, Json, failure_types};
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,7 @@ impl HttpActivity {
         if !self.allowed.allows(&url) {
             return Err(Failure::fatal(
                 failure_types::HTTP_NOT_ALLOWED,
-                AllowList::refusal(url.host_str().unwrap_or_default(), app),
+                AllowList::refusal(HTTP, url.host_str().unwrap_or_default(), app),
             ));
         }
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())

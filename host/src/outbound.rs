@@ -20,6 +20,9 @@ use std::time::Duration;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+/// What a refused HTTP request is called in its refusal.
+pub(crate) const HTTP: &str = "outbound HTTP";
+
 /// Which hosts activity code may reach: `host`, `*.domain` (any host under it), either with
 /// `:port`, or `*` (anywhere).
 #[derive(Debug, Clone, Default)]
@@ -91,17 +94,17 @@ impl AllowList {
         false
     }
 
-    /// Why a request to `host` is refused: the host and the settings that would allow it,
-    /// for every app or for `app` alone.
-    pub fn refusal(host: &str, app: Option<&str>) -> String {
+    /// Why `what` (`outbound HTTP`, `a socket`) to `host` is refused: the host and the
+    /// settings that would allow it, for every app or for `app` alone.
+    pub fn refusal(what: &str, host: &str, app: Option<&str>) -> String {
         match app {
             None => format!(
-                "outbound HTTP to `{host}` is not allowed; the operator can allow it with \
+                "{what} to `{host}` is not allowed; the operator can allow it with \
                  `--allow-http {host}`"
             ),
             Some(app) => format!(
-                "outbound HTTP to `{host}` is not allowed for app `{app}`; the operator can \
-                 allow it with `--allow-http {host}`, or for this app alone with \
+                "{what} to `{host}` is not allowed for app `{app}`; the operator can allow it \
+                 with `--allow-http {host}`, or for this app alone with \
                  `allow_http = [\"{host}\"]` under `[apps.{app}]` in the grants file"
             ),
         }
@@ -128,8 +131,8 @@ impl AllowList {
                 {
                     return true;
                 }
-                let refusal = AllowList::refusal(&addr.ip().to_string(), app.as_deref())
-                    .replace("outbound HTTP", "a socket");
+                let refusal =
+                    AllowList::refusal("a socket", &addr.ip().to_string(), app.as_deref());
                 tracing::warn!("an activity's socket was refused ({used:?} {addr}): {refusal}");
                 false
             })
@@ -328,8 +331,11 @@ impl WasiHttpHooks for OutboundHttp {
             Ok(url) => {
                 // Some clients (JavaScript's `fetch`) hide the reason from the code: the
                 // operator sees it here.
-                let refusal =
-                    AllowList::refusal(url.host_str().unwrap_or_default(), self.app.as_deref());
+                let refusal = AllowList::refusal(
+                    HTTP,
+                    url.host_str().unwrap_or_default(),
+                    self.app.as_deref(),
+                );
                 tracing::warn!("an activity's request was refused: {refusal}");
                 Some(Error::InternalError(Some(refusal)))
             }
