@@ -234,18 +234,50 @@ fn a_grants_file_gives_one_app_what_it_does_not_give_another() {
         "{out:#?}"
     );
 
-    // `serve --component APP=PATH` deploys as the app.
+    // `serve --component APP=PATH` deploys as the app; `deploy --url --app` through the HTTP
+    // API too, and a malformed name is refused there with the rule, deploying nothing.
     let other = guest("hello-sequence");
-    let (mut serve, _) = durable.serve_listening(
+    let (mut serve, origin) = durable.serve_listening(
         "serve.log",
         [
             "--grants".into(),
             grants.into_os_string(),
             "--component".into(),
             format!("greeter={}", other.display()).into(),
+            "--api-key".into(),
+            "k".into(),
         ],
     );
     let listed = durable.run(["deployments"]);
     assert!(listed.ok().contains("  app: greeter\n"), "{listed:#?}");
+    let remote = |app: &str| {
+        let component = component.to_str().unwrap();
+        let args = [
+            "--url",
+            &origin,
+            "--key",
+            "k",
+            "deploy",
+            "--component",
+            component,
+            "--app",
+            app,
+        ];
+        durable.run(args)
+    };
+    let refused = remote("no/such");
+    let err = refused.err();
+    assert!(
+        err.contains("`no/such` is not an app name") && err.contains("HTTP 400"),
+        "{refused:#?}"
+    );
+    let listed = durable.run(["deployments"]);
+    assert!(
+        listed.ok().contains("  app: other\n") && !listed.ok().contains("no/such"),
+        "the component keeps the app of its last deployment: {listed:#?}"
+    );
+    remote("checker").ok();
+    let listed = durable.run(["--url", &origin, "--key", "k", "deployments"]);
+    assert!(listed.ok().contains("  app: checker\n"), "{listed:#?}");
     serve.stop();
 }
