@@ -393,6 +393,17 @@ mod tests {
         assert_eq!(hosts(None), ["a"]);
     }
 
+    /// The example the README's tour runs reads as it says.
+    #[test]
+    fn the_check_sites_example_grants_read() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/check-sites/grants.toml");
+        let grants = FileGrants::read(&file).unwrap();
+        let checker = &grants.apps["checker"];
+        assert_eq!(checker.http_hosts, ["example.com", "*.example.org"]);
+        assert!(grants.every_app.http_hosts.is_empty());
+    }
+
     #[test]
     fn app_names_are_checked() {
         assert!(check_app_name("check_sites-2.0").is_ok());
