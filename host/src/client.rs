@@ -221,7 +221,8 @@ impl Client {
         &self.clock
     }
 
-    /// Wakes in-process waiters; the host calls it after every commit.
+    /// Wakes in-process waiters ([`Client::wait`]): the host calls it after a commit that
+    /// finished an instance, or one by another process (which may have).
     pub(crate) fn notify_changed(&self) {
         self.changes.send_modify(|n| *n += 1);
     }
@@ -234,10 +235,10 @@ impl Client {
     /// This client wrote work for an orchestration (a start, an event, a control message), or
     /// tried to: a refused write wakes the loop too, because on PostgreSQL the attempt held
     /// the instance's row for a moment, and a lock call that ran meanwhile skipped the row
-    /// (`SKIP LOCKED`) with its ready work, and would otherwise wait for the next poll.
+    /// (`SKIP LOCKED`) with its ready work, and would otherwise wait for the next poll. No
+    /// instance has finished yet: the waiters sleep on.
     fn notify_work(&self) {
         self.signals.orchestrations.notify_one();
-        self.notify_changed();
     }
 
     pub(crate) fn new_id(&self) -> String {

@@ -154,6 +154,14 @@ pub(crate) fn store_commit_unsynced(backend: &'static str) {
     counter!("durable_store_commits_unsynced_total", "backend" => backend).increment(1);
 }
 
+/// A commit claimed `items` of the next work of `kind` (`activities`, `orchestrations`) for
+/// this host, which runs them without locking them ([`crate::store::Claim`]).
+pub(crate) fn claimed(kind: &'static str, items: usize) {
+    if items > 0 {
+        counter!("durable_work_claimed_total", "kind" => kind).increment(items as u64);
+    }
+}
+
 /// A turn found its live instance in the cache.
 pub(crate) fn cache_hit() {
     counter!("durable_cache_hits_total").increment(1);
@@ -340,6 +348,11 @@ fn describe() {
         "durable_store_commit_duration_seconds",
         Unit::Seconds,
         "Time of one committed transaction, from begin to durable commit (fsync included)."
+    );
+    describe_counter!(
+        "durable_work_claimed_total",
+        "Work items a commit locked for this host in its own transaction (the activities a \
+         turn queued, the turn an activity's result woke), run at once without a lock."
     );
     describe_counter!(
         "durable_cache_hits_total",

@@ -55,7 +55,6 @@ impl Client {
             })
             .await?;
         self.signals.entities.notify_one();
-        self.notify_changed();
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use super::{Engine, EngineError};
 use crate::builtin_http::HTTP_ACTIVITY;
 use crate::metrics::{self, WorkOutcome};
 use crate::resolve::{FunctionKind, resolve_deployed};
-use crate::store::{ActivityWorkItem, StoreError};
+use crate::store::{ActivityWorkItem, Claim, StoreError};
 use crate::telemetry::{self, ExecutionTrace};
 use crate::types::{EventKind, Failure, payload_too_large};
 use crate::wasm::{ActivityRun, LoadedComponent};
@@ -19,7 +19,6 @@ impl Engine {
         let lease = self.config.activity_lease.as_millis() as u64;
         let kind = WorkKind {
             what: "activities",
-            concurrency: self.config.activity_concurrency,
             lease,
             lock: |engine, free, lease, now| {
                 let owner = &engine.config.owner;
@@ -27,13 +26,21 @@ impl Engine {
             },
             run: run_or_leave,
         };
-        self.work_loop(kind, &self.signals().activities, stopped)
-            .await;
+        self.work_loop(
+            kind,
+            &self.lanes.activities,
+            &self.signals().activities,
+            stopped,
+        )
+        .await;
     }
 
     /// Runs one attempt and delivers its result (a lost lease drops it: another host runs
     /// the task now).
-    async fn run_activity(&self, task: &ActivityWorkItem) -> Result<WorkOutcome, EngineError> {
+    async fn run_activity(
+        self: &Arc<Self>,
+        task: &ActivityWorkItem,
+    ) -> Result<WorkOutcome, EngineError> {
         let app = task.app.as_deref();
         let grants = self.grants.for_app(app);
         let run = async {
@@ -80,14 +87,35 @@ impl Engine {
                 failure,
             },
         };
+        // The turn the result wakes runs here at once if this host has room for it: the
+        // commit claims the instance ([`crate::store::Claim`]) unless someone holds it.
+        let place = self.lanes.orchestrations.reserve(1).pop();
+        let claim = place.as_ref().map(|_| Claim {
+            owner: &self.config.owner,
+            max: 1,
+            lease_ms: self.config.orchestration_lease.as_millis() as u64,
+        });
         let written = self
             .write_fenced(self.config.activity_lease, || {
-                self.store
-                    .complete_activity(task, event.clone(), logs.clone(), self.clock.now())
+                let now = self.clock.now();
+                (self.store).complete_activity_claiming(
+                    task,
+                    event.clone(),
+                    logs.clone(),
+                    now,
+                    claim,
+                )
             })
             .await;
         match written {
-            Ok(()) => {}
+            Ok(Some(turn)) => {
+                metrics::claimed("orchestrations", 1);
+                let place = place.expect("claimed with a place");
+                let run = super::orchestrations::run_or_abandon(self.clone(), turn);
+                self.lanes.orchestrations.spawn(place, run);
+                return Ok(outcome);
+            }
+            Ok(None) => {}
             Err(StoreError::LeaseLost) => {
                 tracing::warn!(activity = %task.name, "activity finished after its lease was lost; result dropped");
                 outcome = WorkOutcome::Discarded;
@@ -148,7 +176,7 @@ impl Engine {
 
 /// Runs an activity; one that cannot run (storage, the runtime) stays locked, and runs again
 /// when its lease expires.
-fn run_or_leave(engine: Arc<Engine>, task: ActivityWorkItem) -> Boxed<'static, ()> {
+pub(super) fn run_or_leave(engine: Arc<Engine>, task: ActivityWorkItem) -> Boxed<'static, ()> {
     Box::pin(async move {
         let started = std::time::Instant::now();
         metrics::activity_started();

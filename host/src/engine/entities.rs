@@ -31,7 +31,6 @@ impl Engine {
     pub(super) async fn entity_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
         let kind = WorkKind {
             what: "entities",
-            concurrency: self.config.orchestration_concurrency,
             lease: self.config.orchestration_lease.as_millis() as u64,
             lock: |engine, free, lease, now| {
                 let owner = &engine.config.owner;
@@ -41,8 +40,13 @@ impl Engine {
             },
             run: run_or_abandon,
         };
-        self.work_loop(kind, &self.signals().entities, stopped)
-            .await;
+        self.work_loop(
+            kind,
+            &self.lanes.entities,
+            &self.signals().entities,
+            stopped,
+        )
+        .await;
     }
 
     /// One batch of a locked entity.
@@ -106,7 +110,7 @@ impl Engine {
             .await;
         match written {
             Ok(()) => {
-                self.commit_done();
+                self.commit_done(false);
                 Ok(WorkOutcome::Completed)
             }
             Err(StoreError::LeaseLost) => {

@@ -8,8 +8,9 @@ use crate::types::Timestamp;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
 
 /// How often, at least, a host looks for hosts on its database that are gone
 /// ([`crate::store::Store::release_dead_hosts`]): the longest a dead peer's work waits. A
@@ -35,11 +36,50 @@ pub(super) type LockWork<W> =
 /// Runs one locked work item to its commit (or abandons it).
 pub(super) type RunWork<W> = fn(Arc<Engine>, W) -> Boxed<'static, ()>;
 
+/// Where one kind of work runs: how many items may run at once, and the tasks running them
+/// (shutdown waits for them). Its loop locks work into it; a commit that claimed work for
+/// this host ([`crate::store::Claim`]) hands that in directly.
+pub(super) struct Lane {
+    permits: Arc<Semaphore>,
+    tasks: TaskTracker,
+}
+
+impl Lane {
+    pub(super) fn new(concurrency: usize) -> Lane {
+        Lane {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Up to `n` places free now; none while the lane's loop is not running (not started, or
+    /// shutting down), so nothing is claimed that no one would wait for.
+    pub(super) fn reserve(&self, n: usize) -> Vec<OwnedSemaphorePermit> {
+        if self.tasks.is_closed() {
+            return Vec::new();
+        }
+        (0..n)
+            .map_while(|_| self.permits.clone().try_acquire_owned().ok())
+            .collect()
+    }
+
+    /// Runs `work` in a place [`Lane::reserve`] gave.
+    pub(super) fn spawn(
+        &self,
+        place: OwnedSemaphorePermit,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.tasks.spawn(async move {
+            work.await;
+            drop(place);
+        });
+    }
+}
+
 /// One kind of work a dispatch loop runs.
 pub(super) struct WorkKind<W> {
     /// What the items are, for log lines.
     pub what: &'static str,
-    pub concurrency: usize,
     /// Lease length in ms.
     pub lease: u64,
     pub lock: LockWork<W>,
@@ -84,22 +124,21 @@ impl RunningHost {
 }
 
 impl Engine {
-    /// Locks work while permits are free, runs each item in its own task, and idles when
+    /// Locks work while `lane` has room, runs each item in its own task, and idles when
     /// there is none; on shutdown, waits for the work in flight.
     pub(super) async fn work_loop<W: Send + 'static>(
         self: &Arc<Self>,
         kind: WorkKind<W>,
+        lane: &Lane,
         wake: &Notify,
         mut stopped: watch::Receiver<bool>,
     ) {
-        let permits = Arc::new(Semaphore::new(kind.concurrency));
-        let mut running = JoinSet::new();
+        lane.tasks.reopen();
         while !*stopped.borrow() {
-            while running.try_join_next().is_some() {}
-            let free = permits.available_permits();
+            let free = lane.permits.available_permits();
             if free == 0 {
                 tokio::select! {
-                    _ = running.join_next() => {}
+                    _ = lane.permits.acquire() => {}
                     _ = stopped.changed() => {}
                 }
                 continue;
@@ -117,20 +156,17 @@ impl Engine {
             // asking the store again at once.
             let exhausted = items.len() < free;
             for item in items {
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    break;
-                };
-                let work = (kind.run)(self.clone(), item);
-                running.spawn(async move {
-                    work.await;
-                    drop(permit);
-                });
+                // A place a claim took while the lock ran is given back when its work ends.
+                let place = lane.permits.clone().acquire_owned().await;
+                let place = place.expect("a lane's permits are never closed");
+                lane.spawn(place, (kind.run)(self.clone(), item));
             }
             if exhausted {
                 self.idle(wake, now, &mut stopped).await;
             }
         }
-        while running.join_next().await.is_some() {}
+        lane.tasks.close();
+        lane.tasks.wait().await;
     }
 
     /// Wakes every loop (and the client's waiters) when another process commits to the

@@ -41,6 +41,7 @@ use crate::inspect::verify::{Selection, Verdict, check_instances, instances_to_c
 use crate::store::{ComponentRecord, InstanceRecord, Labels, Store, StoreError};
 use crate::wasm::{LoadedComponent, WasmRuntime};
 use cache::InstanceCache;
+use loops::Lane;
 use std::sync::{Arc, Mutex};
 
 impl AsRef<WasmRuntime> for Engine {
@@ -59,6 +60,14 @@ pub(crate) struct Engine {
     grants: GrantTable,
     config: HostConfig,
     cache: Arc<Mutex<InstanceCache>>,
+    lanes: Lanes,
+}
+
+/// Where each kind of work runs ([`Lane`]).
+struct Lanes {
+    orchestrations: Lane,
+    activities: Lane,
+    entities: Lane,
 }
 
 impl Engine {
@@ -95,6 +104,11 @@ impl Engine {
             config.limits.activity_timeout,
         )
         .map_err(|e| EngineError::Setup(format!("{e:#}")))?;
+        let lanes = Lanes {
+            orchestrations: Lane::new(config.orchestration_concurrency),
+            activities: Lane::new(config.activity_concurrency),
+            entities: Lane::new(config.orchestration_concurrency),
+        };
         Ok(Engine {
             client,
             store,
@@ -103,6 +117,7 @@ impl Engine {
             grants,
             cache,
             config,
+            lanes,
         })
     }
 
@@ -149,12 +164,14 @@ impl Engine {
         self.client.signals()
     }
 
-    /// A commit may have sent messages to instances and entities: wake both loops and the
-    /// client's waiters.
-    fn commit_done(&self) {
+    /// A commit may have sent messages to instances and entities: wake both loops, and the
+    /// client's waiters when it `finished` an instance (all they wait for).
+    fn commit_done(&self, finished: bool) {
         self.signals().orchestrations.notify_one();
         self.signals().entities.notify_one();
-        self.client.notify_changed();
+        if finished {
+            self.client.notify_changed();
+        }
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, InstanceCache> {

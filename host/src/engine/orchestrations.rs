@@ -11,7 +11,7 @@ use crate::plan::turn::{Ending, Locked, calls, decide_turn, ending_commit, plan_
 use crate::replay::{ReplayState, TurnPlan};
 use crate::resolve::Callees;
 use crate::store::{
-    ComponentRecord, InstanceRecord, OrchestrationCommit, OrchestrationWorkItem, StoreError,
+    Claim, ComponentRecord, InstanceRecord, OrchestrationCommit, OrchestrationWorkItem, StoreError,
 };
 use crate::telemetry::{self, ExecutionTrace};
 use crate::types::{EventKind, RuntimeStatus, Timestamp};
@@ -26,7 +26,6 @@ impl Engine {
     pub(super) async fn orchestration_loop(self: Arc<Self>, stopped: watch::Receiver<bool>) {
         let kind = WorkKind {
             what: "orchestrations",
-            concurrency: self.config.orchestration_concurrency,
             lease: self.config.orchestration_lease.as_millis() as u64,
             lock: |engine, free, lease, now| {
                 let owner = &engine.config.owner;
@@ -34,12 +33,20 @@ impl Engine {
             },
             run: run_or_abandon,
         };
-        self.work_loop(kind, &self.signals().orchestrations, stopped)
-            .await;
+        self.work_loop(
+            kind,
+            &self.lanes.orchestrations,
+            &self.signals().orchestrations,
+            stopped,
+        )
+        .await;
     }
 
     /// One turn of a locked instance.
-    async fn run_turn(&self, item: OrchestrationWorkItem) -> Result<TurnOutcome, EngineError> {
+    async fn run_turn(
+        self: &Arc<Self>,
+        item: OrchestrationWorkItem,
+    ) -> Result<TurnOutcome, EngineError> {
         let now = self.clock.now();
         let instance = &item.instance;
         let id = &instance.instance_id;
@@ -207,7 +214,7 @@ impl Engine {
 
     /// Commits the ending of an execution the host ended (the guest failed, termination).
     async fn end(
-        &self,
+        self: &Arc<Self>,
         instance: &InstanceRecord,
         commit: OrchestrationCommit,
         traced: Traced,
@@ -220,29 +227,43 @@ impl Engine {
 
     /// Commits a turn and returns the live guest to the cache; a commit that ends the
     /// execution exports its span. A lost lease discards the turn: another host holds the
-    /// instance now.
+    /// instance now. The activities it queued run here at once where this host has room:
+    /// the commit claims them ([`crate::store::Claim`]); the rest wait for the activity loop.
     async fn commit(
-        &self,
+        self: &Arc<Self>,
         commit: OrchestrationCommit,
         keep: Option<(String, CachedInstance)>,
         traced: Traced,
     ) -> Result<TurnOutcome, EngineError> {
-        let wakes_activities = !commit.activities.is_empty();
         let outcome = TurnOutcome::committed(commit.status);
+        let ready = commit.activities.iter();
+        let places =
+            (self.lanes.activities).reserve(ready.filter(|a| a.visible_at <= commit.now).count());
+        let claim = (!places.is_empty()).then(|| Claim {
+            owner: &self.config.owner,
+            max: places.len(),
+            lease_ms: self.config.activity_lease.as_millis() as u64,
+        });
         let written = self
             .write_fenced(self.config.orchestration_lease, || {
-                self.store.complete_orchestration(commit.clone())
+                self.store
+                    .complete_orchestration_claiming(commit.clone(), claim)
             })
             .await;
         match written {
-            Ok(()) => {
+            Ok(claimed) => {
                 if let Some((id, live)) = keep {
                     self.cache().put(id, live);
                 }
-                if wakes_activities {
+                if claimed.len() < commit.activities.len() {
                     self.signals().activities.notify_one();
                 }
-                self.commit_done();
+                metrics::claimed("activities", claimed.len());
+                for (task, place) in claimed.into_iter().zip(places) {
+                    let run = super::activities::run_or_leave(self.clone(), task);
+                    self.lanes.activities.spawn(place, run);
+                }
+                self.commit_done(commit.status.is_terminal());
                 traced.committed(&commit);
                 Ok(outcome)
             }
@@ -257,7 +278,10 @@ impl Engine {
 }
 
 /// Runs a turn; one that fails outside the guest is abandoned and retried shortly.
-fn run_or_abandon(engine: Arc<Engine>, item: OrchestrationWorkItem) -> Boxed<'static, ()> {
+pub(super) fn run_or_abandon(
+    engine: Arc<Engine>,
+    item: OrchestrationWorkItem,
+) -> Boxed<'static, ()> {
     Box::pin(async move {
         let id = item.instance.instance_id.clone();
         let token = item.lock_token.clone();

@@ -566,6 +566,19 @@ pub struct UpgradeCommit {
     pub now: Timestamp,
 }
 
+/// Work a commit locks, in its own transaction, for the host that makes it: the next step of
+/// the same instance (the activities a turn queued, the turn an activity's result wakes),
+/// which that host then runs at once instead of finding it through a lock of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The host that locks it, as [`Store::lock_activities`]'s `owner`.
+    pub owner: &'a str,
+    /// The most items to lock: what the host has room to run now.
+    pub max: usize,
+    /// Lease length in ms, from the commit's `now`.
+    pub lease_ms: u64,
+}
+
 /// A locked activity task.
 #[derive(Debug, Clone)]
 pub struct ActivityWorkItem {
@@ -688,7 +701,21 @@ pub trait Store: Send + Sync + 'static {
     /// token (else `LeaseLost` and nothing is written), and releases the
     /// lock. A lease that expired but was not taken over by anyone is still
     /// good: tokens are unique, so a matching token means no one else wrote.
-    async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()>;
+    async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()> {
+        self.complete_orchestration_claiming(commit, None)
+            .await
+            .map(drop)
+    }
+
+    /// [`Store::complete_orchestration`], and with a `claim`, in the same transaction, locks
+    /// for the claim's owner up to `claim.max` of the activity tasks the turn queued that are
+    /// visible at the commit's `now`, in the order queued, as [`Store::lock_activities`]
+    /// would. Those locked. A backend may lock fewer, or none: the rest wait for a lock.
+    async fn complete_orchestration_claiming(
+        &self,
+        commit: OrchestrationCommit,
+        claim: Option<Claim<'_>>,
+    ) -> StoreResult<Vec<ActivityWorkItem>>;
 
     /// Deletes `consumed` inbox messages of an instance locked with this token
     /// and releases the lock, writing nothing else: the instance's status,
@@ -730,7 +757,25 @@ pub trait Store: Send + Sync + 'static {
         result: EventKind,
         logs: Vec<LogLine>,
         now: Timestamp,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.complete_activity_claiming(task, result, logs, now, None)
+            .await
+            .map(drop)
+    }
+
+    /// [`Store::complete_activity`], and with a `claim` (its `max` is 1 or more), in the same
+    /// transaction, locks the task's instance for the claim's owner when
+    /// [`Store::lock_orchestrations`] would lock it at `now` (it is not locked, and not
+    /// suspended unless a resume or terminate waits), with its visible messages. The instance
+    /// locked, if it was. A backend may lock none.
+    async fn complete_activity_claiming(
+        &self,
+        task: &ActivityWorkItem,
+        result: EventKind,
+        logs: Vec<LogLine>,
+        now: Timestamp,
+        claim: Option<Claim<'_>>,
+    ) -> StoreResult<Option<OrchestrationWorkItem>>;
 
     /// Extends the lease on an activity task this handle still holds to `now + lease_ms`,
     /// so a long activity keeps a short lease. `LeaseLost` if the task is gone or locked by

@@ -468,13 +468,20 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()> {
+    /// Claims nothing: the turns are written in batches ([`turns`]), and the loops lock
+    /// what they queued.
+    async fn complete_orchestration_claiming(
+        &self,
+        commit: OrchestrationCommit,
+        _claim: Option<Claim<'_>>,
+    ) -> StoreResult<Vec<ActivityWorkItem>> {
         if is_plain(&commit) {
             self.plain_turns.write(commit).await?;
             self.session.announce();
-            return Ok(());
+            return Ok(Vec::new());
         }
-        self.write(async |tx| write_turn(tx, &commit).await).await
+        self.write(async |tx| write_turn(tx, &commit).await).await?;
+        Ok(Vec::new())
     }
 
     async fn drop_messages(
@@ -566,13 +573,16 @@ impl Store for PostgresStore {
         Ok(items)
     }
 
-    async fn complete_activity(
+    /// Claims nothing: the results are written in batches ([`activities`]), and the loop
+    /// locks the turns they wake.
+    async fn complete_activity_claiming(
         &self,
         task: &ActivityWorkItem,
         result: EventKind,
         logs: Vec<LogLine>,
         now: Timestamp,
-    ) -> StoreResult<()> {
+        _claim: Option<Claim<'_>>,
+    ) -> StoreResult<Option<OrchestrationWorkItem>> {
         let result = ActivityResult {
             id: task.id,
             lock_token: task.lock_token.clone(),
@@ -582,7 +592,7 @@ impl Store for PostgresStore {
         };
         self.activity_results.write(result).await?;
         self.session.announce();
-        Ok(())
+        Ok(None)
     }
 
     async fn renew_activity_lease(

@@ -378,44 +378,13 @@ impl Store for SqliteStore {
             };
             let mut items = Vec::with_capacity(ids.len());
             for (instance_id, token) in ids.into_iter().zip(tokens) {
-                conn.prepare_cached(
-                    "UPDATE instances SET lock_token = ?2, lock_expires = ?3 WHERE instance_id = ?1",
-                )?
-                .execute(params![instance_id, token, (now + lease_ms) as i64])?;
-                let Some(instance) = load_instance(conn, &instance_id)? else {
-                    continue;
-                };
-                let history_len: i64 = conn
-                    .prepare_cached("SELECT history_len FROM instances WHERE instance_id = ?1")?
-                    .query_row([&instance_id], |r| r.get(0))?;
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, execution_id, event FROM inbox \
-                     WHERE instance_id = ?1 AND visible_at <= ?2 \
-                     ORDER BY visible_at, id LIMIT 1000",
-                )?;
-                let messages = stmt
-                    .query_map(params![instance_id, now_i], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, Option<String>>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })?
-                    .map(|row| {
-                        let (id, execution_id, event) = row?;
-                        Ok(InboxMessage {
-                            id,
-                            execution_id,
-                            event: serde_json::from_str(&event)?,
-                        })
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                items.push(OrchestrationWorkItem {
-                    instance,
-                    lock_token: token,
-                    history_len: history_len as u32,
-                    messages,
-                });
+                items.extend(lock_instance(
+                    conn,
+                    &instance_id,
+                    token,
+                    now + lease_ms,
+                    now,
+                )?);
             }
             Ok(items)
         })
@@ -434,8 +403,41 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn complete_orchestration(&self, commit: OrchestrationCommit) -> StoreResult<()> {
-        self.write(move |conn| write_turn(conn, commit)).await
+    async fn complete_orchestration_claiming(
+        &self,
+        commit: OrchestrationCommit,
+        claim: Option<Claim<'_>>,
+    ) -> StoreResult<Vec<ActivityWorkItem>> {
+        let claim = claim.filter(|c| c.max > 0 && !commit.activities.is_empty());
+        let token = claim.map(|c| self.new_lock_token(c.owner));
+        let (max, lease_ms) = claim.map_or((0, 0), |c| (c.max, c.lease_ms));
+        self.write(move |conn| {
+            let now = commit.now;
+            let queued = write_turn(conn, commit)?;
+            let Some(token) = token else {
+                return Ok(Vec::new());
+            };
+            let mut claim = conn.prepare_cached(&format!(
+                "UPDATE activities SET lock_token = ?2, lock_expires = ?3, attempt = attempt + 1 \
+                 WHERE id = ?1 AND visible_at <= ?4 AND lock_expires <= ?4 \
+                 RETURNING {ACTIVITY_ITEM}"
+            ))?;
+            let mut claimed = Vec::new();
+            for id in queued {
+                if claimed.len() == max {
+                    break;
+                }
+                let expires = (now + lease_ms) as i64;
+                let item = claim
+                    .query_row(params![id, token, expires, now as i64], |r| {
+                        activity_item(r, &token)
+                    })
+                    .optional()?;
+                claimed.extend(item);
+            }
+            Ok(claimed)
+        })
+        .await
     }
 
     async fn drop_messages(
@@ -493,32 +495,15 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<ActivityWorkItem>> {
         let token = self.new_lock_token(owner);
         self.write_lease(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare_cached(&format!(
                 "UPDATE activities SET lock_token = ?1, lock_expires = ?2, attempt = attempt + 1 \
                  WHERE id IN (SELECT id FROM activities WHERE visible_at <= ?3 AND lock_expires <= ?3 \
                               ORDER BY id LIMIT ?4) \
-                 RETURNING id, instance_id, execution_id, task_id, name, input, digest, attempt, \
-                           trace, \
-                           (SELECT app FROM components INDEXED BY components_summary \
-                            WHERE components.digest = activities.digest)",
-            )?;
+                 RETURNING {ACTIVITY_ITEM}"
+            ))?;
             let rows = stmt.query_map(
                 params![token, (now + lease_ms) as i64, now as i64, max as i64],
-                |r| {
-                    Ok(ActivityWorkItem {
-                        id: r.get(0)?,
-                        lock_token: token.clone(),
-                        instance_id: r.get(1)?,
-                        execution_id: r.get(2)?,
-                        task_id: r.get(3)?,
-                        name: r.get(4)?,
-                        input: r.get(5)?,
-                        digest: r.get(6)?,
-                        attempt: r.get(7)?,
-                        trace: r.get(8)?,
-                        app: r.get(9)?,
-                    })
-                },
+                |r| activity_item(r, &token),
             )?;
             let mut items: Vec<ActivityWorkItem> = rows.collect::<Result<_, _>>()?;
             items.sort_by_key(|item| item.id);
@@ -527,15 +512,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn complete_activity(
+    async fn complete_activity_claiming(
         &self,
         task: &ActivityWorkItem,
         result: EventKind,
         logs: Vec<LogLine>,
         now: Timestamp,
-    ) -> StoreResult<()> {
+        claim: Option<Claim<'_>>,
+    ) -> StoreResult<Option<OrchestrationWorkItem>> {
         let (id, token) = (task.id, task.lock_token.clone());
         let (instance_id, execution_id) = (task.instance_id.clone(), task.execution_id.clone());
+        let claim = claim
+            .filter(|c| c.max > 0)
+            .map(|c| (self.new_lock_token(c.owner), now + c.lease_ms));
         self.write(move |conn| {
             let deleted = conn
                 .prepare_cached("DELETE FROM activities WHERE id = ?1 AND lock_token = ?2")?
@@ -544,7 +533,22 @@ impl Store for SqliteStore {
                 return Err(StoreError::LeaseLost);
             }
             insert_logs(conn, &instance_id, &logs)?;
-            insert_message(conn, &instance_id, Some(&execution_id), None, &result, now)
+            insert_message(conn, &instance_id, Some(&execution_id), None, &result, now)?;
+            let Some((token, expires)) = claim else {
+                return Ok(None);
+            };
+            let ready = conn
+                .prepare_cached(
+                    "SELECT 1 FROM instances i WHERE i.instance_id = ?1 AND i.lock_expires <= ?2 \
+                     AND EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = ?1 \
+                         AND m.visible_at <= ?2 AND (i.status != 'Suspended' \
+                             OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated')))",
+                )?
+                .exists(params![instance_id, now as i64])?;
+            match ready {
+                true => lock_instance(conn, &instance_id, token, expires, now),
+                false => Ok(None),
+            }
         })
         .await
     }
@@ -558,41 +562,27 @@ impl Store for SqliteStore {
     }
 
     async fn next_wakeup(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
+        // MIN ignores NULLs: the earliest of whichever kinds have one. Locked instances and
+        // entities are found from their messages, so the cost follows the pending messages,
+        // not every instance and entity there is (scanning every instance made each idle
+        // loop slower as the file filled).
         self.read(move |conn| {
-            let now = now as i64;
-            let inbox: Option<i64> = conn.query_row(
-                "SELECT MIN(visible_at) FROM inbox WHERE visible_at > ?1",
-                [now],
-                |r| r.get(0),
-            )?;
-            let activities: Option<i64> = conn.query_row(
-                "SELECT MIN(MAX(visible_at, lock_expires)) FROM activities \
-                 WHERE visible_at > ?1 OR lock_expires > ?1",
-                [now],
-                |r| r.get(0),
-            )?;
-            let locks: Option<i64> = conn.query_row(
-                "SELECT MIN(i.lock_expires) FROM instances i WHERE i.lock_expires > ?1 \
-                 AND EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id)",
-                [now],
-                |r| r.get(0),
-            )?;
-            let entity_inbox: Option<i64> = conn.query_row(
-                "SELECT MIN(visible_at) FROM entity_inbox WHERE visible_at > ?1",
-                [now],
-                |r| r.get(0),
-            )?;
-            let entity_locks: Option<i64> = conn.query_row(
-                "SELECT MIN(e.lock_expires) FROM entities e WHERE e.lock_expires > ?1 \
-                 AND EXISTS (SELECT 1 FROM entity_inbox m WHERE m.name = e.name AND m.key = e.key)",
-                [now],
-                |r| r.get(0),
-            )?;
-            Ok([inbox, activities, locks, entity_inbox, entity_locks]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|t| t as Timestamp))
+            let next: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT MIN(t) FROM ( \
+                     SELECT MIN(visible_at) AS t FROM inbox WHERE visible_at > ?1 \
+                     UNION ALL SELECT MIN(MAX(visible_at, lock_expires)) FROM activities \
+                         WHERE visible_at > ?1 OR lock_expires > ?1 \
+                     UNION ALL SELECT MIN(lock_expires) FROM instances \
+                         WHERE instance_id IN (SELECT instance_id FROM inbox) \
+                         AND lock_expires > ?1 \
+                     UNION ALL SELECT MIN(visible_at) FROM entity_inbox WHERE visible_at > ?1 \
+                     UNION ALL SELECT MIN(lock_expires) FROM entities \
+                         WHERE (name, key) IN (SELECT name, key FROM entity_inbox) \
+                         AND lock_expires > ?1)",
+                )?
+                .query_row([now as i64], |r| r.get(0))?;
+            Ok(next.map(|t| t as Timestamp))
         })
         .await
     }
@@ -799,6 +789,79 @@ impl Store for SqliteStore {
 
 /// Releases every lease whose token starts with `prefix` (instances, activities, entities):
 /// the work becomes lockable at once. Returns how many were released.
+/// The columns of an [`ActivityWorkItem`] after its lock token, read by [`activity_item`]
+/// (a statement's `RETURNING` over `activities`).
+const ACTIVITY_ITEM: &str = "id, instance_id, execution_id, task_id, name, input, digest, \
+     attempt, trace, \
+     (SELECT app FROM components INDEXED BY components_summary \
+      WHERE components.digest = activities.digest)";
+
+/// An activity task locked with `token`, from the columns [`ACTIVITY_ITEM`] names.
+fn activity_item(r: &rusqlite::Row<'_>, token: &str) -> rusqlite::Result<ActivityWorkItem> {
+    Ok(ActivityWorkItem {
+        id: r.get(0)?,
+        lock_token: token.to_owned(),
+        instance_id: r.get(1)?,
+        execution_id: r.get(2)?,
+        task_id: r.get(3)?,
+        name: r.get(4)?,
+        input: r.get(5)?,
+        digest: r.get(6)?,
+        attempt: r.get(7)?,
+        trace: r.get(8)?,
+        app: r.get(9)?,
+    })
+}
+
+/// Locks an instance with `token` until `expires` and reads it with its messages visible at
+/// `now`: the caller has checked that no one holds it. `None` if it is gone.
+fn lock_instance(
+    conn: &Connection,
+    instance_id: &str,
+    token: String,
+    expires: Timestamp,
+    now: Timestamp,
+) -> StoreResult<Option<OrchestrationWorkItem>> {
+    conn.prepare_cached(
+        "UPDATE instances SET lock_token = ?2, lock_expires = ?3 WHERE instance_id = ?1",
+    )?
+    .execute(params![instance_id, token, expires as i64])?;
+    let Some(instance) = load_instance(conn, instance_id)? else {
+        return Ok(None);
+    };
+    let history_len: i64 = conn
+        .prepare_cached("SELECT history_len FROM instances WHERE instance_id = ?1")?
+        .query_row([instance_id], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, execution_id, event FROM inbox \
+         WHERE instance_id = ?1 AND visible_at <= ?2 \
+         ORDER BY visible_at, id LIMIT 1000",
+    )?;
+    let messages = stmt
+        .query_map(params![instance_id, now as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .map(|row| {
+            let (id, execution_id, event) = row?;
+            Ok(InboxMessage {
+                id,
+                execution_id,
+                event: serde_json::from_str(&event)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(OrchestrationWorkItem {
+        instance,
+        lock_token: token,
+        history_len: history_len as u32,
+        messages,
+    }))
+}
+
 fn release_leases(conn: &Connection, prefix: &str) -> StoreResult<usize> {
     let mut released = 0;
     for table in ["instances", "activities", "entities"] {

@@ -43,7 +43,8 @@ pub(super) fn load_instance(
     instance_id: &str,
 ) -> StoreResult<Option<InstanceRecord>> {
     let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?1");
-    conn.query_row(&sql, [instance_id], instance_from_row)
+    conn.prepare_cached(&sql)?
+        .query_row([instance_id], instance_from_row)
         .optional()?
         .map(finish_instance)
         .transpose()
@@ -151,20 +152,22 @@ pub(super) fn requires_running(
     require_running(instance_id, load_instance(conn, instance_id)?)
 }
 
+/// Queues `activities`; their ids, in order.
 pub(super) fn insert_activities(
     conn: &Connection,
     instance_id: &str,
     execution_id: &str,
     activities: &[NewActivity],
-) -> StoreResult<()> {
+) -> StoreResult<Vec<i64>> {
     if activities.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO activities \
              (instance_id, execution_id, task_id, name, input, digest, visible_at, trace) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
+    let mut ids = Vec::with_capacity(activities.len());
     for activity in activities {
         insert.execute(params![
             instance_id,
@@ -176,6 +179,7 @@ pub(super) fn insert_activities(
             activity.visible_at as i64,
             activity.trace
         ])?;
+        ids.push(conn.last_insert_rowid());
     }
-    Ok(())
+    Ok(ids)
 }

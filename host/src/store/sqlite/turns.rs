@@ -88,8 +88,8 @@ pub(super) fn write_upgrade(conn: &Connection, upgrade: UpgradeCommit) -> StoreR
 }
 
 /// Writes one orchestration turn. Runs inside the group transaction's
-/// savepoint, so an error leaves nothing behind.
-pub(super) fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<()> {
+/// savepoint, so an error leaves nothing behind. The ids of the activity tasks it queued.
+pub(super) fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> StoreResult<Vec<i64>> {
     let now = commit.now as i64;
     let id = &commit.instance_id;
     let history_len: i64 = match conn
@@ -125,7 +125,7 @@ pub(super) fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> Stor
             delete.execute(params![id, timer])?;
         }
     }
-    insert_activities(conn, id, &commit.execution_id, &commit.activities)?;
+    let queued = insert_activities(conn, id, &commit.execution_id, &commit.activities)?;
     if let Some(started @ EventKind::ExecutionStarted { execution_id, .. }) = &commit.new_execution
     {
         // Before the messages: events carried into the new execution must
@@ -206,5 +206,5 @@ pub(super) fn write_turn(conn: &Connection, commit: OrchestrationCommit) -> Stor
         position,
         execution_id,
     ])?;
-    Ok(())
+    Ok(queued)
 }

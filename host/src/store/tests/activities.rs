@@ -64,6 +64,143 @@ pub(super) async fn a_task_carries_the_app_of_its_component(store: &dyn Store) {
     assert_eq!(listed[0].app.as_deref(), Some("billing"));
 }
 
+/// A turn's commit that claims the tasks it queues ([`Claim`]) locks at most `max` of them,
+/// among those visible at the commit, the first queued first; a claimed task is handed to no
+/// one else and its result is delivered with the token it was claimed with; every other task
+/// waits for a lock.
+pub(super) async fn a_turn_claims_at_most_max_of_its_visible_tasks(store: &dyn Store) {
+    claiming_a_turns_tasks(store).await;
+}
+
+/// See [`a_turn_claims_at_most_max_of_its_visible_tasks`]; what was claimed (a backend may
+/// claim none).
+pub(super) async fn claiming_a_turns_tasks(store: &dyn Store) -> Vec<ActivityWorkItem> {
+    create(store, "a", T0).await;
+    let item = lock_one(store, "w", "a", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    let later = activity(2, "work", T0 + 5 * LEASE);
+    commit.activities = vec![activity(0, "work", T0), activity(1, "work", T0), later];
+    let claim = Claim {
+        owner: "me",
+        max: 1,
+        lease_ms: LEASE,
+    };
+    let claimed = (store.complete_orchestration_claiming(commit, Some(claim)))
+        .await
+        .unwrap();
+    assert!(claimed.len() <= 1, "{claimed:?}");
+    let mut tasks: Vec<_> = claimed.iter().map(|t| (t.task_id, t.attempt)).collect();
+    if !claimed.is_empty() {
+        assert_eq!(tasks, [(0, 1)], "the first queued, a first attempt");
+        assert!(
+            claimed[0].lock_token.contains("/me/"),
+            "{}",
+            claimed[0].lock_token
+        );
+    }
+    let others = store
+        .lock_activities("w2", 10, LEASE, T0 + 1)
+        .await
+        .unwrap();
+    tasks.extend(others.iter().map(|t| (t.task_id, t.attempt)));
+    tasks.sort();
+    assert_eq!(tasks, [(0, 1), (1, 1)], "every visible task locked once");
+    for task in claimed.iter().chain(&others) {
+        let result = EventKind::TaskCompleted {
+            task_id: task.task_id,
+            result: "null".into(),
+        };
+        (store.complete_activity(task, result, Vec::new(), T0 + 2))
+            .await
+            .unwrap();
+    }
+    let woken = lock_one(store, "w", "a", T0 + 3).await;
+    assert_eq!(labels(&woken.messages), ["TaskCompleted", "TaskCompleted"]);
+    claimed
+}
+
+/// An activity's result that claims its instance ([`Claim`]) locks it, with every visible
+/// message, when no one holds it and it is not suspended; held, or suspended with nothing to
+/// resume it, it is left for a lock.
+pub(super) async fn a_result_claims_its_instance_unless_held_or_suspended(store: &dyn Store) {
+    claiming_a_results_instance(store).await;
+}
+
+/// See [`a_result_claims_its_instance_unless_held_or_suspended`]; whether the free instance
+/// was claimed (a backend may claim none).
+pub(super) async fn claiming_a_results_instance(store: &dyn Store) -> bool {
+    let claim = Some(Claim {
+        owner: "me",
+        max: 1,
+        lease_ms: LEASE,
+    });
+    let done = |task: &ActivityWorkItem| EventKind::TaskCompleted {
+        task_id: task.task_id,
+        result: "null".into(),
+    };
+    for id in ["free", "held", "suspended"] {
+        with_scheduled_activity(store, id).await;
+    }
+    let mut tasks = store.lock_activities("w", 10, LEASE, T0).await.unwrap();
+    tasks.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    let [free, held, suspended] = &tasks[..] else {
+        panic!("three tasks: {tasks:?}");
+    };
+
+    // Held by another host (a turn for an event in progress): not claimed, and once the
+    // holder lets go the result is there to lock.
+    store
+        .send_message("held", raised("e"), T0, T0)
+        .await
+        .unwrap();
+    let holder = lock_one(store, "other", "held", T0).await;
+    let result = done(held);
+    let claimed = (store.complete_activity_claiming(held, result, Vec::new(), T0, claim))
+        .await
+        .unwrap();
+    assert!(claimed.is_none(), "a held instance is not claimed");
+    let rest = empty_commit(&holder, T0 + 1);
+    store.complete_orchestration(rest).await.unwrap();
+    let later = lock_one(store, "w", "held", T0 + 2).await;
+    assert_eq!(labels(&later.messages), ["TaskCompleted"]);
+
+    // Suspended (by the turn an event woke): not claimed.
+    (store.send_message("suspended", raised("e"), T0, T0))
+        .await
+        .unwrap();
+    let item = lock_one(store, "w", "suspended", T0 + 3).await;
+    let mut commit = empty_commit(&item, T0 + 3);
+    commit.status = RuntimeStatus::Suspended;
+    store.complete_orchestration(commit).await.unwrap();
+    let result = done(suspended);
+    let claimed =
+        (store.complete_activity_claiming(suspended, result, Vec::new(), T0 + 4, claim)).await;
+    assert!(
+        claimed.unwrap().is_none(),
+        "a suspended instance is not claimed"
+    );
+
+    // Free: claimed with every visible message, and no one else can lock it.
+    store
+        .send_message("free", raised("e"), T0, T0)
+        .await
+        .unwrap();
+    let result = done(free);
+    let claimed = (store.complete_activity_claiming(free, result, Vec::new(), T0 + 5, claim))
+        .await
+        .unwrap();
+    let Some(item) = claimed else {
+        return false;
+    };
+    assert_eq!(item.instance.instance_id, "free");
+    assert!(item.lock_token.contains("/me/"), "{}", item.lock_token);
+    assert_eq!(labels(&item.messages), ["EventRaised", "TaskCompleted"]);
+    assert_eq!(lockable(store, T0 + 6).await, Vec::<String>::new());
+    let commit = empty_commit(&item, T0 + 6);
+    store.complete_orchestration(commit).await.unwrap();
+    true
+}
+
 pub(super) async fn a_completed_activity_is_delivered_once(store: &dyn Store) {
     let execution = with_scheduled_activity(store, "a").await;
     let tasks = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();

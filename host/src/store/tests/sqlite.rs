@@ -1,6 +1,6 @@
 //! What only the SQLite backend promises: writes from many threads on a file, lease tokens
 //! unique across handles of one file, commits by another handle noticed, the leases of a host
-//! that is gone released at once, the schema version.
+//! that is gone released at once, the schema version, commits that claim the next work.
 
 use super::*;
 use crate::store::{Durability, SqliteStore};
@@ -14,6 +14,17 @@ async fn spawned_writers_all_land_on_a_file() {
         SqliteStore::open(&dir.path().join("durable.db"), Durability::Full).expect("SQLite file"),
     );
     spawned_writers_all_land(store.clone(), store).await;
+}
+
+/// A commit claims what the contract lets it ([`Claim`]): the first of a turn's visible
+/// tasks up to `max`, and the free instance an activity's result wakes.
+#[tokio::test]
+async fn commits_claim_the_next_work() {
+    let store = SqliteStore::open_in_memory().expect("in-memory SQLite");
+    let claimed = super::activities::claiming_a_turns_tasks(&store).await;
+    assert_eq!(claimed.len(), 1);
+    let store = SqliteStore::open_in_memory().expect("in-memory SQLite");
+    assert!(super::activities::claiming_a_results_instance(&store).await);
 }
 
 /// Two hosts may share an owner name (the default is `host-<pid>`, and pid 1
