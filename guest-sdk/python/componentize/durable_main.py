@@ -21,3 +21,12 @@ except ModuleNotFoundError as missing:
         register_function_folders()
 
 from durable._component import Activity, Catalogue, Entity, Orchestrator  # noqa: F401
+
+import gc  # noqa: E402
+
+# The component is a snapshot of this interpreter once everything above is imported, and every
+# instance starts as a copy-on-write map of it. The collector would walk the snapshot's objects
+# (Python 3.14's incremental collector scans the old generation a slice at each young
+# collection), writing to each one's header: every page it touches is copied for that instance
+# alone. Frozen, they are never collected, and stay shared.
+gc.freeze()
