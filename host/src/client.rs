@@ -15,8 +15,8 @@ use crate::clock::Clock;
 use crate::plan::rewind::plan_rewind;
 use crate::resolve::{FunctionKind, newest_offering};
 use crate::store::{
-    ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance, RewindCommit, Store,
-    StoreError,
+    Claim, ComponentRecord, InstanceFilter, InstanceRecord, LogLine, NewInstance,
+    OrchestrationWorkItem, RewindCommit, Store, StoreError,
 };
 use crate::types::{DEFAULT_MAX_PAYLOAD, EventKind, HistoryEvent, Json, RuntimeStatus, Timestamp};
 use sha2::{Digest, Sha256};
@@ -154,14 +154,35 @@ impl StartRequest {
 /// `notify_one`, which keeps it until the loop next waits, so a wake-up sent while its loop is
 /// busy (locking, running work, reading the next timer) is never lost; and each loop has its
 /// own, so a wake-up never goes to the wrong loop.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct WorkSignals {
+    /// The in-process engine's turns, once it runs: a start made here runs its first turn
+    /// there at once ([`StartsTurns`]).
+    pub turns: std::sync::OnceLock<Arc<dyn StartsTurns>>,
     /// The orchestration loop: messages for instances.
     pub orchestrations: Notify,
     /// The entity loop: messages for entities.
     pub entities: Notify,
     /// The activity loop: activity tasks.
     pub activities: Notify,
+}
+
+/// Runs the first turn of an instance started in this process on the in-process engine: the
+/// start's commit locks the instance for the engine's host ([`Claim`]), which runs the turn
+/// at once instead of finding it through a lock.
+pub(crate) trait StartsTurns: Send + Sync {
+    /// A place for one turn now, or `None` when the engine has no room (or is stopping).
+    fn reserve(&self) -> Option<ReservedTurn>;
+}
+
+/// A place for one turn on the in-process engine ([`StartsTurns`]).
+pub(crate) struct ReservedTurn {
+    /// The engine's host, as it locks work.
+    pub owner: String,
+    /// Its orchestration lease, in ms.
+    pub lease_ms: u64,
+    /// Runs the claimed turn in the place; dropped unused, the place is given back.
+    pub run: Box<dyn FnOnce(OrchestrationWorkItem) + Send>,
 }
 
 /// Starts, controls and queries orchestration instances and entities through a [`Store`].
@@ -322,20 +343,36 @@ impl Client {
             Some(id) => id,
             None => self.new_id(),
         };
+        let reserved = self.signals.turns.get().and_then(|turns| turns.reserve());
+        let claim = reserved.as_ref().map(|turn| Claim {
+            owner: &turn.owner,
+            max: 1,
+            lease_ms: turn.lease_ms,
+        });
         let created = self
             .store
-            .create_instance(NewInstance {
-                instance_id: instance_id.clone(),
-                name: request.orchestrator,
-                execution_id: self.new_id(),
-                digest: component.digest,
-                input,
-                parent: None,
-                created_at: self.clock.now(),
-                version: request.version.or(component.version),
-                trace: crate::telemetry::valid_traceparent(request.trace),
-            })
+            .create_instance_claiming(
+                NewInstance {
+                    instance_id: instance_id.clone(),
+                    name: request.orchestrator,
+                    execution_id: self.new_id(),
+                    digest: component.digest,
+                    input,
+                    parent: None,
+                    created_at: self.clock.now(),
+                    version: request.version.or(component.version),
+                    trace: crate::telemetry::valid_traceparent(request.trace),
+                },
+                claim,
+            )
             .await;
+        let created = match (created, reserved) {
+            (Ok(Some(turn)), Some(reserved)) => {
+                (reserved.run)(turn);
+                return Ok(instance_id);
+            }
+            (created, _) => created,
+        };
         // Also when refused (a duplicate id): see `notify_work`.
         self.notify_work();
         created?;

@@ -352,7 +352,8 @@ fn describe() {
     describe_counter!(
         "durable_work_claimed_total",
         "Work items a commit locked for this host in its own transaction (the activities a \
-         turn queued, the turn an activity's result woke), run at once without a lock."
+         turn queued, the turn an activity's result woke, a start's first turn), run at once \
+         without a lock."
     );
     describe_counter!(
         "durable_cache_hits_total",

@@ -95,6 +95,8 @@ pub struct RunningHost {
 impl RunningHost {
     /// Starts the orchestration, entity and activity loops.
     pub(crate) fn start(engine: &Arc<Engine>) -> RunningHost {
+        let first_turns = super::orchestrations::FirstTurns(Arc::downgrade(engine));
+        let _ = engine.signals().turns.set(Arc::new(first_turns));
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let (e, rx) = (engine.clone(), stopped.clone());

@@ -5,6 +5,7 @@ use super::cache::CachedInstance;
 use super::cold::{ColdReplayError, Execution, cold_replay};
 use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
+use crate::client::{ReservedTurn, StartsTurns};
 use crate::metrics::{self, TurnOutcome};
 use crate::plan::inbox::sort_inbox;
 use crate::plan::turn::{Ending, Locked, calls, decide_turn, ending_commit, plan_commit};
@@ -274,6 +275,26 @@ impl Engine {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The engine's side of [`StartsTurns`]: a start made through this engine's client runs its
+/// first turn here, in a place of the orchestration lane.
+pub(super) struct FirstTurns(pub std::sync::Weak<Engine>);
+
+impl StartsTurns for FirstTurns {
+    fn reserve(&self) -> Option<ReservedTurn> {
+        let engine = self.0.upgrade()?;
+        let place = engine.lanes.orchestrations.reserve(1).pop()?;
+        Some(ReservedTurn {
+            owner: engine.config.owner.clone(),
+            lease_ms: engine.config.orchestration_lease.as_millis() as u64,
+            run: Box::new(move |turn| {
+                metrics::claimed("orchestrations", 1);
+                let run = run_or_abandon(engine.clone(), turn);
+                engine.lanes.orchestrations.spawn(place, run);
+            }),
+        })
     }
 }
 

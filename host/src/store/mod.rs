@@ -670,7 +670,21 @@ pub trait Store: Send + Sync + 'static {
     /// Creates an instance and enqueues its `ExecutionStarted` message,
     /// atomically. Fails with `InstanceExists` if an unfinished instance has
     /// the id; a finished one is replaced (its history is deleted).
-    async fn create_instance(&self, instance: NewInstance) -> StoreResult<()>;
+    async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {
+        self.create_instance_claiming(instance, None)
+            .await
+            .map(drop)
+    }
+
+    /// [`Store::create_instance`], and with a `claim` (its `max` is 1 or more), in the same
+    /// transaction, locks the new instance for the claim's owner with its `ExecutionStarted`,
+    /// visible at its `created_at`: its first turn. The instance locked, if it was. A backend
+    /// may lock none.
+    async fn create_instance_claiming(
+        &self,
+        instance: NewInstance,
+        claim: Option<Claim<'_>>,
+    ) -> StoreResult<Option<OrchestrationWorkItem>>;
 
     /// Appends a message to a running instance's inbox. `InstanceNotFound`
     /// or `InstanceFinished` otherwise; nothing is written then.

@@ -351,10 +351,16 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {
+    /// Claims nothing: the loop locks the first turn.
+    async fn create_instance_claiming(
+        &self,
+        instance: NewInstance,
+        _claim: Option<Claim<'_>>,
+    ) -> StoreResult<Option<OrchestrationWorkItem>> {
         let key = instance_key(&instance.instance_id);
         let write = self.write(async |tx| insert_instance(tx, &instance).await);
-        self.order.in_order(key, write).await
+        self.order.in_order(key, write).await?;
+        Ok(None)
     }
 
     async fn send_message(

@@ -334,9 +334,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_instance(&self, instance: NewInstance) -> StoreResult<()> {
-        self.write(move |conn| insert_instance(conn, instance))
-            .await
+    async fn create_instance_claiming(
+        &self,
+        instance: NewInstance,
+        claim: Option<Claim<'_>>,
+    ) -> StoreResult<Option<OrchestrationWorkItem>> {
+        let now = instance.created_at;
+        let claim = claim
+            .filter(|c| c.max > 0)
+            .map(|c| (self.new_lock_token(c.owner), now + c.lease_ms));
+        self.write(move |conn| {
+            let id = instance.instance_id.clone();
+            insert_instance(conn, instance)?;
+            match claim {
+                Some((token, expires)) => lock_instance(conn, &id, token, expires, now),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     async fn send_message(

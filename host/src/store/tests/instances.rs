@@ -163,6 +163,46 @@ pub(super) async fn create_instance_enqueues_execution_started(store: &dyn Store
     );
 }
 
+/// A start that claims its first turn ([`Claim`]) locks the new instance with its
+/// `ExecutionStarted`, and no one else can lock it; a refused start claims nothing.
+pub(super) async fn a_start_claims_its_first_turn(store: &dyn Store) {
+    claiming_a_first_turn(store).await;
+}
+
+/// See [`a_start_claims_its_first_turn`]; whether the turn was claimed (a backend may claim
+/// none).
+pub(super) async fn claiming_a_first_turn(store: &dyn Store) -> bool {
+    let claim = Some(Claim {
+        owner: "me",
+        max: 1,
+        lease_ms: LEASE,
+    });
+    let started = new_instance("a", "orch", T0);
+    let claimed = store
+        .create_instance_claiming(started, claim)
+        .await
+        .unwrap();
+    let duplicate = new_instance("a", "orch", T0 + 1);
+    let refused = store.create_instance_claiming(duplicate, claim).await;
+    assert!(
+        matches!(refused, Err(StoreError::InstanceExists(_))),
+        "{refused:?}"
+    );
+    let Some(item) = claimed else {
+        assert_eq!(lockable(store, T0 + 1).await, ["a"]);
+        return false;
+    };
+    assert_eq!(item.instance.instance_id, "a");
+    assert!(item.lock_token.contains("/me/"), "{}", item.lock_token);
+    assert_eq!(labels(&item.messages), ["ExecutionStarted"]);
+    assert_eq!(lockable(store, T0 + 1).await, Vec::<String>::new());
+    store
+        .complete_orchestration(empty_commit(&item, T0 + 1))
+        .await
+        .unwrap();
+    true
+}
+
 pub(super) async fn create_instance_refuses_an_unfinished_duplicate(store: &dyn Store) {
     create(store, "a", T0).await;
     let err = store

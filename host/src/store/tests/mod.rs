@@ -419,6 +419,7 @@ conformance! {
         retired_components_nothing_needs_are_collected,
         create_instance_enqueues_execution_started,
         create_instance_refuses_an_unfinished_duplicate,
+        a_start_claims_its_first_turn,
         create_instance_replaces_a_finished_one,
         send_message_to_unknown_or_finished_instances_writes_nothing,
         list_instances_filters_by_status_prefix_name_digest_range_and_limit,

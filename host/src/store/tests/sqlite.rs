@@ -17,7 +17,8 @@ async fn spawned_writers_all_land_on_a_file() {
 }
 
 /// A commit claims what the contract lets it ([`Claim`]): the first of a turn's visible
-/// tasks up to `max`, and the free instance an activity's result wakes.
+/// tasks up to `max`, the free instance an activity's result wakes, and a new instance's first
+/// turn.
 #[tokio::test]
 async fn commits_claim_the_next_work() {
     let store = SqliteStore::open_in_memory().expect("in-memory SQLite");
@@ -25,6 +26,8 @@ async fn commits_claim_the_next_work() {
     assert_eq!(claimed.len(), 1);
     let store = SqliteStore::open_in_memory().expect("in-memory SQLite");
     assert!(super::activities::claiming_a_results_instance(&store).await);
+    let store = SqliteStore::open_in_memory().expect("in-memory SQLite");
+    assert!(super::instances::claiming_a_first_turn(&store).await);
 }
 
 /// Two hosts may share an owner name (the default is `host-<pid>`, and pid 1
