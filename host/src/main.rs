@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if args.only_prints() {
+        cli::end_on_a_closed_stdout();
+    }
     // Dropped last, after the runtime: it sends the spans still buffered.
     let _traces = match cli::init_tracing(&args) {
         Ok(guard) => guard,

@@ -95,6 +95,29 @@ fn bad_requests_say_what_is_wrong() {
     assert_eq!(durable.run(["list", "--status", "running"]).ok(), "");
 }
 
+/// `durable list | head -1`: the command ends when its reader goes away, as Unix tools do,
+/// without a panic about a broken pipe.
+#[test]
+fn a_listing_ends_quietly_when_its_reader_goes_away() {
+    let durable = Durable::new();
+    durable.deploy(&guest("human-interaction"));
+    durable
+        .run(["start", "approval_workflow", "--id", "waiting"])
+        .ok();
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader); // the reader is gone before the first line
+    let mut list = durable.command(["list"]);
+    let ended = list
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("durable list ends");
+    let stderr = String::from_utf8_lossy(&ended.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(ended.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
+
 #[test]
 fn a_waiting_instance_is_driven_from_the_command_line() {
     let durable = Durable::new();

@@ -404,6 +404,29 @@ impl HostArgs {
     }
 }
 
+impl Cli {
+    /// Whether the command only reads and prints (or writes to the database), running no
+    /// host, server, build or benchmark.
+    pub fn only_prints(&self) -> bool {
+        !matches!(
+            self.command,
+            Command::Run { .. } | Command::Serve { .. } | Command::Bench(_) | Command::Build(_)
+        )
+    }
+}
+
+/// Lets the process end as Unix tools do when what reads its output goes away (`durable list
+/// | head`): by SIGPIPE's default action. Rust programs ignore SIGPIPE, so the next print
+/// panicked with "failed printing to stdout: Broken pipe". Only for [`Cli::only_prints`]: a
+/// host keeps running whatever a pipe or a child process does.
+#[allow(unsafe_code)] // reason: libc::signal, to SIG_DFL before any other thread exists
+pub fn end_on_a_closed_stdout() {
+    // SAFETY: sets a signal's disposition to its default action; no handler of ours runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Sets up the log output and, with `--otlp-endpoint`, the trace exporter; the guard sends
 /// the buffered spans when dropped.
 pub fn init_tracing(cli: &Cli) -> anyhow::Result<Option<telemetry::Guard>> {
