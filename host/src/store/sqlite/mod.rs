@@ -380,14 +380,11 @@ impl Store for SqliteStore {
         self.write_lease(move |conn| {
             let now_i = now as i64;
             let ids: Vec<String> = {
-                let mut stmt = conn.prepare_cached(
+                let mut stmt = conn.prepare_cached(&format!(
                     "SELECT DISTINCT m.instance_id FROM inbox m \
                      JOIN instances i ON i.instance_id = m.instance_id \
-                     WHERE m.visible_at <= ?1 AND i.lock_expires <= ?1 \
-                     AND (i.status != 'Suspended' \
-                          OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated')) \
-                     LIMIT ?2",
-                )?;
+                     WHERE {LOCKABLE} LIMIT ?2"
+                ))?;
                 stmt.query_map(params![now_i, max as i64], |r| r.get(0))?
                     .collect::<Result<_, _>>()?
             };
@@ -553,13 +550,11 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let ready = conn
-                .prepare_cached(
-                    "SELECT 1 FROM instances i WHERE i.instance_id = ?1 AND i.lock_expires <= ?2 \
-                     AND EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = ?1 \
-                         AND m.visible_at <= ?2 AND (i.status != 'Suspended' \
-                             OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated')))",
-                )?
-                .exists(params![instance_id, now as i64])?;
+                .prepare_cached(&format!(
+                    "SELECT 1 FROM inbox m JOIN instances i ON i.instance_id = m.instance_id \
+                     WHERE m.instance_id = ?2 AND {LOCKABLE}"
+                ))?
+                .exists(params![now as i64, instance_id])?;
             match ready {
                 true => lock_instance(conn, &instance_id, token, expires, now),
                 false => Ok(None),
@@ -804,6 +799,12 @@ impl Store for SqliteStore {
 
 /// Releases every lease whose token starts with `prefix` (instances, activities, entities):
 /// the work becomes lockable at once. Returns how many were released.
+/// When an instance `i` may be locked for its inbox message `m` at `?1`: the message is
+/// visible, no one holds the instance, and a suspended instance only for a resume or a
+/// terminate. The rule of [`Store::lock_orchestrations`] and of a result's claim.
+const LOCKABLE: &str = "m.visible_at <= ?1 AND i.lock_expires <= ?1 \
+     AND (i.status != 'Suspended' OR m.kind IN ('ExecutionResumed', 'ExecutionTerminated'))";
+
 /// The columns of an [`ActivityWorkItem`] after its lock token, read by [`activity_item`]
 /// (a statement's `RETURNING` over `activities`).
 const ACTIVITY_ITEM: &str = "id, instance_id, execution_id, task_id, name, input, digest, \
