@@ -195,6 +195,12 @@ pub(crate) fn component_loaded(from_cache: bool) {
     counter!("durable_component_loads_total", "source" => source).increment(1);
 }
 
+/// A guest component was instantiated afresh for `kind` of work (`orchestrator`, `activity`,
+/// `entity`, `catalogue`): each costs the component's start-up and the pages it writes.
+pub(crate) fn guest_instantiated(kind: &'static str) {
+    counter!("durable_guest_instantiations_total", "kind" => kind).increment(1);
+}
+
 /// Guest linear memory grew (positive) or was freed with its store (negative), in bytes.
 pub(crate) fn guest_memory(delta: i64) {
     let bytes = gauge!("durable_guest_memory_bytes");

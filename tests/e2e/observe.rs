@@ -166,6 +166,11 @@ async fn metrics_count_the_work_of_a_run() {
     assert_eq!(first.get("durable_cache_hits_total"), turns - 4.0);
     assert_eq!(first.get("durable_cold_replays_total"), 4.0);
     assert_eq!(first.get("durable_cold_replay_events_total"), 0.0);
+    assert_eq!(
+        first.get(r#"durable_guest_instantiations_total{kind="orchestrator"}"#),
+        4.0,
+        "one guest instance per orchestration"
+    );
     // Every turn and every activity result is a write carried by some commit.
     let commits = first.get(r#"durable_store_commits_total{backend="sqlite"}"#);
     let requests = first.get(r#"durable_store_commit_requests_sum{backend="sqlite"}"#);
@@ -208,6 +213,14 @@ async fn metrics_count_the_work_of_a_run() {
         2.0
     );
     assert_eq!(moved("durable_cold_replays_total"), 2.0);
+    assert_eq!(
+        moved(r#"durable_guest_instantiations_total{kind="orchestrator"}"#),
+        2.0
+    );
+    // Two chains run at most two activities at once, and the instances kept warm from the
+    // first four serve them: six calls, at most two new instances.
+    let fresh = moved(r#"durable_guest_instantiations_total{kind="activity"}"#);
+    assert!(fresh <= 2.0, "{fresh} activity instances for 6 calls");
     serve.assert_running();
 }
 

@@ -9,7 +9,8 @@
 //! capabilities granted to the component's app (activities, [`crate::grants`]).
 //!
 //! A [`LiveOrchestration`] is one store holding one guest instance and one
-//! `orchestration` resource; the dispatcher caches it between turns.
+//! `orchestration` resource; the dispatcher caches it between turns. An activity instance
+//! whose call returned is kept warm for the next call of its component ([`warm`]).
 
 mod bindings;
 mod entity;
@@ -17,6 +18,7 @@ mod logs;
 mod meter;
 mod pool;
 pub mod sandbox;
+mod warm;
 
 pub use entity::EntityBatchOutput;
 pub use logs::{MAX_LOG_LINE, MAX_STEP_LOG};
@@ -33,6 +35,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use warm::WarmPool;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
@@ -83,7 +86,7 @@ pub struct WasmRuntime {
     components: Mutex<HashMap<String, Arc<LoadedComponent>>>,
     slots: Arc<SlotWaiter>,
     /// Activity instances kept between calls.
-    warm: Arc<WarmActivities>,
+    warm: Arc<WarmPool<WarmActivity>>,
     /// The linear memory running activities may hold together.
     activities_memory: MemoryBudget,
 }
@@ -157,7 +160,7 @@ impl WasmRuntime {
                     std::thread::sleep(EPOCH_TICK);
                 }
             })?;
-        let warm = Arc::new(WarmActivities::default());
+        let warm = Arc::new(WarmPool::new(limits.activities_memory));
         let slots = Arc::new(SlotWaiter::default());
         let idle = warm.clone();
         slots.on_full_own(Box::new(move || idle.clear()));
@@ -233,7 +236,9 @@ impl WasmRuntime {
         )?;
         let catalogue = {
             let mut store = self.sandboxed_store("catalogue", "catalogue");
-            let instance = self.instantiate(&sandboxed, &mut store).await?;
+            let instance = self
+                .instantiate(&sandboxed, &mut store, "catalogue")
+                .await?;
             let catalogue = instance.durable_core_catalogue();
             let info = waiting_for_a_slot!(self.slots, catalogue.call_describe(&mut store).await)
                 .map_err(anyhow::Error::from)
@@ -335,12 +340,15 @@ impl WasmRuntime {
         store
     }
 
-    /// Instantiates a component in `store`, waiting while every instance slot is taken.
+    /// Instantiates a component in `store` for `kind` of work (its metric's label), waiting
+    /// while every instance slot is taken.
     async fn instantiate(
         &self,
         pre: &DurableComponentPre<GuestState>,
         store: &mut Store<GuestState>,
+        kind: &'static str,
     ) -> wasmtime::Result<DurableComponent> {
+        crate::metrics::guest_instantiated(kind);
         let instance = waiting_for_a_slot!(self.slots, pre.instantiate_async(&mut *store).await);
         // The wait is not the guest's: its step starts now.
         start_step(store);
@@ -364,10 +372,11 @@ impl WasmRuntime {
         execution_id: &str,
     ) -> anyhow::Result<Result<LiveOrchestration, Failure>> {
         let mut store = self.sandboxed_store(instance_id, execution_id);
-        let instance = match self.instantiate(&component.sandboxed, &mut store).await {
-            Ok(instance) => instance,
-            Err(e) => return Ok(Err(classify(e, &store, self.orchestrator_limits()))),
-        };
+        let instance =
+            match (self.instantiate(&component.sandboxed, &mut store, "orchestrator")).await {
+                Ok(instance) => instance,
+                Err(e) => return Ok(Err(classify(e, &store, self.orchestrator_limits()))),
+            };
         let orchestration = instance.durable_core_orchestrator().orchestration();
         let created = waiting_for_a_slot!(
             self.slots,
@@ -412,7 +421,6 @@ impl WasmRuntime {
             mut store,
             instance,
             calls,
-            app: held,
         } = match self.warm.take(&component.digest, app) {
             Some(warm) => warm,
             None => {
@@ -427,12 +435,14 @@ impl WasmRuntime {
                 store.epoch_deadline_async_yield_and_update(1);
                 // Waiting for a slot is not the activity's time: its timeout starts once it
                 // has one.
-                match self.instantiate(&component.full, &mut store).await {
+                match self
+                    .instantiate(&component.full, &mut store, "activity")
+                    .await
+                {
                     Ok(instance) => WarmActivity {
                         store,
                         instance,
                         calls: 0,
-                        app: app.map(Arc::from),
                     },
                     Err(e) => return Ok((Err(classify(e, &store, limits)), Vec::new())),
                 }
@@ -470,23 +480,21 @@ impl WasmRuntime {
             Ok(Err(e)) => Err(classify(e, &store, limits)),
         };
         let logs = store.data_mut().take_logs(context.now);
-        (self.activities_memory).observe(&component.digest, store.data().limits.linear_memory);
-        if reusable {
-            let calls = calls + 1;
+        let bytes = store.data().limits.linear_memory;
+        (self.activities_memory).observe(&component.digest, bytes);
+        let calls = calls + 1;
+        if reusable && calls < CALLS_PER_INSTANCE {
             let warm = WarmActivity {
                 store,
                 instance,
                 calls,
-                app: held,
             };
-            self.warm.put(&component.digest, warm);
+            self.warm
+                .put(&component.digest, app.map(Arc::from), bytes, warm);
         }
         Ok((result, logs))
     }
 }
-
-/// How many idle instances of one component's activities are kept.
-const WARM_PER_COMPONENT: usize = 8;
 
 /// How many calls one activity instance serves before it is dropped for a fresh one, so what
 /// a guest leaves behind between calls (globals, a growing heap) is bounded.
@@ -498,43 +506,6 @@ struct WarmActivity {
     instance: DurableComponent,
     /// The calls it has served.
     calls: u32,
-    /// The app whose grants its store holds.
-    app: Option<Arc<str>>,
-}
-
-/// Idle activity instances by component digest (each with its app's grants, which a call
-/// must match): an activity call takes one (instantiating
-/// only when there is none) and gives it back when the call returned, up to
-/// [`WARM_PER_COMPONENT`] per component and [`CALLS_PER_INSTANCE`] calls each. Dropped when
-/// the instance pool is full, as the engine's cached orchestrators are.
-#[derive(Default)]
-struct WarmActivities {
-    idle: Mutex<HashMap<String, Vec<WarmActivity>>>,
-}
-
-impl WarmActivities {
-    fn take(&self, digest: &str, app: Option<&str>) -> Option<WarmActivity> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = idle.get_mut(digest)?;
-        let at = kept.iter().rposition(|warm| warm.app.as_deref() == app)?;
-        Some(kept.swap_remove(at))
-    }
-
-    fn put(&self, digest: &str, warm: WarmActivity) {
-        if warm.calls >= CALLS_PER_INSTANCE {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = idle.entry(digest.to_owned()).or_default();
-        if kept.len() < WARM_PER_COMPONENT {
-            kept.push(warm);
-        }
-    }
-
-    fn clear(&self) {
-        let dropped = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
-        drop(dropped);
-    }
 }
 
 /// Facts about one activity attempt.

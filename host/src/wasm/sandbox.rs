@@ -48,7 +48,8 @@ pub struct GuestLimits {
     /// Wall-clock time one activity run may take.
     pub activity_timeout: Duration,
     /// Linear memory the activities running at once may hold together: a run waits until its
-    /// component's activity instances' last size fits ([`super::pool::MemoryBudget`]).
+    /// component's activity instances' last size fits ([`super::pool::MemoryBudget`]). The
+    /// idle activity instances kept warm are bounded by as much again ([`super::warm`]).
     pub activities_memory: usize,
 }
 

@@ -135,6 +135,26 @@ fn rss_bytes() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("RssAnon:")?))
 }
 
+/// A counter of this process's metrics (`name{labels}` as Prometheus renders it), 0 before
+/// its first increment.
+fn metric(series: &str) -> i64 {
+    let text = durable_host::metrics::exporter().render();
+    let line = format!("{series} ");
+    (text.lines())
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .map_or(0, |n| n as i64)
+}
+
+/// Guests this process instantiated afresh for orchestrators and for activities.
+fn instantiations() -> [i64; 2] {
+    ["orchestrator", "activity"].map(|kind| {
+        metric(&format!(
+            "durable_guest_instantiations_total{{kind=\"{kind}\"}}"
+        ))
+    })
+}
+
 fn mib(bytes: f64) -> f64 {
     bytes / f64::from(1u32 << 20)
 }
@@ -187,18 +207,10 @@ impl BenchDb {
     /// were synced (`durable_store_commits_total`, less `..._unsynced_total`).
     async fn counters(&self) -> Option<(i64, i64)> {
         let Some(database) = self.postgres.as_ref() else {
-            let text = durable_host::metrics::exporter().render();
-            let count = |name: &str| -> i64 {
-                let line = format!("{name}{{backend=\"sqlite\"}} ");
-                (text.lines())
-                    .find_map(|l| l.strip_prefix(&line))
-                    .and_then(|n| n.trim().parse::<f64>().ok())
-                    .map_or(0, |n| n as i64)
-            };
-            let commits = count("durable_store_commits_total");
+            let commits = metric("durable_store_commits_total{backend=\"sqlite\"}");
             return Some((
                 commits,
-                commits - count("durable_store_commits_unsynced_total"),
+                commits - metric("durable_store_commits_unsynced_total{backend=\"sqlite\"}"),
             ));
         };
         let client = postgres_client(database.server()).await.ok()?;
@@ -383,6 +395,7 @@ impl Bench {
             others.push(ServeProcess::start(&self.args, &db.arg, Self::cache_capacity(n)).await?);
         }
         let before = db.counters().await;
+        let instantiated = instantiations();
         let running = host.start();
         let started = Instant::now();
         let mut starts = tokio::task::JoinSet::new();
@@ -488,12 +501,18 @@ impl Bench {
             }
             None => String::new(),
         };
+        let [orchestrators, activities] = instantiations();
+        let fresh = format!(
+            ", {:.2} orchestrator and {:.2} activity instances created per orchestration",
+            (orchestrators - instantiated[0]) as f64 / f64::from(n),
+            (activities - instantiated[1]) as f64 / f64::from(n)
+        );
         let secs = elapsed.as_secs_f64();
         let activities = f64::from(n * self.args.chain_length);
         println!(
             "(a) {:<6} {hosts} host{}, {n} chains x {} activities: {:.2} s, {:.0} orchestrations/s, \
-             {:.0} activities/s, latency p50 {} ms, p99 {} ms{commits}, process peak RSS {:.0} MiB \
-             (PSS {peak_pss:.0} MiB)",
+             {:.0} activities/s, latency p50 {} ms, p99 {} ms{commits}{fresh}, process peak RSS \
+             {:.0} MiB (PSS {peak_pss:.0} MiB)",
             guest.language,
             if hosts == 1 { "" } else { "s" },
             self.args.chain_length,
