@@ -48,6 +48,7 @@ export class ReplayState {
     this.ended = false;
     this._nextSequence = 0;
     this._nextOrder = 0;
+    this._failures = 0;
     this._actions = [];
     this._completed = new Map();
     this._cancelledTimers = new Set();
@@ -91,6 +92,7 @@ export class ReplayState {
   // --- outcomes ---
 
   _stamp(ok, value = null, failure = null) {
+    if (!ok) this._failures++;
     return new Resolved(this._nextOrder++, ok, value, failure);
   }
 
@@ -113,6 +115,11 @@ export class ReplayState {
   /** Grows whenever an outcome is recorded: unchanged means polling cannot progress. */
   progress() {
     return this._nextOrder;
+  }
+
+  /** Grows whenever a failed outcome is recorded: unchanged means no task failed since. */
+  failures() {
+    return this._failures;
   }
 
   // --- external events ---

@@ -139,26 +139,55 @@ export class ReadyTask extends Task {
   }
 }
 
+/** The replay state of the first of `tasks` that has one (a `ReadyTask` has none). */
+function stateOf(tasks) {
+  for (const task of tasks) {
+    if (task._state) return task._state;
+  }
+  return null;
+}
+
+// `Task.all` and `Task.any` are looked at after every history event, so each look must cost
+// about the news, not the number of children: a fan-out of 1,000 activities would otherwise take
+// a million looks at children over its results (seconds in an interpreter).
+
 export class AllTask extends Task {
   constructor(children) {
     super();
     this._children = children;
     this._cache = null;
+    this._state = stateOf(children);
+    // The children before this index finished successfully, the latest at order `_last`.
+    this._done = 0;
+    this._last = 0;
+    // The state's count of failed outcomes when the children were last searched for one.
+    this._failuresSeen = -1;
   }
 
   _resolved() {
     if (this._cache !== null) return this._cache;
-    const outcomes = this._children.map((c) => c._resolved());
-    let firstFailure = null;
-    for (const r of outcomes) {
-      if (r !== null && !r.ok && (firstFailure === null || r.order < firstFailure.order)) firstFailure = r;
+    const children = this._children;
+    // A failure fails the whole at once, the first in history order; search only when a task
+    // failed since the last search (a child finished fine stays fine).
+    const failures = this._state === null ? 0 : this._state.failures();
+    if (failures !== this._failuresSeen) {
+      this._failuresSeen = failures;
+      let first = null;
+      for (const child of children) {
+        const r = child._resolved();
+        if (r !== null && !r.ok && (first === null || r.order < first.order)) first = r;
+      }
+      if (first !== null) return (this._cache = first);
     }
-    if (firstFailure !== null) {
-      this._cache = firstFailure;
-    } else if (outcomes.every((r) => r !== null)) {
-      const last = Math.max(...outcomes.map((r) => r.order));
-      this._cache = new Resolved(last, true, outcomes.map((r) => r.value));
+    // Otherwise it completes once every child has: each is checked until it has finished,
+    // in the order given, and not again.
+    for (; this._done < children.length; this._done++) {
+      const r = children[this._done]._resolved();
+      if (r === null) return null;
+      if (!r.ok) return (this._cache = r);
+      if (r.order > this._last) this._last = r.order;
     }
+    this._cache = new Resolved(this._last, true, children.map((c) => c._resolved().value));
     return this._cache;
   }
 }
@@ -168,17 +197,23 @@ export class AnyTask extends Task {
     super();
     this._children = children;
     this._cache = null;
+    this._state = stateOf(children);
+    // The state's count of outcomes when the children were last searched.
+    this._progressSeen = -1;
   }
 
   _resolved() {
-    if (this._cache === null) {
-      let best = null;
-      this._children.forEach((child, index) => {
-        const r = child._resolved();
-        if (r !== null && (best === null || r.order < best.order)) best = { order: r.order, index };
-      });
-      if (best !== null) this._cache = new Resolved(best.order, true, this._children[best.index]);
-    }
+    if (this._cache !== null) return this._cache;
+    // Nothing finished since the last search: nothing can have won.
+    const progress = this._state === null ? 0 : this._state.progress();
+    if (progress === this._progressSeen) return null;
+    this._progressSeen = progress;
+    let best = null;
+    this._children.forEach((child, index) => {
+      const r = child._resolved();
+      if (r !== null && (best === null || r.order < best.order)) best = { order: r.order, index };
+    });
+    if (best !== null) this._cache = new Resolved(best.order, true, this._children[best.index]);
     return this._cache;
   }
 }
@@ -281,14 +316,9 @@ export class Background {
   }
 
   pollAll() {
-    let from = 0;
-    for (;;) {
-      const ready = [...this._pending.keys()].filter((i) => i >= from).sort((a, b) => a - b);
-      if (ready.length === 0) return;
-      const id = ready[0];
-      this._pollOne(id, this._pending.get(id));
-      from = id + 1;
-    }
+    // A Map iterates in insertion order, which is spawn order (ids only grow, and a generator
+    // still pending keeps its place); one spawned meanwhile comes after, and is polled in turn.
+    for (const [id, runner] of this._pending) this._pollOne(id, runner);
   }
 
   clear() {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { DurableError, Failure, RetryOptions, Task, TaskFailedError } from '../src/index.js';
 import { installVersionSource } from '../src/context.js';
 import { Event, Executor } from '../src/replay.js';
+import { SequencedTask } from '../src/tasks.js';
 import { DURABLE_NAMESPACE, uuid5 } from '../src/uuid.js';
 
 import { completed, describe, failed, raised, run, started, timerFired, turn } from '../test-support/history.js';
@@ -125,6 +126,36 @@ test('a task still pending in one race can win a later one by history order', ()
   }
   const history = [turn(1000, started()), turn(2000, completed(1, 1)), turn(3000, completed(0, 0), completed(2, 2))];
   assert.deepEqual(run(reuse, history), ['Complete ["fast1","slow"]']);
+});
+
+test('Task.all and Task.any look at each child about once per outcome, not once per event', () => {
+  // A fan-out of n results one event at a time: a look at every child after every event would
+  // be n * n looks (a million for 1,000 activities, seconds in an interpreter).
+  const n = 2000;
+  const looks = { count: 0 };
+  const original = SequencedTask.prototype._resolved;
+  SequencedTask.prototype._resolved = function counted() {
+    looks.count++;
+    return original.call(this);
+  };
+  try {
+    function* fanOut(context) {
+      const tasks = [];
+      for (let i = 0; i < n; i++) tasks.push(context.df.callActivity('work', i));
+      const first = yield context.df.Task.any(tasks);
+      const all = yield context.df.Task.all(tasks);
+      return [first.result, all.length, all[n - 1]];
+    }
+    const executor = new Executor(fanOut, 'test');
+    executor.step(turn(1000, started()), false);
+    looks.count = 0;
+    let actions = [];
+    for (let i = n - 1; i >= 0; i--) actions = executor.step(turn(2000 + i, completed(i, i)), false);
+    assert.deepEqual(describe(actions), [`Complete [${n - 1},${n},${n - 1}]`]);
+    assert.ok(looks.count < 6 * n, `${looks.count} looks at ${n} children`);
+  } finally {
+    SequencedTask.prototype._resolved = original;
+  }
 });
 
 // --- timers ---

@@ -58,6 +58,7 @@ class ReplayState:
         self.ended = False
         self._next_sequence = 0
         self._next_order = 0
+        self._failures = 0
         self._actions: List[Action] = []
         self._completed: Dict[int, Resolved] = {}
         self._cancelled_timers: Set[int] = set()
@@ -99,6 +100,8 @@ class ReplayState:
     def _stamp(self, ok: bool, value: Any = None, failure: Optional[Failure] = None) -> Resolved:
         order = self._next_order
         self._next_order += 1
+        if not ok:
+            self._failures += 1
         return Resolved(order, ok, value, failure)
 
     def resolve(self, sequence_id: int, ok: bool, value: Any = None, failure: Optional[Failure] = None) -> None:
@@ -119,6 +122,10 @@ class ReplayState:
     def progress(self) -> int:
         """Grows whenever an outcome is recorded: unchanged means polling cannot progress."""
         return self._next_order
+
+    def failures(self) -> int:
+        """Grows whenever a failed outcome is recorded: unchanged means no task failed since."""
+        return self._failures
 
     # --- external events -------------------------------------------------------------------
 

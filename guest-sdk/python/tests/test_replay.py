@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import durable  # noqa: E402
 from durable import Failure, RetryOptions, TaskFailedError  # noqa: E402
+from durable._tasks import SequencedTask  # noqa: E402
 from durable.replay import Event, Executor  # noqa: E402
 
 T0 = 1000
@@ -150,6 +151,35 @@ class Combinators(unittest.TestCase):
             return (yield context.task_all([]))
 
         self.assertEqual(run(empty, [started()]), [(0, "Complete", {"result": "[]"})])
+
+    def test_combinators_look_at_each_child_about_once_per_outcome_not_once_per_event(self):
+        # A fan-out of n results one event at a time: a look at every child after every event
+        # would be n * n looks (four million here).
+        n = 2000
+        looks = [0]
+        original = SequencedTask._resolved
+
+        def counted(task):
+            looks[0] += 1
+            return original(task)
+
+        def wide(context):
+            tasks = [context.call_activity("work", i) for i in range(n)]
+            first = yield context.task_any(tasks)
+            values = yield context.task_all(tasks)
+            return [first.result, len(values), values[-1]]
+
+        SequencedTask._resolved = counted
+        try:
+            executor = Executor(wide, "x")
+            executor.step(started(), False)
+            looks[0] = 0
+            for i in reversed(range(n)):
+                actions = executor.step(turn(2000 + i, completed(i, str(i))), False)
+        finally:
+            SequencedTask._resolved = original
+        self.assertEqual(summary(actions), [(0, "Complete", {"result": f"[{n - 1},{n},{n - 1}]"})])
+        self.assertLess(looks[0], 6 * n)
 
     def test_task_any_picks_the_first_in_history_order(self):
         turns = [started(), turn(2000, completed(1, '"b"'), completed(0, '"a"'))]
