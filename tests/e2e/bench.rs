@@ -45,7 +45,7 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
     for expected in [
         "(a) rust   1 host, 40 chains x 5 activities",
         "(a) rust   2 hosts, 40 chains x 5 activities",
-        "(b) fan-out of 50 activities",
+        "(b) rust   fan-out of 50 activities",
         "(c) 300-event history",
         "(d) rust",
         "(e) front door, 1 HTTP client, 20 chains x 5 activities",
@@ -53,6 +53,13 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
     }
+    let chains: Vec<&str> = stdout.lines().filter(|l| l.starts_with("(a)")).collect();
+    assert!(
+        chains.iter().all(|l| l.contains(" orchestrator and ")
+            && l.contains(" activity instances created per orchestration")
+            && l.contains("MiB (anonymous ")),
+        "{chains:#?}"
+    );
     if let Backend::Postgres(_) = backend() {
         assert!(
             stdout.contains("PostgreSQL (a database per scenario)"),

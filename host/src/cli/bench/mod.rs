@@ -112,17 +112,6 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The proportional set size of this process in MiB (`Pss` in /proc/self/smaps_rollup): its
-/// resident memory with a page shared by k mappings counted 1/k. The copy-on-write memory image
-/// of a component is the same pages mapped once per live instance, which RSS counts once per
-/// instance: for 200 cached Python instances, 9 MiB of RSS each but 1.4 MiB of their own.
-fn pss_mib() -> Option<f64> {
-    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
-    let line = rollup.lines().find(|l| l.starts_with("Pss:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
 /// Resident memory of the process and its anonymous (private) part, in
 /// bytes, from /proc/self/status.
 fn rss_bytes() -> Option<(u64, u64)> {
@@ -153,6 +142,25 @@ fn instantiations() -> [i64; 2] {
             "durable_guest_instantiations_total{{kind=\"{kind}\"}}"
         ))
     })
+}
+
+/// Runs `work`, sampling the process's anonymous memory every 20 ms: its output, and the most
+/// anonymous memory seen, in bytes. A component's copy-on-write memory image is the same pages
+/// mapped once per live instance, which RSS counts once per instance (200 cached Python
+/// instances: 9 MiB of RSS each but 1.7 MiB of their own); the anonymous pages are the
+/// process's own, each counted once. (The proportional set size would count the images once
+/// too, but reading it walks every page table: 30-40 ms of a core at 2 GiB of RSS.)
+async fn with_peak_anonymous<T>(work: impl Future<Output = T>) -> (T, u64) {
+    let anonymous = || rss_bytes().map_or(0, |(_, anonymous)| anonymous);
+    let mut peak = anonymous();
+    let mut look = tokio::time::interval(Duration::from_millis(20));
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            output = &mut work => return (output, peak.max(anonymous())),
+            _ = look.tick() => peak = peak.max(anonymous()),
+        }
+    }
 }
 
 fn mib(bytes: f64) -> f64 {
@@ -425,28 +433,26 @@ impl Bench {
             limit: Some(1),
             ..Default::default()
         };
-        // The highest PSS seen, sampled every fifth look (100 ms).
-        let mut peak_pss = 0f64;
-        let mut looks = 0u32;
-        while !db.store.list_instances(&unfinished).await?.is_empty() {
-            if looks.is_multiple_of(5) {
-                peak_pss = peak_pss.max(pss_mib().unwrap_or(0.0));
-            }
-            looks += 1;
-            if let Some(f) = db.store.list_instances(&failed).await?.first() {
-                anyhow::bail!(
-                    "{} chain {} failed: {}",
-                    guest.language,
-                    f.instance_id,
-                    f.failure.as_ref().map_or("?".into(), |f| f.message.clone())
+        let (finished, peak_anonymous) = with_peak_anonymous(async {
+            while !db.store.list_instances(&unfinished).await?.is_empty() {
+                if let Some(f) = db.store.list_instances(&failed).await?.first() {
+                    anyhow::bail!(
+                        "{} chain {} failed: {}",
+                        guest.language,
+                        f.instance_id,
+                        f.failure.as_ref().map_or("?".into(), |f| f.message.clone())
+                    );
+                }
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "chains did not finish in 10 minutes"
                 );
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(600),
-                "chains did not finish in 10 minutes"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            Ok(())
+        })
+        .await;
+        finished?;
         let elapsed = started.elapsed();
         running.shutdown().await;
         drop(host);
@@ -512,7 +518,7 @@ impl Bench {
         println!(
             "(a) {:<6} {hosts} host{}, {n} chains x {} activities: {:.2} s, {:.0} orchestrations/s, \
              {:.0} activities/s, latency p50 {} ms, p99 {} ms{commits}{fresh}, process peak RSS \
-             {:.0} MiB (PSS {peak_pss:.0} MiB)",
+             {:.0} MiB (anonymous {:.0} MiB)",
             guest.language,
             if hosts == 1 { "" } else { "s" },
             self.args.chain_length,
@@ -521,20 +527,22 @@ impl Bench {
             activities / secs,
             percentile(&latencies, 50.0),
             percentile(&latencies, 99.0),
-            peak_rss_mib().unwrap_or(0.0)
+            peak_rss_mib().unwrap_or(0.0),
+            mib(peak_anonymous as f64)
         );
         Ok(())
     }
 
-    /// (b) One fan-out.
-    async fn fan_out(&self) -> anyhow::Result<()> {
-        self.on_fresh_database("fan_out", async |db| self.fan_out_on(db).await)
+    /// (b) One fan-out of `guest`'s.
+    async fn fan_out(&self, guest: &Guest) -> anyhow::Result<()> {
+        let name = format!("fan_out_{}", guest.language);
+        self.on_fresh_database(&name, async |db| self.fan_out_on(db, guest).await)
             .await
     }
 
-    async fn fan_out_on(&self, db: &BenchDb) -> anyhow::Result<()> {
+    async fn fan_out_on(&self, db: &BenchDb, guest: &Guest) -> anyhow::Result<()> {
         let host = self.host(db, 0)?;
-        host.deploy(&self.rust().bytes).await?;
+        host.deploy(&guest.bytes).await?;
         let running = host.start();
         let n = self.args.fan_out;
         let started = Instant::now();
@@ -542,13 +550,22 @@ impl Bench {
             .client()
             .start(StartRequest::new("fan_out").input(n.to_string()))
             .await?;
-        let record = host.client().wait(&id, Duration::from_secs(600)).await?;
+        let instantiated = instantiations()[1];
+        let (record, peak_anonymous) =
+            with_peak_anonymous(host.client().wait(&id, Duration::from_secs(600))).await;
+        let instantiated = instantiations()[1] - instantiated;
+        let record = record?;
         let elapsed = started.elapsed();
         running.shutdown().await;
         anyhow::ensure!(
             record.status == RuntimeStatus::Completed,
-            "fan-out ended {}",
-            record.status
+            "{} fan-out ended {}: {}",
+            guest.language,
+            record.status,
+            record
+                .failure
+                .as_ref()
+                .map_or("?".into(), |f| f.message.clone())
         );
         let expected = u64::from(n) * u64::from(n.saturating_sub(1));
         anyhow::ensure!(
@@ -557,10 +574,13 @@ impl Bench {
             record.output
         );
         println!(
-            "(b) fan-out of {n} activities: {:.3} s, {:.0} activities/s, peak RSS {:.0} MiB",
+            "(b) {:<6} fan-out of {n} activities: {:.3} s, {:.0} activities/s, {instantiated} \
+             activity instances created, process peak RSS {:.0} MiB (anonymous {:.0} MiB)",
+            guest.language,
             elapsed.as_secs_f64(),
             f64::from(n) / elapsed.as_secs_f64(),
-            peak_rss_mib().unwrap_or(0.0)
+            peak_rss_mib().unwrap_or(0.0),
+            mib(peak_anonymous as f64)
         );
         Ok(())
     }
@@ -893,7 +913,9 @@ pub async fn run(args: BenchArgs, db: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     if only("b") {
-        bench.fan_out().await?;
+        for guest in &bench.guests {
+            bench.fan_out(guest).await?;
+        }
     }
     if only("c") {
         bench.replay().await?;
