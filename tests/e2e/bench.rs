@@ -48,8 +48,8 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
         "(b) rust   fan-out of 50 activities",
         "(c) 300-event history",
         "(d) rust",
-        "(e) front door, 1 HTTP client, 20 chains x 5 activities",
-        "(e) front door, 4 HTTP clients, 20 chains x 5 activities",
+        "(e) rust   front door, 1 HTTP client, 20 chains x 5 activities",
+        "(e) rust   front door, 4 HTTP clients, 20 chains x 5 activities",
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
     }

@@ -6,7 +6,7 @@
 //! many give the throughput with the API and the client included. Latencies are measured at the
 //! client, from sending the request to reading the whole answer.
 
-use super::{Bench, ServeProcess, percentile};
+use super::{Bench, Guest, ServeProcess, percentile};
 use durable_host::http::BASE_PATH;
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 impl Bench {
-    /// (e) Chains through the HTTP API of a `durable serve`, with `clients` clients.
-    pub(super) async fn front_door(&self, clients: u32) -> anyhow::Result<()> {
-        let name = format!("front_door_{clients}");
+    /// (e) `guest`'s chains through the HTTP API of a `durable serve`, with `clients` clients.
+    pub(super) async fn front_door(&self, guest: &Guest, clients: u32) -> anyhow::Result<()> {
+        let name = format!("front_door_{}_{clients}", guest.language);
         self.on_fresh_database(&name, async |db| {
-            let component = self.dir.path().join("bench_guest.wasm");
-            std::fs::write(&component, &self.rust().bytes)?;
+            let component = (self.dir.path()).join(format!("bench_{}.wasm", guest.language));
+            std::fs::write(&component, &guest.bytes)?;
             // A free port (released at once, for the server to take).
             let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
             let cache = Self::cache_capacity(self.args.http_chains);
@@ -37,8 +37,9 @@ impl Bench {
             latencies.sort_unstable();
             let n = latencies.len() as f64;
             println!(
-                "(e) front door, {clients} HTTP client{}, {} chains x {} activities: {:.2} s, \
-                 {:.0} orchestrations/s, latency p50 {:.1} ms, p99 {:.1} ms",
+                "(e) {:<6} front door, {clients} HTTP client{}, {} chains x {} activities: \
+                 {:.2} s, {:.0} orchestrations/s, latency p50 {:.1} ms, p99 {:.1} ms",
+                guest.language,
                 if clients == 1 { "" } else { "s" },
                 latencies.len(),
                 self.args.chain_length,

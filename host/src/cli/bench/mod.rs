@@ -926,8 +926,10 @@ pub async fn run(args: BenchArgs, db: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     if only("e") {
-        for &clients in &bench.args.http_clients {
-            bench.front_door(clients).await?;
+        for guest in &bench.guests {
+            for &clients in &bench.args.http_clients {
+                bench.front_door(guest, clients).await?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
