@@ -144,6 +144,17 @@ fn instantiations() -> [i64; 2] {
     })
 }
 
+/// Hands the heap's freed memory back to the system, so a scenario's memory figures are not
+/// the earlier scenarios' leftovers (glibc's malloc keeps freed pages in its arenas).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)] // reason: malloc_trim takes no pointers and only releases free pages
+    // SAFETY: malloc_trim is thread-safe and touches only memory malloc owns and holds free.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs `work`, sampling the process's anonymous memory every 20 ms: its output, and the most
 /// anonymous memory seen, in bytes. A component's copy-on-write memory image is the same pages
 /// mapped once per live instance, which RSS counts once per instance (200 cached Python
@@ -377,6 +388,7 @@ impl Bench {
         name: &str,
         scenario: impl AsyncFnOnce(&BenchDb) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
+        release_freed_memory();
         let db = self.database(name).await?;
         let measured = scenario(&db).await;
         let dropped = db.finish().await;
