@@ -53,7 +53,8 @@ impl WasmRuntime {
     ) -> Result<EntityBatchOutput, Failure> {
         let mut store = self.sandboxed_store(seed, "");
         store.data().time.set(now);
-        let instance = match (self.instantiate(&component.sandboxed, &mut store, "entity")).await {
+        let instantiated = self.instantiate(&component.sandboxed, &mut store, "entity");
+        let instance = match instantiated.await {
             Ok(instance) => instance,
             Err(e) => return Err(classify(e, &store, self.orchestrator_limits())),
         };

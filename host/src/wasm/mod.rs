@@ -372,11 +372,11 @@ impl WasmRuntime {
         execution_id: &str,
     ) -> anyhow::Result<Result<LiveOrchestration, Failure>> {
         let mut store = self.sandboxed_store(instance_id, execution_id);
-        let instance =
-            match (self.instantiate(&component.sandboxed, &mut store, "orchestrator")).await {
-                Ok(instance) => instance,
-                Err(e) => return Ok(Err(classify(e, &store, self.orchestrator_limits()))),
-            };
+        let instantiated = self.instantiate(&component.sandboxed, &mut store, "orchestrator");
+        let instance = match instantiated.await {
+            Ok(instance) => instance,
+            Err(e) => return Ok(Err(classify(e, &store, self.orchestrator_limits()))),
+        };
         let orchestration = instance.durable_core_orchestrator().orchestration();
         let created = waiting_for_a_slot!(
             self.slots,
