@@ -156,12 +156,14 @@ fn release_freed_memory() {
 }
 
 /// Runs `work`, sampling the process's anonymous memory every 20 ms: its output, and the most
-/// anonymous memory seen, in bytes. A component's copy-on-write memory image is the same pages
+/// anonymous memory seen, in bytes. The heap's freed memory is released first, so the figure
+/// is not what setting up (compiling a component, earlier scenarios) freed but malloc kept. A component's copy-on-write memory image is the same pages
 /// mapped once per live instance, which RSS counts once per instance (200 cached Python
 /// instances: 9 MiB of RSS each but 1.7 MiB of their own); the anonymous pages are the
 /// process's own, each counted once. (The proportional set size would count the images once
 /// too, but reading it walks every page table: 30-40 ms of a core at 2 GiB of RSS.)
 async fn with_peak_anonymous<T>(work: impl Future<Output = T>) -> (T, u64) {
+    release_freed_memory();
     let anonymous = || rss_bytes().map_or(0, |(_, anonymous)| anonymous);
     let mut peak = anonymous();
     let mut look = tokio::time::interval(Duration::from_millis(20));
@@ -388,7 +390,6 @@ impl Bench {
         name: &str,
         scenario: impl AsyncFnOnce(&BenchDb) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        release_freed_memory();
         let db = self.database(name).await?;
         let measured = scenario(&db).await;
         let dropped = db.finish().await;
