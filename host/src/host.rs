@@ -18,7 +18,10 @@
 //!
 //! `Host` is a thin facade over [`crate::engine`], which holds the dispatch loops.
 
-pub use crate::engine::{EngineError, HostConfig, ReplayError, RunningHost, default_compile_cache};
+pub use crate::engine::{
+    DEFAULT_INSTANCE_IDLE_SECS, EngineError, HeldInstances, HostConfig, ReplayError, RunningHost,
+    default_compile_cache,
+};
 
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
@@ -146,6 +149,13 @@ impl Host {
     /// fresh guest).
     pub fn evict_all(&self) {
         self.engine.evict_all();
+    }
+
+    /// The guest instances this host keeps between work: live orchestrators in its cache and
+    /// idle activity instances kept warm. Both give their memory back once unused for
+    /// [`HostConfig::instance_idle`].
+    pub fn held_instances(&self) -> HeldInstances {
+        self.engine.held_instances()
     }
 
     /// Replays `history` into a fresh instance of `orchestrator` from the given component and

@@ -182,6 +182,11 @@ pub(crate) fn cache_size(instances: usize) {
     gauge!("durable_cache_instances").set(instances as f64);
 }
 
+/// The warm pool now keeps `instances` idle activity instances.
+pub(crate) fn warm_activities(instances: usize) {
+    gauge!("durable_warm_activity_instances").set(instances as f64);
+}
+
 /// A cold replay of `events` history events ran, taking `elapsed`.
 pub(crate) fn cold_replay(events: usize, elapsed: Duration) {
     counter!("durable_cold_replays_total").increment(1);
@@ -371,11 +376,15 @@ fn describe() {
     );
     describe_counter!(
         "durable_cache_evictions_total",
-        "Live instances dropped from the cache (full, or memory pressure)."
+        "Live instances dropped from the cache (full, memory pressure, or idle)."
     );
     describe_gauge!(
         "durable_cache_instances",
         "Live orchestrator instances in this host's cache."
+    );
+    describe_gauge!(
+        "durable_warm_activity_instances",
+        "Idle activity instances kept warm for the next call."
     );
     describe_counter!("durable_cold_replays_total", "Cold replays run by turns.");
     describe_counter!(

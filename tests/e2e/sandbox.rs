@@ -3,7 +3,8 @@
 
 use crate::support::*;
 use durable_host::client::StartRequest;
-use durable_host::types::RuntimeStatus;
+use durable_host::host::HeldInstances;
+use durable_host::types::{HistoryEvent, RuntimeStatus};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -332,4 +333,59 @@ async fn activity_instances_serve_many_calls_and_a_trapped_one_is_replaced() {
     let record = t.finish(&id).await;
     assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
     assert_eq!(output(&record), json!([1, 2, 3, "Trap", 1, 2]));
+}
+
+/// A host keeps an orchestration waiting for an event live, and its activity's instance warm,
+/// until they have been unused for `instance_idle` by its clock; then it drops both, and the
+/// orchestration carries on from a cold replay with a fresh activity instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_unused_for_the_idle_time_are_dropped() {
+    let mut t = TestHost::with_config(|c| {
+        c.instance_idle = Duration::from_secs(60);
+        // The idle check runs with the poll.
+        c.poll_interval = Duration::from_millis(5);
+    });
+    t.deploy(&["probe"]).await;
+    t.run();
+    let held = |orchestrators, activities| HeldInstances {
+        orchestrators,
+        activities,
+    };
+    let waiting = |history: &[HistoryEvent]| has(history, "TaskCompleted");
+
+    // Within the idle time both are kept: the second call finds the first one's instance.
+    let kept = t.start("calls_around_an_event", "null").await;
+    t.history_until(&kept, waiting).await;
+    held_until(&t, held(1, 1)).await;
+    t.clock.advance(Duration::from_secs(59));
+    t.client().raise_event(&kept, "go", "null").await.unwrap();
+    assert_eq!(output(&t.finish(&kept).await), json!([1, 2]));
+
+    // Past it, both go: the orchestration replays, and its activity starts afresh.
+    let dropped = t.start("calls_around_an_event", "null").await;
+    t.history_until(&dropped, waiting).await;
+    held_until(&t, held(1, 1)).await;
+    t.clock.advance(Duration::from_secs(61));
+    held_until(&t, held(0, 0)).await;
+    t.client()
+        .raise_event(&dropped, "go", "null")
+        .await
+        .unwrap();
+    let record = t.finish(&dropped).await;
+    assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+    assert_eq!(output(&record), json!([3, 1]));
+    t.stop().await;
+}
+
+/// Polls (bounded) until the host holds `expected`.
+async fn held_until(t: &TestHost, expected: HeldInstances) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while t.host.held_instances() != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the host still holds {:?}",
+            t.host.held_instances()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -22,7 +22,7 @@ use durable_host::client::{Client, StartRequest};
 use durable_host::clock::{Clock, SystemClock};
 use durable_host::engine::EngineError;
 use durable_host::grants::{ActivityCapabilities, ActivityConfig, FileGrants};
-use durable_host::host::{Host, HostConfig};
+use durable_host::host::{DEFAULT_INSTANCE_IDLE_SECS, Host, HostConfig};
 use durable_host::store::{ComponentRecord, Durability, Labels, Migration, SqliteStore, Store};
 use durable_host::telemetry;
 use durable_host::wasm::sandbox::GuestLimits;
@@ -287,6 +287,11 @@ pub struct HostArgs {
     /// Rust one about 1).
     #[arg(long, default_value_t = 4096)]
     cache_memory_mb: usize,
+    /// Seconds a cached live orchestrator or a warm activity instance may stay unused before
+    /// it is dropped and its memory given back (0: kept until room is needed). An
+    /// orchestration whose instance was dropped replays its history at its next turn.
+    #[arg(long, default_value_t = DEFAULT_INSTANCE_IDLE_SECS)]
+    instance_idle_secs: u64,
     /// Guest instances alive at once (default: the cache capacity plus both concurrencies
     /// plus 64). Each reserves address space for its memory limit; when all are taken, work
     /// waits for one.
@@ -383,6 +388,7 @@ impl HostArgs {
             activity_lease: Duration::from_secs(self.activity_lease.max(1)),
             cache_capacity: self.cache_capacity,
             cache_memory: self.cache_memory_mb << 20,
+            instance_idle: Duration::from_secs(self.instance_idle_secs),
             instance_slots: self.instance_slots,
             max_payload: usize::try_from(self.max_payload_mb << 20).unwrap_or(usize::MAX),
             compile_cache: if self.no_compile_cache {

@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// [`HostConfig::instance_idle`] by default, in seconds: as long as Durable Functions keeps an
+/// orchestrator in memory with extended sessions (`extendedSessionIdleTimeoutInSeconds`).
+pub const DEFAULT_INSTANCE_IDLE_SECS: u64 = 30;
+
 /// Settings of a host.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -29,6 +33,11 @@ pub struct HostConfig {
     /// Linear memory, in bytes, the live orchestrator instances kept in memory may hold
     /// together; the least recently used are dropped past it (their next turn replays).
     pub cache_memory: usize,
+    /// A live orchestrator instance kept in the cache, or an activity instance kept warm, is
+    /// dropped once unused for this long (zero: only when the cache or the pool is full), so
+    /// a quiet host gives the memory back; an orchestration's next turn then replays its
+    /// history.
+    pub instance_idle: Duration,
     /// Where compiled components are cached (none: no disk cache).
     pub compile_cache: Option<PathBuf>,
     /// CPU, memory and time limits of guest code.
@@ -63,6 +72,7 @@ impl Default for HostConfig {
             poll_interval: Duration::from_millis(200),
             cache_capacity: 2048,
             cache_memory: 4 << 30,
+            instance_idle: Duration::from_secs(DEFAULT_INSTANCE_IDLE_SECS),
             compile_cache: default_compile_cache(),
             limits: GuestLimits::default(),
             capabilities: ActivityCapabilities::default(),

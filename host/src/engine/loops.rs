@@ -285,16 +285,17 @@ impl Engine {
         std::ops::ControlFlow::Continue(())
     }
 
-    /// Every poll interval, asks the store which kinds of work are ready and wakes those loops:
-    /// work written by another process whose wake-up was missed is found then. One query a
-    /// poll for the three loops ([`crate::store::Store::work_visible`]), so an idle host costs
-    /// its database little.
+    /// Every poll interval, drops the guest instances idle too long, and asks the store which
+    /// kinds of work are ready and wakes those loops: work written by another process whose
+    /// wake-up was missed is found then. One query a poll for the three loops
+    /// ([`crate::store::Store::work_visible`]), so an idle host costs its database little.
     async fn poll(&self, mut stopped: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
                 _ = stopped.changed() => return,
             }
+            self.drop_idle_instances();
             match self.store.work_visible(self.clock.now()).await {
                 Ok(visible) => {
                     let signals = self.signals();
@@ -313,6 +314,21 @@ impl Engine {
                     self.wake_all();
                 }
             }
+        }
+    }
+
+    /// Drops the cached orchestrators and warm activity instances unused for
+    /// [`super::HostConfig::instance_idle`] (none when that is zero).
+    fn drop_idle_instances(&self) {
+        let idle = self.config.instance_idle.as_millis() as u64;
+        if idle == 0 {
+            return;
+        }
+        let before = self.clock.now().saturating_sub(idle);
+        let orchestrators = self.cache().evict_idle(before);
+        let activities = self.wasm.drop_idle_activities(before);
+        if orchestrators + activities > 0 {
+            tracing::debug!(orchestrators, activities, "dropped idle guest instances");
         }
     }
 

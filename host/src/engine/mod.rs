@@ -29,7 +29,7 @@ mod loops;
 mod orchestrations;
 
 pub use cold::{ColdReplay, ColdReplayError, Execution, cold_replay};
-pub use config::{HostConfig, default_compile_cache};
+pub use config::{DEFAULT_INSTANCE_IDLE_SECS, HostConfig, default_compile_cache};
 pub use error::{EngineError, ReplayError};
 pub use loops::RunningHost;
 
@@ -256,4 +256,21 @@ impl Engine {
     pub(crate) fn evict_all(&self) {
         self.cache().clear();
     }
+
+    /// See [`crate::host::Host::held_instances`].
+    pub(crate) fn held_instances(&self) -> HeldInstances {
+        HeldInstances {
+            orchestrators: self.cache().len(),
+            activities: self.wasm.warm_activities(),
+        }
+    }
+}
+
+/// Guest instances a host keeps between work ([`crate::host::Host::held_instances`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldInstances {
+    /// Live orchestrator instances in the cache.
+    pub orchestrators: usize,
+    /// Idle activity instances kept warm for the next call.
+    pub activities: usize,
 }

@@ -254,7 +254,7 @@ impl Engine {
         match written {
             Ok(claimed) => {
                 if let Some((id, live)) = keep {
-                    self.cache().put(id, live);
+                    self.cache().put(id, live, self.clock.now());
                 }
                 if claimed.len() < commit.activities.len() {
                     self.signals().activities.notify_one();

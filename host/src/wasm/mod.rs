@@ -399,6 +399,17 @@ impl WasmRuntime {
         }))
     }
 
+    /// The idle activity instances kept warm.
+    pub(crate) fn warm_activities(&self) -> usize {
+        self.warm.len()
+    }
+
+    /// Drops the warm activity instances idle since `before` or earlier (engine clock, ms),
+    /// giving their memory and instance slots back; says how many.
+    pub(crate) fn drop_idle_activities(&self, before: Timestamp) -> usize {
+        self.warm.drop_idle(before)
+    }
+
     /// Runs one activity attempt with `grants` (its app's capabilities, [`crate::grants`])
     /// and the limits. `Err` is an infrastructure problem (retry later); the inner result is
     /// the activity's outcome.
@@ -415,6 +426,7 @@ impl WasmRuntime {
             memory: self.limits.activity_memory,
         };
         let app = context.app;
+        let started = std::time::Instant::now();
         // Waiting for memory, like waiting for a slot, is not the activity's time.
         let _reserved = self.activities_memory.reserve(&component.digest).await;
         let WarmActivity {
@@ -489,8 +501,15 @@ impl WasmRuntime {
                 instance,
                 calls,
             };
-            self.warm
-                .put(&component.digest, app.map(Arc::from), bytes, warm);
+            // Idle from now: the run's start on the engine's clock plus the time it took.
+            let returned_at = context.now + started.elapsed().as_millis() as u64;
+            (self.warm).put(
+                &component.digest,
+                app.map(Arc::from),
+                bytes,
+                warm,
+                returned_at,
+            );
         }
         Ok((result, logs))
     }

@@ -633,6 +633,16 @@ async fn warm_calls(ctx: OrchestrationContext) -> Result<Vec<Value>, Failure> {
     Ok(seen)
 }
 
+/// Calls `calls_served` before and after the event `go`: whether the second call found the
+/// first one's instance kept warm while the orchestration waited.
+#[durable_sdk::orchestrator]
+async fn calls_around_an_event(ctx: OrchestrationContext) -> Result<Vec<u32>, Failure> {
+    let before = ctx.call_activity::<u32>("calls_served", false).await?;
+    let _: Value = ctx.wait_for_external_event("go").await?;
+    let after = ctx.call_activity::<u32>("calls_served", false).await?;
+    Ok(vec![before, after])
+}
+
 /// What `report_version` is asked to do before it reports.
 #[derive(Debug, Default, Deserialize)]
 struct VersionProbe {
@@ -670,6 +680,7 @@ async fn report_version(
 durable_sdk::component! {
     orchestrators: [
         warm_calls,
+        calls_around_an_event,
         report_version,
         clock_random_uuid,
         open_file,
