@@ -111,18 +111,19 @@ impl AllowList {
     }
 
     /// The check of the sockets of an activity of `app`: connections and datagrams only to
-    /// allowed addresses (a refusal is logged with the setting that would allow it); binding
-    /// and listening are local and allowed.
+    /// allowed addresses (a refusal is logged with the setting that would allow it, and kept
+    /// in `refused`); binding and listening are local and allowed.
     pub fn socket_check(
         &self,
         app: Option<Arc<str>>,
+        refused: Refusals,
     ) -> impl Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>>
     + Send
     + Sync
     + 'static {
         let allowed = self.clone();
         move |addr, used| {
-            let (allowed, app) = (allowed.clone(), app.clone());
+            let (allowed, app, refused) = (allowed.clone(), app.clone(), refused.clone());
             Box::pin(async move {
                 if matches!(
                     used,
@@ -134,6 +135,7 @@ impl AllowList {
                 let refusal =
                     AllowList::refusal("a socket", &addr.ip().to_string(), app.as_deref());
                 tracing::warn!("an activity's socket was refused ({used:?} {addr}): {refusal}");
+                refused.record(refusal);
                 false
             })
         }
@@ -177,6 +179,41 @@ pub struct OutboundHttp {
     max_body: usize,
     /// The app whose activity sends (named in refusals).
     app: Option<Arc<str>>,
+    /// The requests and sockets of its store refused.
+    refused: Refusals,
+}
+
+/// Why an activity's requests and sockets were refused, kept for its failure: some clients
+/// (JavaScript's `fetch`) hide the host's reason from the code, so a failed call is told it
+/// ([`Refusals::explain`]). Shared by the store's `wasi:http` hooks and its socket check.
+#[derive(Debug, Clone, Default)]
+pub struct Refusals(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Refusals {
+    /// Keeps `refusal`, the first since [`Refusals::clear`].
+    fn record(&self, refusal: String) {
+        self.lock().get_or_insert(refusal);
+    }
+
+    /// Forgets the refusals (a new call begins).
+    pub fn clear(&self) {
+        self.lock().take();
+    }
+
+    /// `message` (a failed call's), with the first refusal since [`Refusals::clear`] when it
+    /// does not say it already.
+    pub fn explain(&self, message: String) -> String {
+        match self.lock().as_deref() {
+            Some(refusal) if !message.contains(refusal) => {
+                format!("{message} (the host refused a request of this call: {refusal})")
+            }
+            _ => message,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl OutboundHttp {
@@ -197,15 +234,23 @@ impl OutboundHttp {
             allowed,
             max_body,
             app: None,
+            refused: Refusals::default(),
         })
     }
 
     /// This policy, for an activity of `app` (named when a request is refused).
+    /// (Its refusals are its own.)
     pub fn for_app(&self, app: Option<&str>) -> OutboundHttp {
         OutboundHttp {
             app: app.map(Arc::from),
+            refused: Refusals::default(),
             ..self.clone()
         }
+    }
+
+    /// Its refusals.
+    pub fn refused(&self) -> &Refusals {
+        &self.refused
     }
 
     /// The hosts it allows.
@@ -330,13 +375,14 @@ impl WasiHttpHooks for OutboundHttp {
             Ok(url) if self.allowed.allows(&url) => None,
             Ok(url) => {
                 // Some clients (JavaScript's `fetch`) hide the reason from the code: the
-                // operator sees it here.
+                // operator sees it here, and the call's failure says it (`Refusals`).
                 let refusal = AllowList::refusal(
                     HTTP,
                     url.host_str().unwrap_or_default(),
                     self.app.as_deref(),
                 );
                 tracing::warn!("an activity's request was refused: {refusal}");
+                self.refused.record(refusal.clone());
                 Some(Error::InternalError(Some(refusal)))
             }
             Err(_) => Some(Error::HttpRequestUriInvalid),
@@ -356,6 +402,23 @@ impl WasiHttpHooks for OutboundHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_call_is_told_the_first_refusal_unless_it_says_it() {
+        let refused = Refusals::default();
+        assert_eq!(refused.explain("boom".into()), "boom");
+        refused.record("HTTP to `a` is not allowed".into());
+        refused.record("HTTP to `b` is not allowed".into());
+        assert_eq!(
+            refused.explain("TypeError: NetworkError".into()),
+            "TypeError: NetworkError (the host refused a request of this call: HTTP to `a` is \
+             not allowed)"
+        );
+        let said = "request failed: HTTP to `a` is not allowed".to_owned();
+        assert_eq!(refused.explain(said.clone()), said);
+        refused.clear();
+        assert_eq!(refused.explain("boom".into()), "boom");
+    }
 
     #[test]
     fn allow_list_matches_hosts_and_ports() {

@@ -464,6 +464,7 @@ impl WasmRuntime {
         // interrupt them.
         store.epoch_deadline_async_yield_and_update(1);
         store.data().time.set(context.now);
+        store.data().refused.clear();
         let ctx = ActivityContext {
             instance_id: context.instance_id.to_owned(),
             task_id: context.task_id,
@@ -491,6 +492,12 @@ impl WasmRuntime {
             Ok(Ok(result)) => result.map_err(Failure::from),
             Ok(Err(e)) => Err(classify(e, &store, limits)),
         };
+        // A client that hid why the host refused a request (JavaScript's `fetch`) left the
+        // failure without the reason: it gets it here.
+        let result = result.map_err(|mut failure| {
+            failure.message = store.data().refused.explain(failure.message);
+            failure
+        });
         let logs = store.data_mut().take_logs(context.now);
         let bytes = store.data().limits.linear_memory;
         (self.activities_memory).observe(&component.digest, bytes);

@@ -11,7 +11,7 @@
 use super::logs::StepLog;
 use super::meter::StepMeter;
 use crate::grants::ActivityCapabilities;
-use crate::outbound::OutboundHttp;
+use crate::outbound::{OutboundHttp, Refusals};
 use crate::store::LogLine;
 use crate::types::Timestamp;
 use rand_chacha::ChaCha20Rng;
@@ -83,6 +83,8 @@ pub struct GuestState {
     /// `wasi:http`: linked for activities only, sending what the operator's policy allows.
     http: WasiHttpCtx,
     outbound: Box<dyn WasiHttpHooks>,
+    /// What `outbound` and the socket check refused during the current call.
+    pub(crate) refused: Refusals,
     /// `wasi:config/store`: linked for activities only.
     pub(crate) config: Arc<WasiConfigVariables>,
 }
@@ -150,6 +152,7 @@ impl GuestState {
             version: None,
             http: WasiHttpCtx::new(),
             outbound: Box::new(Closed),
+            refused: Refusals::default(),
             config: Arc::default(),
         }
     }
@@ -171,7 +174,8 @@ impl GuestState {
                 .map_err(|e| anyhow::anyhow!("cannot open directory {}: {e}", host.display()))?;
         }
         if caps.network {
-            let check = outbound.allowed().socket_check(outbound.app().cloned());
+            let check = (outbound.allowed())
+                .socket_check(outbound.app().cloned(), outbound.refused().clone());
             // wasmtime-wasi allows neither TCP nor UDP unless told to.
             builder
                 .allow_tcp(true)
@@ -196,6 +200,7 @@ impl GuestState {
             meter: StepMeter::new(Duration::MAX),
             version: None,
             http: WasiHttpCtx::new(),
+            refused: outbound.refused().clone(),
             outbound: Box::new(outbound),
             config: caps.config.variables.clone(),
         })
