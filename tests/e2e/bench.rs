@@ -60,6 +60,15 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
             && l.contains("MiB (anonymous ")),
         "{chains:#?}"
     );
+    // Through the front door too, the commits are counted (the server's, read over its API).
+    let front: Vec<&str> = stdout.lines().filter(|l| l.starts_with("(e)")).collect();
+    assert!(
+        front.len() == 2
+            && front
+                .iter()
+                .all(|l| l.contains(" commits and ") && l.contains(" per orchestration")),
+        "{front:#?}"
+    );
     if let Backend::Postgres(_) = backend() {
         assert!(
             stdout.contains("PostgreSQL (a database per scenario)"),

@@ -6,7 +6,7 @@
 //! many give the throughput with the API and the client included. Latencies are measured at the
 //! client, from sending the request to reading the whole answer.
 
-use super::{Bench, Guest, ServeProcess, percentile};
+use super::{Bench, BenchDb, Guest, ServeProcess, percentile, sqlite_commits};
 use durable_host::http::BASE_PATH;
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -31,14 +31,21 @@ impl Bench {
                 component.as_os_str(),
             ];
             let serve = ServeProcess::start_with(&self.args, &db.arg, cache, serve_args).await?;
-            let measured = self.drive(&format!("http://{addr}"), clients).await;
+            let origin = format!("http://{addr}");
+            let before = commits(db, &origin).await;
+            let measured = self.drive(&origin, clients).await;
+            let after = commits(db, &origin).await;
             serve.stop().await?;
             let (elapsed, mut latencies) = measured?;
             latencies.sort_unstable();
             let n = latencies.len() as f64;
+            let commits = match before {
+                Some(before) => db.per_orchestration(before, after, latencies.len() as u32),
+                None => String::new(),
+            };
             println!(
                 "(e) {:<6} front door, {clients} HTTP client{}, {} chains x {} activities: \
-                 {:.2} s, {:.0} orchestrations/s, latency p50 {:.1} ms, p99 {:.1} ms",
+                 {:.2} s, {:.0} orchestrations/s, latency p50 {:.1} ms, p99 {:.1} ms{commits}",
                 guest.language,
                 if clients == 1 { "" } else { "s" },
                 latencies.len(),
@@ -52,7 +59,19 @@ impl Bench {
         })
         .await
     }
+}
 
+/// The commits made on `db` ([`BenchDb::counters`]): on SQLite, those of the `durable serve`
+/// at `origin`, read from its `/metrics`.
+async fn commits(db: &BenchDb, origin: &str) -> Option<(i64, i64)> {
+    if db.postgres.is_some() {
+        return db.counters().await;
+    }
+    let text = reqwest::get(format!("{origin}/metrics")).await.ok()?;
+    Some(sqlite_commits(&text.text().await.ok()?))
+}
+
+impl Bench {
     /// Runs the chains through `origin` with `clients` clients; the time it took and each
     /// chain's latency in microseconds.
     async fn drive(&self, origin: &str, clients: u32) -> anyhow::Result<(Duration, Vec<u64>)> {

@@ -127,12 +127,26 @@ fn rss_bytes() -> Option<(u64, u64)> {
 /// A counter of this process's metrics (`name{labels}` as Prometheus renders it), 0 before
 /// its first increment.
 fn metric(series: &str) -> i64 {
-    let text = durable_host::metrics::exporter().render();
+    metric_in(&durable_host::metrics::exporter().render(), series)
+}
+
+/// The value of `series` in a Prometheus exposition `text` (0 when absent).
+fn metric_in(text: &str, series: &str) -> i64 {
     let line = format!("{series} ");
     (text.lines())
         .find_map(|l| l.strip_prefix(&line))
         .and_then(|n| n.trim().parse::<f64>().ok())
         .map_or(0, |n| n as i64)
+}
+
+/// SQLite's group commits and those of them that were synced, in a Prometheus `text`.
+fn sqlite_commits(text: &str) -> (i64, i64) {
+    let commits = metric_in(text, "durable_store_commits_total{backend=\"sqlite\"}");
+    let unsynced = metric_in(
+        text,
+        "durable_store_commits_unsynced_total{backend=\"sqlite\"}",
+    );
+    (commits, commits - unsynced)
 }
 
 /// Guests this process instantiated afresh for orchestrators and for activities.
@@ -228,11 +242,7 @@ impl BenchDb {
     /// were synced (`durable_store_commits_total`, less `..._unsynced_total`).
     async fn counters(&self) -> Option<(i64, i64)> {
         let Some(database) = self.postgres.as_ref() else {
-            let commits = metric("durable_store_commits_total{backend=\"sqlite\"}");
-            return Some((
-                commits,
-                commits - metric("durable_store_commits_unsynced_total{backend=\"sqlite\"}"),
-            ));
+            return Some(sqlite_commits(&durable_host::metrics::exporter().render()));
         };
         let client = postgres_client(database.server()).await.ok()?;
         let commits = client
@@ -251,6 +261,24 @@ impl BenchDb {
             .try_get(0)
             .ok()?;
         Some((commits, flushes))
+    }
+
+    /// `, C commits and F fsyncs per orchestration` for `n` orchestrations between two
+    /// readings of [`BenchDb::counters`] (empty without the second).
+    fn per_orchestration(&self, before: (i64, i64), after: Option<(i64, i64)>, n: u32) -> String {
+        let Some(after) = after else {
+            return String::new();
+        };
+        let synced = if self.postgres.is_some() {
+            "WAL flushes"
+        } else {
+            "fsyncs"
+        };
+        format!(
+            ", {:.2} commits and {:.2} {synced} per orchestration",
+            (after.0 - before.0) as f64 / f64::from(n),
+            (after.1 - before.1) as f64 / f64::from(n)
+        )
     }
 
     /// Drops the PostgreSQL database (the SQLite file goes with the bench's directory).
@@ -498,25 +526,13 @@ impl Bench {
             );
         }
         let commits = match before {
-            Some((commits, flushes)) => {
+            Some(before) => {
                 // The server counts a backend's transactions when it goes idle or ends;
                 // this process's connections are gone, the other hosts' are closing.
                 if db.postgres.is_some() {
                     tokio::time::sleep(Duration::from_millis(1500)).await;
                 }
-                let synced = if db.postgres.is_some() {
-                    "WAL flushes"
-                } else {
-                    "fsyncs"
-                };
-                match db.counters().await {
-                    Some((commits_after, flushes_after)) => format!(
-                        ", {:.2} commits and {:.2} {synced} per orchestration",
-                        (commits_after - commits) as f64 / f64::from(n),
-                        (flushes_after - flushes) as f64 / f64::from(n)
-                    ),
-                    None => String::new(),
-                }
+                db.per_orchestration(before, db.counters().await, n)
             }
             None => String::new(),
         };
