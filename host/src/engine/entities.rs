@@ -110,7 +110,7 @@ impl Engine {
             .await;
         match written {
             Ok(()) => {
-                self.commit_done(false);
+                self.commit_done(false, true);
                 Ok(WorkOutcome::Completed)
             }
             Err(StoreError::LeaseLost) => {

@@ -164,11 +164,15 @@ impl Engine {
         self.client.signals()
     }
 
-    /// A commit may have sent messages to instances and entities: wake both loops, and the
-    /// client's waiters when it `finished` an instance (all they wait for).
-    fn commit_done(&self, finished: bool) {
+    /// A commit released a lock and may have sent messages to instances: wake the
+    /// orchestration loop (messages that came while the lock was held wait for it), the entity
+    /// loop when the commit sent `to_entities` or released an entity's lock, and the client's
+    /// waiters when it `finished` an instance (all they wait for).
+    fn commit_done(&self, finished: bool, to_entities: bool) {
         self.signals().orchestrations.notify_one();
-        self.signals().entities.notify_one();
+        if to_entities {
+            self.signals().entities.notify_one();
+        }
         if finished {
             self.client.notify_changed();
         }

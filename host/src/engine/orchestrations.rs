@@ -264,7 +264,9 @@ impl Engine {
                     let run = super::activities::run_or_leave(self.clone(), task);
                     self.lanes.activities.spawn(place, run);
                 }
-                self.commit_done(commit.status.is_terminal());
+                // A turn's only entity work is the calls, signals and unlocks it sends.
+                let to_entities = !commit.entity_messages.is_empty();
+                self.commit_done(commit.status.is_terminal(), to_entities);
                 traced.committed(&commit);
                 Ok(outcome)
             }
