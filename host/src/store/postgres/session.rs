@@ -198,10 +198,13 @@ async fn announce_commits(shared: Arc<Shared>) {
         let Some(client) = shared.client() else {
             continue;
         };
+        // Typed parameters: one round trip, where a prepared statement took a prepare and an
+        // execute for every announcement.
+        let text = tokio_postgres::types::Type::TEXT;
         let sent = client
-            .execute(
+            .query_typed(
                 "SELECT pg_notify($1, $2)",
-                &[&shared.channel, &shared.nonce],
+                &[(&shared.channel, text.clone()), (&shared.nonce, text)],
             )
             .await;
         if let Err(e) = sent {
