@@ -171,7 +171,8 @@ fn release_freed_memory() {
 
 /// Runs `work`, sampling the process's anonymous memory every 20 ms: its output, and the most
 /// anonymous memory seen, in bytes. The heap's freed memory is released first, so the figure
-/// is not what setting up (compiling a component, earlier scenarios) freed but malloc kept. A component's copy-on-write memory image is the same pages
+/// is not what setting up (compiling a component, earlier scenarios) freed but malloc kept.
+/// A component's copy-on-write memory image is the same pages
 /// mapped once per live instance, which RSS counts once per instance (200 cached Python
 /// instances: 9 MiB of RSS each but 1.7 MiB of their own); the anonymous pages are the
 /// process's own, each counted once. (The proportional set size would count the images once
