@@ -221,6 +221,21 @@ async fn metrics_count_the_work_of_a_run() {
     // first four serve them: six calls, at most two new instances.
     let fresh = moved(r#"durable_guest_instantiations_total{kind="activity"}"#);
     assert!(fresh <= 2.0, "{fresh} activity instances for 6 calls");
+
+    // One chain alone: the start and the four turns are fsync'd, and nothing else. Each
+    // activity's result commits unsynced, because the same commit claimed the turn it wakes
+    // and that turn's fsync makes both durable.
+    api.run_chains(1).await;
+    let third = api.scrape().await;
+    let synced = |s: &Scrape| {
+        s.get(r#"durable_store_commits_total{backend="sqlite"}"#)
+            - s.get(r#"durable_store_commits_unsynced_total{backend="sqlite"}"#)
+    };
+    assert_eq!(
+        synced(&third) - synced(&second),
+        5.0,
+        "fsync'd commits for one chain of three activities"
+    );
     serve.assert_running();
 }
 

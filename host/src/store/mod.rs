@@ -781,7 +781,10 @@ pub trait Store: Send + Sync + 'static {
     /// transaction, locks the task's instance for the claim's owner when
     /// [`Store::lock_orchestrations`] would lock it at `now` (it is not locked, and not
     /// suspended unless a resume or terminate waits), with its visible messages. The instance
-    /// locked, if it was. A backend may lock none.
+    /// locked, if it was. A backend may lock none. With the instance locked, the backend may
+    /// leave the commit to be made durable by the next durable one (the claimed turn's
+    /// commit or abandonment is): a loss before it is a loss of both, after which the task
+    /// runs again.
     async fn complete_activity_claiming(
         &self,
         task: &ActivityWorkItem,

@@ -132,20 +132,23 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` on a worker. `durable`: its write is sure to need a sync ([`worker::Job`]);
+    /// if not, `f` says with its result whether it turned out to.
     async fn run<T: Send + 'static>(
         channel: &mpsc::Sender<Job>,
         durable: bool,
-        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> StoreResult<(T, bool)> + Send + 'static,
     ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
         let run = Box::new(move |conn: &Connection| {
             let result = f(conn);
             Reply {
                 ok: result.is_ok(),
+                durable: durable || matches!(result, Ok((_, true))),
                 deliver: Box::new(move |commit_error| {
                     let _ = tx.send(match commit_error {
                         Some(e) => Err(StoreError::Backend(e)),
-                        None => result,
+                        None => result.map(|(value, _)| value),
                     });
                 }),
             }
@@ -161,7 +164,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        Self::run(&self.writer, true, f).await
+        Self::run(&self.writer, true, move |conn| Ok((f(conn)?, true))).await
     }
 
     /// A write that takes or renews a lease: it need not be synced to disk before it is
@@ -170,14 +173,14 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        Self::run(&self.writer, false, f).await
+        Self::run(&self.writer, false, move |conn| Ok((f(conn)?, false))).await
     }
 
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        Self::run(&self.reader, false, f).await
+        Self::run(&self.reader, false, move |conn| Ok((f(conn)?, false))).await
     }
 
     /// A lock token no other holder has: this handle's prefix, then the owner's name and a
@@ -537,7 +540,10 @@ impl Store for SqliteStore {
         let claim = claim
             .filter(|c| c.max > 0)
             .map(|c| (self.new_lock_token(c.owner), now + c.lease_ms));
-        self.write(move |conn| {
+        // With the turn claimed, the result needs no fsync of its own: the turn's commit
+        // (or its abandonment, also durable) syncs it. A power cut before then loses both, and
+        // the activity runs again, as if they had been one transaction ([`worker`]).
+        Self::run(&self.writer, claim.is_none(), move |conn| {
             let deleted = conn
                 .prepare_cached("DELETE FROM activities WHERE id = ?1 AND lock_token = ?2")?
                 .execute(params![id, token])?;
@@ -547,7 +553,7 @@ impl Store for SqliteStore {
             insert_logs(conn, &instance_id, &logs)?;
             insert_message(conn, &instance_id, Some(&execution_id), None, &result, now)?;
             let Some((token, expires)) = claim else {
-                return Ok(None);
+                return Ok((None, true));
             };
             let ready = conn
                 .prepare_cached(&format!(
@@ -555,10 +561,12 @@ impl Store for SqliteStore {
                      WHERE m.instance_id = ?2 AND {LOCKABLE}"
                 ))?
                 .exists(params![now as i64, instance_id])?;
-            match ready {
-                true => lock_instance(conn, &instance_id, token, expires, now),
-                false => Ok(None),
-            }
+            let turn = match ready {
+                true => lock_instance(conn, &instance_id, token, expires, now)?,
+                false => None,
+            };
+            let durable = turn.is_none();
+            Ok((turn, durable))
         })
         .await
     }

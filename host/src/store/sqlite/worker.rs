@@ -2,13 +2,22 @@
 //! was syncing runs in its own savepoint (so one failing request rolls back alone), and they
 //! commit together with one fsync. Reads run on a thread of their own.
 //!
-//! A group of **lock writes** only (taking or renewing a lease: [`Job::durable`] false)
-//! commits without an fsync even on a `synchronous=FULL` file. Losing such a commit to a power
-//! cut is as if the lease had never been taken: the work is taken again. It cannot outlive
-//! what follows it: WAL frames are appended in order and every durable commit fsyncs the
-//! whole log, so a power cut loses at most the lock writes made after the last durable
-//! commit. A process crash loses nothing either way (the log is in the operating system's
-//! cache).
+//! A group none of whose requests is sure to need a sync ([`Job::durable`] false) commits
+//! without an fsync even on a `synchronous=FULL` file (SQLite refuses to change `synchronous`
+//! inside a transaction, so this is decided before it begins). Such requests are:
+//! - taking or renewing a lease. Losing one to a power cut is as if it had never been taken:
+//!   the work is taken again;
+//! - an activity's result that claims the turn it wakes. Its commit needs no fsync when the
+//!   claim succeeds: the turn runs at once on this host and its commit (or abandonment) is
+//!   synced. Losing both to a power cut leaves the task to run again, as if the result and
+//!   the turn had been one transaction. When the claim fails, the request says so as it runs
+//!   ([`Reply::durable`]), and the writer syncs the log before it answers
+//!   ([`sync_log`]).
+//!
+//! Nothing unsynced can outlive what follows it: WAL frames are appended in order and every
+//! synced commit fsyncs the whole log, so a power cut loses at most the unsynced commits made
+//! after the last synced one. A process crash loses nothing either way (the log is in the
+//! operating system's cache).
 
 use super::*;
 use std::time::{Duration, Instant};
@@ -16,14 +25,17 @@ use std::time::{Duration, Instant};
 /// One request to a worker.
 pub(super) struct Job {
     pub(super) run: Box<dyn FnOnce(&Connection) -> Reply + Send>,
-    /// Whether its commit must reach the disk before it is answered (every write but taking
-    /// and renewing leases).
+    /// Whether its write is sure to need a sync before it is answered (every write but taking
+    /// and renewing leases and a result that claims its turn).
     pub(super) durable: bool,
 }
 
 /// A request's outcome, held until its transaction commits.
 pub(super) struct Reply {
     pub(super) ok: bool,
+    /// Whether what it wrote must reach the disk before it is answered, as it turned out
+    /// (true whenever [`Job::durable`] was).
+    pub(super) durable: bool,
     pub(super) deliver: Box<dyn FnOnce(Option<String>) + Send>,
 }
 
@@ -113,35 +125,85 @@ fn data_version(conn: &Connection) -> Option<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
 }
 
-/// Runs `jobs` in one transaction; on a `full` file, one that holds lock writes only commits
-/// without an fsync.
-pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>, full: bool) {
+/// How a group's transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Committed {
+    /// It did not commit: every request was answered with the error.
+    No,
+    /// It committed with an fsync (or on a file that never syncs).
+    Synced,
+    /// It committed without an fsync on a `synchronous=FULL` file: no request needed one.
+    Unsynced,
+    /// It committed without an fsync, then a request turned out to need one, and the log was
+    /// synced before any was answered.
+    SyncedAfter,
+}
+
+/// Runs `jobs` in one transaction; on a `full` file, one none of whose requests is sure to
+/// need a sync ([`Job::durable`]) commits without an fsync, and the log is synced after it
+/// if a request turned out to need it ([`Reply::durable`]). Answers every request once what
+/// it wrote is as durable as it needs.
+pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>, full: bool) -> Committed {
     let started = std::time::Instant::now();
     let requests = jobs.len();
     let unsynced = full && jobs.iter().all(|job| !job.durable);
     if unsynced && let Err(e) = exec(conn, "PRAGMA synchronous = NORMAL") {
-        tracing::error!("cannot set synchronous=NORMAL for lock writes: {e}");
+        tracing::error!("cannot set synchronous=NORMAL for a commit that needs no sync: {e}");
     }
-    let committed = run_transaction(conn, jobs);
+    let (replies, outcome) = run_transaction(conn, jobs);
     if unsynced && let Err(e) = exec(conn, "PRAGMA synchronous = FULL") {
         // Nothing may commit unsynced by mistake: stop the writer (every later request
         // fails) rather than go on.
-        panic!("cannot set synchronous=FULL again after lock writes: {e}");
+        panic!("cannot set synchronous=FULL again after an unsynced commit: {e}");
     }
+    let committed = outcome.is_none();
     crate::metrics::store_commit("sqlite", requests, committed, started.elapsed());
-    if committed && unsynced {
+    let mut ended = match (committed, unsynced) {
+        (false, _) => Committed::No,
+        (true, true) => Committed::Unsynced,
+        (true, false) => Committed::Synced,
+    };
+    if ended == Committed::Unsynced {
         crate::metrics::store_commit_unsynced("sqlite");
+        // A request that failed rolled back to its savepoint: it wrote nothing to sync.
+        if replies.iter().any(|reply| reply.ok && reply.durable) {
+            sync_log(conn);
+            ended = Committed::SyncedAfter;
+        }
     }
+    for reply in replies {
+        (reply.deliver)(outcome.clone());
+    }
+    ended
 }
 
-/// Runs `jobs` in one transaction, each in its savepoint, and answers each; whether it
-/// committed.
-fn run_transaction(conn: &Connection, jobs: Vec<Job>) -> bool {
+/// Syncs the log, and with it every commit before: a transaction that rewrites the schema
+/// version with its own value, committed with `synchronous=FULL` (a commit that writes
+/// nothing syncs nothing). A failure is logged: what was committed stays committed, and the
+/// next synced commit syncs it.
+fn sync_log(conn: &Connection) {
+    let started = std::time::Instant::now();
+    let synced = (|| {
+        exec(conn, "BEGIN IMMEDIATE")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        conn.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        exec(conn, "COMMIT")
+    })();
+    if let Err(e) = &synced {
+        tracing::error!("cannot sync the SQLite log: {e}");
+        let _ = exec(conn, "ROLLBACK");
+    }
+    crate::metrics::store_commit("sqlite", 0, synced.is_ok(), started.elapsed());
+}
+
+/// Runs `jobs` in one transaction, each in its savepoint; their replies, and the error that
+/// kept the transaction from committing, if one did.
+fn run_transaction(conn: &Connection, jobs: Vec<Job>) -> (Vec<Reply>, Option<String>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Run nothing: dropping a job drops its reply channel, and its
         // caller gets a backend error.
         tracing::error!("cannot begin a SQLite transaction: {e}");
-        return false;
+        return (Vec::new(), Some(e.to_string()));
     }
     let mut replies = Vec::with_capacity(jobs.len());
     let mut failed = None;
@@ -172,11 +234,7 @@ fn run_transaction(conn: &Connection, jobs: Vec<Job>) -> bool {
         tracing::error!("SQLite group commit failed: {error}");
         let _ = exec(conn, "ROLLBACK");
     }
-    let committed = outcome.is_none();
-    for reply in replies {
-        (reply.deliver)(outcome.clone());
-    }
-    committed
+    (replies, outcome)
 }
 
 /// Runs one statement of the group's own (begin, savepoints, commit), prepared once per
@@ -189,46 +247,65 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
-    /// A job reading the connection's `synchronous` setting as it runs: 2 is FULL, 1 NORMAL.
-    fn reading_sync(durable: bool, seen: mpsc::Sender<i64>) -> Job {
+    /// A job that writes a row, declared `durable` or not, that fails after writing (`ok`
+    /// false) or says whether its write turned out to need a sync (`needs`).
+    fn writing(durable: bool, ok: bool, needs: bool) -> Job {
         let run = Box::new(move |conn: &Connection| {
-            let sync: i64 = conn
-                .query_row("PRAGMA synchronous", [], |r| r.get(0))
-                .unwrap();
-            seen.send(sync).unwrap();
+            conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
             Reply {
-                ok: true,
+                ok,
+                durable: durable || needs,
                 deliver: Box::new(|_| {}),
             }
         });
         Job { run, durable }
     }
 
+    fn synchronous(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
     #[test]
-    fn lock_writes_alone_commit_unsynced_and_anything_else_synced() {
+    fn a_group_commits_unsynced_only_when_no_request_needs_a_sync() {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("durable.db")).unwrap();
         configure(&conn, Durability::Full).unwrap();
-        let (tx, seen) = mpsc::channel();
-        let group = |durable: &[bool]| {
-            let jobs = durable
-                .iter()
-                .map(|&d| reading_sync(d, tx.clone()))
-                .collect();
-            run_group(&conn, jobs, true);
-            seen.try_iter().collect::<Vec<_>>()
+        conn.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 7")
+            .unwrap();
+        let group = |jobs: &[(bool, bool, bool)]| {
+            let jobs = jobs.iter().map(|&(d, ok, n)| writing(d, ok, n)).collect();
+            run_group(&conn, jobs, true)
         };
-        assert_eq!(group(&[false, false]), [1, 1], "lock writes alone: NORMAL");
+        assert_eq!(group(&[(false, true, false)]), Committed::Unsynced);
+        assert_eq!(synchronous(&conn), 2, "FULL again after an unsynced commit");
         assert_eq!(
-            group(&[false, true]),
-            [2, 2],
-            "with one durable write: FULL"
+            group(&[(false, true, false), (true, true, true)]),
+            Committed::Synced,
+            "one durable request makes the group durable"
         );
-        assert_eq!(group(&[true]), [2], "FULL again after an unsynced group");
-        // A file opened with `--durability normal` stays NORMAL.
-        let (tx, seen) = mpsc::channel();
+        assert_eq!(
+            group(&[(false, true, false), (false, true, true)]),
+            Committed::SyncedAfter,
+            "a request that turned out to need a sync gets one"
+        );
+        assert_eq!(
+            group(&[(false, true, false), (false, false, true)]),
+            Committed::Unsynced,
+            "a request that failed rolled back: nothing of it to sync"
+        );
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 6, "the failed request's row was rolled back");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 7, "syncing the log keeps the schema version");
+        // A file opened with `--durability normal` never syncs a commit of its own.
         configure(&conn, Durability::Normal).unwrap();
-        run_group(&conn, vec![reading_sync(true, tx)], false);
-        assert_eq!(seen.try_iter().collect::<Vec<_>>(), [1]);
+        let jobs = vec![writing(false, true, true)];
+        assert_eq!(run_group(&conn, jobs, false), Committed::Synced);
+        assert_eq!(synchronous(&conn), 1, "a NORMAL file stays NORMAL");
     }
 }
