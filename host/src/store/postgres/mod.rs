@@ -73,6 +73,10 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 /// Connections a handle keeps open at most.
 const POOL_SIZE: usize = 16;
 
+/// Connections a handle keeps open at most for lease writes ([`PostgresStore::lease`]): the
+/// three loops' locks and the renewals of running activities.
+const LEASE_POOL_SIZE: usize = 4;
+
 /// How long an instance's next turn is offered only to the host its last turn ran on (which
 /// likely holds its live guest, so the turn needs no replay), in ms: a chain's turns stay on
 /// one host while it keeps up, and move to any host when it does not (busy, or gone).
@@ -81,6 +85,9 @@ pub(crate) const AFFINITY_MS: i64 = 50;
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
+    /// Connections whose commits do not wait for the WAL to reach the disk, for lease writes
+    /// alone ([`PostgresStore::lease`]).
+    leases: Pool,
     /// Counts this handle's lock calls; with `nonce`, makes every lock token unique.
     lock_counter: AtomicU64,
     /// Makes this handle's lock tokens unique among all hosts; every token starts with it.
@@ -114,17 +121,11 @@ impl PostgresStore {
             schema::check_schema_name(schema)?;
             config.options(format!("-c search_path={schema}"));
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .build()
-            .map_err(|e| StoreError::Backend(format!("PostgreSQL connection pool: {e}")))?;
+        let pool = pool_of(config.clone(), POOL_SIZE)?;
+        let mut lease_config = config.clone();
+        let options = [config.get_options(), Some("-c synchronous_commit=off")];
+        lease_config.options(options.into_iter().flatten().collect::<Vec<_>>().join(" "));
+        let leases = pool_of(lease_config, LEASE_POOL_SIZE)?;
         let mut client = pool.get().await.map_err(|e| {
             StoreError::Backend(format!(
                 "cannot connect to PostgreSQL at {}: {}",
@@ -147,6 +148,7 @@ impl PostgresStore {
             activity_results: Batcher::start(pool.clone(), ActivityResults),
             plain_turns: Batcher::start(pool.clone(), PlainTurns),
             pool,
+            leases,
             lock_counter: AtomicU64::new(0),
             nonce,
             order: KeyedQueues::default(),
@@ -170,7 +172,16 @@ impl PostgresStore {
         &self,
         f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        self.transaction(true, f).await
+        self.transaction(&self.pool, true, f).await
+    }
+
+    /// Like [`PostgresStore::write_quiet`], for a transaction that only takes or renews
+    /// leases, on a [`PostgresStore::lease`] connection.
+    async fn write_lease<T>(
+        &self,
+        f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.transaction(&self.leases, false, f).await
     }
 
     /// Like [`PostgresStore::write`], for a transaction that makes no work ready (locks,
@@ -179,15 +190,16 @@ impl PostgresStore {
         &self,
         f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        self.transaction(false, f).await
+        self.transaction(&self.pool, false, f).await
     }
 
     async fn transaction<T>(
         &self,
+        pool: &Pool,
         notify: bool,
         f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut client = self.pool.get().await?;
+        let mut client = pool.get().await?;
         let started = std::time::Instant::now();
         let tx = client.transaction().await?;
         match f(&tx).await {
@@ -210,9 +222,34 @@ impl PostgresStore {
     }
 
     /// A pooled connection for reads (each statement sees what was committed when it began).
-    async fn read(&self) -> StoreResult<deadpool_postgres::Object> {
+    pub(in crate::store) async fn read(&self) -> StoreResult<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
     }
+
+    /// A pooled connection for lease writes (taking and renewing leases), whose commits do
+    /// not wait for the WAL flush (`synchronous_commit=off`), as SQLite's lease writes are not
+    /// synced: a server crash may lose the last of them, which is as if the lease had never
+    /// been taken (the holder's commit then finds its token gone: `LeaseLost`). It cannot
+    /// lose one that a later synchronous commit depends on: the WAL is flushed in order, so
+    /// that commit's flush carries every record before it.
+    pub(in crate::store) async fn lease(&self) -> StoreResult<deadpool_postgres::Object> {
+        Ok(self.leases.get().await?)
+    }
+}
+
+/// A connection pool of at most `size` connections to `config`.
+fn pool_of(config: tokio_postgres::Config, size: usize) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|e| StoreError::Backend(format!("PostgreSQL connection pool: {e}")))
 }
 
 /// Where `config` connects, for messages: hosts and ports, never the password.
@@ -419,7 +456,7 @@ impl Store for PostgresStore {
         );
         let offered_to_others_until = now - AFFINITY_MS;
         let rows = self
-            .read()
+            .lease()
             .await?
             .query_prepared(
                 &sql,
@@ -543,7 +580,7 @@ impl Store for PostgresStore {
         let now = now as i64;
         // One statement, its own transaction.
         let rows = self
-            .read()
+            .lease()
             .await?
             .query_prepared(
                 "UPDATE activities SET lock_token = $1, lock_expires = $2, \
@@ -607,7 +644,7 @@ impl Store for PostgresStore {
         lease_ms: u64,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write_quiet(async |tx| {
+        self.write_lease(async |tx| {
             let renewed = tx
                 .execute_prepared(
                     "UPDATE activities SET lock_expires = $3 WHERE id = $1 AND lock_token = $2",
@@ -797,7 +834,7 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<Vec<EntityWorkItem>> {
         let token = self.new_lock_token(owner).await;
-        self.write_quiet(async |tx| {
+        self.write_lease(async |tx| {
             entities::lock_entities(tx, &token, max, batch, lease_ms, now).await
         })
         .await

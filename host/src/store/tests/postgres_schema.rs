@@ -168,6 +168,27 @@ async fn hosts_locking_at_once_never_share_work() {
     assert_eq!(locked, expected, "each instance locked exactly once");
 }
 
+/// Lease writes (taking and renewing leases) commit without waiting for the WAL flush, as
+/// SQLite's are not synced; every other write keeps the server's setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_writes_alone_commit_without_waiting_for_the_flush() {
+    let schema = Schema::new().await;
+    let setting = async |client: deadpool_postgres::Object| -> (String, String) {
+        let row = client
+            .query_one(
+                "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'",
+                &[],
+            )
+            .await
+            .expect("reading the setting");
+        (row.get(0), row.get(1))
+    };
+    let lease = setting(schema.store.lease().await.expect("a lease connection")).await;
+    assert_eq!(lease, ("off".to_owned(), "client".to_owned()));
+    let other = setting(schema.store.read().await.expect("a connection")).await;
+    assert_ne!(other.1, "client", "the server's own setting: {other:?}");
+}
+
 /// Two hosts may share an owner name; their lease tokens must still differ.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_tokens_differ_between_handles_with_the_same_owner() {
