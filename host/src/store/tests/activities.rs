@@ -201,6 +201,51 @@ pub(super) async fn claiming_a_results_instance(store: &dyn Store) -> bool {
     true
 }
 
+/// Results that reach one instance at once and all claim it: at most one does, the others
+/// are delivered, and the claimed turn, or the next lock, sees every result.
+pub(super) async fn of_results_claiming_one_instance_at_most_one_does(store: &dyn Store) {
+    create(store, "fan", T0).await;
+    let item = lock_one(store, "w", "fan", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.activities = (0..4).map(|i| activity(i, "work", T0)).collect();
+    store.complete_orchestration(commit).await.unwrap();
+    let tasks = store.lock_activities("w", 10, LEASE, T0).await.unwrap();
+    assert_eq!(tasks.len(), 4);
+    let claim = Some(Claim {
+        owner: "me",
+        max: 1,
+        lease_ms: LEASE,
+    });
+    let results = tasks.iter().map(|task| {
+        let result = EventKind::TaskCompleted {
+            task_id: task.task_id,
+            result: "null".into(),
+        };
+        store.complete_activity_claiming(task, result, Vec::new(), T0 + 1, claim)
+    });
+    let claimed: Vec<OrchestrationWorkItem> = futures_util::future::join_all(results)
+        .await
+        .into_iter()
+        .filter_map(|r| r.expect("delivered"))
+        .collect();
+    assert!(claimed.len() <= 1, "{claimed:?}");
+    let seen = match claimed.into_iter().next() {
+        Some(turn) => {
+            let seen = turn.messages.len();
+            let mut commit = empty_commit(&turn, T0 + 2);
+            commit.consumed = turn.messages.iter().map(|m| m.id).collect();
+            store.complete_orchestration(commit).await.unwrap();
+            seen
+        }
+        None => 0,
+    };
+    let rest = match lockable(store, T0 + 3).await.is_empty() {
+        true => 0,
+        false => lock_one(store, "w", "fan", T0 + 3).await.messages.len(),
+    };
+    assert_eq!(seen + rest, 4, "every result is delivered once");
+}
+
 pub(super) async fn a_completed_activity_is_delivered_once(store: &dyn Store) {
     let execution = with_scheduled_activity(store, "a").await;
     let tasks = store.lock_activities("w1", 10, LEASE, T0).await.unwrap();

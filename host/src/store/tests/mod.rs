@@ -442,6 +442,7 @@ conformance! {
         a_completed_activity_is_delivered_once,
         a_turn_claims_at_most_max_of_its_visible_tasks,
         a_result_claims_its_instance_unless_held_or_suspended,
+        of_results_claiming_one_instance_at_most_one_does,
         a_task_keeps_the_trace_it_was_queued_with,
         a_task_carries_the_app_of_its_component,
         an_activity_runs_on_the_component_its_commit_names,
