@@ -41,9 +41,9 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host on a SQLite file (created if missing; every commit fsync'd), the system clock
-    /// and default settings: the shortest way to embed the engine. For a PostgreSQL URL, use
-    /// [`Host::connect`].
+    /// A host on a SQLite file (created if missing; work fsync'd before it is answered), the
+    /// system clock and default settings: the shortest way to embed the engine. For a
+    /// PostgreSQL URL, use [`Host::connect`].
     pub fn open(path: impl AsRef<Path>) -> Result<Host, EngineError> {
         let path = path.as_ref();
         if path.to_str().is_some_and(crate::store::is_postgres_url) {
@@ -61,7 +61,8 @@ impl Host {
 
     /// A host on the database `db` names, as the CLI's `--db` does: a PostgreSQL URL
     /// (`postgres://user@host:5432/database`, shared with other hosts), or a SQLite file
-    /// (created if missing; every commit fsync'd); the system clock and default settings.
+    /// (created if missing; work fsync'd before it is answered); the system clock and default
+    /// settings.
     pub async fn connect(db: &str) -> Result<Host, EngineError> {
         let store = crate::store::open(db, Default::default()).await?;
         Host::new(store, Arc::new(SystemClock), HostConfig::default())

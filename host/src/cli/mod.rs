@@ -184,7 +184,7 @@ pub enum LogFormat {
 /// `--durability`: how hard a commit tries to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DurabilityArg {
-    /// Every commit is fsync'd: survives power loss.
+    /// Work is fsync'd before it is answered: survives power loss.
     Full,
     /// Survives a process crash, may lose the last commits on power loss.
     Normal,

@@ -40,7 +40,8 @@ impl From<rusqlite::Error> for StoreError {
 /// How hard a commit tries to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// Every commit is fsync'd (`synchronous=FULL`): survives power loss.
+    /// Work is fsync'd before it is answered (`synchronous=FULL`; lease writes, and a
+    /// result whose claimed turn syncs it, ride on the next fsync): survives power loss.
     #[default]
     Full,
     /// WAL with `synchronous=NORMAL`: survives a process crash, may lose the
@@ -52,7 +53,9 @@ impl Durability {
     /// The setting in words: the SQLite modes and what a commit survives.
     pub fn describe(self) -> &'static str {
         match self {
-            Durability::Full => "WAL, synchronous=FULL (every commit fsync'd; survives power loss)",
+            Durability::Full => {
+                "WAL, synchronous=FULL (work fsync'd before it is answered; survives power loss)"
+            }
             Durability::Normal => {
                 "WAL, synchronous=NORMAL (survives a process crash, not power loss)"
             }
