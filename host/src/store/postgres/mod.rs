@@ -184,8 +184,9 @@ impl PostgresStore {
         self.transaction(&self.leases, false, f).await
     }
 
-    /// Like [`PostgresStore::write`], for a transaction that makes no work ready (locks,
-    /// renewals, purges): nobody is notified.
+    /// Like [`PostgresStore::write`], for a transaction that makes no work ready (dropped
+    /// messages, purges; locks and renewals take [`PostgresStore::write_lease`]): nobody is
+    /// notified.
     async fn write_quiet<T>(
         &self,
         f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
