@@ -858,16 +858,21 @@ fn lock_instance(
     expires: Timestamp,
     now: Timestamp,
 ) -> StoreResult<Option<OrchestrationWorkItem>> {
-    conn.prepare_cached(
-        "UPDATE instances SET lock_token = ?2, lock_expires = ?3 WHERE instance_id = ?1",
-    )?
-    .execute(params![instance_id, token, expires as i64])?;
-    let Some(instance) = load_instance(conn, instance_id)? else {
+    // One statement locks it and reads it with its history length, where three did: the
+    // writer runs this for every turn.
+    let locked = conn
+        .prepare_cached(&format!(
+            "UPDATE instances SET lock_token = ?2, lock_expires = ?3 WHERE instance_id = ?1 \
+             RETURNING {INSTANCE_COLUMNS}, history_len"
+        ))?
+        .query_row(params![instance_id, token, expires as i64], |r| {
+            Ok((instance_from_row(r)?, r.get::<_, i64>(13)?))
+        })
+        .optional()?;
+    let Some((raw, history_len)) = locked else {
         return Ok(None);
     };
-    let history_len: i64 = conn
-        .prepare_cached("SELECT history_len FROM instances WHERE instance_id = ?1")?
-        .query_row([instance_id], |r| r.get(0))?;
+    let instance = finish_instance(raw)?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, execution_id, event FROM inbox \
          WHERE instance_id = ?1 AND visible_at <= ?2 \
