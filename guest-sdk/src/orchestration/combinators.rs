@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use super::state::Resolved;
+use super::state::{ReplayState, Resolved};
 use super::task::{ReadySource, Task, TaskSource};
 use crate::failure::{Failure, INVALID_INPUT};
 
@@ -27,12 +27,8 @@ pub fn task_all<T>(tasks: Vec<Task<T>>) -> Task<Vec<T>> {
     }
     let children: Vec<Rc<dyn TaskSource>> = tasks.into_iter().map(|t| t.source).collect();
     Task::from_source(Rc::new(AllSource {
-        progress: RefCell::new(AllProgress {
-            pending: (0..children.len()).collect(),
-            outcomes: vec![None; children.len()],
-            first_failure: None,
-            cached: None,
-        }),
+        state: children.iter().find_map(|child| child.state()),
+        progress: RefCell::new(AllProgress::default()),
         children,
     }))
 }
@@ -47,64 +43,65 @@ pub fn task_any<T>(tasks: Vec<Task<T>>) -> Task<(usize, Result<T, Failure>)> {
             Failure::new(INVALID_INPUT, "task_any needs at least one task").non_retriable(),
         );
     }
+    let children: Vec<Rc<dyn TaskSource>> = tasks.into_iter().map(|t| t.source).collect();
     Task::from_source(Rc::new(AnySource {
-        children: tasks.into_iter().map(|t| t.source).collect(),
+        state: children.iter().find_map(|child| child.state()),
+        children,
         cached: RefCell::new(None),
     }))
 }
 
 struct AllSource {
     children: Vec<Rc<dyn TaskSource>>,
+    /// The replay state the children read (`None` when all of them finished when made).
+    state: Option<Rc<RefCell<ReplayState>>>,
     progress: RefCell<AllProgress>,
 }
 
-/// What an `AllSource` has learned so far. Only children still pending are
-/// looked at again, so a fan-out of N costs O(pending) per poll instead of
-/// re-reading (and cloning) every child's value.
+/// What an `AllSource` has learned so far. Each child is read until it has finished, in the
+/// order given, and not again, and the children are searched for a failure only when one was
+/// recorded since the last search: a fan-in of N costs O(N) reads of its children in all,
+/// where reading every pending child at every poll cost O(N^2).
+#[derive(Default)]
 struct AllProgress {
-    pending: Vec<usize>,
-    outcomes: Vec<Option<Resolved>>,
-    first_failure: Option<Resolved>,
+    /// The children before this index finished successfully.
+    done: usize,
+    /// The latest arrival order among them.
+    last: u64,
+    /// The state's count of failures at the last search for a failed child.
+    searched: Option<u64>,
     cached: Option<Resolved>,
 }
 
 impl AllSource {
     fn compute(&self, progress: &mut AllProgress) -> Option<Resolved> {
-        let AllProgress {
-            pending,
-            outcomes,
-            first_failure,
-            ..
-        } = progress;
-        pending.retain(|&index| match self.children[index].resolved() {
-            None => true,
-            Some(resolved) => {
-                let earlier = first_failure
-                    .as_ref()
-                    .is_none_or(|first| resolved.order < first.order);
-                if resolved.outcome.is_err() && earlier {
-                    *first_failure = Some(resolved.clone());
-                }
-                outcomes[index] = Some(resolved);
-                false
-            }
-        });
-        if let Some(failure) = first_failure {
-            return Some(failure.clone());
-        }
-        if !pending.is_empty() {
-            return None;
-        }
-        let mut last_order = 0;
-        let mut values = Vec::with_capacity(outcomes.len());
-        for resolved in outcomes.iter().flatten() {
-            last_order = last_order.max(resolved.order);
-            if let Ok(value) = &*resolved.outcome {
-                values.push(value.clone());
+        // A failure fails the whole at once: the first in history order.
+        let failures = (self.state.as_ref()).map_or(0, |state| state.borrow().failures());
+        if progress.searched != Some(failures) {
+            progress.searched = Some(failures);
+            let first_failure = self.children[progress.done..]
+                .iter()
+                .filter_map(|child| child.resolved())
+                .filter(|resolved| resolved.outcome.is_err())
+                .min_by_key(|resolved| resolved.order);
+            if first_failure.is_some() {
+                return first_failure;
             }
         }
+        while let Some(child) = self.children.get(progress.done) {
+            let resolved = child.resolved()?;
+            if resolved.outcome.is_err() {
+                return Some(resolved);
+            }
+            progress.last = progress.last.max(resolved.order);
+            progress.done += 1;
+        }
+        let values = (self.children.iter())
+            .filter_map(|child| child.resolved())
+            .filter_map(|resolved| resolved.outcome.as_ref().as_ref().ok().cloned())
+            .collect();
         Some(Resolved {
-            order: last_order,
+            order: progress.last,
             outcome: Rc::new(Ok(Value::Array(values))),
         })
     }
@@ -120,10 +117,16 @@ impl TaskSource for AllSource {
         progress.cached = Some(resolved.clone());
         Some(resolved)
     }
+
+    fn state(&self) -> Option<Rc<RefCell<ReplayState>>> {
+        self.state.clone()
+    }
 }
 
 struct AnySource {
     children: Vec<Rc<dyn TaskSource>>,
+    /// The replay state the children read (`None` when all of them finished when made).
+    state: Option<Rc<RefCell<ReplayState>>>,
     cached: RefCell<Option<Resolved>>,
 }
 
@@ -155,5 +158,97 @@ impl TaskSource for AnySource {
         let resolved = self.compute()?;
         *self.cached.borrow_mut() = Some(resolved.clone());
         Some(resolved)
+    }
+
+    fn state(&self) -> Option<Rc<RefCell<ReplayState>>> {
+        self.state.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::orchestration::task::SequencedSource;
+
+    /// A child that counts how often it is read.
+    struct Counted {
+        inner: SequencedSource,
+        reads: Rc<Cell<usize>>,
+    }
+
+    impl TaskSource for Counted {
+        fn resolved(&self) -> Option<Resolved> {
+            self.reads.set(self.reads.get() + 1);
+            self.inner.resolved()
+        }
+
+        fn state(&self) -> Option<Rc<RefCell<ReplayState>>> {
+            self.inner.state()
+        }
+    }
+
+    /// `n` tasks reading `state` by sequence ids 0..n, and the count of their reads.
+    fn counted(state: &Rc<RefCell<ReplayState>>, n: u32) -> (Vec<Task<Value>>, Rc<Cell<usize>>) {
+        let reads = Rc::new(Cell::new(0));
+        let tasks = (0..n)
+            .map(|sequence_id| {
+                Task::from_source(Rc::new(Counted {
+                    inner: SequencedSource {
+                        state: state.clone(),
+                        sequence_id,
+                    },
+                    reads: reads.clone(),
+                }))
+            })
+            .collect();
+        (tasks, reads)
+    }
+
+    #[test]
+    fn a_fan_in_reads_each_child_a_bounded_number_of_times() {
+        let n = 2_000;
+        let state = Rc::new(RefCell::new(ReplayState::new("fan-in".into())));
+        let (tasks, reads) = counted(&state, n);
+        let all = task_all(tasks);
+        // Polled after every result, as the executor does, the results arriving last first.
+        for id in (0..n).rev() {
+            assert!(all.source.resolved().is_none());
+            state.borrow_mut().resolve(id, Ok(Value::from(id)));
+        }
+        let resolved = all.source.resolved().expect("every child finished");
+        let expected: Vec<Value> = (0..n).map(Value::from).collect();
+        assert_eq!(*resolved.outcome, Ok(Value::Array(expected)));
+        assert_eq!(
+            resolved.order,
+            u64::from(n - 1),
+            "the last result's arrival"
+        );
+        // One search for a failure, one read of the first pending child per poll, one walk
+        // to the end and one to collect the values: 4n. Reading every pending child at every
+        // poll made n * (n + 1) / 2 reads: 2,001,000.
+        assert!(
+            reads.get() <= 5 * n as usize,
+            "{} reads of {n} children",
+            reads.get()
+        );
+    }
+
+    #[test]
+    fn a_fan_in_fails_with_the_first_failure_in_history_order() {
+        let state = Rc::new(RefCell::new(ReplayState::new("fan-in".into())));
+        let (tasks, _) = counted(&state, 4);
+        let all = task_all(tasks);
+        state.borrow_mut().resolve(0, Ok(Value::Null));
+        assert!(all.source.resolved().is_none());
+        // Child 3 fails before child 2 does, and child 1 is still running.
+        let failure = |message: &str| Err(Failure::new("Boom", message));
+        state.borrow_mut().resolve(3, failure("three"));
+        state.borrow_mut().resolve(2, failure("two"));
+        let resolved = all.source.resolved().expect("a child failed");
+        assert_eq!(*resolved.outcome, failure("three"));
+        state.borrow_mut().resolve(1, Ok(Value::Null));
+        assert_eq!(*all.source.resolved().unwrap().outcome, failure("three"));
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct ReplayState {
     next_sequence: u32,
     pub uuid_counter: u32,
     next_order: u64,
+    /// How many of the outcomes recorded were failures.
+    failures: u64,
     actions: Vec<Action>,
     /// Outcomes of work-starting actions, by sequence id.
     /// Outcomes by sequence id (ids are dense, so a vector beats a map).
@@ -119,6 +121,7 @@ impl ReplayState {
     fn stamp(&mut self, outcome: Outcome) -> Resolved {
         let order = self.next_order;
         self.next_order += 1;
+        self.failures += u64::from(outcome.is_err());
         Resolved {
             order,
             outcome: Rc::new(outcome),
@@ -235,5 +238,11 @@ impl ReplayState {
     /// finished and polling again cannot make progress.
     pub fn progress(&self) -> u64 {
         self.next_order
+    }
+
+    /// A number that grows whenever a failure is recorded: when it has not moved, no task
+    /// failed.
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 }

@@ -26,6 +26,12 @@ use crate::failure::Failure;
 pub(crate) trait TaskSource {
     /// The outcome and its arrival order once finished. Once `Some`, it never changes.
     fn resolved(&self) -> Option<Resolved>;
+
+    /// The replay state it reads outcomes from (a combinator: its children's); `None` for a
+    /// task that finished when it was made.
+    fn state(&self) -> Option<Rc<RefCell<ReplayState>>> {
+        None
+    }
 }
 
 /// The task started by the action with this sequence id.
@@ -37,6 +43,10 @@ pub(crate) struct SequencedSource {
 impl TaskSource for SequencedSource {
     fn resolved(&self) -> Option<Resolved> {
         self.state.borrow().outcome(self.sequence_id)
+    }
+
+    fn state(&self) -> Option<Rc<RefCell<ReplayState>>> {
+        Some(self.state.clone())
     }
 }
 
@@ -50,6 +60,10 @@ impl TaskSource for ExternalEventSource {
     fn resolved(&self) -> Option<Resolved> {
         self.state.borrow().received(self.waiter)
     }
+
+    fn state(&self) -> Option<Rc<RefCell<ReplayState>>> {
+        Some(self.state.clone())
+    }
 }
 
 /// One spawned future.
@@ -61,6 +75,10 @@ pub(crate) struct SpawnedSource {
 impl TaskSource for SpawnedSource {
     fn resolved(&self) -> Option<Resolved> {
         self.state.borrow().spawned_outcome(self.spawn)
+    }
+
+    fn state(&self) -> Option<Rc<RefCell<ReplayState>>> {
+        Some(self.state.clone())
     }
 }
 
