@@ -186,7 +186,7 @@ impl Host {
         let on_turn = |turn: &[Action]| actions.extend_from_slice(turn);
         match cold_replay(wasm, &loaded, execution, history, on_turn).await {
             Ok(_) => Ok(actions),
-            Err(ColdReplayError::Failed { failure, .. }) => Err(ReplayError::Failed(failure)),
+            Err(ColdReplayError::Failed { failure, .. }) => Err(ReplayError::Failed(*failure)),
             Err(ColdReplayError::Engine(e)) => Err(e.into()),
         }
     }

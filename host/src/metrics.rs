@@ -394,7 +394,7 @@ fn describe() {
     describe_histogram!(
         "durable_cold_replay_duration_seconds",
         Unit::Seconds,
-        "Time of one cold replay: a fresh instance, every recorded turn fed again."
+        "Time of one cold replay: reading the history and feeding every recorded turn to a fresh instance, overlapped."
     );
     describe_counter!(
         "durable_component_loads_total",

@@ -282,10 +282,16 @@ impl ReplayState {
     /// Folds a committed history.
     pub fn from_history(history: &[HistoryEvent]) -> Self {
         let mut state = ReplayState::new();
-        for event in history {
-            state.observe(event);
-        }
+        state.extend(history);
         state
+    }
+
+    /// Folds the next events of a committed history, in order: after `from_history(a)` and
+    /// `extend(b)` the state is that of `a` followed by `b`.
+    pub fn extend(&mut self, events: &[HistoryEvent]) {
+        for event in events {
+            self.observe(event);
+        }
     }
 
     /// Number of events in the committed history.

@@ -81,7 +81,10 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
                 .all(|l| l.contains("commits and") && l.contains("WAL flushes per orchestration")),
             "{chains:#?}"
         );
-        assert!(stdout.contains("of which PostgreSQL load"), "{stdout}");
+        assert!(
+            stdout.contains("reading it from PostgreSQL meanwhile"),
+            "{stdout}"
+        );
         assert_eq!(
             bench_databases(),
             before,

@@ -2,18 +2,30 @@
 
 use crate::process::Durable;
 use crate::support::*;
+use durable_host::engine::{
+    ColdReplay, ColdReplayError, Execution, cold_replay, cold_replay_chunks,
+};
 use durable_host::host::ReplayError;
-use durable_host::types::RuntimeStatus;
+use durable_host::replay::execution_ids;
+use durable_host::types::{Action, HistoryEvent, RuntimeStatus};
+use durable_host::wasm::WasmRuntime;
 use durable_host::wasm::digest_of;
+use durable_host::wasm::sandbox::GuestLimits;
 use std::ffi::OsStr;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
+/// The history of a `hello_sequence` run to completion, and its stopped host.
+async fn hello_sequence_history() -> (TestHost, Vec<HistoryEvent>) {
     let mut t = TestHost::running(&["hello-sequence"]).await;
     let id = t.start("hello_sequence", "null").await;
     assert_eq!(t.finish(&id).await.status, RuntimeStatus::Completed);
     let history = t.client().history(&id).await.unwrap();
     t.stop().await;
+    (t, history)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
+    let (t, history) = hello_sequence_history().await;
 
     // The same history replays cleanly against the component that wrote it...
     let same = t
@@ -36,6 +48,60 @@ async fn a_changed_orchestrator_fails_with_a_message_naming_both_sides() {
         "step 0: code scheduled activity `say_goodbye`, history has activity `say_hello`"
     );
     assert!(failure.non_retriable);
+}
+
+/// The engine's cold replay, fed the history in chunks as the store reads it, ends as a
+/// replay of the whole history does however the history is cut: cleanly against the
+/// component that wrote it, with the same divergence against a changed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_replayed_as_it_is_read_ends_as_a_whole_one() {
+    let (_, history) = hello_sequence_history().await;
+    let (instance_id, execution_id) =
+        execution_ids(history.iter().map(|e| &e.kind)).expect("an ExecutionStarted");
+    let execution = Execution {
+        orchestrator: "hello_sequence",
+        instance_id: &instance_id,
+        execution_id: &execution_id,
+    };
+    // The events replayed, or the failure.
+    let outcome = |replayed: Result<ColdReplay, ColdReplayError>| match replayed {
+        Ok(replayed) => Ok(replayed.state.history_len()),
+        Err(ColdReplayError::Failed { failure, .. }) => {
+            Err(format!("{}: {}", failure.error_type, failure.message))
+        }
+        Err(ColdReplayError::Engine(e)) => panic!("{e}"),
+    };
+    let wasm = WasmRuntime::new(None, GuestLimits::default(), 0).unwrap();
+    for guest in ["hello-sequence", "probe"] {
+        let component = wasm.load(&guest_bytes(guest)).await.unwrap();
+        // What the guest decided at each turn it was fed.
+        let mut turns = Vec::new();
+        let on_turn = |actions: &[Action]| turns.push(actions.to_vec());
+        let whole = outcome(cold_replay(&wasm, &component, execution, &history, on_turn).await);
+        match guest {
+            "probe" => assert!(
+                whole
+                    .as_ref()
+                    .is_err_and(|e| e.starts_with("NonDeterminism: step 0")),
+                "{whole:?}"
+            ),
+            _ => assert_eq!(whole, Ok(history.len() as u32)),
+        }
+        for size in [1, 2, 5, history.len()] {
+            let (tx, chunks) = tokio::sync::mpsc::unbounded_channel();
+            for chunk in history.chunks(size) {
+                tx.send(Ok(chunk.to_vec())).unwrap();
+            }
+            drop(tx);
+            let mut fed = Vec::new();
+            let on_turn = |actions: &[Action]| fed.push(actions.to_vec());
+            let read = cold_replay_chunks(&wasm, &component, execution, chunks, on_turn).await;
+            assert_eq!(outcome(read), whole, "{guest}, chunks of {size}");
+            // Fed the same turns: a whole history checks as it goes, so it stops at the
+            // divergence; one read in chunks checks at the end, so it may go further.
+            assert_eq!(fed[..turns.len()], turns[..], "{guest}, chunks of {size}");
+        }
+    }
 }
 
 /// `durable replay --db`: the histories stored in a database replayed against a component, as

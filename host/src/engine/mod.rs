@@ -28,7 +28,7 @@ mod error;
 mod loops;
 mod orchestrations;
 
-pub use cold::{ColdReplay, ColdReplayError, Execution, cold_replay};
+pub use cold::{ColdReplay, ColdReplayError, Execution, cold_replay, cold_replay_chunks};
 pub use config::{DEFAULT_INSTANCE_IDLE_SECS, HostConfig, default_compile_cache};
 pub use error::{EngineError, ReplayError};
 pub use loops::RunningHost;

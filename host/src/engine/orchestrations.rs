@@ -2,7 +2,7 @@
 //! of one instance, read the way its data flows: load, decide, commit.
 
 use super::cache::CachedInstance;
-use super::cold::{ColdReplayError, Execution, cold_replay};
+use super::cold::{ColdReplayError, Execution, cold_replay_chunks};
 use super::loops::{Boxed, WorkKind};
 use super::{Engine, EngineError};
 use crate::client::{ReservedTurn, StartsTurns};
@@ -101,7 +101,7 @@ impl Engine {
                 Err(ColdReplayError::Failed { failure, state }) => {
                     let events = state.begin_turn(now, inbox.deliver);
                     let traced = Traced::of(instance, &state, &events);
-                    let ending = Ending::Failed(failure);
+                    let ending = Ending::Failed(*failure);
                     let commit = ending_commit(locked, &state, events, inbox.consumed, ending, now);
                     return self.end(instance, commit, traced).await;
                 }
@@ -167,9 +167,11 @@ impl Engine {
     ) -> Result<CachedInstance, ColdReplayError> {
         metrics::cache_miss();
         let component = self.component(&instance.digest).await?;
+        let started = std::time::Instant::now();
+        // The guest replays the first turns while the rest of the history is read.
         let history = self
             .store
-            .history(&instance.instance_id)
+            .history_chunks(&instance.instance_id)
             .await
             .map_err(EngineError::from)?;
         let execution = Execution {
@@ -177,9 +179,13 @@ impl Engine {
             instance_id: &instance.instance_id,
             execution_id: &instance.execution_id,
         };
-        let started = std::time::Instant::now();
-        let replayed = cold_replay(&self.wasm, &component, execution, &history, |_| {}).await;
-        metrics::cold_replay(history.len(), started.elapsed());
+        let replayed = cold_replay_chunks(&self.wasm, &component, execution, history, |_| {}).await;
+        let events = match &replayed {
+            Ok(replayed) => replayed.state.history_len(),
+            Err(ColdReplayError::Failed { state, .. }) => state.history_len(),
+            Err(ColdReplayError::Engine(_)) => 0,
+        };
+        metrics::cold_replay(events as usize, started.elapsed());
         let replayed = replayed?;
         Ok(CachedInstance {
             guest: replayed.guest,

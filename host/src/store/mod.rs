@@ -623,6 +623,9 @@ fn store_nonce() -> String {
     format!("{}.{nanos:x}.{n}", std::process::id())
 }
 
+/// A history read in chunks, in order ([`Store::history_chunks`]).
+pub type HistoryChunks = tokio::sync::mpsc::UnboundedReceiver<StoreResult<Vec<HistoryEvent>>>;
+
 /// The storage contract. All methods are safe to call concurrently.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -710,6 +713,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// The committed history of an instance's current execution.
     async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>>;
+
+    /// [`Store::history`] in chunks, in order, sent as they are read, so a cold replay can
+    /// feed the guest the first turns while the rest is read ([`crate::engine::cold_replay_chunks`]).
+    /// A read error ends the chunks. The default reads it whole, in one chunk.
+    async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks> {
+        let history = self.history(instance_id).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if !history.is_empty() {
+            let _ = tx.send(Ok(history));
+        }
+        Ok(rx)
+    }
 
     /// Commits a turn atomically if the instance is still locked with this
     /// token (else `LeaseLost` and nothing is written), and releases the

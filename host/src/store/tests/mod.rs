@@ -430,6 +430,7 @@ conformance! {
         pinned_counts_count_unfinished_instances_by_digest,
     ],
     orchestrations: [
+        history_chunks_are_the_history_in_order,
         lock_returns_only_visible_messages,
         lock_skips_held_leases_and_takes_over_expired_ones,
         abandon_releases_the_lock_and_retries_later,

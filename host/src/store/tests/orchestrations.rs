@@ -386,3 +386,34 @@ pub(super) async fn next_wakeup_reports_the_earliest_future_time(store: &dyn Sto
         1
     );
 }
+
+/// A history of 1,000 events read in chunks is the history, in order, each chunk holding
+/// some; an instance with none has no events. The number of chunks, for what a backend
+/// promises besides.
+pub(super) async fn history_chunks_are_the_history_in_order(store: &dyn Store) -> usize {
+    async fn read_chunks(store: &dyn Store, id: &str) -> (Vec<HistoryEvent>, usize) {
+        let mut chunks = store.history_chunks(id).await.expect("reading");
+        let (mut events, mut count) = (Vec::new(), 0);
+        while let Some(chunk) = chunks.recv().await {
+            let chunk = chunk.expect("a chunk");
+            assert!(!chunk.is_empty(), "an empty chunk");
+            events.extend(chunk);
+            count += 1;
+        }
+        (events, count)
+    }
+    create(store, "a", T0).await;
+    let item = lock_one(store, "w", "a", T0).await;
+    let mut commit = empty_commit(&item, T0);
+    commit.new_history = (0..1_000)
+        .map(|i| event(i, T0 + u64::from(i), raised(&format!("e{i}"))))
+        .collect();
+    store.complete_orchestration(commit).await.unwrap();
+
+    let whole = store.history("a").await.unwrap();
+    assert_eq!(whole.len(), 1_000);
+    let (read, chunks) = read_chunks(store, "a").await;
+    assert_eq!(read, whole);
+    assert_eq!(read_chunks(store, "nobody").await, (Vec::new(), 0));
+    chunks
+}
