@@ -7,8 +7,9 @@
 //!     with one host or several (`--hosts`: this process and `durable serve`
 //!     processes on the same database);
 //! (b) one orchestration fanning out to 1,000 activities;
-//! (c) cold replay of a 10,000-event history (loaded from SQLite and fed to
-//!     a fresh guest) versus feeding one new event to a cached live guest;
+//! (c) cold replay of a 10,000-event history (read from the store and fed to
+//!     a fresh guest as it is read, as the engine does) versus feeding one new
+//!     event to a cached live guest;
 //! (d) per component: loading it (cold compile, warm from the disk cache),
 //!     instantiating a live orchestration, and the memory one cached live
 //!     instance holds.
