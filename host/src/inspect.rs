@@ -141,7 +141,11 @@ pub async fn replay_turn(
     } = match cold_replay(runtime, component, execution, history, on_turn).await {
         Ok(replayed) => replayed,
         Err(ColdReplayError::Failed { failure, .. }) => {
-            return Ok(ReplayReport::host_failure(*failure, custom_status, replayed));
+            return Ok(ReplayReport::host_failure(
+                *failure,
+                custom_status,
+                replayed,
+            ));
         }
         Err(ColdReplayError::Engine(e)) => return Err(e),
     };

@@ -626,6 +626,45 @@ fn store_nonce() -> String {
 /// A history read in chunks, in order ([`Store::history_chunks`]).
 pub type HistoryChunks = tokio::sync::mpsc::UnboundedReceiver<StoreResult<Vec<HistoryEvent>>>;
 
+/// Sends a history in chunks as a backend reads it ([`Store::history_chunks`]). The channel is
+/// unbounded, so the read never waits for the replay.
+pub(crate) struct ChunkSender {
+    tx: tokio::sync::mpsc::UnboundedSender<StoreResult<Vec<HistoryEvent>>>,
+    chunk: Vec<HistoryEvent>,
+}
+
+impl ChunkSender {
+    /// Events per chunk: the first turns reach the guest after reading this many.
+    const CHUNK: usize = 256;
+
+    pub(crate) fn new() -> (Self, HistoryChunks) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let chunk = Vec::with_capacity(Self::CHUNK);
+        (ChunkSender { tx, chunk }, rx)
+    }
+
+    /// Adds the next event, sending a full chunk; false once no one listens (the read may
+    /// stop).
+    pub(crate) fn push(&mut self, event: HistoryEvent) -> bool {
+        self.chunk.push(event);
+        if self.chunk.len() < Self::CHUNK {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(Self::CHUNK));
+        self.tx.send(Ok(full)).is_ok()
+    }
+
+    /// Ends the chunks: sends what is left, then the error that ended the read, if one did.
+    pub(crate) fn finish(self, read: StoreResult<()>) {
+        if !self.chunk.is_empty() {
+            let _ = self.tx.send(Ok(self.chunk));
+        }
+        if let Err(e) = read {
+            let _ = self.tx.send(Err(e));
+        }
+    }
+}
+
 /// The storage contract. All methods are safe to call concurrently.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -716,7 +755,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// [`Store::history`] in chunks, in order, sent as they are read, so a cold replay can
     /// feed the guest the first turns while the rest is read ([`crate::engine::cold_replay_chunks`]).
-    /// A read error ends the chunks. The default reads it whole, in one chunk.
+    /// A read error ends the chunks. SQLite and PostgreSQL send 256 events at a time; the
+    /// default reads it whole, in one chunk.
     async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks> {
         let history = self.history(instance_id).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -512,6 +512,33 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks> {
+        use futures_util::TryStreamExt;
+        let client = self.read().await?;
+        let statement = client
+            .prepare_cached("SELECT event FROM history WHERE instance_id = $1 ORDER BY position")
+            .await?;
+        let (mut chunks, rx) = ChunkSender::new();
+        let instance_id = instance_id.to_owned();
+        // The rows are read on a task of their own, so the replay runs beside the read.
+        tokio::spawn(async move {
+            let read = async {
+                let params: [&(dyn ToSql + Sync); 1] = [&instance_id];
+                let rows = client.query_raw(&statement, params).await?;
+                let mut rows = std::pin::pin!(rows);
+                while let Some(row) = rows.try_next().await? {
+                    if !chunks.push(serde_json::from_str(row.try_get::<_, &str>(0)?)?) {
+                        break; // the replay stopped listening
+                    }
+                }
+                StoreResult::Ok(())
+            };
+            let read = read.await;
+            chunks.finish(read);
+        });
+        Ok(rx)
+    }
+
     /// Claims nothing: the turns are written in batches ([`turns`]), and the loops lock
     /// what they queued.
     async fn complete_orchestration_claiming(

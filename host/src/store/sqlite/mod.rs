@@ -431,37 +431,24 @@ impl Store for SqliteStore {
     }
 
     async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks> {
-        /// Events per chunk: the first turns reach the guest after reading this many.
-        const CHUNK: usize = 256;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (mut chunks, rx) = ChunkSender::new();
         let instance_id = instance_id.to_owned();
-        // Sent to the reader without waiting for its answer: the chunks are the answer, and
-        // the channel is unbounded so the reader never waits for the replay.
+        // Sent to the reader without waiting for its answer: the chunks are the answer.
         let run = Box::new(move |conn: &Connection| {
             let read = (|| -> StoreResult<()> {
                 let mut stmt = conn.prepare_cached(
                     "SELECT event FROM history WHERE instance_id = ?1 ORDER BY position",
                 )?;
                 let mut rows = stmt.query([instance_id])?;
-                let mut chunk = Vec::with_capacity(CHUNK);
                 while let Some(row) = rows.next()? {
                     let event: String = row.get(0)?;
-                    chunk.push(serde_json::from_str(&event)?);
-                    if chunk.len() == CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                        if tx.send(Ok(full)).is_err() {
-                            return Ok(()); // the replay stopped listening
-                        }
+                    if !chunks.push(serde_json::from_str(&event)?) {
+                        break; // the replay stopped listening
                     }
-                }
-                if !chunk.is_empty() {
-                    let _ = tx.send(Ok(chunk));
                 }
                 Ok(())
             })();
-            if let Err(e) = read {
-                let _ = tx.send(Err(e));
-            }
+            chunks.finish(read);
             Reply {
                 ok: true,
                 durable: false,

@@ -30,16 +30,6 @@ async fn commits_claim_the_next_work() {
     assert!(super::instances::claiming_a_first_turn(&store).await);
 }
 
-/// A long history is read in several chunks, so a cold replay starts before the read ends.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_history_is_read_in_several_chunks() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store =
-        SqliteStore::open(&dir.path().join("durable.db"), Durability::Full).expect("SQLite file");
-    let chunks = super::orchestrations::history_chunks_are_the_history_in_order(&store).await;
-    assert!(chunks > 1, "{chunks} chunk(s) for 1,000 events");
-}
-
 /// Two hosts may share an owner name (the default is `host-<pid>`, and pid 1
 /// in every container); their lease tokens must still differ.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
