@@ -7,6 +7,7 @@ use durable_host::engine::{
 };
 use durable_host::host::ReplayError;
 use durable_host::replay::execution_ids;
+use durable_host::store::StoreError;
 use durable_host::types::{Action, HistoryEvent, RuntimeStatus};
 use durable_host::wasm::WasmRuntime;
 use durable_host::wasm::digest_of;
@@ -101,6 +102,18 @@ async fn a_history_replayed_as_it_is_read_ends_as_a_whole_one() {
             // divergence; one read in chunks checks at the end, so it may go further.
             assert_eq!(fed[..turns.len()], turns[..], "{guest}, chunks of {size}");
         }
+        // A read that fails partway fails the replay, as a read error: the turn is retried,
+        // and the first chunks are never taken for the whole history.
+        let (tx, chunks) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(Ok(history[..2].to_vec())).unwrap();
+        tx.send(Err(StoreError::Backend("the read failed".into())))
+            .unwrap();
+        let read = cold_replay_chunks(&wasm, &component, execution, chunks, |_| {}).await;
+        assert!(
+            matches!(&read, Err(ColdReplayError::Engine(e)) if e.to_string().contains("the read failed")),
+            "{guest}: {:?}",
+            read.as_ref().err()
+        );
     }
 }
 

@@ -627,10 +627,13 @@ fn store_nonce() -> String {
 pub type HistoryChunks = tokio::sync::mpsc::UnboundedReceiver<StoreResult<Vec<HistoryEvent>>>;
 
 /// Sends a history in chunks as a backend reads it ([`Store::history_chunks`]). The channel is
-/// unbounded, so the read never waits for the replay.
+/// unbounded, so the read never waits for the replay. Dropped before [`ChunkSender::finish`]
+/// (the read was abandoned: its job never ran, its task panicked), it ends the chunks with an
+/// error, so a partial history is never taken for a whole one.
 pub(crate) struct ChunkSender {
     tx: tokio::sync::mpsc::UnboundedSender<StoreResult<Vec<HistoryEvent>>>,
     chunk: Vec<HistoryEvent>,
+    finished: bool,
 }
 
 impl ChunkSender {
@@ -640,7 +643,15 @@ impl ChunkSender {
     pub(crate) fn new() -> (Self, HistoryChunks) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let chunk = Vec::with_capacity(Self::CHUNK);
-        (ChunkSender { tx, chunk }, rx)
+        let finished = false;
+        (
+            ChunkSender {
+                tx,
+                chunk,
+                finished,
+            },
+            rx,
+        )
     }
 
     /// Adds the next event, sending a full chunk; false once no one listens (the read may
@@ -655,12 +666,22 @@ impl ChunkSender {
     }
 
     /// Ends the chunks: sends what is left, then the error that ended the read, if one did.
-    pub(crate) fn finish(self, read: StoreResult<()>) {
+    pub(crate) fn finish(mut self, read: StoreResult<()>) {
+        self.finished = true;
         if !self.chunk.is_empty() {
-            let _ = self.tx.send(Ok(self.chunk));
+            let _ = self.tx.send(Ok(std::mem::take(&mut self.chunk)));
         }
         if let Err(e) = read {
             let _ = self.tx.send(Err(e));
+        }
+    }
+}
+
+impl Drop for ChunkSender {
+    fn drop(&mut self) {
+        if !self.finished {
+            let stopped = "the history read stopped before its end";
+            let _ = self.tx.send(Err(StoreError::Backend(stopped.into())));
         }
     }
 }
@@ -750,21 +771,22 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Vec<OrchestrationWorkItem>>;
 
-    /// The committed history of an instance's current execution.
-    async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>>;
-
-    /// [`Store::history`] in chunks, in order, sent as they are read, so a cold replay can
-    /// feed the guest the first turns while the rest is read ([`crate::engine::cold_replay_chunks`]).
-    /// A read error ends the chunks. SQLite and PostgreSQL send 256 events at a time; the
-    /// default reads it whole, in one chunk.
-    async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks> {
-        let history = self.history(instance_id).await?;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        if !history.is_empty() {
-            let _ = tx.send(Ok(history));
+    /// The committed history of an instance's current execution: its chunks
+    /// ([`Store::history_chunks`]) gathered.
+    async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>> {
+        let mut chunks = self.history_chunks(instance_id).await?;
+        let mut history = Vec::new();
+        while let Some(chunk) = chunks.recv().await {
+            history.extend(chunk?);
         }
-        Ok(rx)
+        Ok(history)
     }
+
+    /// The committed history of an instance's current execution in chunks of 256 events, in
+    /// order, sent as they are read, so a cold replay can feed the guest the first turns
+    /// while the rest is read ([`crate::engine::cold_replay_chunks`]). A read error, or a
+    /// read that stopped before its end, ends the chunks with an error ([`ChunkSender`]).
+    async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks>;
 
     /// Commits a turn atomically if the instance is still locked with this
     /// token (else `LeaseLost` and nothing is written), and releases the

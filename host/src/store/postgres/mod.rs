@@ -499,19 +499,6 @@ impl Store for PostgresStore {
         Ok(items)
     }
 
-    async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>> {
-        let client = self.read().await?;
-        let rows = client
-            .query_prepared(
-                "SELECT event FROM history WHERE instance_id = $1 ORDER BY position",
-                &[&instance_id],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(r.try_get::<_, &str>(0)?)?))
-            .collect()
-    }
-
     async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks> {
         use futures_util::TryStreamExt;
         let client = self.read().await?;

@@ -418,18 +418,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn history(&self, instance_id: &str) -> StoreResult<Vec<HistoryEvent>> {
-        let instance_id = instance_id.to_owned();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT event FROM history WHERE instance_id = ?1 ORDER BY position",
-            )?;
-            let rows = stmt.query_map([instance_id], |r| r.get::<_, String>(0))?;
-            rows.map(|row| Ok(serde_json::from_str(&row?)?)).collect()
-        })
-        .await
-    }
-
     async fn history_chunks(&self, instance_id: &str) -> StoreResult<HistoryChunks> {
         let (mut chunks, rx) = ChunkSender::new();
         let instance_id = instance_id.to_owned();

@@ -417,3 +417,31 @@ pub(super) async fn history_chunks_are_the_history_in_order(store: &dyn Store) {
     assert!(chunks > 1, "{chunks} chunk(s) for 1,000 events");
     assert_eq!(read_chunks(store, "nobody").await, (Vec::new(), 0));
 }
+
+/// A history read is sent in full chunks and then the rest; a read abandoned before its end
+/// (its job dropped unrun, its task gone) ends with an error, never as a shorter history.
+#[tokio::test]
+async fn an_abandoned_history_read_ends_with_an_error() {
+    let events = |sender: &mut ChunkSender| {
+        for i in 0..300 {
+            assert!(sender.push(event(i, T0, raised("e"))));
+        }
+    };
+    let (mut sender, mut chunks) = ChunkSender::new();
+    events(&mut sender);
+    sender.finish(Ok(()));
+    assert_eq!(chunks.recv().await.unwrap().unwrap().len(), 256);
+    assert_eq!(chunks.recv().await.unwrap().unwrap().len(), 44);
+    assert!(chunks.recv().await.is_none());
+
+    let (mut sender, mut chunks) = ChunkSender::new();
+    events(&mut sender);
+    drop(sender);
+    assert_eq!(chunks.recv().await.unwrap().unwrap().len(), 256);
+    let end = chunks.recv().await.unwrap();
+    assert!(
+        matches!(&end, Err(StoreError::Backend(m)) if m.contains("stopped before its end")),
+        "{end:?}"
+    );
+    assert!(chunks.recv().await.is_none());
+}
