@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 guests=${BENCH_GUESTS:-rust python js}
-rustup target add wasm32-wasip2 >/dev/null
+# The Rust of rust-toolchain.toml, with its components and the wasm32-wasip2 target.
+rustup -q toolchain install
 cargo build --release -p durable-host --bin durable
 cargo build --release --target wasm32-wasip2 --target-dir target/wasm -p bench-guest
 args=(--component target/wasm/wasm32-wasip2/release/bench_guest.wasm)

@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-wasip2 >/dev/null
+# The Rust of rust-toolchain.toml, with its components and the wasm32-wasip2 target.
+rustup -q toolchain install
 export CHAOS_CYCLES=${1:-20}
 if [[ $# -ge 2 ]]; then
     export CHAOS_SEED=$2

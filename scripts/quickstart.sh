@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-wasip2 >/dev/null
+# The Rust of rust-toolchain.toml, with its components and the wasm32-wasip2 target.
+rustup -q toolchain install
 cargo build -p durable-host --bin durable
 cargo build --release --target wasm32-wasip2 --target-dir target/wasm -p hello-sequence
 

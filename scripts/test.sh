@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-wasip2 >/dev/null
-rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The Rust of rust-toolchain.toml, with its components and the wasm32-wasip2 target.
+rustup -q toolchain install
 
 # The host is built and tested once, with the PostgreSQL part of the storage suite.
 features=(--features durable-host/postgres-tests)
