@@ -139,9 +139,14 @@ impl WasmRuntime {
             // these sizes, instead of by `madvise`: each `madvise` flushes the TLB of every
             // core, and the next instance faults the pages in again. That was a fifth of the
             // host's time with a short-lived orchestration per chain (`durable bench --only
-            // a`: about 1,000 orchestrations/s before, 1,170-1,460 after on 2 cores); a slot
-            // keeps at most this much resident while free.
-            pool.linear_memory_keep_resident(1 << 20)
+            // a`: about 1,000 orchestrations/s before, 1,170-1,460 after on 2 cores). 2 MiB
+            // holds what a Python orchestrator writes (about 1.5 MiB, in more scattered runs than
+            // the 32 wasmtime scanned before 48.0.11 and 50): the next Python
+            // instance in the slot then writes pages already its own instead of copying them
+            // from the image, each copy an interrupt to the other core (2,000 Python chains:
+            // 104-150 orchestrations/s before, 269-272 after). A free slot keeps at most this
+            // much resident, and only pages its last instance wrote.
+            pool.linear_memory_keep_resident(2 << 20)
                 .table_keep_resident(64 << 10)
                 .pagemap_scan(wasmtime::Enabled::Auto);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

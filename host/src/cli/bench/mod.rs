@@ -61,8 +61,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2000)]
     chains: u32,
     /// Chaining orchestrations in scenario (a) for the Python and JavaScript
-    /// components (whose guests run an interpreter, so are slower).
-    #[arg(long, default_value_t = 200)]
+    /// components (whose guests run an interpreter, so are slower). As many as
+    /// Rust's by default: with a few hundred, every orchestrator starts in a pool
+    /// slot never used before, which is a host's first minutes, not its steady
+    /// state (docs/benchmarks.md).
+    #[arg(long, default_value_t = 2000)]
     interpreted_chains: u32,
     /// Live orchestrations instantiated one by one in scenario (d) (the
     /// median is reported).
