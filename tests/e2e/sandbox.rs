@@ -39,6 +39,26 @@ async fn clock_random_and_uuid_are_the_same_on_replay() {
     t.stop().await;
 }
 
+/// Each orchestration is a new guest instance, in a pool slot a previous one used and wrote
+/// (the pool reuses the most recently freed slot of the component, resetting in place the
+/// pages written there): none may see what the one before it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_instance_never_sees_what_the_one_before_it_wrote() {
+    let mut t = TestHost::running(&["probe"]).await;
+    for round in 0..6 {
+        let id = format!("scribble-{round}");
+        t.start_as("scribble", &id, "null").await;
+        let record = t.finish(&id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{record:#?}");
+        assert_eq!(
+            output(&record),
+            json!(0),
+            "round {round} saw bytes an earlier instance wrote"
+        );
+    }
+    t.stop().await;
+}
+
 async fn failure_of(t: &TestHost, orchestrator: &str) -> durable_host::types::Failure {
     let id = t
         .client()

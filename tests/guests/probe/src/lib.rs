@@ -6,10 +6,13 @@
 //! example's history against it is a nondeterminism; `slow_chain` and `slow_step` leave a trace
 //! in `/data/runs.log` for crash/restart tests; `carry_events` and `wait_with_timeout` exercise
 //! continue-as-new with carried events and timed waits; `interpret` runs a program given as
-//! its input, for the replay property test. The `chaos_*` functions are the chaos test's
+//! its input, for the replay property test; `scribble` checks that a new instance never sees
+//! what the one before it in the same pool slot wrote. The `chaos_*` functions are the chaos test's
 //! workload (`tests/e2e/chaos.rs`): every activity run leaves a line in `/data/chaos.log`.
 
 use std::io::Write;
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use durable_sdk::{
@@ -150,6 +153,28 @@ async fn hello_sequence(ctx: OrchestrationContext) -> Result<Vec<String>, Failur
 #[durable_sdk::orchestrator]
 async fn call_failing(ctx: OrchestrationContext) -> Result<(), Failure> {
     ctx.call_activity::<()>("fail_always", ()).await
+}
+
+/// Zero-initialised memory (beyond the memory image), written by `scribble`.
+static SCRATCH: [AtomicU8; 1 << 20] = [const { AtomicU8::new(0) }; 1 << 20];
+/// Memory the image initialises (a data segment), written by `scribble`.
+static IMAGE: [AtomicU8; 256 << 10] = [const { AtomicU8::new(1) }; 256 << 10];
+
+/// Counts the bytes of `SCRATCH` and `IMAGE` that differ from their initial values, then
+/// writes every other page of both: 160 separate runs of written pages, more than one scan of
+/// a freed pool slot reports at a time. A new instance must always count 0, whichever slot,
+/// and whatever its previous guest wrote there.
+#[durable_sdk::orchestrator]
+async fn scribble(_ctx: OrchestrationContext) -> Result<usize, Failure> {
+    const PAGE: usize = 4096;
+    let changed = SCRATCH.iter().filter(|b| b.load(Relaxed) != 0).count()
+        + IMAGE.iter().filter(|b| b.load(Relaxed) != 1).count();
+    for memory in [&SCRATCH[..], &IMAGE[..]] {
+        for page in memory.chunks(PAGE).step_by(2) {
+            page.iter().for_each(|b| b.store(0xA5, Relaxed));
+        }
+    }
+    Ok(changed)
 }
 
 /// Returns its input at once.
@@ -694,6 +719,7 @@ durable_sdk::component! {
         trap,
         hello_sequence,
         echo,
+        scribble,
         call_failing,
         slow_chain,
         carry_events,
