@@ -159,6 +159,12 @@ impl Host {
         self.engine.held_instances()
     }
 
+    /// Bytes the guest instance pool's free slots keep resident for their next instances (the
+    /// gauge `durable_pool_free_slots_resident_bytes`).
+    pub fn free_slots_resident_bytes(&self) -> usize {
+        self.engine.wasm.free_slots_resident_bytes()
+    }
+
     /// Replays `history` into a fresh instance of `orchestrator` from the given component and
     /// returns the actions it decides, turn after turn; [`ReplayError::Failed`] with the
     /// failure (nondeterminism, trap) the replay hits.

@@ -187,6 +187,12 @@ pub(crate) fn warm_activities(instances: usize) {
     gauge!("durable_warm_activity_instances").set(instances as f64);
 }
 
+/// The guest instance pool's free slots keep `bytes` resident (pages their last instances
+/// wrote, rewritten in place for the next instance instead of faulted in again).
+pub(crate) fn free_slots_resident(bytes: usize) {
+    gauge!("durable_pool_free_slots_resident_bytes").set(bytes as f64);
+}
+
 /// A cold replay of `events` history events ran, taking `elapsed`.
 pub(crate) fn cold_replay(events: usize, elapsed: Duration) {
     counter!("durable_cold_replays_total").increment(1);
@@ -385,6 +391,10 @@ fn describe() {
     describe_gauge!(
         "durable_warm_activity_instances",
         "Idle activity instances kept warm for the next call."
+    );
+    describe_gauge!(
+        "durable_pool_free_slots_resident_bytes",
+        "Bytes the guest instance pool's free slots keep resident for their next instances."
     );
     describe_counter!("durable_cold_replays_total", "Cold replays run by turns.");
     describe_counter!(

@@ -57,7 +57,8 @@ fn bench_runs_every_scenario_with_one_and_two_hosts() {
     assert!(
         chains.iter().all(|l| l.contains(" orchestrator and ")
             && l.contains(" activity instances created per orchestration")
-            && l.contains("MiB (anonymous ")),
+            && l.contains("MiB (anonymous ")
+            && l.contains(" free pool slots keep ")),
         "{chains:#?}"
     );
     // Through the front door too, the commits are counted (the server's, read over its API).

@@ -285,7 +285,8 @@ impl Engine {
         std::ops::ControlFlow::Continue(())
     }
 
-    /// Every poll interval, drops the guest instances idle too long, and asks the store which
+    /// Every poll interval, drops the guest instances idle too long, sets the gauge of what the
+    /// pool's free slots keep resident, and asks the store which
     /// kinds of work are ready and wakes those loops: work written by another process whose
     /// wake-up was missed is found then. One query a poll for the three loops
     /// ([`crate::store::Store::work_visible`]), so an idle host costs its database little.
@@ -296,6 +297,7 @@ impl Engine {
                 _ = stopped.changed() => return,
             }
             self.drop_idle_instances();
+            crate::metrics::free_slots_resident(self.wasm.free_slots_resident_bytes());
             match self.store.work_visible(self.clock.now()).await {
                 Ok(visible) => {
                     let signals = self.signals();

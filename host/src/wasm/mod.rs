@@ -415,6 +415,14 @@ impl WasmRuntime {
         self.warm.drop_idle(before)
     }
 
+    /// Bytes the pool's free slots keep resident: the pages their last instances wrote, kept
+    /// to be rewritten in place for the next instance (0 without the pooling allocator).
+    pub fn free_slots_resident_bytes(&self) -> usize {
+        self.engine.pooling_allocator_metrics().map_or(0, |pool| {
+            pool.unused_memory_bytes_resident() + pool.unused_table_bytes_resident()
+        })
+    }
+
     /// Runs one activity attempt with `grants` (its app's capabilities, [`crate::grants`])
     /// and the limits. `Err` is an infrastructure problem (retry later); the inner result is
     /// the activity's outcome.

@@ -501,6 +501,7 @@ impl Bench {
         finished?;
         let elapsed = started.elapsed();
         running.shutdown().await;
+        let kept = host.free_slots_resident_bytes();
         drop(host);
         for other in others {
             other.stop().await?;
@@ -552,7 +553,7 @@ impl Bench {
         println!(
             "(a) {:<6} {hosts} host{}, {n} chains x {} activities: {:.2} s, {:.0} orchestrations/s, \
              {:.0} activities/s, latency p50 {} ms, p99 {} ms{commits}{fresh}, process peak RSS \
-             {:.0} MiB (anonymous {:.0} MiB)",
+             {:.0} MiB (anonymous {:.0} MiB), free pool slots keep {:.0} MiB at the end",
             guest.language,
             if hosts == 1 { "" } else { "s" },
             self.args.chain_length,
@@ -562,7 +563,8 @@ impl Bench {
             percentile(&latencies, 50.0),
             percentile(&latencies, 99.0),
             peak_rss_mib().unwrap_or(0.0),
-            mib(peak_anonymous as f64)
+            mib(peak_anonymous as f64),
+            mib(kept as f64)
         );
         Ok(())
     }
