@@ -5,6 +5,7 @@ use crate::support::*;
 use durable_host::client::StartRequest;
 use durable_host::host::HeldInstances;
 use durable_host::types::{HistoryEvent, RuntimeStatus};
+use durable_host::wasm::sandbox::GuestLimits;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -57,6 +58,45 @@ async fn a_new_instance_never_sees_what_the_one_before_it_wrote() {
         );
     }
     t.stop().await;
+}
+
+/// A free pool slot keeps the pages its last instance wrote up to `free_slot_memory`
+/// (`--free-slot-memory-kib`), and none with 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_slots_keep_written_pages_only_as_configured() {
+    for keep in [GuestLimits::default().free_slot_memory, 0] {
+        let mut t = TestHost::with_config(|c| c.limits.free_slot_memory = keep);
+        t.deploy(&["probe"]).await;
+        t.run();
+        for round in 0..3 {
+            let id = format!("scribble-{round}");
+            t.start_as("scribble", &id, "null").await;
+            assert_eq!(t.finish(&id).await.status, RuntimeStatus::Completed);
+        }
+        // Each orchestration's instance is dropped once it completes, freeing its slot.
+        let none = HeldInstances {
+            orchestrators: 0,
+            activities: 0,
+        };
+        held_until(&t, none).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while keep > 0 && t.host.free_slots_resident_bytes() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no free slot kept a page"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let kept = t.host.free_slots_resident_bytes();
+        assert!(
+            kept <= keep * 8,
+            "{kept} bytes kept by a few slots of at most {keep}"
+        );
+        if keep == 0 {
+            assert_eq!(kept, 0, "nothing is kept with 0");
+        }
+        t.stop().await;
+    }
 }
 
 async fn failure_of(t: &TestHost, orchestrator: &str) -> durable_host::types::Failure {

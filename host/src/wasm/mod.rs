@@ -145,8 +145,9 @@ impl WasmRuntime {
             // instance in the slot then writes pages already its own instead of copying them
             // from the image, each copy an interrupt to the other core (2,000 Python chains:
             // 104-150 orchestrations/s before, 269-272 after). A free slot keeps at most this
-            // much resident, and only pages its last instance wrote.
-            pool.linear_memory_keep_resident(2 << 20)
+            // much resident (`GuestLimits::free_slot_memory`, 2 MiB by default), and only pages
+            // its last instance wrote.
+            pool.linear_memory_keep_resident(limits.free_slot_memory)
                 .table_keep_resident(64 << 10)
                 .pagemap_scan(wasmtime::Enabled::Auto);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -415,12 +416,12 @@ impl WasmRuntime {
         self.warm.drop_idle(before)
     }
 
-    /// Bytes the pool's free slots keep resident: the pages their last instances wrote, kept
-    /// to be rewritten in place for the next instance (0 without the pooling allocator).
+    /// Bytes of linear memory the pool's free slots keep resident: the pages their last
+    /// instances wrote, kept to be rewritten in place for the next instance (0 without the
+    /// pooling allocator).
     pub fn free_slots_resident_bytes(&self) -> usize {
-        self.engine.pooling_allocator_metrics().map_or(0, |pool| {
-            pool.unused_memory_bytes_resident() + pool.unused_table_bytes_resident()
-        })
+        (self.engine.pooling_allocator_metrics())
+            .map_or(0, |pool| pool.unused_memory_bytes_resident())
     }
 
     /// Runs one activity attempt with `grants` (its app's capabilities, [`crate::grants`])

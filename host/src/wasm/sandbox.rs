@@ -51,6 +51,10 @@ pub struct GuestLimits {
     /// component's activity instances' last size fits ([`super::pool::MemoryBudget`]). The
     /// idle activity instances kept warm are bounded by as much again ([`super::warm`]).
     pub activities_memory: usize,
+    /// Memory a free pool slot keeps of the pages its last instance wrote, rewritten in place
+    /// so the next instance of the component writes pages already its own instead of faulting
+    /// them in from the memory image (0: none; the rest is given back at once).
+    pub free_slot_memory: usize,
 }
 
 impl Default for GuestLimits {
@@ -61,6 +65,7 @@ impl Default for GuestLimits {
             activity_memory: 512 << 20,
             activity_timeout: Duration::from_secs(300),
             activities_memory: 1 << 30,
+            free_slot_memory: 2 << 20,
         }
     }
 }
