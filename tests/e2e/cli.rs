@@ -81,6 +81,13 @@ fn bad_requests_say_what_is_wrong() {
         out.stderr
     );
 
+    let hello = guest("hello-sequence");
+    let mut args = with_component("run", &hello).to_vec();
+    args.extend([OsStr::new("--free-slot-memory-kib"), OsStr::new("99999999")]);
+    let out = durable.run(args);
+    assert_readable_error(out.err(), "--free-slot-memory-kib");
+    assert!(out.stderr.contains("0..=4194304"), "{}", out.stderr);
+
     let out = durable.run(["status", "missing-id"]);
     assert_readable_error(out.err(), "no instance with id `missing-id`");
 

@@ -223,10 +223,11 @@ pub struct HostArgs {
     #[arg(long, default_value_t = 1024)]
     activities_memory_mb: usize,
     /// Memory (KiB) a free guest instance slot keeps of the pages its last instance wrote, so
-    /// the next instance of the component does not fault them in again (0: none; the gauge
-    /// durable_pool_free_slots_resident_bytes shows the total).
-    #[arg(long, default_value_t = 2048)]
-    free_slot_memory_kib: usize,
+    /// the next instance of the component does not fault them in again (0: none; at most
+    /// 4194304, a 32-bit memory's 4 GiB; the gauge durable_pool_free_slots_resident_bytes
+    /// shows the total).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(0..=4 << 20))]
+    free_slot_memory_kib: u64,
     /// Seconds an activity may run before it fails with ActivityTimeout.
     #[arg(long, default_value_t = 300)]
     activity_timeout: u64,
@@ -407,7 +408,7 @@ impl HostArgs {
                 activity_memory: self.activity_memory_mb << 20,
                 activity_timeout: Duration::from_secs(self.activity_timeout.max(1)),
                 activities_memory: self.activities_memory_mb << 20,
-                free_slot_memory: self.free_slot_memory_kib << 10,
+                free_slot_memory: (self.free_slot_memory_kib as usize) << 10,
             },
             capabilities,
             app_grants,
