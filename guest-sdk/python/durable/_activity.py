@@ -26,7 +26,10 @@ _ARITY: Dict[Callable[..., Any], int] = {}
 
 
 def _arity(function: Callable[..., Any]) -> int:
-    arity = _ARITY.get(function)
+    try:
+        arity = _ARITY.get(function)
+    except TypeError:  # an unhashable callable object: read its signature every time
+        return len(inspect.signature(function).parameters)
     if arity is None:
         arity = _ARITY[function] = len(inspect.signature(function).parameters)
     return arity

@@ -38,6 +38,16 @@ class RunActivity(unittest.TestCase):
                 self.assertEqual(run_activity(work, str(i), ActivityContext("i-1", i, 1)), str(i))
         self.assertEqual(signature.call_count, 1)
 
+    def test_an_unhashable_callable_object_is_an_activity_too(self):
+        class Doubler:
+            __hash__ = None  # unhashable, as a class defining __eq__ alone is
+
+            def __call__(self, x):
+                return x * 2
+
+        for _ in range(2):
+            self.assertEqual(run_activity(Doubler(), "4", ActivityContext("i-1", 0, 1)), "8")
+
 
 if __name__ == "__main__":
     unittest.main()
